@@ -1,0 +1,248 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+)
+
+// SQLite is the embedded default store: one database file, safe for one
+// Caddy instance (and for several processes on one host, through SQLite's
+// file locking).
+type SQLite struct {
+	db *sql.DB
+}
+
+// OpenSQLite opens (creating if needed) the database at path and brings its
+// schema up to date.
+func OpenSQLite(path string) (*SQLite, error) {
+	if path == "" {
+		return nil, errors.New("sqlite store: empty path")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite store: creating directory: %w", err)
+	}
+	// busy_timeout makes concurrent writers wait instead of failing at once;
+	// WAL lets readers proceed while one writer writes.
+	dsn := "file:" + path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store: opening %s: %w", path, err)
+	}
+	// One connection serialises writers in-process, which is what SQLite
+	// does anyway, and makes every check-and-update below trivially atomic.
+	db.SetMaxOpenConns(1)
+	s := &SQLite{db: db}
+	if err := s.migrate(context.Background()); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// sqliteMigrations are applied in order; the index+1 is the schema version.
+// Never edit a released migration: append a new one.
+var sqliteMigrations = []string{
+	`CREATE TABLE security_info (
+		username       TEXT PRIMARY KEY,
+		totp_secret    BLOB,
+		totp_last_step INTEGER NOT NULL DEFAULT 0,
+		default_method TEXT NOT NULL DEFAULT '',
+		updated_at     INTEGER NOT NULL
+	);
+	CREATE TABLE failures (
+		username TEXT NOT NULL,
+		method   TEXT NOT NULL,
+		count    INTEGER NOT NULL,
+		last_at  INTEGER NOT NULL,
+		PRIMARY KEY (username, method)
+	);
+	CREATE TABLE revocations (
+		seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+		session_id TEXT NOT NULL DEFAULT '',
+		username   TEXT NOT NULL DEFAULT '',
+		not_before INTEGER NOT NULL DEFAULT 0,
+		expires_at INTEGER NOT NULL
+	);`,
+}
+
+func (s *SQLite) migrate(ctx context.Context) error {
+	var version int
+	if err := s.db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
+		return fmt.Errorf("reading schema version: %w", err)
+	}
+	if version > len(sqliteMigrations) {
+		return fmt.Errorf("database schema version %d is newer than this Stepgate knows (%d); upgrade Stepgate", version, len(sqliteMigrations))
+	}
+	for v := version; v < len(sqliteMigrations); v++ {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, sqliteMigrations[v]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", v+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, v+1)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", v+1, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migration %d: %w", v+1, err)
+		}
+	}
+	return nil
+}
+
+// SecurityInfo implements Store.
+func (s *SQLite) SecurityInfo(ctx context.Context, username string) (SecurityInfo, error) {
+	info := SecurityInfo{Username: username}
+	err := s.db.QueryRowContext(ctx,
+		`SELECT totp_secret, totp_last_step, default_method FROM security_info WHERE username = ?`, username).
+		Scan(&info.TOTPSecret, &info.TOTPLastStep, &info.DefaultMethod)
+	if errors.Is(err, sql.ErrNoRows) {
+		return info, ErrNotFound
+	}
+	if err != nil {
+		return info, fmt.Errorf("reading security info: %w", err)
+	}
+	return info, nil
+}
+
+// SetTOTP implements Store.
+func (s *SQLite) SetTOTP(ctx context.Context, username string, sealed []byte, lastStep int64) error {
+	_, err := s.db.ExecContext(ctx,
+		`INSERT INTO security_info (username, totp_secret, totp_last_step, updated_at) VALUES (?, ?, ?, ?)
+		 ON CONFLICT (username) DO UPDATE SET totp_secret = excluded.totp_secret,
+		   totp_last_step = excluded.totp_last_step, updated_at = excluded.updated_at`,
+		username, sealed, lastStep, time.Now().Unix())
+	if err != nil {
+		return fmt.Errorf("storing authenticator secret: %w", err)
+	}
+	return nil
+}
+
+// UseTOTPStep implements Store. The conditional UPDATE is the atomic
+// check-and-set: of two requests racing with the same code, only one sees a
+// row affected.
+func (s *SQLite) UseTOTPStep(ctx context.Context, username string, step int64) (bool, error) {
+	res, err := s.db.ExecContext(ctx,
+		`UPDATE security_info SET totp_last_step = ?, updated_at = ? WHERE username = ? AND totp_last_step < ?`,
+		step, time.Now().Unix(), username, step)
+	if err != nil {
+		return false, fmt.Errorf("recording used code: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("recording used code: %w", err)
+	}
+	return n == 1, nil
+}
+
+// Failures implements Store.
+func (s *SQLite) Failures(ctx context.Context, username, method string) (Failures, error) {
+	var f Failures
+	var last int64
+	err := s.db.QueryRowContext(ctx,
+		`SELECT count, last_at FROM failures WHERE username = ? AND method = ?`, username, method).
+		Scan(&f.Count, &last)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Failures{}, nil
+	}
+	if err != nil {
+		return f, fmt.Errorf("reading failure counter: %w", err)
+	}
+	f.Last = time.UnixMilli(last)
+	return f, nil
+}
+
+// AddFailure implements Store.
+func (s *SQLite) AddFailure(ctx context.Context, username, method string, at time.Time) (Failures, error) {
+	var f Failures
+	var last int64
+	err := s.db.QueryRowContext(ctx,
+		`INSERT INTO failures (username, method, count, last_at) VALUES (?, ?, 1, ?)
+		 ON CONFLICT (username, method) DO UPDATE SET count = count + 1, last_at = excluded.last_at
+		 RETURNING count, last_at`,
+		username, method, at.UnixMilli()).Scan(&f.Count, &last)
+	if err != nil {
+		return f, fmt.Errorf("counting failure: %w", err)
+	}
+	f.Last = time.UnixMilli(last)
+	return f, nil
+}
+
+// ResetFailures implements Store.
+func (s *SQLite) ResetFailures(ctx context.Context, username, method string) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM failures WHERE username = ? AND method = ?`, username, method)
+	if err != nil {
+		return fmt.Errorf("resetting failure counter: %w", err)
+	}
+	return nil
+}
+
+// Revoke implements Store.
+func (s *SQLite) Revoke(ctx context.Context, r Revocation) (Revocation, error) {
+	var nb int64
+	if !r.NotBefore.IsZero() {
+		nb = r.NotBefore.UnixMilli()
+	}
+	err := s.db.QueryRowContext(ctx,
+		`INSERT INTO revocations (session_id, username, not_before, expires_at) VALUES (?, ?, ?, ?) RETURNING seq`,
+		r.SessionID, r.Username, nb, r.Expires.UnixMilli()).Scan(&r.Seq)
+	if err != nil {
+		return r, fmt.Errorf("recording revocation: %w", err)
+	}
+	return r, nil
+}
+
+// RevocationsAfter implements Store.
+func (s *SQLite) RevocationsAfter(ctx context.Context, after int64, now time.Time) ([]Revocation, error) {
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT seq, session_id, username, not_before, expires_at FROM revocations
+		 WHERE seq > ? AND expires_at > ? ORDER BY seq`, after, now.UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("reading revocations: %w", err)
+	}
+	defer rows.Close()
+	var out []Revocation
+	for rows.Next() {
+		var r Revocation
+		var nb, exp int64
+		if err := rows.Scan(&r.Seq, &r.SessionID, &r.Username, &nb, &exp); err != nil {
+			return nil, fmt.Errorf("reading revocations: %w", err)
+		}
+		if nb != 0 {
+			r.NotBefore = time.UnixMilli(nb)
+		}
+		r.Expires = time.UnixMilli(exp)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// failureMemory is how long an untouched failure counter is kept. It is far
+// longer than any lockout back-off, so pruning never shortens a lockout.
+const failureMemory = 30 * 24 * time.Hour
+
+// Prune implements Store.
+func (s *SQLite) Prune(ctx context.Context, now time.Time) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM revocations WHERE expires_at <= ?`, now.UnixMilli()); err != nil {
+		return fmt.Errorf("pruning revocations: %w", err)
+	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM failures WHERE last_at <= ?`, now.Add(-failureMemory).UnixMilli()); err != nil {
+		return fmt.Errorf("pruning failure counters: %w", err)
+	}
+	return nil
+}
+
+// Close implements Store.
+func (s *SQLite) Close() error { return s.db.Close() }
+
+var _ Store = (*SQLite)(nil)

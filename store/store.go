@@ -1,0 +1,81 @@
+// Package store keeps Stepgate's persistent state: users' security info,
+// failure counters, used one-time-code steps and revocations. Implementations
+// must make every check-and-update atomic, because several requests (or
+// several Caddy instances) may race on the same user.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned when a user has no stored record.
+var ErrNotFound = errors.New("not found")
+
+// SecurityInfo is what the store knows about one user's verification methods.
+type SecurityInfo struct {
+	// Username is the user the record belongs to.
+	Username string
+	// TOTPSecret is the user's authenticator secret, sealed (encrypted) by the
+	// caller; nil when the user has no authenticator app set up.
+	TOTPSecret []byte
+	// TOTPLastStep is the last TOTP time step accepted for this user.
+	TOTPLastStep int64
+	// DefaultMethod is the method the user chose as default ("" = strongest).
+	DefaultMethod string
+}
+
+// Failures is a per-account, per-method failure counter.
+type Failures struct {
+	// Count is the number of failures in a row since the last success.
+	Count int
+	// Last is the time of the most recent failure.
+	Last time.Time
+}
+
+// Revocation withdraws sessions. Either SessionID is set (one session is
+// revoked), or Username and NotBefore are (all that user's sessions issued
+// before NotBefore are revoked).
+type Revocation struct {
+	// Seq orders revocations; pollers ask for those after the last Seq seen.
+	Seq int64
+	// SessionID is the revoked session's ID, if one session is revoked.
+	SessionID string
+	// Username is the user whose sessions are revoked, for user-wide revocations.
+	Username string
+	// NotBefore revokes the user's sessions issued before it.
+	NotBefore time.Time
+	// Expires is when the entry can be forgotten (the session would have
+	// expired anyway).
+	Expires time.Time
+}
+
+// Store is the persistent state behind the portal and the verifiers.
+type Store interface {
+	// SecurityInfo returns a user's record, or ErrNotFound.
+	SecurityInfo(ctx context.Context, username string) (SecurityInfo, error)
+	// SetTOTP stores a user's sealed TOTP secret, and marks lastStep as used.
+	SetTOTP(ctx context.Context, username string, sealed []byte, lastStep int64) error
+	// UseTOTPStep atomically records step as used if it is newer than every
+	// step used so far; it reports false when the step was already used (or an
+	// older one), which means the code is a replay.
+	UseTOTPStep(ctx context.Context, username string, step int64) (bool, error)
+
+	// Failures returns the failure counter of a user and method.
+	Failures(ctx context.Context, username, method string) (Failures, error)
+	// AddFailure counts one more failure and returns the new counter.
+	AddFailure(ctx context.Context, username, method string, at time.Time) (Failures, error)
+	// ResetFailures clears the counter after a success.
+	ResetFailures(ctx context.Context, username, method string) error
+
+	// Revoke records a revocation and returns it with its sequence number.
+	Revoke(ctx context.Context, r Revocation) (Revocation, error)
+	// RevocationsAfter lists unexpired revocations with Seq > after, oldest first.
+	RevocationsAfter(ctx context.Context, after int64, now time.Time) ([]Revocation, error)
+	// Prune forgets expired revocations and stale failure counters.
+	Prune(ctx context.Context, now time.Time) error
+
+	// Close releases the store.
+	Close() error
+}

@@ -1,0 +1,82 @@
+// Package verifiers defines the interface every verification method
+// implements. Each method lives in its own package below this one (password,
+// totp, …); the portal drives them through this interface only.
+package verifiers
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// User is an identity from the users file.
+type User struct {
+	// Name is the unique, lower-case username.
+	Name string
+	// DisplayName is the user's full name, shown on pages and sent as Remote-Name.
+	DisplayName string
+	// Email is sent to the app as Remote-Email.
+	Email string
+	// Groups are sent as Remote-Groups and used by `allow group` policies.
+	Groups []string
+	// Disabled users cannot sign in, and their existing sessions stop working.
+	Disabled bool
+}
+
+// InGroup reports whether the user is a member of group.
+func (u User) InGroup(group string) bool {
+	for _, g := range u.Groups {
+		if g == group {
+			return true
+		}
+	}
+	return false
+}
+
+// Challenge is one attempt at a verification step. Codes and approvals are
+// bound to the challenge that issued them.
+type Challenge struct {
+	// ID is a random identifier of the attempt.
+	ID string
+	// Created is when the attempt started.
+	Created time.Time
+}
+
+// Prompt tells the portal what to show after Start.
+type Prompt struct {
+	// Input is the kind of answer expected: "code" for a typed code.
+	Input string
+	// Message is a short line shown above the input (may be empty).
+	Message string
+}
+
+// Result is the outcome of Check.
+type Result int
+
+const (
+	// Rejected means the answer is wrong; it counts as a failure.
+	Rejected Result = iota
+	// Accepted means the answer is right; the step is passed.
+	Accepted
+	// Replayed means the answer was right once but has already been used; it
+	// counts as a failure, with its own message.
+	Replayed
+)
+
+// ErrNotEnrolled is returned by Start or Check when the user has not set up
+// the method.
+var ErrNotEnrolled = errors.New("method not set up for this user")
+
+// Verifier is one second-step verification method.
+type Verifier interface {
+	// Method is the stable name of the method ("totp", "sms", …); it keys
+	// failure counters and audit log entries.
+	Method() string
+	// Enrolled reports whether the user has set the method up.
+	Enrolled(ctx context.Context, user User) (bool, error)
+	// Start begins a challenge: sends a text, places a call, pushes a
+	// notification, or does nothing (TOTP).
+	Start(ctx context.Context, user User, ch Challenge) (Prompt, error)
+	// Check judges the user's answer to the challenge.
+	Check(ctx context.Context, user User, ch Challenge, input string) (Result, error)
+}
