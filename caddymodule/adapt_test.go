@@ -1,0 +1,62 @@
+package caddymodule_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddytest"
+)
+
+// TestCaddyfileAdapt checks each testdata/adapt/*.caddyfiletest: a
+// Caddyfile, a line of dashes, and the JSON it must adapt to.
+func TestCaddyfileAdapt(t *testing.T) {
+	files, _ := filepath.Glob("testdata/adapt/*.caddyfiletest")
+	if len(files) == 0 {
+		t.Fatal("no adapt tests found")
+	}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		caddyfile, json, ok := strings.Cut(string(raw), "----------")
+		if !ok {
+			t.Fatalf("%s: no ---------- separator", f)
+		}
+		if !caddytest.CompareAdapt(t, f, caddyfile, "caddyfile", strings.TrimSpace(json)) {
+			t.Errorf("%s: adapted JSON differs", f)
+		}
+	}
+}
+
+// TestCaddyfileErrors checks that every mistake is reported with the file
+// and line, at adapt time.
+func TestCaddyfileErrors(t *testing.T) {
+	for name, tc := range map[string]struct{ global, site, want string }{
+		"unknown option":       {"users_file u\n\t\tbogus 1", "", `unknown stepgate option "bogus"`},
+		"unknown store":        {"store postgresql x", "", `unknown store "postgresql"`},
+		"store without type":   {"store", "", "wrong argument count"},
+		"unknown session opt":  {"session {\n\t\t\tforever 1\n\t\t}", "", `unknown session option "forever"`},
+		"bad duration":         {"session {\n\t\t\tidle soon\n\t\t}", "", `invalid duration "soon"`},
+		"bad lockout number":   {"lockout {\n\t\t\tthreshold 1000\n\t\t}", "", `invalid number "1000"`},
+		"unknown registration": {"registration always", "", `unknown registration mode "always"`},
+		"two secrets args":     {"secret a b", "", "wrong argument count"},
+		"unknown subdirective": {"users_file u", "stepgate {\n\t\tdeny user x\n\t}", `unknown stepgate subdirective "deny"`},
+		"allow what":           {"users_file u", "stepgate {\n\t\tallow team x\n\t}", `want allow user … or allow group …`},
+		"allow nobody":         {"users_file u", "stepgate {\n\t\tallow user\n\t}", "name at least one user"},
+		"handler argument":     {"users_file u", "stepgate now", "wrong argument count"},
+	} {
+		site := tc.site
+		if site == "" {
+			site = "stepgate"
+		}
+		cf := "{\n\tstepgate {\n\t\t" + tc.global + "\n\t}\n}\n\nexample.com {\n\t" + site + "\n}\n"
+		_, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cf), map[string]any{"filename": "Caddyfile"})
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "Caddyfile:") {
+			t.Errorf("%s: got %v, want an error with %q and the file:line", name, err, tc.want)
+		}
+	}
+}

@@ -1,0 +1,315 @@
+// Package caddymodule plugs Stepgate into Caddy: the `stepgate` app (global
+// option), the `http.handlers.stepgate` handler (site directive), their
+// Caddyfile syntax, and the `stepgate user` commands. It is the only package
+// that imports Caddy; all logic lives in portal, verifiers and store.
+package caddymodule
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/stepgate/stepgate/portal"
+	"github.com/stepgate/stepgate/store"
+	"github.com/stepgate/stepgate/verifiers/password"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+}
+
+// App is the `stepgate` Caddy app: the users directory, the secrets, the
+// store and the sign-in portal shared by every site that uses the
+// `stepgate` handler.
+type App struct {
+	// UsersFile is the path of the YAML users file (identities, groups,
+	// password hashes). Changes are picked up without a restart.
+	UsersFile string `json:"users_file,omitempty"`
+
+	// Secret derives the cookie, CSRF and at-rest encryption keys. At least
+	// 32 bytes; use a placeholder such as {env.STEPGATE_SECRET}. Every
+	// instance serving the same sites needs the same secret.
+	Secret string `json:"secret,omitempty"`
+
+	// SecretFile reads the secret from a file instead. If the file does not
+	// exist, Stepgate creates it with 32 random bytes (mode 0600).
+	SecretFile string `json:"secret_file,omitempty"`
+
+	// OldSecrets are previous secrets, still accepted when reading cookies
+	// and stored secrets, so a rotation does not sign everyone out.
+	OldSecrets []string `json:"old_secrets,omitempty"`
+
+	// Store is where security info, failure counters and revocations live.
+	Store *StoreConfig `json:"store,omitempty"`
+
+	// Session sets the session cookie's timeouts and domain.
+	Session *SessionConfig `json:"session,omitempty"`
+
+	// TOTP configures authenticator app codes.
+	TOTP *TOTPConfig `json:"totp,omitempty"`
+
+	// Registration configures what users may set up during sign-in.
+	Registration *RegistrationConfig `json:"registration,omitempty"`
+
+	// HelpContact tells users who to contact when they cannot sign in, e.g.
+	// "IT help desk, extension 4357".
+	HelpContact string `json:"help_contact,omitempty"`
+
+	// Lockout configures the back-off after failed attempts.
+	Lockout *LockoutConfig `json:"lockout,omitempty"`
+
+	portal *portal.Portal
+	store  store.Store
+	users  *password.Directory
+	logger *zap.Logger
+	cancel context.CancelFunc
+}
+
+// StoreConfig selects the persistent store.
+type StoreConfig struct {
+	// Type is the store's kind: "sqlite" (the default).
+	Type string `json:"type,omitempty"`
+	// Path is the SQLite database file. Default: stepgate/state.db in
+	// Caddy's data directory.
+	Path string `json:"path,omitempty"`
+}
+
+// SessionConfig sets session timeouts and scope.
+type SessionConfig struct {
+	// Lifetime is the absolute session timeout (default 12h).
+	Lifetime caddy.Duration `json:"lifetime,omitempty"`
+	// Idle signs the user out after this long without a request (default 1h).
+	Idle caddy.Duration `json:"idle,omitempty"`
+	// CookieDomain shares the session with every subdomain of this domain
+	// (single sign-on). Empty: the session belongs to one host.
+	CookieDomain string `json:"cookie_domain,omitempty"`
+}
+
+// TOTPConfig configures authenticator app codes.
+type TOTPConfig struct {
+	// Issuer is the account name's label in authenticator apps.
+	Issuer string `json:"issuer,omitempty"`
+}
+
+// RegistrationConfig configures set-up during sign-in.
+type RegistrationConfig struct {
+	// FirstSignIn walks a user who has no verification method through
+	// setting up an authenticator app right after their password. Off by
+	// default: then such users must ask an administrator.
+	FirstSignIn bool `json:"first_sign_in,omitempty"`
+}
+
+// LockoutConfig is the back-off after failed attempts, per account and
+// method.
+type LockoutConfig struct {
+	// Threshold is the number of failures in a row allowed before back-off
+	// (default 5).
+	Threshold int `json:"threshold,omitempty"`
+	// BaseDelay is the first wait (default 1m); it doubles per failure.
+	BaseDelay caddy.Duration `json:"base_delay,omitempty"`
+	// MaxDelay caps the wait (default 1h).
+	MaxDelay caddy.Duration `json:"max_delay,omitempty"`
+	// HardLimit locks the method until an administrator unlocks it
+	// (default 50, at most 100).
+	HardLimit int `json:"hard_limit,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "stepgate",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// Provision loads the users file, the secret and the store, and builds the
+// portal. Every failure names what is wrong and how to fix it.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	repl := caddy.NewReplacer()
+	if a.UsersFile == "" {
+		return errors.New("no users_file configured: add `stepgate { users_file /path/to/users.yaml … }` to the Caddyfile's global options")
+	}
+	users, err := password.Open(repl.ReplaceKnown(a.UsersFile, ""))
+	if err != nil {
+		return err
+	}
+	a.users = users
+
+	secrets, err := a.secrets(repl)
+	if err != nil {
+		return err
+	}
+
+	sc := StoreConfig{Type: "sqlite"}
+	if a.Store != nil {
+		sc = *a.Store
+	}
+	switch sc.Type {
+	case "", "sqlite":
+		path := repl.ReplaceKnown(sc.Path, "")
+		if path == "" {
+			path = filepath.Join(caddy.AppDataDir(), "stepgate", "state.db")
+		}
+		st, err := store.OpenSQLite(path)
+		if err != nil {
+			return err
+		}
+		a.store = st
+	default:
+		return fmt.Errorf("unknown store %q: the supported store is sqlite", sc.Type)
+	}
+
+	cfg := portal.Config{
+		Users:       users,
+		Store:       a.store,
+		Secrets:     secrets,
+		HelpContact: a.HelpContact,
+		Logger:      a.logger,
+		ClientIP: func(r *http.Request) string {
+			if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
+				return ip
+			}
+			return r.RemoteAddr
+		},
+	}
+	if a.Session != nil {
+		cfg.Lifetime = time.Duration(a.Session.Lifetime)
+		cfg.Idle = time.Duration(a.Session.Idle)
+		cfg.CookieDomain = a.Session.CookieDomain
+	}
+	if a.TOTP != nil {
+		cfg.Issuer = a.TOTP.Issuer
+	}
+	if a.Registration != nil {
+		cfg.FirstSignInRegistration = a.Registration.FirstSignIn
+	}
+	if a.Lockout != nil {
+		cfg.Lockout = portal.Lockout{
+			Threshold: a.Lockout.Threshold, BaseDelay: time.Duration(a.Lockout.BaseDelay),
+			MaxDelay: time.Duration(a.Lockout.MaxDelay), HardLimit: a.Lockout.HardLimit,
+		}
+	}
+	p, err := portal.New(cfg)
+	if err != nil {
+		a.store.Close()
+		return err
+	}
+	a.portal = p
+	return nil
+}
+
+// secrets returns the current secret followed by the old ones.
+func (a *App) secrets(repl *caddy.Replacer) ([]string, error) {
+	secret := repl.ReplaceKnown(a.Secret, "")
+	switch {
+	case a.Secret != "" && a.SecretFile != "":
+		return nil, errors.New("set either secret or secret_file, not both")
+	case a.SecretFile != "":
+		var err error
+		if secret, err = readOrCreateSecret(repl.ReplaceKnown(a.SecretFile, ""), a.logger); err != nil {
+			return nil, err
+		}
+	case secret == "" && a.Secret != "":
+		return nil, fmt.Errorf("secret %q is empty after replacing placeholders: is the environment variable set?", a.Secret)
+	case secret == "":
+		return nil, errors.New("no secret configured: set `secret {env.STEPGATE_SECRET}` (at least 32 bytes) or `secret_file PATH`")
+	}
+	if len(secret) < portal.MinSecretLen {
+		return nil, fmt.Errorf("secret is %d bytes; it must be at least %d (generate one with: head -c 32 /dev/urandom | base64)", len(secret), portal.MinSecretLen)
+	}
+	out := []string{secret}
+	for _, old := range a.OldSecrets {
+		out = append(out, repl.ReplaceKnown(old, ""))
+	}
+	return out, nil
+}
+
+// readOrCreateSecret reads a secret file, creating it with a random secret
+// when it does not exist yet.
+func readOrCreateSecret(path string, log *zap.Logger) (string, error) {
+	raw, err := os.ReadFile(path)
+	if err == nil {
+		return strings.TrimSpace(string(raw)), nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("reading secret_file: %w", err)
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	secret := base64.RawURLEncoding.EncodeToString(b)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", fmt.Errorf("creating secret_file: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("creating secret_file: %w", err)
+	}
+	if _, err := f.WriteString(secret + "\n"); err != nil {
+		f.Close()
+		return "", fmt.Errorf("writing secret_file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("writing secret_file: %w", err)
+	}
+	log.Warn("created a new random secret; every instance serving these sites needs the same one", zap.String("secret_file", path))
+	return secret, nil
+}
+
+// Start begins watching the users file and syncing revocations.
+func (a *App) Start() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	go a.users.Watch(ctx, 2*time.Second,
+		func(n int) {
+			a.logger.Info("users file reloaded", zap.String("path", a.users.Path()), zap.Int("users", n))
+		},
+		func(err error) {
+			a.logger.Error("users file not reloaded; still using the last good version", zap.Error(err))
+		})
+	go a.portal.Run(ctx, 2*time.Second)
+	if a.users.Len() == 0 {
+		a.logger.Warn("the users file has no users; nobody can sign in", zap.String("path", a.users.Path()))
+	}
+	return nil
+}
+
+// Stop ends the background work.
+func (a *App) Stop() error {
+	if a.cancel != nil {
+		a.cancel()
+	}
+	return nil
+}
+
+// Cleanup closes the store.
+func (a *App) Cleanup() error {
+	if a.store != nil {
+		return a.store.Close()
+	}
+	return nil
+}
+
+// Portal returns the app's portal (for the handler).
+func (a *App) Portal() *portal.Portal { return a.portal }
+
+// Interface guards
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+)

@@ -1,0 +1,104 @@
+package caddymodule
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/stepgate/stepgate/verifiers/password"
+)
+
+func provision(t *testing.T, a *App) error {
+	t.Helper()
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	err := a.Provision(ctx)
+	if err == nil {
+		t.Cleanup(func() { a.Cleanup() })
+	}
+	return err
+}
+
+func TestProvisionErrors(t *testing.T) {
+	dir := t.TempDir()
+	h, _ := password.Hash("pw")
+	users := filepath.Join(dir, "users.yaml")
+	os.WriteFile(users, []byte("users:\n  alice:\n    password: '"+h+"'\n"), 0o600)
+	broken := filepath.Join(dir, "broken.yaml")
+	os.WriteFile(broken, []byte("users: [nope"), 0o600)
+	unreadable := filepath.Join(dir, "unreadable.yaml")
+	os.WriteFile(unreadable, []byte("users: {}"), 0o000)
+	short := filepath.Join(dir, "short-secret")
+	os.WriteFile(short, []byte("tooshort\n"), 0o600)
+	good := strings.Repeat("k", 32)
+	db := filepath.Join(dir, "state.db")
+	t.Setenv("STEPGATE_TEST_UNSET", "")
+
+	for name, tc := range map[string]struct {
+		app  App
+		want string
+	}{
+		"no users file":      {App{Secret: good}, "no users_file configured"},
+		"missing users file": {App{UsersFile: filepath.Join(dir, "nope.yaml"), Secret: good}, "no such file"},
+		"broken users file":  {App{UsersFile: broken, Secret: good}, "parsing YAML"},
+		"no secret":          {App{UsersFile: users}, "no secret configured"},
+		"short secret":       {App{UsersFile: users, Secret: "0123456789"}, "at least 32"},
+		"short secret file":  {App{UsersFile: users, SecretFile: short}, "at least 32"},
+		"unset env secret":   {App{UsersFile: users, Secret: "{env.STEPGATE_TEST_UNSET}"}, "is the environment variable set"},
+		"both secrets":       {App{UsersFile: users, Secret: good, SecretFile: short}, "not both"},
+		"short old secret":   {App{UsersFile: users, Secret: good, OldSecrets: []string{"x"}}, "old secret #1"},
+		"unknown store":      {App{UsersFile: users, Secret: good, Store: &StoreConfig{Type: "mongodb"}}, `unknown store "mongodb"`},
+		"store in a file":    {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: filepath.Join(users, "state.db")}}, "sqlite store"},
+	} {
+		err := provision(t, &tc.app)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want %q", name, err, tc.want)
+		}
+	}
+	if os.Geteuid() != 0 { // root reads anything
+		a := App{UsersFile: unreadable, Secret: good, Store: &StoreConfig{Path: db}}
+		if err := provision(t, &a); err == nil || !strings.Contains(err.Error(), "permission denied") {
+			t.Errorf("unreadable users file: %v", err)
+		}
+	}
+}
+
+func TestProvisionAndSecretFile(t *testing.T) {
+	dir := t.TempDir()
+	h, _ := password.Hash("pw")
+	users := filepath.Join(dir, "users.yaml")
+	os.WriteFile(users, []byte("users:\n  alice:\n    password: '"+h+"'\n"), 0o600)
+	secretFile := filepath.Join(dir, "state", "secret")
+	t.Setenv("STEPGATE_TEST_USERS", users)
+
+	a := App{UsersFile: "{env.STEPGATE_TEST_USERS}", SecretFile: secretFile, Store: &StoreConfig{Type: "sqlite", Path: filepath.Join(dir, "state", "state.db")}}
+	if err := provision(t, &a); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(secretFile)
+	if err != nil || st.Mode().Perm() != 0o600 || st.Size() < 32 {
+		t.Fatalf("secret file not created safely: %v %v", st, err)
+	}
+	first, _ := os.ReadFile(secretFile)
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	// A second provisioning reuses the same secret.
+	b := App{UsersFile: users, SecretFile: secretFile, Store: &StoreConfig{Path: filepath.Join(dir, "state", "state.db")}}
+	if err := provision(t, &b); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := os.ReadFile(secretFile); string(again) != string(first) {
+		t.Fatal("secret file rewritten")
+	}
+	if a.Portal() == nil || b.Portal() == nil {
+		t.Fatal("no portal")
+	}
+}

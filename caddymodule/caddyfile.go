@@ -1,0 +1,230 @@
+package caddymodule
+
+import (
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/stepgate/stepgate/portal"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("stepgate", parseGlobal)
+	httpcaddyfile.RegisterHandlerDirective("stepgate", parseHandler)
+	// Authentication runs where basic_auth would: after rewrites and
+	// header manipulation, before anything that serves content.
+	httpcaddyfile.RegisterDirectiveOrder("stepgate", httpcaddyfile.Before, "basic_auth")
+}
+
+// parseGlobal sets up the stepgate app from the global option. Syntax:
+//
+//	stepgate {
+//		users_file   <path>
+//		secret       <secret>              # or: secret_file <path>
+//		old_secrets  <secret...>
+//		store        sqlite [<path>]
+//		session {
+//			lifetime      <duration>
+//			idle          <duration>
+//			cookie_domain <domain>
+//		}
+//		totp {
+//			issuer <name>
+//		}
+//		registration first_sign_in
+//		help_contact <text>
+//		lockout {
+//			threshold  <n>
+//			base_delay <duration>
+//			max_delay  <duration>
+//			hard_limit <n>
+//		}
+//	}
+func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
+	app := new(App)
+	if existing != nil {
+		return nil, d.Err("the stepgate global option may appear only once")
+	}
+	d.Next() // option name
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "users_file":
+			if err := oneArg(d, &app.UsersFile); err != nil {
+				return nil, err
+			}
+		case "secret":
+			if err := oneArg(d, &app.Secret); err != nil {
+				return nil, err
+			}
+		case "secret_file":
+			if err := oneArg(d, &app.SecretFile); err != nil {
+				return nil, err
+			}
+		case "old_secrets":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return nil, d.ArgErr()
+			}
+			app.OldSecrets = append(app.OldSecrets, args...)
+		case "store":
+			args := d.RemainingArgs()
+			if len(args) == 0 || len(args) > 2 {
+				return nil, d.ArgErr()
+			}
+			if args[0] != "sqlite" {
+				return nil, d.Errf("unknown store %q: the supported store is sqlite", args[0])
+			}
+			app.Store = &StoreConfig{Type: args[0]}
+			if len(args) == 2 {
+				app.Store.Path = args[1]
+			}
+		case "session":
+			app.Session = new(SessionConfig)
+			err := subBlock(d, map[string]func() error{
+				"lifetime":      func() error { return durationArg(d, &app.Session.Lifetime) },
+				"idle":          func() error { return durationArg(d, &app.Session.Idle) },
+				"cookie_domain": func() error { return oneArg(d, &app.Session.CookieDomain) },
+			})
+			if err != nil {
+				return nil, err
+			}
+		case "totp":
+			app.TOTP = new(TOTPConfig)
+			err := subBlock(d, map[string]func() error{
+				"issuer": func() error { return oneArg(d, &app.TOTP.Issuer) },
+			})
+			if err != nil {
+				return nil, err
+			}
+		case "registration":
+			args := d.RemainingArgs()
+			if len(args) != 1 {
+				return nil, d.ArgErr()
+			}
+			if args[0] != "first_sign_in" {
+				return nil, d.Errf("unknown registration mode %q (want first_sign_in)", args[0])
+			}
+			app.Registration = &RegistrationConfig{FirstSignIn: true}
+		case "help_contact":
+			if err := oneArg(d, &app.HelpContact); err != nil {
+				return nil, err
+			}
+		case "lockout":
+			app.Lockout = new(LockoutConfig)
+			err := subBlock(d, map[string]func() error{
+				"threshold":  func() error { return intArg(d, &app.Lockout.Threshold, 1, 100) },
+				"hard_limit": func() error { return intArg(d, &app.Lockout.HardLimit, 1, 100) },
+				"base_delay": func() error { return durationArg(d, &app.Lockout.BaseDelay) },
+				"max_delay":  func() error { return durationArg(d, &app.Lockout.MaxDelay) },
+			})
+			if err != nil {
+				return nil, err
+			}
+		default:
+			return nil, d.Errf("unknown stepgate option %q", d.Val())
+		}
+	}
+	return httpcaddyfile.App{Name: "stepgate", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+// parseHandler sets up the handler from the site directive. Syntax:
+//
+//	stepgate [<matcher>] {
+//		allow user  <username...>
+//		allow group <group...>
+//	}
+//
+// Without allow lines every signed-in user may pass.
+func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	h.Next() // directive name
+	if h.NextArg() {
+		return nil, h.ArgErr()
+	}
+	handler := new(Handler)
+	for h.NextBlock(0) {
+		switch h.Val() {
+		case "allow":
+			if !h.NextArg() {
+				return nil, h.ArgErr()
+			}
+			kind := h.Val()
+			names := h.RemainingArgs()
+			if len(names) == 0 {
+				return nil, h.Errf("allow %s: name at least one %s", kind, kind)
+			}
+			if handler.Allow == nil {
+				handler.Allow = new(portal.Policy)
+			}
+			switch kind {
+			case "user":
+				handler.Allow.Users = append(handler.Allow.Users, names...)
+			case "group":
+				handler.Allow.Groups = append(handler.Allow.Groups, names...)
+			default:
+				return nil, h.Errf("allow %q: want allow user … or allow group …", kind)
+			}
+		default:
+			return nil, h.Errf("unknown stepgate subdirective %q", h.Val())
+		}
+	}
+	return handler, nil
+}
+
+// subBlock parses a nested block whose lines are handled by the named
+// functions; any other line is an error naming the block.
+func subBlock(d *caddyfile.Dispenser, options map[string]func() error) error {
+	block := d.Val()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		parse, ok := options[d.Val()]
+		if !ok {
+			return d.Errf("unknown %s option %q", block, d.Val())
+		}
+		if err := parse(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func oneArg(d *caddyfile.Dispenser, dst *string) error {
+	if !d.AllArgs(dst) {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+	var s string
+	if !d.AllArgs(&s) {
+		return d.ArgErr()
+	}
+	dur, err := caddy.ParseDuration(s)
+	if err != nil || dur <= 0 {
+		return d.Errf("%s: invalid duration %q", d.Val(), s)
+	}
+	*dst = caddy.Duration(dur)
+	return nil
+}
+
+func intArg(d *caddyfile.Dispenser, dst *int, lo, hi int) error {
+	var s string
+	if !d.AllArgs(&s) {
+		return d.ArgErr()
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		return d.Errf("invalid number %q (want %d to %d)", s, lo, hi)
+	}
+	*dst = n
+	return nil
+}

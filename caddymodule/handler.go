@@ -1,0 +1,79 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/stepgate/stepgate/portal"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler protects the routes it is on: a request without a valid session
+// is sent to sign in (browsers) or refused with 401 (other clients); a
+// signed-in user the policy admits goes on with Remote-User, Remote-Groups,
+// Remote-Email and Remote-Name set, and every client-sent copy of those
+// headers removed. It also serves the sign-in portal under /.stepgate/.
+//
+// After sign-in the placeholders {http.auth.user.id},
+// {http.auth.user.groups}, {http.auth.user.email} and
+// {http.auth.user.name} hold the user's identity.
+type Handler struct {
+	// Allow admits only these users and groups; empty admits every
+	// signed-in user.
+	Allow *portal.Policy `json:"allow,omitempty"`
+
+	portal *portal.Portal
+	policy portal.Policy
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.stepgate",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision connects the handler to the stepgate app.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	app, err := ctx.App("stepgate")
+	if err != nil {
+		return fmt.Errorf("stepgate: %w", err)
+	}
+	h.portal = app.(*App).Portal()
+	if h.Allow != nil {
+		h.policy = *h.Allow
+	}
+	return nil
+}
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if portal.IsPortalPath(r) {
+		portal.StripIdentityHeaders(r.Header)
+		h.portal.ServeHTTP(w, r)
+		return nil
+	}
+	id, done := h.portal.Protect(w, r, h.policy)
+	if done {
+		return nil
+	}
+	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	repl.Set("http.auth.user.id", id.User.Name)
+	repl.Set("http.auth.user.groups", id.Groups())
+	repl.Set("http.auth.user.email", id.User.Email)
+	repl.Set("http.auth.user.name", id.User.DisplayName)
+	return next.ServeHTTP(w, r)
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

@@ -1,0 +1,357 @@
+package caddymodule_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+
+	_ "github.com/stepgate/stepgate/caddymodule"
+	"github.com/stepgate/stepgate/verifiers/password"
+)
+
+const (
+	testPassword = "correct horse battery"
+	testSecret   = "integration-test-secret-0123456789abcdef"
+	base         = "http://localhost:9080"
+)
+
+var testHash string
+
+func TestMain(m *testing.M) {
+	// Caddy's data and config directories (and so the default store) go to
+	// a temporary place, never the developer's home.
+	tmp, err := os.MkdirTemp("", "stepgate-caddytest-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("XDG_DATA_HOME", filepath.Join(tmp, "data"))
+	os.Setenv("XDG_CONFIG_HOME", filepath.Join(tmp, "config"))
+	if testHash, err = password.Hash(testPassword); err != nil {
+		panic(err)
+	}
+	code := m.Run()
+	os.RemoveAll(tmp)
+	os.Exit(code)
+}
+
+// writeUsers writes a users file with the given users, all with testPassword.
+func writeUsers(t *testing.T, users ...string) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("users:\n")
+	for _, u := range users {
+		fmt.Fprintf(&b, "  %s:\n    display_name: %s Example\n    email: %s@example.com\n    groups: [staff]\n    password: '%s'\n", u, strings.ToUpper(u[:1])+u[1:], u, testHash)
+	}
+	path := filepath.Join(t.TempDir(), "users.yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// echoBackend is the protected app: it answers with the request headers it
+// received, one per line, sorted.
+func echoBackend(t *testing.T) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var lines []string
+		for k, v := range r.Header {
+			lines = append(lines, k+": "+strings.Join(v, "|"))
+		}
+		sort.Strings(lines)
+		fmt.Fprintf(w, "BACKEND %s\n%s\n", r.URL.RequestURI(), strings.Join(lines, "\n"))
+	}))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+func startCaddy(t *testing.T, users, session, backend string) {
+	t.Helper()
+	tester := caddytest.NewTester(t)
+	tester.InitServer(fmt.Sprintf(`
+{
+	skip_install_trust
+	admin localhost:2999
+	http_port 9080
+	https_port 9443
+	grace_period 1ns
+	stepgate {
+		users_file %s
+		secret %s
+		store sqlite %s
+		%s
+		registration first_sign_in
+		help_contact "the help desk"
+		lockout {
+			threshold 3
+		}
+	}
+}
+http://localhost:9080, http://127.0.0.1:9080 {
+	route /admin/* {
+		stepgate {
+			allow group admins
+		}
+		reverse_proxy %s
+	}
+	stepgate
+	reverse_proxy %s
+}
+`, users, testSecret, filepath.Join(t.TempDir(), "state.db"), session, backend, backend), "caddyfile")
+}
+
+// client is a browser-like client: a cookie jar, no automatic redirects.
+type client struct {
+	t *testing.T
+	c *http.Client
+}
+
+func newClient(t *testing.T) *client {
+	jar, _ := cookiejar.New(nil)
+	return &client{t: t, c: &http.Client{Jar: jar, Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+type response struct {
+	status   int
+	body     string
+	location string
+}
+
+func (c *client) do(method, u string, form url.Values, hdr map[string]string) response {
+	c.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, u, body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("Accept", "text/html")
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", base)
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+	}
+	for k, v := range hdr {
+		if k == "Host" {
+			req.Host = v
+			continue
+		}
+		req.Header[k] = []string{v}
+	}
+	res, err := c.c.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return response{res.StatusCode, string(b), res.Header.Get("Location")}
+}
+
+func (c *client) get(path string) response { return c.do("GET", base+path, nil, nil) }
+
+var (
+	csrfRe   = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+	secretRe = regexp.MustCompile(`id="secret">([A-Z2-7 ]+)<`)
+)
+
+// post submits a form with the CSRF token from the page at from.
+func (c *client) post(from, to string, form url.Values) response {
+	c.t.Helper()
+	m := csrfRe.FindStringSubmatch(c.get(from).body)
+	if m == nil {
+		c.t.Fatalf("no CSRF token on %s", from)
+	}
+	form.Set("csrf", m[1])
+	return c.do("POST", base+to, form, nil)
+}
+
+func (c *client) cookie(name string) string {
+	u, _ := url.Parse(base)
+	for _, ck := range c.c.Jar.Cookies(u) {
+		if ck.Name == name {
+			return ck.Value
+		}
+	}
+	return ""
+}
+
+func code(t *testing.T, secret string, at time.Time) string {
+	t.Helper()
+	c, err := totp.GenerateCodeCustom(secret, at, totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// register signs a new user in for the first time, setting up TOTP.
+func (c *client) register(user, rd string) (secret string, final response) {
+	c.t.Helper()
+	r := c.post("/.stepgate/?rd="+url.QueryEscape(rd), "/.stepgate/", url.Values{"username": {user}, "password": {testPassword}, "rd": {rd}})
+	if r.status != http.StatusSeeOther || r.location != "/.stepgate/register" {
+		c.t.Fatalf("password step for %s: %d %q", user, r.status, r.location)
+	}
+	page := c.get("/.stepgate/register")
+	m := secretRe.FindStringSubmatch(page.body)
+	if m == nil {
+		c.t.Fatalf("registration page without a secret: %d", page.status)
+	}
+	secret = strings.ReplaceAll(m[1], " ", "")
+	final = c.post("/.stepgate/register", "/.stepgate/register", url.Values{"code": {code(c.t, secret, time.Now())}})
+	return secret, final
+}
+
+func TestSignInThroughCaddy(t *testing.T) {
+	users := writeUsers(t, "alice", "bob", "dave")
+	startCaddy(t, users, "", echoBackend(t))
+	c := newClient(t)
+
+	// 1. A browser without a session is sent to the portal with rd.
+	r := c.get("/reports?x=1")
+	if r.status != http.StatusFound || r.location != "/.stepgate/?rd=%2Freports%3Fx%3D1" {
+		t.Fatalf("unauthenticated browser: %d %q", r.status, r.location)
+	}
+	// A non-browser client gets 401 JSON.
+	api := c.do("GET", base+"/api", nil, map[string]string{"Accept": "application/json"})
+	if api.status != http.StatusUnauthorized || !strings.Contains(api.body, `"unauthenticated"`) {
+		t.Fatalf("API client: %d %s", api.status, api.body)
+	}
+	login := c.get(r.location)
+	for _, want := range []string{">Username</label>", ">Password</label>", ">Sign in</button>"} {
+		if !strings.Contains(login.body, want) {
+			t.Fatalf("sign-in page lacks %q", want)
+		}
+	}
+	// 2. CSRF: a form without the token is refused.
+	if r := c.do("POST", base+"/.stepgate/", url.Values{"username": {"alice"}, "password": {testPassword}}, nil); r.status != http.StatusForbidden {
+		t.Fatalf("POST without CSRF token: %d", r.status)
+	}
+	// 3. Password, then first-sign-in TOTP registration, back to rd.
+	secret, final := c.register("alice", "/reports?x=1")
+	if final.status != http.StatusSeeOther || final.location != "/reports?x=1" {
+		t.Fatalf("registration: %d %q", final.status, final.location)
+	}
+	// 4. The app sees the identity, never the client's spoofed copies.
+	app := c.do("GET", base+"/reports?x=1", nil, map[string]string{
+		"Remote-User": "root", "remote_user": "root", "Remote.Groups": "admins", "X-Forwarded-User": "root", "REMOTE-EMAIL": "root@evil",
+	})
+	if app.status != 200 || !strings.HasPrefix(app.body, "BACKEND /reports?x=1") {
+		t.Fatalf("app: %d %s", app.status, app.body)
+	}
+	for _, want := range []string{"\nRemote-User: alice\n", "\nRemote-Groups: staff\n", "\nRemote-Email: alice@example.com\n", "\nRemote-Name: Alice Example\n"} {
+		if !strings.Contains(app.body+"\n", want) {
+			t.Errorf("app did not get %q:\n%s", strings.TrimSpace(want), app.body)
+		}
+	}
+	if strings.Contains(app.body, "root") || strings.Contains(strings.ToLower(app.body), "remote_user") {
+		t.Errorf("a spoofed header reached the app:\n%s", app.body)
+	}
+	// The policy on /admin/ refuses alice (not in admins).
+	if r := c.get("/admin/panel"); r.status != http.StatusForbidden {
+		t.Errorf("alice on /admin/: %d", r.status)
+	}
+
+	// 5. TOTP replay: the next step's code signs in once, then never again.
+	c2 := newClient(t)
+	next := code(t, secret, time.Now().Add(30*time.Second))
+	c2.post("/.stepgate/", "/.stepgate/", url.Values{"username": {"alice"}, "password": {testPassword}})
+	if r := c2.post("/.stepgate/verify", "/.stepgate/verify", url.Values{"code": {next}}); r.status != http.StatusSeeOther {
+		t.Fatalf("fresh code: %d %s", r.status, r.body)
+	}
+	c3 := newClient(t)
+	c3.post("/.stepgate/", "/.stepgate/", url.Values{"username": {"alice"}, "password": {testPassword}})
+	if r := c3.post("/.stepgate/verify", "/.stepgate/verify", url.Values{"code": {next}}); r.status != http.StatusUnauthorized || !strings.Contains(r.body, "already been used") {
+		t.Fatalf("replayed code: %d", r.status)
+	}
+
+	// 6. Cookie attacks: tampered, other host.
+	session := c.cookie("stepgate")
+	if session == "" {
+		t.Fatal("no session cookie")
+	}
+	flipped := []byte(session)
+	flipped[len(flipped)/2] ^= 1
+	for name, hdr := range map[string]map[string]string{
+		"tampered":   {"Cookie": "stepgate=" + string(flipped)},
+		"truncated":  {"Cookie": "stepgate=" + session[:len(session)-4]},
+		"other host": {"Cookie": "stepgate=" + session, "Host": "127.0.0.1:9080"},
+	} {
+		if r := newClient(t).do("GET", base+"/", nil, hdr); r.status != http.StatusFound {
+			t.Errorf("%s cookie: %d", name, r.status)
+		}
+	}
+	if r := newClient(t).do("GET", base+"/", nil, map[string]string{"Cookie": "stepgate=" + session}); r.status != 200 {
+		t.Fatalf("copied valid cookie: %d", r.status)
+	}
+
+	// 7. Logout ends the session; the old cookie value is dead everywhere.
+	if r := c.post("/.stepgate/logout", "/.stepgate/logout", url.Values{}); r.status != 200 {
+		t.Fatalf("logout: %d", r.status)
+	}
+	if r := c.get("/"); r.status != http.StatusFound {
+		t.Fatalf("after logout: %d", r.status)
+	}
+	if r := newClient(t).do("GET", base+"/", nil, map[string]string{"Cookie": "stepgate=" + session}); r.status != http.StatusFound {
+		t.Fatalf("replayed cookie after logout: %d", r.status)
+	}
+
+	// 8. Lockout after repeated wrong passwords (threshold 3), surviving a
+	// new flow.
+	for i := 0; i < 3; i++ {
+		if r := newClient(t).post("/.stepgate/", "/.stepgate/", url.Values{"username": {"bob"}, "password": {"wrong"}}); r.status != http.StatusUnauthorized {
+			t.Fatalf("wrong password %d: %d", i, r.status)
+		}
+	}
+	if r := newClient(t).post("/.stepgate/", "/.stepgate/", url.Values{"username": {"bob"}, "password": {testPassword}}); r.status != http.StatusTooManyRequests {
+		t.Fatalf("locked bob with the right password: %d", r.status)
+	}
+	// ...and after repeated wrong codes.
+	d := newClient(t)
+	dsecret, _ := d.register("dave", "/")
+	for i := 0; i < 3; i++ {
+		x := newClient(t)
+		x.post("/.stepgate/", "/.stepgate/", url.Values{"username": {"dave"}, "password": {testPassword}})
+		if r := x.post("/.stepgate/verify", "/.stepgate/verify", url.Values{"code": {"000000"}}); r.status != http.StatusUnauthorized && code(t, dsecret, time.Now()) != "000000" {
+			t.Fatalf("wrong code %d: %d", i, r.status)
+		}
+	}
+	x := newClient(t)
+	x.post("/.stepgate/", "/.stepgate/", url.Values{"username": {"dave"}, "password": {testPassword}})
+	if r := x.post("/.stepgate/verify", "/.stepgate/verify", url.Values{"code": {code(t, dsecret, time.Now().Add(30*time.Second))}}); r.status != http.StatusTooManyRequests {
+		t.Fatalf("locked dave with a right code: %d", r.status)
+	}
+}
+
+func TestExpiredSessionThroughCaddy(t *testing.T) {
+	users := writeUsers(t, "erin")
+	startCaddy(t, users, "session {\n\t\t\tlifetime 2s\n\t\t}", echoBackend(t))
+	c := newClient(t)
+	if _, r := c.register("erin", "/"); r.status != http.StatusSeeOther {
+		t.Fatalf("registration: %d", r.status)
+	}
+	if r := c.get("/"); r.status != 200 {
+		t.Fatalf("fresh session: %d", r.status)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	if r := c.get("/"); r.status != http.StatusFound {
+		t.Fatalf("expired session: %d", r.status)
+	}
+}

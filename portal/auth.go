@@ -1,0 +1,209 @@
+package portal
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gorilla/securecookie"
+
+	"github.com/stepgate/stepgate/verifiers"
+)
+
+// Identity is the signed-in user behind a request.
+type Identity struct {
+	// User is the user as the users file describes them now.
+	User verifiers.User
+	// SessionID identifies the session (for logs and revocation).
+	SessionID string
+
+	groups  string // Remote-Groups value
+	sess    session
+	refresh bool // the idle timer should be pushed forward
+}
+
+// Policy says who may pass a protected route. An empty policy admits every
+// signed-in user.
+type Policy struct {
+	// Users admitted by name.
+	Users []string `json:"users,omitempty"`
+	// Groups whose members are admitted.
+	Groups []string `json:"groups,omitempty"`
+}
+
+// Allows reports whether the policy admits u.
+func (pol Policy) Allows(u verifiers.User) bool {
+	if len(pol.Users) == 0 && len(pol.Groups) == 0 {
+		return true
+	}
+	for _, name := range pol.Users {
+		if name == u.Name {
+			return true
+		}
+	}
+	for _, g := range pol.Groups {
+		if u.InGroup(g) {
+			return true
+		}
+	}
+	return false
+}
+
+// Authenticate returns the identity behind the request's session cookie, or
+// nil when there is no valid session. It is the hot path: no disk or
+// network I/O, only the cookie's MAC and cipher and in-memory lookups.
+func (p *Portal) Authenticate(r *http.Request) *Identity {
+	names := p.names(r)
+	raw, ok := findCookie(r, names.session)
+	if !ok {
+		return nil
+	}
+	// Each cookie name has its own cache, so a value verified under one
+	// name is never taken for another (securecookie binds the name into
+	// the MAC).
+	cache := p.verified
+	if r.TLS == nil {
+		cache = p.verifiedPlain
+	}
+	s, ok := cache.get(raw)
+	if !ok {
+		if err := securecookie.DecodeMulti(names.session, raw, &s, p.sessions...); err != nil {
+			return nil
+		}
+		cache.put(raw, s)
+	}
+	return p.validate(r, s)
+}
+
+// validate applies every check beyond the cookie's integrity.
+func (p *Portal) validate(r *http.Request, s session) *Identity {
+	// The session names the host (or cookie domain) it was issued for: a
+	// cookie value carried to another host is refused.
+	if s.Aud != p.audience(r) {
+		return nil
+	}
+	now := p.cfg.Now().Unix()
+	if now-s.Issued >= int64(p.cfg.Lifetime/time.Second) || now-s.Seen >= int64(p.cfg.Idle/time.Second) || s.Issued > now+60 {
+		return nil
+	}
+	if p.revoked.revoked(s.ID, s.User, s.Issued) {
+		return nil
+	}
+	u, ok := p.cfg.Users.Lookup(s.User)
+	if !ok || u.Disabled {
+		return nil
+	}
+	id := &Identity{User: u, SessionID: s.ID, sess: s, groups: p.cfg.Users.GroupsHeader(s.User)}
+	id.refresh = now-s.Seen >= int64(p.cfg.Idle/time.Second)/4
+	return id
+}
+
+// Protect makes the per-request decision for a protected route. When the
+// request may go on, it strips client-sent identity headers, sets the real
+// ones and returns the identity with done=false. Otherwise it has written
+// the response (redirect, 401 or 403) and returns done=true.
+func (p *Portal) Protect(w http.ResponseWriter, r *http.Request, pol Policy) (id *Identity, done bool) {
+	id = p.Authenticate(r)
+	if id == nil {
+		p.challenge(w, r)
+		return nil, true
+	}
+	if !pol.Allows(id.User) {
+		p.forbidden(w, r, id)
+		return nil, true
+	}
+	StripIdentityHeaders(r.Header)
+	setIdentityHeaders(r.Header, id)
+	if id.refresh {
+		s := id.sess
+		s.Seen = p.cfg.Now().Unix()
+		p.setSession(w, r, s)
+	}
+	return id, false
+}
+
+// Groups is the comma-separated group list, as sent in Remote-Groups.
+func (id *Identity) Groups() string { return id.groups }
+
+// wantsHTML reports whether the client is a browser navigating, which gets
+// a redirect; API clients and scripts get a 401 they can act on.
+func wantsHTML(r *http.Request) bool {
+	if r.Header.Get("X-Requested-With") != "" {
+		return false
+	}
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// challenge answers a request without a valid session.
+func (p *Portal) challenge(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if !wantsHTML(r) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		w.Write([]byte(`{"error":"unauthenticated","message":"sign in at ` + Prefix + `"}` + "\n"))
+		return
+	}
+	target := Prefix
+	if rd := r.URL.RequestURI(); rd != "/" && r.Method == http.MethodGet {
+		target += "?rd=" + url.QueryEscape(rd)
+	}
+	http.Redirect(w, r, target, http.StatusFound)
+}
+
+// forbidden answers a signed-in user whom the policy does not admit.
+func (p *Portal) forbidden(w http.ResponseWriter, r *http.Request, id *Identity) {
+	p.audit(r, "access-denied", id.User.Name, "", "denied")
+	if !wantsHTML(r) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusForbidden)
+		w.Write([]byte(`{"error":"forbidden","message":"your account may not use this resource"}` + "\n"))
+		return
+	}
+	p.render(w, r, http.StatusForbidden, "message", pageData{
+		Title:   "Access denied",
+		Heading: "You don't have access",
+		Info:    "You are signed in as " + id.User.Name + ", but your account may not use this page. If you think it should, contact " + p.cfg.HelpContact + ".",
+		SignOut: true,
+	})
+}
+
+// newSession issues a fresh session for user: a new random 128-bit ID
+// every time, so no session identifier known before sign-in survives it.
+func (p *Portal) newSession(r *http.Request, user string) session {
+	b := make([]byte, 16)
+	rand.Read(b)
+	now := p.cfg.Now().Unix()
+	return session{ID: hex.EncodeToString(b), User: user, Aud: p.audience(r), Issued: now, Seen: now}
+}
+
+// setSession writes the session cookie.
+func (p *Portal) setSession(w http.ResponseWriter, r *http.Request, s session) bool {
+	names := p.names(r)
+	v, err := securecookie.EncodeMulti(names.session, &s, p.sessions[0])
+	if err != nil {
+		return false
+	}
+	c := &http.Cookie{
+		Name: names.session, Value: v, Path: "/", HttpOnly: true, Secure: r.TLS != nil,
+		SameSite: http.SameSiteLaxMode,
+		MaxAge:   int(time.Unix(s.Issued, 0).Add(p.cfg.Lifetime).Sub(p.cfg.Now()) / time.Second),
+	}
+	if names.session == domainSessionName {
+		c.Domain = p.cfg.CookieDomain
+	}
+	http.SetCookie(w, c)
+	return true
+}
+
+// clearCookie deletes a cookie in the browser.
+func (p *Portal) clearCookie(w http.ResponseWriter, r *http.Request, name string) {
+	c := &http.Cookie{Name: name, Value: "", Path: "/", HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode, MaxAge: -1}
+	if name == domainSessionName {
+		c.Domain = p.cfg.CookieDomain
+	}
+	http.SetCookie(w, c)
+}

@@ -1,0 +1,492 @@
+package portal
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/securecookie"
+	"go.uber.org/zap"
+
+	"github.com/stepgate/stepgate/verifiers"
+	"github.com/stepgate/stepgate/verifiers/password"
+	"github.com/stepgate/stepgate/verifiers/totp"
+)
+
+// maxFormBytes bounds every POST body; sign-in forms are tiny.
+const maxFormBytes = 16 << 10
+
+// pending is the state between the password step and the second step. It
+// grants no access: Authenticate never reads it, and securecookie binds the
+// cookie's name into its MAC, so it cannot pass for a session cookie.
+type pending struct {
+	ID      string `json:"i"`           // challenge ID
+	User    string `json:"u"`           // username whose password was right
+	Stage   string `json:"s"`           // stageVerify or stageRegister
+	Rd      string `json:"r"`           // safe return URL
+	Aud     string `json:"a"`           // host the sign-in runs on
+	Secret  string `json:"k,omitempty"` // new authenticator secret (registration)
+	Created int64  `json:"c"`           // unix seconds
+}
+
+const (
+	stageVerify   = "verify"
+	stageRegister = "register"
+)
+
+// ServeHTTP serves the portal's pages under Prefix.
+func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := strings.TrimPrefix(r.URL.Path, strings.TrimSuffix(Prefix, "/"))
+	if strings.HasPrefix(path, "/static/") && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		serveStatic(w, r)
+		return
+	}
+	if !p.insecureOK(r) {
+		p.audit(r, "insecure-request", "", "", "refused")
+		p.render(w, r, http.StatusForbidden, "message", pageData{
+			Title: "HTTPS required", Heading: "Sign-in needs a secure connection",
+			Info: "This sign-in page only works over HTTPS. Open it with https:// or contact " + p.cfg.HelpContact + ".",
+		})
+		return
+	}
+	if r.Method == http.MethodPost {
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+		if err := r.ParseForm(); err != nil {
+			status := http.StatusBadRequest
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				status = http.StatusRequestEntityTooLarge
+			}
+			p.render(w, r, status, "message", pageData{Title: "Bad request", Heading: "That request could not be read",
+				Info: "Go back to the sign-in page and try again.", Continue: Prefix})
+			return
+		}
+		if !p.checkCSRF(r) {
+			p.audit(r, "csrf-rejected", "", "", "refused", zap.String("path", r.URL.Path))
+			p.render(w, r, http.StatusForbidden, "message", pageData{Title: "Expired form", Heading: "This form has expired",
+				Info: "For your security the page was refreshed. Start signing in again.", Continue: Prefix})
+			return
+		}
+	}
+	switch {
+	case path == "" || path == "/":
+		if path == "" {
+			http.Redirect(w, r, Prefix, http.StatusFound)
+			return
+		}
+		if r.Method == http.MethodPost {
+			p.postLogin(w, r)
+		} else {
+			p.getLogin(w, r)
+		}
+	case path == "/verify":
+		p.verify(w, r)
+	case path == "/register":
+		p.register(w, r)
+	case path == "/register/qr.png":
+		p.qr(w, r)
+	case path == "/logout":
+		p.logout(w, r)
+	default:
+		p.render(w, r, http.StatusNotFound, "message", pageData{Title: "Not found", Heading: "Page not found",
+			Info: "There is no sign-in page at this address.", Continue: Prefix})
+	}
+}
+
+func methodNotAllowed(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return true
+	}
+	return false
+}
+
+func (p *Portal) safeRd(r *http.Request, raw string) string {
+	return SafeReturnURL(raw, requestHost(r), p.cfg.CookieDomain, r.TLS == nil)
+}
+
+// getLogin shows the password step, or sends a signed-in user on.
+func (p *Portal) getLogin(w http.ResponseWriter, r *http.Request) {
+	if methodNotAllowed(w, r) {
+		return
+	}
+	rd := p.safeRd(r, r.URL.Query().Get("rd"))
+	if id := p.Authenticate(r); id != nil {
+		if r.URL.Query().Has("rd") {
+			http.Redirect(w, r, rd, http.StatusFound)
+			return
+		}
+		p.render(w, r, http.StatusOK, "message", pageData{Title: "Signed in", Heading: "You're signed in",
+			Info: "You are signed in as " + id.User.Name + ".", Continue: "/", SignOut: true})
+		return
+	}
+	p.render(w, r, http.StatusOK, "login", pageData{Title: "Sign in", Heading: "Sign in", Rd: rd})
+}
+
+// Messages for the password step. A wrong username and a wrong password
+// get the same words.
+const (
+	msgBadLogin = "Your account or password is incorrect. If you don't remember your password, contact "
+	msgLocked   = "Your account is temporarily locked to prevent unauthorized use. Try again in %s."
+	msgHardLock = "Your account is locked after too many failed attempts. Contact %s to unlock it."
+)
+
+// postLogin runs the password step.
+func (p *Portal) postLogin(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	typed := r.PostFormValue("username")
+	name := password.NormalizeName(typed)
+	rd := p.safeRd(r, r.PostFormValue("rd"))
+	again := func(status int, msg string) {
+		if len(typed) > 64 {
+			typed = ""
+		}
+		p.render(w, r, status, "login", pageData{Title: "Sign in", Heading: "Sign in", Error: msg, Rd: rd, Username: typed})
+	}
+	// The lock is checked for every name, existing or not, so a locked
+	// message does not reveal that an account exists.
+	if name != "" {
+		if msg, locked := p.locked(ctx, name, "password"); locked {
+			p.audit(r, "sign-in", name, "password", "locked")
+			again(http.StatusTooManyRequests, msg)
+			return
+		}
+	}
+	user, ok, err := p.cfg.Users.Authenticate(ctx, typed, r.PostFormValue("password"))
+	if err != nil {
+		again(http.StatusServiceUnavailable, "Sign-in is busy right now. Try again in a moment.")
+		return
+	}
+	if !ok {
+		if name != "" {
+			// Count failures for unknown names too: the same store write
+			// keeps the timing equal, and the same lockout keeps the
+			// messages equal.
+			if _, err := p.cfg.Store.AddFailure(ctx, name, "password", p.cfg.Now()); err != nil {
+				p.log.Error("counting failure", zap.Error(err))
+			}
+		}
+		p.audit(r, "sign-in", name, "password", "failure")
+		again(http.StatusUnauthorized, msgBadLogin+p.cfg.HelpContact+".")
+		return
+	}
+	if user.Disabled {
+		p.audit(r, "sign-in", user.Name, "password", "disabled")
+		again(http.StatusForbidden, "Your account has been disabled. Contact "+p.cfg.HelpContact+".")
+		return
+	}
+	if err := p.cfg.Store.ResetFailures(ctx, user.Name, "password"); err != nil {
+		p.log.Error("resetting failures", zap.Error(err))
+	}
+	p.audit(r, "sign-in", user.Name, "password", "password-ok")
+
+	enrolled, err := p.totp.Enrolled(ctx, user)
+	if err != nil {
+		p.storeError(w, r, err)
+		return
+	}
+	pd := pending{ID: randomID(), User: user.Name, Rd: rd, Aud: requestHost(r), Created: p.cfg.Now().Unix()}
+	switch {
+	case enrolled:
+		pd.Stage = stageVerify
+	case p.cfg.FirstSignInRegistration:
+		pd.Stage = stageRegister
+	default:
+		p.audit(r, "sign-in", user.Name, "", "no-method")
+		p.render(w, r, http.StatusForbidden, "message", pageData{Title: "Can't finish signing in", Heading: "You can't finish signing in",
+			Info: "Your account has no verification methods set up, so you can't complete the second step. Contact " + p.cfg.HelpContact + " for help signing in."})
+		return
+	}
+	if !p.setPending(w, r, pd) {
+		p.storeError(w, r, errors.New("encoding pending cookie"))
+		return
+	}
+	http.Redirect(w, r, Prefix+pd.Stage, http.StatusSeeOther)
+}
+
+// locked reports whether the account's method is in back-off, with the
+// message to show.
+func (p *Portal) locked(ctx context.Context, name, method string) (string, bool) {
+	f, err := p.cfg.Store.Failures(ctx, name, method)
+	if err != nil {
+		// Fail closed: without the counter we cannot enforce the limit.
+		p.log.Error("reading failure counter", zap.Error(err))
+		return "Sign-in is unavailable right now. Try again in a moment.", true
+	}
+	wait, hard := p.cfg.Lockout.Wait(f, p.cfg.Now())
+	if hard {
+		return fmt.Sprintf(msgHardLock, p.cfg.HelpContact), true
+	}
+	if wait > 0 {
+		return fmt.Sprintf(msgLocked, humanWait(wait)), true
+	}
+	return "", false
+}
+
+func humanWait(d time.Duration) string {
+	if d <= time.Minute {
+		return "a minute"
+	}
+	m := int((d + time.Minute - 1) / time.Minute)
+	if m < 60 {
+		return fmt.Sprintf("%d minutes", m)
+	}
+	return "an hour"
+}
+
+func randomID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (p *Portal) setPending(w http.ResponseWriter, r *http.Request, pd pending) bool {
+	name := p.names(r).pending
+	v, err := securecookie.EncodeMulti(name, &pd, p.pendings[0])
+	if err != nil {
+		return false
+	}
+	http.SetCookie(w, &http.Cookie{Name: name, Value: v, Path: "/", HttpOnly: true, Secure: r.TLS != nil,
+		SameSite: http.SameSiteLaxMode, MaxAge: int(pendingLifetime / time.Second)})
+	return true
+}
+
+// readPending returns the request's pending sign-in at the given stage, and
+// the user it is for.
+func (p *Portal) readPending(r *http.Request, stage string) (pending, verifiers.User, bool) {
+	var pd pending
+	name := p.names(r).pending
+	raw, ok := findCookie(r, name)
+	if !ok || securecookie.DecodeMulti(name, raw, &pd, p.pendings...) != nil {
+		return pd, verifiers.User{}, false
+	}
+	now := p.cfg.Now().Unix()
+	if pd.Stage != stage || pd.Aud != requestHost(r) || now-pd.Created > int64(pendingLifetime/time.Second) || pd.Created > now+60 {
+		return pd, verifiers.User{}, false
+	}
+	u, ok := p.cfg.Users.Lookup(pd.User)
+	if !ok || u.Disabled {
+		return pd, verifiers.User{}, false
+	}
+	return pd, u, true
+}
+
+// restart sends the user back to the password step, keeping the return URL.
+func (p *Portal) restart(w http.ResponseWriter, r *http.Request, msg string) {
+	p.clearCookie(w, r, p.names(r).pending)
+	p.render(w, r, http.StatusOK, "login", pageData{Title: "Sign in", Heading: "Sign in", Info: msg, Rd: "/"})
+}
+
+const msgRestart = "Your sign-in took too long or was interrupted. Sign in again."
+
+// Messages for code entry.
+const (
+	msgBadCodeFormat = "Enter the 6-digit code from your authenticator app."
+	msgWrongCode     = "That code didn't work. Check the code in your app and try again."
+	msgUsedCode      = "That code has already been used. Wait for your app to show a new code, then enter it."
+)
+
+// verify runs the authenticator code step.
+func (p *Portal) verify(w http.ResponseWriter, r *http.Request) {
+	if methodNotAllowed(w, r) {
+		return
+	}
+	pd, user, ok := p.readPending(r, stageVerify)
+	if !ok {
+		p.restart(w, r, msgRestart)
+		return
+	}
+	show := func(status int, msg string) {
+		p.render(w, r, status, "verify", pageData{Title: "Enter code", Heading: "Enter code", Error: msg, Username: user.Name})
+	}
+	if r.Method != http.MethodPost {
+		show(http.StatusOK, "")
+		return
+	}
+	res, msg, status := p.checkCode(r, user, "totp", func(code string) (verifiers.Result, error) {
+		return p.totp.Check(r.Context(), user, verifiers.Challenge{ID: pd.ID}, code)
+	})
+	if res != verifiers.Accepted {
+		show(status, msg)
+		return
+	}
+	p.finish(w, r, pd, user, "totp")
+}
+
+// checkCode runs one code check with the lockout around it and returns the
+// result, and for a failure the message and status to show.
+func (p *Portal) checkCode(r *http.Request, user verifiers.User, method string, check func(code string) (verifiers.Result, error)) (verifiers.Result, string, int) {
+	ctx := r.Context()
+	if msg, locked := p.locked(ctx, user.Name, method); locked {
+		p.audit(r, "sign-in", user.Name, method, "locked")
+		return verifiers.Rejected, msg, http.StatusTooManyRequests
+	}
+	code, ok := totp.NormalizeCode(r.PostFormValue("code"))
+	if !ok {
+		return verifiers.Rejected, msgBadCodeFormat, http.StatusBadRequest
+	}
+	res, err := check(code)
+	if err != nil {
+		p.audit(r, "sign-in", user.Name, method, "error", zap.Error(err))
+		return verifiers.Rejected, "We couldn't check your code right now. Try again in a moment.", http.StatusServiceUnavailable
+	}
+	switch res {
+	case verifiers.Accepted:
+		if err := p.cfg.Store.ResetFailures(ctx, user.Name, method); err != nil {
+			p.log.Error("resetting failures", zap.Error(err))
+		}
+		return res, "", http.StatusOK
+	case verifiers.Replayed:
+		p.addFailure(r, user.Name, method, "replayed")
+		return res, msgUsedCode, http.StatusUnauthorized
+	default:
+		p.addFailure(r, user.Name, method, "failure")
+		return res, msgWrongCode, http.StatusUnauthorized
+	}
+}
+
+func (p *Portal) addFailure(r *http.Request, user, method, outcome string) {
+	f, err := p.cfg.Store.AddFailure(r.Context(), user, method, p.cfg.Now())
+	if err != nil {
+		p.log.Error("counting failure", zap.Error(err))
+	}
+	p.audit(r, "sign-in", user, method, outcome, zap.Int("failures_in_a_row", f.Count))
+	if f.Count == p.cfg.Lockout.Threshold || f.Count == p.cfg.Lockout.HardLimit {
+		p.audit(r, "lockout", user, method, "locked", zap.Int("failures_in_a_row", f.Count))
+	}
+}
+
+// finish completes sign-in: a new session, the pending state dropped, and
+// the user sent back where they were going.
+func (p *Portal) finish(w http.ResponseWriter, r *http.Request, pd pending, user verifiers.User, method string) {
+	s := p.newSession(r, user.Name)
+	if !p.setSession(w, r, s) {
+		p.storeError(w, r, errors.New("encoding session cookie"))
+		return
+	}
+	p.clearCookie(w, r, p.names(r).pending)
+	p.audit(r, "sign-in", user.Name, method, "success", zap.String("session", s.ID[:8]))
+	http.Redirect(w, r, p.safeRd(r, pd.Rd), http.StatusSeeOther)
+}
+
+// register walks a user without any method through setting up an
+// authenticator app, as their second step.
+func (p *Portal) register(w http.ResponseWriter, r *http.Request) {
+	if methodNotAllowed(w, r) {
+		return
+	}
+	pd, user, ok := p.readPending(r, stageRegister)
+	if !ok || !p.cfg.FirstSignInRegistration {
+		p.restart(w, r, msgRestart)
+		return
+	}
+	// Registration is only for users with no method: otherwise a stolen
+	// password could replace the real owner's authenticator.
+	if enrolled, err := p.totp.Enrolled(r.Context(), user); err != nil || enrolled {
+		p.restart(w, r, msgRestart)
+		return
+	}
+	if pd.Secret == "" {
+		key, err := p.totp.NewKey(user)
+		if err != nil {
+			p.storeError(w, r, err)
+			return
+		}
+		pd.Secret = key.Secret()
+		if !p.setPending(w, r, pd) {
+			p.storeError(w, r, errors.New("encoding pending cookie"))
+			return
+		}
+	}
+	show := func(status int, msg string) {
+		p.render(w, r, status, "register", pageData{Title: "Set up your authenticator app", Heading: "Set up your authenticator app",
+			Error: msg, Username: user.Name, Secret: groupSecret(pd.Secret), QR: Prefix + "register/qr.png"})
+	}
+	if r.Method != http.MethodPost {
+		show(http.StatusOK, "")
+		return
+	}
+	res, msg, status := p.checkCode(r, user, "totp", func(code string) (verifiers.Result, error) {
+		return p.totp.Enroll(r.Context(), user, pd.Secret, code)
+	})
+	if res != verifiers.Accepted {
+		show(status, msg)
+		return
+	}
+	p.audit(r, "method-added", user.Name, "totp", "success")
+	p.finish(w, r, pd, user, "totp")
+}
+
+// qr serves the QR code of the secret being registered.
+func (p *Portal) qr(w http.ResponseWriter, r *http.Request) {
+	pd, user, ok := p.readPending(r, stageRegister)
+	if !ok || pd.Secret == "" {
+		securityHeaders(w.Header())
+		http.NotFound(w, r)
+		return
+	}
+	u, err := p.totp.KeyURL(user, pd.Secret)
+	var png []byte
+	if err == nil {
+		png, err = totp.QRCode(u, 200)
+	}
+	if err != nil {
+		p.storeError(w, r, err)
+		return
+	}
+	securityHeaders(w.Header())
+	w.Header().Set("Content-Type", "image/png")
+	w.Write(png)
+}
+
+// logout asks for confirmation (GET) or ends the session (POST). The
+// session ID is revoked in the store, so a copy of the cookie stops working
+// on every instance, not only in this browser.
+func (p *Portal) logout(w http.ResponseWriter, r *http.Request) {
+	if methodNotAllowed(w, r) {
+		return
+	}
+	names := p.names(r)
+	var s session
+	raw, has := findCookie(r, names.session)
+	valid := has && securecookie.DecodeMulti(names.session, raw, &s, p.sessions...) == nil
+	if r.Method != http.MethodPost {
+		if id := p.Authenticate(r); id != nil {
+			p.render(w, r, http.StatusOK, "logout", pageData{Title: "Sign out", Heading: "Sign out", Username: id.User.Name})
+			return
+		}
+		p.render(w, r, http.StatusOK, "message", pageData{Title: "Signed out", Heading: "You're signed out",
+			Info: "You are not signed in.", Continue: Prefix})
+		return
+	}
+	if valid && s.ID != "" {
+		rv := storeRevocation(s, p.cfg.Lifetime)
+		if stored, err := p.cfg.Store.Revoke(r.Context(), rv); err != nil {
+			// Still revoke here and clear the cookie; other instances will
+			// not learn of it, so say so in the log.
+			p.log.Error("recording logout in the store; the session is revoked on this instance only", zap.Error(err))
+		} else {
+			rv = stored
+		}
+		p.revoked.add(rv)
+		p.audit(r, "sign-out", s.User, "", "success", zap.String("session", s.ID[:min(8, len(s.ID))]))
+	}
+	p.clearCookie(w, r, names.session)
+	p.clearCookie(w, r, names.pending)
+	p.render(w, r, http.StatusOK, "message", pageData{Title: "Signed out", Heading: "You're signed out",
+		Info: "You have signed out. Close your browser to finish.", Continue: Prefix})
+}
+
+// storeError answers a failure of the store or of an encoder: a clear page
+// and a log line, never a stack trace.
+func (p *Portal) storeError(w http.ResponseWriter, r *http.Request, err error) {
+	p.log.Error("sign-in failed on an internal error", zap.Error(err), zap.String("path", r.URL.Path))
+	p.render(w, r, http.StatusServiceUnavailable, "message", pageData{Title: "Try again", Heading: "Something went wrong",
+		Info: "We couldn't complete that step. Try again in a moment; if it keeps happening, contact " + p.cfg.HelpContact + ".", Continue: Prefix})
+}

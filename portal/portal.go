@@ -1,0 +1,257 @@
+// Package portal is the sign-in flow over HTTP: the pages under
+// /.stepgate/, the session and pending cookies, return-URL checks, and the
+// per-request decision (let through, redirect to sign in, or 401). It does
+// not import Caddy; caddymodule wires it into Caddy's handler chain.
+package portal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/securecookie"
+	"go.uber.org/zap"
+
+	"github.com/stepgate/stepgate/store"
+	"github.com/stepgate/stepgate/verifiers/password"
+	"github.com/stepgate/stepgate/verifiers/totp"
+)
+
+// Prefix is the path under which the portal serves its pages on every
+// protected host.
+const Prefix = "/.stepgate/"
+
+// Config is what the portal needs; caddymodule fills it from the Caddy app.
+type Config struct {
+	// Users is the users file.
+	Users *password.Directory
+	// Store keeps security info, counters and revocations.
+	Store store.Store
+	// Secrets derive the cookie and at-rest keys; the first is current,
+	// the rest are accepted for decoding only (rotation).
+	Secrets []string
+	// Lifetime is the absolute session timeout.
+	Lifetime time.Duration
+	// Idle is the idle session timeout.
+	Idle time.Duration
+	// CookieDomain shares the session with all subdomains of this domain.
+	CookieDomain string
+	// Issuer is the name shown in authenticator apps.
+	Issuer string
+	// FirstSignInRegistration walks users with no method through setting up
+	// an authenticator app after their password.
+	FirstSignInRegistration bool
+	// HelpContact is shown to users who cannot complete sign-in on their own.
+	HelpContact string
+	// Lockout is the failure back-off.
+	Lockout Lockout
+	// Logger receives one structured entry per sign-in event.
+	Logger *zap.Logger
+	// ClientIP returns the client's address (Caddy's client_ip, which
+	// honours trusted_proxies). Defaults to the connection's remote address.
+	ClientIP func(*http.Request) string
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+// Portal serves the sign-in pages and decides about every request.
+type Portal struct {
+	cfg      Config
+	keys     []keys
+	sessions []securecookie.Codec
+	pendings []securecookie.Codec
+	totp     *totp.Verifier
+	revoked  *revocations
+	verified *verifiedCache // for __Host-/__Secure- session cookies
+	// verifiedPlain is for the plain-HTTP (loopback) cookie name.
+	verifiedPlain *verifiedCache
+	origin        *http.CrossOriginProtection
+	pages         *pages
+	log           *zap.Logger
+
+	insecureWarned sync.Once
+}
+
+// verifiedCacheSize bounds the verified-cookie cache (about 300 bytes an
+// entry: some 3 MB when full).
+const verifiedCacheSize = 10000
+
+// pendingLifetime bounds the time between the password and the second step.
+const pendingLifetime = 10 * time.Minute
+
+// New checks the configuration and builds a Portal.
+func New(cfg Config) (*Portal, error) {
+	if cfg.Users == nil {
+		return nil, errors.New("portal: no users file")
+	}
+	if cfg.Store == nil {
+		return nil, errors.New("portal: no store")
+	}
+	if len(cfg.Secrets) == 0 || cfg.Secrets[0] == "" {
+		return nil, errors.New("no secret configured: set `secret` (at least 32 bytes) or `secret_file`")
+	}
+	if cfg.Lifetime <= 0 {
+		cfg.Lifetime = 12 * time.Hour
+	}
+	if cfg.Idle <= 0 {
+		cfg.Idle = time.Hour
+	}
+	if cfg.Idle > cfg.Lifetime {
+		cfg.Idle = cfg.Lifetime
+	}
+	if cfg.Issuer == "" {
+		cfg.Issuer = "Stepgate"
+	}
+	if cfg.HelpContact == "" {
+		cfg.HelpContact = "your administrator"
+	}
+	cfg.CookieDomain = strings.ToLower(strings.TrimPrefix(cfg.CookieDomain, "."))
+	cfg.Lockout = cfg.Lockout.withDefaults()
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.ClientIP == nil {
+		cfg.ClientIP = remoteIP
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	p := &Portal{cfg: cfg, revoked: newRevocations(), verified: newVerifiedCache(verifiedCacheSize), verifiedPlain: newVerifiedCache(verifiedCacheSize), origin: http.NewCrossOriginProtection(), log: cfg.Logger}
+	for i, s := range cfg.Secrets {
+		k, err := deriveKeys(s)
+		if err != nil {
+			if i == 0 {
+				return nil, err
+			}
+			return nil, fmt.Errorf("old secret #%d: %w", i, err)
+		}
+		p.keys = append(p.keys, k)
+	}
+	p.sessions = newCodecs(p.keys, cfg.Lifetime, sessionSerializer{})
+	p.pendings = newCodecs(p.keys, pendingLifetime, securecookie.JSONEncoder{})
+	atRest := make([][]byte, len(p.keys))
+	for i, k := range p.keys {
+		atRest[i] = k.atRest
+	}
+	sealer, err := store.NewSealer(atRest...)
+	if err != nil {
+		return nil, err
+	}
+	p.totp = &totp.Verifier{Store: cfg.Store, Sealer: sealer, Issuer: cfg.Issuer, Now: cfg.Now}
+	if p.pages, err = loadPages(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Run keeps the revocation list in step with the store until ctx ends: an
+// initial load, then a poll every interval, and a daily prune.
+func (p *Portal) Run(ctx context.Context, interval time.Duration) {
+	if err := p.revoked.sync(ctx, p.cfg.Store, p.cfg.Now()); err != nil {
+		p.log.Error("loading revocations", zap.Error(err))
+	}
+	poll := time.NewTicker(interval)
+	defer poll.Stop()
+	prune := time.NewTicker(24 * time.Hour)
+	defer prune.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-poll.C:
+			if err := p.revoked.sync(ctx, p.cfg.Store, p.cfg.Now()); err != nil && ctx.Err() == nil {
+				p.log.Error("refreshing revocations", zap.Error(err))
+			}
+		case <-prune.C:
+			if err := p.cfg.Store.Prune(ctx, p.cfg.Now()); err != nil && ctx.Err() == nil {
+				p.log.Error("pruning store", zap.Error(err))
+			}
+		}
+	}
+}
+
+// SyncRevocations loads revocations from the store now (for tests and for
+// callers that cannot wait for the next poll).
+func (p *Portal) SyncRevocations(ctx context.Context) error {
+	return p.revoked.sync(ctx, p.cfg.Store, p.cfg.Now())
+}
+
+// IsPortalPath reports whether the request is for the portal's own pages.
+func IsPortalPath(r *http.Request) bool {
+	return strings.HasPrefix(r.URL.Path, Prefix) || r.URL.Path == strings.TrimSuffix(Prefix, "/")
+}
+
+// isLoopbackHost reports whether host (with or without port) names this
+// machine: "localhost", "*.localhost", or a loopback IP.
+func isLoopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.ToLower(strings.Trim(host, "[]"))
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// requestHost is the request's host without port, lower case.
+func requestHost(r *http.Request) string {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return strings.ToLower(strings.Trim(host, "[]"))
+}
+
+// names picks the cookie names for the request's security context. On plain
+// HTTP the browser would refuse __Host- and __Secure- cookies, so only
+// loopback (the demo) gets unprefixed names; the portal refuses to sign in
+// anywhere else without TLS.
+func (p *Portal) names(r *http.Request) cookieNames {
+	if r.TLS == nil {
+		return plainNames
+	}
+	n := hostNames
+	if p.cfg.CookieDomain != "" {
+		n.session = domainSessionName
+	}
+	return n
+}
+
+// insecureOK reports whether a plain-HTTP request may be served (loopback
+// only), warning once in the log when it is.
+func (p *Portal) insecureOK(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	if !isLoopbackHost(r.Host) {
+		return false
+	}
+	p.insecureWarned.Do(func() {
+		p.log.Warn("serving sign-in over plain HTTP on loopback: cookies are not marked Secure; use HTTPS for anything but a local demo",
+			zap.String("host", r.Host))
+	})
+	return true
+}
+
+// audience is what a session issued on this request is valid for.
+func (p *Portal) audience(r *http.Request) string {
+	if p.cfg.CookieDomain != "" && inCookieDomain(requestHost(r), p.cfg.CookieDomain) {
+		return "." + p.cfg.CookieDomain
+	}
+	return requestHost(r)
+}
+
+func remoteIP(r *http.Request) string {
+	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return h
+	}
+	return r.RemoteAddr
+}

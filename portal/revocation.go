@@ -1,0 +1,86 @@
+package portal
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/stepgate/stepgate/store"
+)
+
+// revocations is the in-memory deny list the hot path consults: revoked
+// session IDs and per-user "not before" times. It is filled at once by this
+// instance's own logouts and refreshed from the store in the background, so
+// a logout on another instance takes effect here within one poll interval.
+type revocations struct {
+	mu       sync.RWMutex
+	sessions map[string]time.Time // session ID → when the entry can be dropped
+	users    map[string]time.Time // username → sessions issued before are void
+	lastSeq  int64
+}
+
+func newRevocations() *revocations {
+	return &revocations{sessions: map[string]time.Time{}, users: map[string]time.Time{}}
+}
+
+// revoked reports whether a session is void.
+func (rv *revocations) revoked(id, user string, issued int64) bool {
+	rv.mu.RLock()
+	defer rv.mu.RUnlock()
+	if _, ok := rv.sessions[id]; ok {
+		return true
+	}
+	if nb, ok := rv.users[user]; ok && issued < nb.Unix() {
+		return true
+	}
+	return false
+}
+
+func (rv *revocations) add(r store.Revocation) {
+	rv.mu.Lock()
+	defer rv.mu.Unlock()
+	rv.addLocked(r)
+}
+
+func (rv *revocations) addLocked(r store.Revocation) {
+	if r.SessionID != "" {
+		rv.sessions[r.SessionID] = r.Expires
+	}
+	if r.Username != "" && !r.NotBefore.IsZero() {
+		if cur, ok := rv.users[r.Username]; !ok || r.NotBefore.After(cur) {
+			rv.users[r.Username] = r.NotBefore
+		}
+	}
+	if r.Seq > rv.lastSeq {
+		rv.lastSeq = r.Seq
+	}
+}
+
+// sync loads revocations newer than the last one seen, and forgets expired
+// ones.
+func (rv *revocations) sync(ctx context.Context, st store.Store, now time.Time) error {
+	rv.mu.RLock()
+	after := rv.lastSeq
+	rv.mu.RUnlock()
+	list, err := st.RevocationsAfter(ctx, after, now)
+	if err != nil {
+		return err
+	}
+	rv.mu.Lock()
+	defer rv.mu.Unlock()
+	for _, r := range list {
+		rv.addLocked(r)
+	}
+	for id, exp := range rv.sessions {
+		if !exp.After(now) {
+			delete(rv.sessions, id)
+		}
+	}
+	return nil
+}
+
+// storeRevocation is the revocation of one session, kept until the session
+// would have expired anyway.
+func storeRevocation(s session, lifetime time.Duration) store.Revocation {
+	return store.Revocation{SessionID: s.ID, Username: s.User, Expires: time.Unix(s.Issued, 0).Add(lifetime)}
+}

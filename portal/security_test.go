@@ -1,0 +1,454 @@
+package portal
+
+import (
+	"crypto/tls"
+	"encoding/base64"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/gorilla/securecookie"
+)
+
+func TestSafeReturnURL(t *testing.T) {
+	const host = "app.example.com"
+	for _, tc := range []struct {
+		in, want string
+		domain   string
+	}{
+		{"/reports?q=1#top", "/reports?q=1#top", ""},
+		{"/", "/", ""},
+		{"https://app.example.com/x", "https://app.example.com/x", ""},
+		{"https://APP.example.com:8443/x", "https://APP.example.com:8443/x", ""},
+		{"https://wiki.example.com/x", "/", ""},
+		{"https://wiki.example.com/x", "https://wiki.example.com/x", "example.com"},
+		{"https://example.com/x", "https://example.com/x", "example.com"},
+		{"https://app.example.com.evil.com/", "/", "example.com"},
+		{"https://evilexample.com/", "/", "example.com"},
+		{"//evil.com", "/", ""},
+		{"///evil.com", "/", ""},
+		{"/\\evil.com", "/", ""},
+		{"\\\\evil.com", "/", ""},
+		{"/\tevil.com", "/", ""},
+		{"/\n/evil.com", "/", ""},
+		{" //evil.com", "/", ""},
+		{"https:evil.com", "/", ""},
+		{"https:/evil.com", "/", ""},
+		{"http://app.example.com/", "/", ""},
+		{"javascript:alert(1)", "/", ""},
+		{"JaVaScRiPt:alert(1)", "/", ""},
+		{"data:text/html,<script>", "/", ""},
+		{"https://evil.com@app.example.com/", "/", ""},
+		{"https://app.example.com@evil.com/", "/", ""},
+		{"https://app.example.com./", "/", ""},
+		{"https://app.example.com%2eevil.com/", "/", ""},
+		{"https://аpp.example.com/", "/", ""}, // Cyrillic а
+		{"reports", "/", ""},
+		{"", "/", ""},
+		{"/%2f%2fevil.com", "/%2f%2fevil.com", ""},
+		{"/" + strings.Repeat("a", 3000), "/", ""},
+		{"https://2130706433/", "/", ""},
+		{"ftp://app.example.com/", "/", ""},
+	} {
+		if got := SafeReturnURL(tc.in, host, tc.domain, false); got != tc.want {
+			t.Errorf("SafeReturnURL(%q, domain %q) = %q, want %q", tc.in, tc.domain, got, tc.want)
+		}
+	}
+	if got := SafeReturnURL("http://localhost:8080/x", "localhost", "", true); got != "http://localhost:8080/x" {
+		t.Errorf("loopback http: %q", got)
+	}
+}
+
+// FuzzSafeReturnURL checks the one promise that matters: whatever comes
+// in, what goes out is either a same-host path or an https URL on the
+// allowed host.
+func FuzzSafeReturnURL(f *testing.F) {
+	for _, s := range []string{"/", "/a?b=c", "//evil.com", "/\\evil.com", "https:evil.com", "%2f%2fevil.com",
+		"https://evil.com@app.example.com", "https://app.example.com/x", "/\t/evil.com", "https://wiki.example.com"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		out := SafeReturnURL(in, "app.example.com", "example.com", false)
+		if strings.HasPrefix(out, "/") {
+			if strings.HasPrefix(out, "//") || strings.HasPrefix(out, "/\\") {
+				t.Fatalf("%q -> %q: scheme-relative", in, out)
+			}
+			return
+		}
+		u, err := url.Parse(out)
+		if err != nil || u.Scheme != "https" || u.User != nil || !(u.Hostname() == "app.example.com" || inCookieDomain(strings.ToLower(u.Hostname()), "example.com")) {
+			t.Fatalf("%q -> %q: off-site", in, out)
+		}
+		// What a browser would make of it: resolve against the portal.
+		base, _ := url.Parse("https://app.example.com/.stepgate/")
+		if h := base.ResolveReference(u).Hostname(); !inCookieDomain(strings.ToLower(h), "example.com") {
+			t.Fatalf("%q -> %q resolves to %q", in, out, h)
+		}
+	})
+}
+
+func TestStripIdentityHeaders(t *testing.T) {
+	h := http.Header{}
+	spoofed := []string{"Remote-User", "remote-user", "REMOTE-USER", "Remote_User", "Remote.User", "remote_groups",
+		"Remote-Email", "Remote-Name", "X-Remote-User", "X-Forwarded-User", "X-Authenticated-User", "x_forwarded_user"}
+	for _, k := range spoofed {
+		h[k] = []string{"admin"} // raw keys, as the server keeps non-canonical ones
+	}
+	h.Set("Accept", "text/html")
+	h.Set("Remote-Addr-Info", "keep")
+	h.Set("X-Request-Id", "keep")
+	StripIdentityHeaders(h)
+	for _, k := range spoofed {
+		if _, ok := h[k]; ok {
+			t.Errorf("%s survived", k)
+		}
+	}
+	for _, k := range []string{"Accept", "Remote-Addr-Info", "X-Request-Id"} {
+		if h.Get(k) == "" {
+			t.Errorf("%s was removed", k)
+		}
+	}
+}
+
+func TestSpoofedHeadersNeverReachTheApp(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.register("alice")
+	req, _ := http.NewRequest("GET", b.base+"/", nil)
+	for _, k := range []string{"Remote-User", "remote_user", "Remote.Groups", "X-Forwarded-User", "REMOTE-EMAIL"} {
+		req.Header[k] = []string{"root"}
+	}
+	req.Header.Add("Remote-User", "root2")
+	r := b.do(req)
+	if r.status != 200 || strings.Contains(r.body, ": root") || !strings.Contains(r.body+"\n", "\nRemote-User: alice\n") {
+		t.Fatalf("spoofed headers reached the app:\n%s", r.body)
+	}
+	// Without a session, nothing reaches the app at all.
+	if r := e.rawGet("/", "", map[string]string{"Remote-User": "alice"}); r.status != http.StatusFound || strings.Contains(r.body, "APP") {
+		t.Fatalf("spoofed header without session: %d", r.status)
+	}
+}
+
+func TestNonBrowserGets401JSON(t *testing.T) {
+	e := newEnv(t)
+	for _, hdr := range []map[string]string{
+		{"Accept": "application/json"},
+		{"Accept": "*/*"},
+		{"Accept": "text/html", "X-Requested-With": "XMLHttpRequest"},
+	} {
+		req, _ := http.NewRequest("GET", e.srv.URL+"/api/items", nil)
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 401 || res.Header.Get("Content-Type") != "application/json" || !strings.Contains(string(body), `"error":"unauthenticated"`) {
+			t.Errorf("%v: %d %s %s", hdr, res.StatusCode, res.Header.Get("Content-Type"), body)
+		}
+	}
+}
+
+func TestBadCookiesAreRefused(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.register("alice")
+	good := b.cookie(plainNames.session).Value
+	pendingBrowser := e.browser()
+	pendingBrowser.login("alice", testPassword)
+	pendingValue := pendingBrowser.cookie(plainNames.pending).Value
+
+	other := newEnv(t, func(c *Config) { c.Secrets = []string{strings.Repeat("o", 32)}; c.Now = e.clock.Now })
+	ob := other.browser()
+	ob.register("alice")
+	foreign := ob.cookie(plainNames.session).Value
+
+	flip := func(s string, i int) string {
+		b := []byte(s)
+		b[i] ^= 0x01
+		return string(b)
+	}
+	raw, _ := base64.URLEncoding.DecodeString(good)
+	parts := strings.Split(string(raw), "|")
+	swapped := base64.URLEncoding.EncodeToString([]byte(parts[1] + "|" + parts[0] + "|" + parts[2]))
+
+	for name, cookie := range map[string]string{
+		"byte flip start":  plainNames.session + "=" + flip(good, 3),
+		"byte flip middle": plainNames.session + "=" + flip(good, len(good)/2),
+		"byte flip end":    plainNames.session + "=" + flip(good, len(good)-2),
+		"truncated":        plainNames.session + "=" + good[:len(good)-10],
+		"swapped fields":   plainNames.session + "=" + swapped,
+		"empty":            plainNames.session + "=",
+		"garbage":          plainNames.session + "=!!!not base64!!!",
+		"huge":             plainNames.session + "=" + strings.Repeat("A", 8000),
+		"other secret":     plainNames.session + "=" + foreign,
+		"pending cookie":   plainNames.session + "=" + pendingValue,
+		"pending as is":    plainNames.pending + "=" + pendingValue,
+	} {
+		if r := e.rawGet("/", cookie, nil); r.status != http.StatusFound {
+			t.Errorf("%s: %d", name, r.status)
+		}
+	}
+	if r := e.rawGet("/", plainNames.session+"="+good, nil); r.status != 200 {
+		t.Fatalf("the good cookie itself: %d", r.status)
+	}
+	// A cookie issued on one host is refused on another host of the same
+	// gateway (no cookie_domain).
+	if r := e.rawGet("/", plainNames.session+"="+good, map[string]string{"Host": "127.0.0.2"}); r.status != http.StatusFound {
+		t.Errorf("cookie replayed on another host: %d", r.status)
+	}
+}
+
+func TestHostHeaderForOtherHost(t *testing.T) {
+	// The Host header reaches the portal from Caddy; a request is served
+	// for the host it names. A session minted for 127.0.0.1 is useless on
+	// another name even on the same listener.
+	e := newEnv(t)
+	b := e.browser()
+	b.register("alice")
+	good := b.cookie(plainNames.session).Value
+	req, _ := http.NewRequest("GET", e.srv.URL+"/", nil)
+	req.Host = "localhost"
+	req.Header.Set("Accept", "text/html")
+	req.Header.Set("Cookie", plainNames.session+"="+good)
+	res, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusFound {
+		t.Fatalf("cookie for 127.0.0.1 accepted for localhost: %d", res.StatusCode)
+	}
+}
+
+func TestHandMadeSessionTimes(t *testing.T) {
+	// A correctly signed cookie is still judged on its contents: issued in
+	// the future or too long ago, it is refused.
+	e := newEnv(t)
+	codec := securecookie.New(e.p.keys[0].cookieHash, e.p.keys[0].cookieBlock)
+	codec.SetSerializer(sessionSerializer{})
+	now := e.clock.Now().Unix()
+	for name, tc := range map[string]struct {
+		issued, seen int64
+		want         int
+	}{
+		"fresh":           {now, now, 200},
+		"from the future": {now + 3600, now + 3600, http.StatusFound},
+		"past lifetime":   {now - 13*3600, now, http.StatusFound},
+		"idle too long":   {now - 7200, now - 7200, http.StatusFound},
+	} {
+		s := session{ID: "0123", User: "alice", Aud: "127.0.0.1", Issued: tc.issued, Seen: tc.seen}
+		v, err := codec.Encode(plainNames.session, &s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := e.rawGet("/", plainNames.session+"="+v, nil); r.status != tc.want {
+			t.Errorf("%s: %d, want %d", name, r.status, tc.want)
+		}
+	}
+}
+
+func TestCSRF(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	page := b.get(Prefix)
+	token := csrfRe.FindStringSubmatch(page.body)[1]
+	form := func(tok string) url.Values {
+		return url.Values{"username": {"alice"}, "password": {testPassword}, "csrf": {tok}}
+	}
+	// A token from another browser (the attacker's own session).
+	attacker := e.browser()
+	stolen := csrfRe.FindStringSubmatch(attacker.get(Prefix).body)[1]
+	for name, tc := range map[string]struct {
+		form url.Values
+		hdr  http.Header
+	}{
+		"no token":          {form(""), nil},
+		"wrong token":       {form("AAAA"), nil},
+		"other's token":     {form(stolen), nil},
+		"cross-site fetch":  {form(token), http.Header{"Sec-Fetch-Site": {"cross-site"}}},
+		"foreign origin":    {form(token), http.Header{"Origin": {"https://evil.example"}, "Sec-Fetch-Site": {""}}},
+		"same-site sibling": {form(token), http.Header{"Sec-Fetch-Site": {"same-site"}}},
+	} {
+		r := b.postRaw(Prefix, tc.form, tc.hdr)
+		if r.status != http.StatusForbidden || !strings.Contains(r.body, "This form has expired") {
+			t.Errorf("%s: %d", name, r.status)
+		}
+	}
+	if r := b.postRaw(Prefix, form(token), nil); r.status != http.StatusSeeOther {
+		t.Fatalf("the real form: %d %s", r.status, r.body)
+	}
+	if len(e.events("csrf-rejected", "")) != 6 {
+		t.Errorf("CSRF rejections audited: %d", len(e.events("csrf-rejected", "")))
+	}
+}
+
+func TestOversizedAndMalformedForms(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	token := csrfRe.FindStringSubmatch(b.get(Prefix).body)[1]
+	big := url.Values{"username": {strings.Repeat("a", 1<<20)}, "csrf": {token}}
+	if r := b.postRaw(Prefix, big, nil); r.status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("1 MB form: %d", r.status)
+	}
+	req, _ := http.NewRequest("POST", b.base+Prefix, strings.NewReader("%zz=%%%"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if r := b.do(req); r.status != http.StatusBadRequest {
+		t.Fatalf("malformed form: %d", r.status)
+	}
+	for _, name := range []string{"alice\x00", "ali\xffce", strings.Repeat("x", 500)} {
+		r := b.postRaw(Prefix, url.Values{"username": {name}, "password": {"x"}, "csrf": {token}}, nil)
+		if r.status != http.StatusUnauthorized {
+			t.Errorf("username %q: %d", name[:min(len(name), 10)], r.status)
+		}
+	}
+	// Repeated fields: the first one counts, and it is still a wrong login.
+	r := b.postRaw(Prefix, url.Values{"username": {"alice", "bob"}, "password": {"x", testPassword}, "csrf": {token}}, nil)
+	if r.status != http.StatusUnauthorized {
+		t.Errorf("repeated fields: %d", r.status)
+	}
+	// Unknown pages and methods get clean answers.
+	if r := b.get(Prefix + "nope"); r.status != 404 {
+		t.Errorf("unknown page: %d", r.status)
+	}
+	req, _ = http.NewRequest("DELETE", b.base+Prefix+"verify", nil)
+	if r := b.do(req); r.status != 405 {
+		t.Errorf("DELETE: %d", r.status)
+	}
+	// Second-step pages without a pending sign-in start over.
+	if r := e.browser().get(Prefix + "verify"); r.status != 200 || !strings.Contains(r.body, "took too long") {
+		t.Errorf("verify without pending: %d", r.status)
+	}
+}
+
+func TestSecurityHeadersOnPortalPages(t *testing.T) {
+	e := newEnv(t)
+	r := e.browser().get(Prefix)
+	for k, want := range map[string]string{
+		"Cache-Control":           "no-store",
+		"Content-Security-Policy": "frame-ancestors 'none'",
+		"Referrer-Policy":         "no-referrer",
+		"X-Content-Type-Options":  "nosniff",
+	} {
+		if !strings.Contains(r.header.Get(k), want) {
+			t.Errorf("%s = %q, want %q", k, r.header.Get(k), want)
+		}
+	}
+	if strings.Contains(r.header.Get("Content-Security-Policy"), "unsafe-inline") {
+		t.Error("CSP allows inline script or style")
+	}
+	if strings.Contains(r.body, "<script>") || strings.Contains(r.body, " style=") {
+		t.Error("inline script or style on a portal page")
+	}
+}
+
+func TestPlainHTTPOnlyOnLoopback(t *testing.T) {
+	e := newEnv(t)
+	for host, want := range map[string]int{"127.0.0.1": 200, "localhost:8080": 200, "app.localhost": 200, "[::1]:80": 200, "app.example.com": 403, "10.0.0.5": 403} {
+		req := httptest.NewRequest("GET", Prefix, nil)
+		req.Host = host
+		w := httptest.NewRecorder()
+		e.p.ServeHTTP(w, req)
+		if w.Code != want {
+			t.Errorf("plain HTTP on %s: %d, want %d", host, w.Code, want)
+		}
+	}
+	if len(e.logs.FilterMessageSnippet("plain HTTP on loopback").All()) != 1 {
+		t.Error("the loopback warning was not logged exactly once")
+	}
+}
+
+func TestCookiesOverTLSArePrefixedAndSecure(t *testing.T) {
+	e := newEnv(t)
+	srv := httptest.NewTLSServer(e.handler(Policy{}))
+	defer srv.Close()
+	b := e.browser()
+	b.base = srv.URL
+	b.register("alice")
+	var names []string
+	u, _ := url.Parse(srv.URL)
+	for _, c := range b.c.Jar.Cookies(u) {
+		names = append(names, c.Name)
+	}
+	if got := strings.Join(names, ","); !strings.Contains(got, "__Host-stepgate") || strings.Contains(got, "stepgate-pending") {
+		t.Fatalf("cookies after sign-in over TLS: %s", got)
+	}
+	// Inspect the Set-Cookie attributes of a fresh sign-in directly.
+	req, _ := http.NewRequest("GET", srv.URL+Prefix, nil)
+	res, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	sc := res.Header.Get("Set-Cookie")
+	for _, want := range []string{"__Host-stepgate-csrf=", "Path=/", "HttpOnly", "Secure", "SameSite=Lax"} {
+		if !strings.Contains(sc, want) {
+			t.Errorf("Set-Cookie %q lacks %q", sc, want)
+		}
+	}
+	if r := b.get("/"); r.status != 200 {
+		t.Fatalf("signed-in over TLS: %d", r.status)
+	}
+	_ = tls.VersionTLS13
+}
+
+func TestPolicy(t *testing.T) {
+	e := newEnv(t)
+	srv := httptest.NewServer(e.handler(Policy{Groups: []string{"admins"}, Users: []string{"bob"}}))
+	defer srv.Close()
+	b := e.browser()
+	b.register("alice")
+	b.base = srv.URL
+	r := b.get("/")
+	if r.status != http.StatusForbidden || !strings.Contains(r.body, "have access") {
+		t.Fatalf("alice outside the policy: %d", r.status)
+	}
+	req, _ := http.NewRequest("GET", srv.URL+"/", nil)
+	req.Header.Set("Accept", "application/json")
+	if r := b.do(req); r.status != http.StatusForbidden || !strings.Contains(r.body, `"forbidden"`) {
+		t.Fatalf("API client outside the policy: %d %s", r.status, r.body)
+	}
+	for _, tc := range []struct {
+		pol  Policy
+		want bool
+	}{
+		{Policy{}, true},
+		{Policy{Groups: []string{"ops"}}, true},
+		{Policy{Users: []string{"alice"}}, true},
+		{Policy{Users: []string{"bob"}, Groups: []string{"x"}}, false},
+	} {
+		u, _ := e.cfg.Users.Lookup("alice")
+		if tc.pol.Allows(u) != tc.want {
+			t.Errorf("%+v.Allows(alice) != %v", tc.pol, tc.want)
+		}
+	}
+}
+
+func TestUsersFileChangesApplyToSessions(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.register("alice")
+	writeUsers := func(content string) {
+		if err := osWriteFile(e.usersFile, content); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.cfg.Users.Reload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := passwordHash(t)
+	writeUsers("users:\n  alice:\n    disabled: true\n    password: '" + h + "'\n")
+	if r := b.get("/"); r.status != http.StatusFound {
+		t.Fatalf("disabled user's session still works: %d", r.status)
+	}
+	writeUsers("users:\n  alice:\n    groups: [new]\n    password: '" + h + "'\n  x:\n    password: '" + h + "'\n")
+	if r := b.get("/"); r.status != 200 || !strings.Contains(r.body, "Remote-Groups: new") {
+		t.Fatalf("re-enabled user: %d %s", r.status, r.body)
+	}
+}

@@ -1,0 +1,130 @@
+package portal
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+func TestSessionSerializerRoundTrip(t *testing.T) {
+	in := session{ID: "0123456789abcdef0123456789abcdef", User: "alice", Aud: ".example.com", Issued: 1_800_000_000, Seen: -5}
+	b, err := sessionSerializer{}.Serialize(&in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out session
+	if err := (sessionSerializer{}).Deserialize(b, &out); err != nil || out != in {
+		t.Fatalf("round trip: %+v, %v", out, err)
+	}
+	for i := 0; i < len(b); i++ {
+		if err := (sessionSerializer{}).Deserialize(b[:i], &out); err == nil {
+			t.Errorf("truncated at %d accepted", i)
+		}
+	}
+	if err := (sessionSerializer{}).Deserialize(append(b, 0), &out); err == nil {
+		t.Error("trailing byte accepted")
+	}
+	if _, err := (sessionSerializer{}).Serialize("nope"); err == nil {
+		t.Error("serialized a string")
+	}
+}
+
+// FuzzSessionPayload: any bytes inside a validly signed cookie must decode
+// cleanly or fail cleanly.
+func FuzzSessionPayload(f *testing.F) {
+	good, _ := sessionSerializer{}.Serialize(&session{ID: "a", User: "b", Aud: "c", Issued: 1, Seen: 2})
+	f.Add(good)
+	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var s session
+		if err := (sessionSerializer{}).Deserialize(b, &s); err != nil {
+			return
+		}
+		again, err := sessionSerializer{}.Serialize(&s)
+		if err != nil || string(again) != string(b) {
+			t.Fatalf("decoded %x to %+v, which encodes to %x", b, s, again)
+		}
+	})
+}
+
+// FuzzSessionCookie: whatever a client puts in the session cookie, the
+// hot path answers without panicking and never grants a session.
+func FuzzSessionCookie(f *testing.F) {
+	e := newEnv(f)
+	for _, s := range []string{"", "x", "MTgwMDAwMDAwMHx8", "a|b|c", "\"quoted\"", "%00", "==", "MTIzfGFiY3xkZWY="} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, value string) {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("Cookie", plainNames.session+"="+value)
+		if id := e.p.Authenticate(req); id != nil {
+			t.Fatalf("cookie %q granted a session for %s", value, id.User.Name)
+		}
+		w := httptest.NewRecorder()
+		e.p.Protect(w, req, Policy{})
+		if w.Code != http.StatusUnauthorized {
+			t.Fatalf("cookie %q: %d", value, w.Code)
+		}
+	})
+}
+
+func TestFindCookie(t *testing.T) {
+	for _, tc := range []struct {
+		header, name, want string
+		ok                 bool
+	}{
+		{"a=1; stepgate=xyz; b=2", "stepgate", "xyz", true},
+		{"stepgate-pending=p; stepgate=s", "stepgate", "s", true},
+		{"stepgate-pending=p", "stepgate", "", false},
+		{`stepgate="q"`, "stepgate", "q", true},
+		{"xstepgate=1", "stepgate", "", false},
+		{"", "stepgate", "", false},
+	} {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("Cookie", tc.header)
+		got, ok := findCookie(req, tc.name)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("findCookie(%q, %q) = %q, %v", tc.header, tc.name, got, ok)
+		}
+	}
+}
+
+func TestLockoutWait(t *testing.T) {
+	l := DefaultLockout.withDefaults()
+	now := testTime
+	for _, tc := range []struct {
+		count    int
+		ago      int // seconds since the last failure
+		wantWait int // seconds
+		hard     bool
+	}{
+		{0, 0, 0, false}, {4, 0, 0, false},
+		{5, 0, 60, false}, {5, 30, 30, false}, {5, 60, 0, false},
+		{6, 0, 120, false}, {7, 0, 240, false}, {12, 0, 3600, false}, {49, 0, 3600, false},
+		{50, 99999, 0, true}, {100, 0, 0, true},
+	} {
+		f := failures(tc.count, now.Add(-secs(tc.ago)))
+		wait, hard := l.Wait(f, now)
+		if wait != secs(tc.wantWait) || hard != tc.hard {
+			t.Errorf("count %d, %ds ago: wait %v hard %v; want %ds %v", tc.count, tc.ago, wait, hard, tc.wantWait, tc.hard)
+		}
+	}
+	if got := (Lockout{HardLimit: 500}).withDefaults().HardLimit; got > 100 {
+		t.Errorf("hard limit above NIST's 100 accepted: %d", got)
+	}
+}
+
+func TestVerifiedCacheIsBounded(t *testing.T) {
+	c := newVerifiedCache(100)
+	for i := 0; i < 1000; i++ {
+		c.put(string(rune('a'+i%26))+string(rune(i)), session{ID: "x"})
+		if c.len() > 100 {
+			t.Fatalf("cache grew to %d", c.len())
+		}
+	}
+	c.put("keep", session{User: "alice"})
+	if s, ok := c.get("keep"); !ok || s.User != "alice" {
+		t.Fatal("newest entry missing")
+	}
+}
