@@ -6,19 +6,22 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
+	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers/password"
 )
 
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "user",
-		Usage: "add <name> | hash-password",
+		Usage: "add <name> | unlock <name> | hash-password",
 		Short: "Manages Stepgate's users file",
 		Long: `
 Manages the users file named by users_file in the Caddyfile.
@@ -29,11 +32,16 @@ Manages the users file named by users_file in the Caddyfile.
       is replaced atomically; a running Stepgate picks the change up within
       a few seconds.
 
+  stepgate user unlock <name> [--store PATH]
+      Clears the user's failed-attempt counters, ending a lockout. --store is
+      the SQLite state file (default: stepgate/state.db in Caddy's data
+      directory, as the server uses when no store is configured).
+
   stepgate user hash-password [--password-stdin]   (also: stepgate hash-password)
       Prints an argon2id hash for the password field of the users file.
 `,
 		CobraFunc: func(cmd *cobra.Command) {
-			cmd.AddCommand(userAddCommand(), hashPasswordCommand())
+			cmd.AddCommand(userAddCommand(), userUnlockCommand(), hashPasswordCommand())
 		},
 	})
 }
@@ -65,6 +73,36 @@ func userAddCommand() *cobra.Command {
 			return err
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "added user %s to %s\n", name, *file)
+		return nil
+	}
+	return c
+}
+
+func userUnlockCommand() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "unlock <name>",
+		Short: "Ends a user's lockout after failed attempts",
+		Args:  cobra.ExactArgs(1),
+	}
+	path := c.Flags().String("store", filepath.Join(caddy.AppDataDir(), "stepgate", "state.db"), "SQLite state file")
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if _, err := os.Stat(*path); err != nil {
+			return fmt.Errorf("store %s: %w (pass --store with the path from the Caddyfile's `store sqlite PATH`)", *path, err)
+		}
+		st, err := store.OpenSQLite(*path)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		n, err := st.UnlockUser(cmd.Context(), args[0])
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			fmt.Fprintf(cmd.OutOrStdout(), "%s had no failed attempts recorded\n", args[0])
+			return nil
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "unlocked %s (%d counters cleared)\n", args[0], n)
 		return nil
 	}
 	return c

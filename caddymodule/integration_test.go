@@ -80,10 +80,11 @@ func echoBackend(t *testing.T) string {
 	return strings.TrimPrefix(srv.URL, "http://")
 }
 
-func startCaddy(t *testing.T, users, session, backend string) {
+// startCaddyfile loads a Caddyfile into the in-process Caddy: the test
+// server's global options, then the stepgate global block and the sites.
+func startCaddyfile(t *testing.T, stepgateBlock, sites string) {
 	t.Helper()
-	tester := caddytest.NewTester(t)
-	tester.InitServer(fmt.Sprintf(`
+	caddytest.NewTester(t).InitServer(`
 {
 	skip_install_trust
 	admin localhost:2999
@@ -91,6 +92,15 @@ func startCaddy(t *testing.T, users, session, backend string) {
 	https_port 9443
 	grace_period 1ns
 	stepgate {
+`+stepgateBlock+`
+	}
+}
+`+sites, "caddyfile")
+}
+
+func startCaddy(t *testing.T, users, session, backend string) {
+	t.Helper()
+	startCaddyfile(t, fmt.Sprintf(`
 		users_file %s
 		secret %s
 		store sqlite %s
@@ -99,9 +109,7 @@ func startCaddy(t *testing.T, users, session, backend string) {
 		help_contact "the help desk"
 		lockout {
 			threshold 3
-		}
-	}
-}
+		}`, users, testSecret, filepath.Join(t.TempDir(), "state.db"), session), fmt.Sprintf(`
 http://localhost:9080, http://127.0.0.1:9080 {
 	route /admin/* {
 		stepgate {
@@ -112,7 +120,7 @@ http://localhost:9080, http://127.0.0.1:9080 {
 	stepgate
 	reverse_proxy %s
 }
-`, users, testSecret, filepath.Join(t.TempDir(), "state.db"), session, backend, backend), "caddyfile")
+`, backend, backend))
 }
 
 // client is a browser-like client: a cookie jar, no automatic redirects.

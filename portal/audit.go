@@ -18,7 +18,7 @@ func (p *Portal) audit(r *http.Request, event, user, method, outcome string, ext
 		zap.String("outcome", outcome),
 	}, extra...)
 	switch outcome {
-	case "success":
+	case "success", "password-ok":
 		p.log.Info("sign-in event", fields...)
 	case "error":
 		p.log.Error("sign-in event", fields...)

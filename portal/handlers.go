@@ -480,7 +480,7 @@ func (p *Portal) logout(w http.ResponseWriter, r *http.Request) {
 	p.clearCookie(w, r, names.session)
 	p.clearCookie(w, r, names.pending)
 	p.render(w, r, http.StatusOK, "message", pageData{Title: "Signed out", Heading: "You're signed out",
-		Info: "You have signed out. Close your browser to finish.", Continue: Prefix})
+		Info: "You have signed out of every app behind this sign-in.", Continue: Prefix})
 }
 
 // storeError answers a failure of the store or of an encoder: a clear page

@@ -28,6 +28,13 @@ func OpenSQLite(path string) (*SQLite, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite store: creating directory: %w", err)
 	}
+	// The database holds sealed secrets and counters: create it readable by
+	// Caddy's user only (SQLite gives its -wal and -shm files the same mode).
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store: %w", err)
+	}
+	f.Close()
 	// busy_timeout makes concurrent writers wait instead of failing at once;
 	// WAL lets readers proceed while one writer writes.
 	dsn := "file:" + path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
@@ -185,6 +192,16 @@ func (s *SQLite) ResetFailures(ctx context.Context, username, method string) err
 		return fmt.Errorf("resetting failure counter: %w", err)
 	}
 	return nil
+}
+
+// UnlockUser implements Store.
+func (s *SQLite) UnlockUser(ctx context.Context, username string) (int, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM failures WHERE username = ?`, username)
+	if err != nil {
+		return 0, fmt.Errorf("unlocking %s: %w", username, err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
 }
 
 // Revoke implements Store.

@@ -68,6 +68,9 @@ type Store interface {
 	AddFailure(ctx context.Context, username, method string, at time.Time) (Failures, error)
 	// ResetFailures clears the counter after a success.
 	ResetFailures(ctx context.Context, username, method string) error
+	// UnlockUser clears every failure counter of a user (an administrator
+	// unlocking an account) and reports how many were cleared.
+	UnlockUser(ctx context.Context, username string) (int, error)
 
 	// Revoke records a revocation and returns it with its sequence number.
 	Revoke(ctx context.Context, r Revocation) (Revocation, error)

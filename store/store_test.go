@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -75,6 +76,19 @@ func TestUseTOTPStepConcurrentExactlyOne(t *testing.T) {
 	}
 }
 
+func TestDatabaseFileIsPrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "state.db")
+	s, err := OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("database mode %v (%v), want 0600", st.Mode().Perm(), err)
+	}
+}
+
 func TestFailuresPersistAcrossReopen(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "state.db")
@@ -107,6 +121,15 @@ func TestFailuresPersistAcrossReopen(t *testing.T) {
 	}
 	if f, _ := s.Failures(ctx, "alice", "password"); f.Count != 0 {
 		t.Fatalf("after reset: %+v", f)
+	}
+	s.AddFailure(ctx, "alice", "password", now)
+	s.AddFailure(ctx, "alice", "totp", now)
+	s.AddFailure(ctx, "bob", "totp", now)
+	if n, err := s.UnlockUser(ctx, "alice"); n != 2 || err != nil {
+		t.Fatalf("UnlockUser = %d, %v", n, err)
+	}
+	if f, _ := s.Failures(ctx, "bob", "totp"); f.Count != 1 {
+		t.Fatal("unlocking alice unlocked bob")
 	}
 }
 

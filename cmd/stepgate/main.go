@@ -15,11 +15,16 @@ import (
 )
 
 func main() {
-	// Caddy's own hash-password makes a base64 bcrypt string for
-	// basic_auth; Stepgate's users file wants an argon2id PHC string, so
-	// `stepgate hash-password` is ours (`stepgate user hash-password`).
-	if len(os.Args) > 1 && os.Args[1] == "hash-password" {
-		os.Args = append([]string{os.Args[0], "user", "hash-password"}, os.Args[2:]...)
-	}
+	os.Args = rewriteArgs(os.Args)
 	caddycmd.Main()
+}
+
+// rewriteArgs routes `stepgate hash-password` to `stepgate user
+// hash-password`: Caddy's own hash-password makes a base64 bcrypt string for
+// basic_auth, while Stepgate's users file wants an argon2id PHC string.
+func rewriteArgs(args []string) []string {
+	if len(args) > 1 && args[1] == "hash-password" {
+		return append([]string{args[0], "user", "hash-password"}, args[2:]...)
+	}
+	return args
 }

@@ -48,8 +48,9 @@ func NormalizeName(name string) string {
 }
 
 type entry struct {
-	user verifiers.User
-	hash string
+	user   verifiers.User
+	hash   string
+	groups string // comma-joined, computed once for the Remote-Groups header
 }
 
 type snapshot struct {
@@ -114,8 +115,9 @@ func load(path string) (*snapshot, error) {
 	snap := &snapshot{users: make(map[string]entry, len(parsed.Users)), modTime: st.ModTime(), size: st.Size()}
 	for name, u := range parsed.Users {
 		snap.users[name] = entry{
-			user: verifiers.User{Name: name, DisplayName: u.DisplayName, Email: u.Email, Groups: u.Groups, Disabled: u.Disabled},
-			hash: u.Password,
+			user:   verifiers.User{Name: name, DisplayName: u.DisplayName, Email: u.Email, Groups: u.Groups, Disabled: u.Disabled},
+			hash:   u.Password,
+			groups: strings.Join(u.Groups, ","),
 		}
 	}
 	return snap, nil
@@ -152,6 +154,11 @@ func parse(raw []byte) (usersFile, error) {
 func (d *Directory) Lookup(name string) (verifiers.User, bool) {
 	e, ok := d.current.Load().users[name]
 	return e.user, ok
+}
+
+// GroupsHeader returns the user's groups joined with commas.
+func (d *Directory) GroupsHeader(name string) string {
+	return d.current.Load().users[name].groups
 }
 
 // Len is the number of users loaded.

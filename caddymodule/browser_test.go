@@ -1,0 +1,208 @@
+package caddymodule_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+var update = flag.Bool("update", false, "rewrite the screenshots in testdata/screens/")
+
+// chromiumPath finds Debian's Chromium. Outside CI a missing browser skips
+// the test with a message; in CI (CI=true) it is a failure, because
+// .ci/run installs it.
+func chromiumPath(t *testing.T) string {
+	for _, p := range []string{os.Getenv("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+		if p == "" {
+			continue
+		}
+		if _, err := exec.LookPath(p); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("Chromium not found; .ci/run should have installed it (apt-get install chromium)")
+	}
+	t.Skip("Chromium not found: install it with `apt-get install -y --no-install-recommends chromium` (or run scripts/install-test-deps.sh)")
+	return ""
+}
+
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath(t)), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1000, 900),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	// Start the browser on the long-lived context: the first Run on a
+	// context owns the browser, and steps run with their own timeouts.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting Chromium: %v", err)
+	}
+	return ctx
+}
+
+// labelled selects the input that the label with this visible text names,
+// the way a person finds a field.
+func labelled(label string) chromedp.Search {
+	return chromedp.Search(fmt.Sprintf(`//input[@id=//label[normalize-space()=%q]/@for]`, label))
+}
+
+// button selects a button (or a link) by its visible text.
+func button(text string) chromedp.Search {
+	return chromedp.Search(fmt.Sprintf(`//*[self::button or self::a][normalize-space()=%q]`, text))
+}
+
+func heading(text string) chromedp.Search {
+	return chromedp.Search(fmt.Sprintf(`//h1[normalize-space()=%q]`, text))
+}
+
+// step runs actions with a timeout, failing the test with what the page
+// showed if they do not complete.
+func step(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := chromedp.Do(sctx, actions...); err != nil {
+		body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+		loc, _ := chromedp.Run(ctx, chromedp.Location())
+		t.Fatalf("%s: %v\nat %s:\n%s", what, err, loc, body)
+	}
+}
+
+func text(t *testing.T, ctx context.Context, sel chromedp.Search) string {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(sctx, chromedp.Text(sel))
+	if err != nil {
+		t.Fatalf("reading %s: %v", sel, err)
+	}
+	return s
+}
+
+// screenshot keeps a picture of the page in testdata/screens/ with -update.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	if !*update {
+		return
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	os.MkdirAll("testdata/screens", 0o755)
+	if err := os.WriteFile(filepath.Join("testdata/screens", name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBrowserFirstSignIn signs in for the first time in Chromium as a
+// person would, by the words on the screen, against the demo's own site
+// (demo/users.yaml, demo/app) served by a real Caddy.
+func TestBrowserFirstSignIn(t *testing.T) {
+	ctx := newBrowser(t)
+	dir := t.TempDir()
+	demo, _ := filepath.Abs("../demo")
+	startCaddyfile(t, fmt.Sprintf(`
+		users_file %s/users.yaml
+		secret_file %s/secret
+		store sqlite %s/state.db
+		totp {
+			issuer "Stepgate demo"
+		}
+		registration first_sign_in
+		help_contact "the demo's administrator"`, demo, dir, dir), fmt.Sprintf(`
+http://localhost:9080 {
+	stepgate
+	root * %s/app
+	templates
+	file_server
+}
+`, demo))
+
+	step(t, ctx, "open the app", chromedp.Navigate(base+"/?from=browser"), chromedp.WaitVisible(heading("Sign in")))
+	if loc, err := chromedp.Run(ctx, chromedp.Location()); !strings.Contains(loc, "/.stepgate/?rd=%2F%3Ffrom%3Dbrowser") {
+		t.Fatalf("not redirected to the portal with rd: %q %v", loc, err)
+	}
+	screenshot(t, ctx, "1-sign-in")
+
+	// A wrong password first: the page says so and keeps the username.
+	step(t, ctx, "wrong password",
+		chromedp.SendKeys(labelled("Username"), "alice"),
+		chromedp.SendKeys(labelled("Password"), "not-the-password"),
+		chromedp.Click(button("Sign in")),
+		chromedp.WaitVisible(chromedp.ID("error")))
+	if msg := text(t, ctx, chromedp.Search(`//*[@id="error"]`)); !strings.Contains(msg, "Your account or password is incorrect") {
+		t.Fatalf("wrong-password message: %q", msg)
+	}
+	screenshot(t, ctx, "2-wrong-password")
+
+	step(t, ctx, "password step",
+		chromedp.SendKeys(labelled("Password"), "stepgate-demo"),
+		chromedp.Click(button("Sign in")),
+		chromedp.WaitVisible(heading("Set up your authenticator app")))
+	// The QR code image really loads (CSP allows it, the PNG decodes).
+	if ok, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector("img.qr").complete && document.querySelector("img.qr").naturalWidth >= 200`,
+		chromedp.WithPollingTimeout(10*time.Second))); err != nil || !ok {
+		t.Fatalf("the QR code image did not load: %v", err)
+	}
+	screenshot(t, ctx, "3-register-authenticator")
+	secret := strings.ReplaceAll(text(t, ctx, chromedp.Search(`//*[@id="secret"]`)), " ", "")
+	if len(secret) < 16 {
+		t.Fatalf("secret shown for manual entry: %q", secret)
+	}
+
+	step(t, ctx, "confirm the authenticator",
+		chromedp.SendKeys(labelled("Enter code"), code(t, secret, time.Now())),
+		chromedp.Click(button("Verify and finish")),
+		chromedp.WaitVisible(chromedp.Search(`//h1[starts-with(normalize-space(), "Hello")]`)))
+	if loc, _ := chromedp.Run(ctx, chromedp.Location()); loc != base+"/?from=browser" {
+		t.Fatalf("not back at the page first asked for: %s", loc)
+	}
+	body := text(t, ctx, chromedp.Search(`//body`))
+	for _, want := range []string{"Hello, alice!", "Remote-User\talice", "Remote-Groups\tengineering,demo", "Remote-Email\talice@example.com", "Remote-Name\tAlice Example"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the app page lacks %q:\n%s", want, body)
+		}
+	}
+	screenshot(t, ctx, "4-signed-in-app")
+
+	step(t, ctx, "sign out",
+		chromedp.Click(button("Sign out")),
+		chromedp.WaitVisible(heading("Sign out")))
+	screenshot(t, ctx, "5-sign-out")
+	step(t, ctx, "confirm sign out",
+		chromedp.Click(button("Sign out")),
+		chromedp.WaitVisible(heading("You're signed out")))
+	screenshot(t, ctx, "6-signed-out")
+
+	// Back again: a user with an authenticator gets "Enter code" directly,
+	// and the page submits itself when the sixth digit is typed.
+	step(t, ctx, "sign in again",
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(heading("Sign in")),
+		chromedp.SendKeys(labelled("Username"), "alice"),
+		chromedp.SendKeys(labelled("Password"), "stepgate-demo"),
+		chromedp.Click(button("Sign in")),
+		chromedp.WaitVisible(heading("Enter code")))
+	screenshot(t, ctx, "7-enter-code")
+	step(t, ctx, "type the code",
+		chromedp.SendKeys(labelled("Enter code"), code(t, secret, time.Now().Add(30*time.Second))),
+		chromedp.WaitVisible(chromedp.Search(`//h1[normalize-space()="Hello, alice!"]`)))
+	if loc, _ := chromedp.Run(ctx, chromedp.Location()); loc != base+"/" {
+		t.Fatalf("after the second sign-in: %s", loc)
+	}
+}

@@ -1,0 +1,95 @@
+package caddymodule
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stepgate/stepgate/store"
+	"github.com/stepgate/stepgate/verifiers/password"
+)
+
+func runCmd(t *testing.T, c *cobra.Command, stdin string, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	c.SetArgs(args)
+	c.SetIn(strings.NewReader(stdin))
+	c.SetOut(&out)
+	c.SetErr(&out)
+	c.SilenceUsage = true
+	err := c.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+func TestUserAddCommand(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "users.yaml")
+	out, err := runCmd(t, userAddCommand(), "s3cret pass\n", "carol", "--users-file", file, "--group", "ops", "-g", "eng", "--email", "carol@example.com", "--name", "Carol C", "--password-stdin")
+	if err != nil || !strings.Contains(out, "added user carol") {
+		t.Fatalf("add: %v %s", err, out)
+	}
+	d, err := password.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, ok, _ := d.Authenticate(context.Background(), "carol", "s3cret pass")
+	if !ok || u.Email != "carol@example.com" || u.DisplayName != "Carol C" || strings.Join(u.Groups, ",") != "eng,ops" {
+		t.Fatalf("added user: %+v ok=%v", u, ok)
+	}
+	for name, tc := range map[string]struct {
+		stdin string
+		args  []string
+		want  string
+	}{
+		"duplicate":    {"pw\n", []string{"carol", "-f", file, "--password-stdin"}, "already exists"},
+		"bad name":     {"pw\n", []string{"Carol", "-f", file, "--password-stdin"}, "invalid username"},
+		"empty pw":     {"\n", []string{"dave", "-f", file, "--password-stdin"}, "empty password"},
+		"no file":      {"pw\n", []string{"dave", "--password-stdin"}, "no users file"},
+		"no terminal":  {"", []string{"dave", "-f", file}, "--password-stdin"},
+		"missing name": {"pw\n", []string{"-f", file, "--password-stdin"}, "accepts 1 arg"},
+	} {
+		t.Setenv("STEPGATE_USERS_FILE", "")
+		c := userAddCommand()
+		if _, err := runCmd(t, c, tc.stdin, tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", name, err, tc.want)
+		}
+	}
+}
+
+func TestHashPasswordCommand(t *testing.T) {
+	out, err := runCmd(t, hashPasswordCommand(), "hunter2 hunter2\r\n", "--password-stdin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash := strings.TrimSpace(out)
+	if !strings.HasPrefix(hash, "$argon2id$") || !password.Verify(hash, "hunter2 hunter2") {
+		t.Fatalf("hash-password printed %q", out)
+	}
+}
+
+func TestUserUnlockCommand(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	st, err := store.OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 7; i++ {
+		st.AddFailure(context.Background(), "alice", "password", time.Now())
+	}
+	st.Close()
+	out, err := runCmd(t, userUnlockCommand(), "", "alice", "--store", path)
+	if err != nil || !strings.Contains(out, "unlocked alice") {
+		t.Fatalf("unlock: %v %s", err, out)
+	}
+	out, _ = runCmd(t, userUnlockCommand(), "", "alice", "--store", path)
+	if !strings.Contains(out, "no failed attempts") {
+		t.Fatalf("second unlock: %s", out)
+	}
+	if _, err := runCmd(t, userUnlockCommand(), "", "alice", "--store", path+".missing"); err == nil {
+		t.Fatal("unlock on a missing store succeeded (and would have created it)")
+	}
+}
