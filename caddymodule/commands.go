@@ -149,11 +149,12 @@ func readPassword(in io.Reader, prompt io.Writer, fromStdin bool) (string, error
 		}
 		return pw, nil
 	}
-	fd := int(os.Stdin.Fd())
-	if !term.IsTerminal(fd) {
+	f, ok := in.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return "", errors.New("no terminal to ask for the password: pipe it in with --password-stdin")
 	}
 	fmt.Fprint(prompt, "Password: ")
+	fd := int(f.Fd())
 	first, err := term.ReadPassword(fd)
 	fmt.Fprintln(prompt)
 	if err != nil {

@@ -192,6 +192,48 @@ func TestWatchPicksUpChanges(t *testing.T) {
 	if u, ok := d.Lookup("bob"); !ok || u.Email != "bob@example.com" || strings.Join(u.Groups, ",") != "a,b" {
 		t.Fatalf("bob = %+v", u)
 	}
+	if d.GroupsHeader("bob") != "a,b" {
+		t.Fatalf("groups header %q", d.GroupsHeader("bob"))
+	}
+	// A broken file is reported (once) and the last good users stay.
+	writeFile(t, p, "users: [")
+	later := time.Now().Add(5 * time.Second)
+	os.Chtimes(p, later, later)
+	select {
+	case err := <-failed:
+		if !strings.Contains(err.Error(), "parsing YAML") {
+			t.Fatalf("reported %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("broken file not reported")
+	}
+	if _, ok := d.Lookup("bob"); !ok {
+		t.Fatal("broken reload dropped users")
+	}
+	time.Sleep(50 * time.Millisecond)
+	if len(failed) != 0 {
+		t.Fatal("the same error was reported again on the next tick")
+	}
+}
+
+func TestUnknownUserCostsTheSameHash(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "users.yaml")
+	h, _ := Hash("pw")
+	writeFile(t, p, "users:\n  alice:\n    password: '"+h+"'\n")
+	d, _ := Open(p)
+	if _, ok, _ := d.Authenticate(context.Background(), "nobody", "pw"); ok {
+		t.Fatal("unknown user authenticated")
+	}
+	// The unknown user's password was checked against a hash with the
+	// same argon2id parameters as a real user's, so both take as long.
+	dummy, err := parseArgon2id(d.dummyHash)
+	if err != nil {
+		t.Fatalf("no dummy hash was computed: %v", err)
+	}
+	real, _ := parseArgon2id(h)
+	if dummy.memory != real.memory || dummy.time != real.time || dummy.threads != real.threads || len(dummy.key) != len(real.key) {
+		t.Fatalf("dummy hash parameters %+v differ from a real hash's %+v", dummy, real)
+	}
 }
 
 func TestAddUser(t *testing.T) {
