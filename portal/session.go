@@ -3,6 +3,7 @@ package portal
 import (
 	"encoding/binary"
 	"errors"
+	"math/bits"
 	"net/http"
 	"strings"
 	"time"
@@ -62,7 +63,7 @@ func (sessionSerializer) Deserialize(src []byte, dst interface{}) error {
 	off := 0
 	for _, str := range []*string{&s.ID, &s.User, &s.Aud} {
 		n, k := binary.Uvarint(src[off:])
-		if k <= 0 || n > uint64(len(src)-off-k) {
+		if k <= 0 || k != uvarintLen(n) || n > uint64(len(src)-off-k) {
 			return errBadSession
 		}
 		*str = all[off+k : off+k+int(n)]
@@ -70,14 +71,31 @@ func (sessionSerializer) Deserialize(src []byte, dst interface{}) error {
 	}
 	src = src[off:]
 	var k int
-	if s.Issued, k = binary.Varint(src); k <= 0 {
+	if s.Issued, k = binary.Varint(src); k <= 0 || k != varintLen(s.Issued) {
 		return errBadSession
 	}
 	src = src[k:]
-	if s.Seen, k = binary.Varint(src); k <= 0 || k != len(src) {
+	if s.Seen, k = binary.Varint(src); k <= 0 || k != len(src) || k != varintLen(s.Seen) {
 		return errBadSession
 	}
 	return nil
+}
+
+// uvarintLen is the length of the shortest encoding of n; longer (padded)
+// encodings are refused so that every session has exactly one encoding.
+func uvarintLen(n uint64) int {
+	if n == 0 {
+		return 1
+	}
+	return (bits.Len64(n) + 6) / 7
+}
+
+func varintLen(x int64) int {
+	ux := uint64(x) << 1
+	if x < 0 {
+		ux = ^ux
+	}
+	return uvarintLen(ux)
 }
 
 // codecs returns securecookie codecs for each secret (first encodes, all

@@ -6,6 +6,7 @@ package main
 import (
 	"os"
 
+	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 
 	// Caddy's standard modules, and Stepgate's.
@@ -14,7 +15,13 @@ import (
 	_ "github.com/stepgate/stepgate/caddymodule"
 )
 
+// version is Stepgate's own version, shown by `stepgate version` before
+// Caddy's.
+const version = "0.1.0-dev"
+
 func main() {
+	caddy.CustomBinaryName = "stepgate"
+	caddy.CustomVersion = "Stepgate " + version + " on Caddy"
 	os.Args = rewriteArgs(os.Args)
 	caddycmd.Main()
 }
