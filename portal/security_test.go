@@ -452,3 +452,42 @@ func TestUsersFileChangesApplyToSessions(t *testing.T) {
 		t.Fatalf("re-enabled user: %d %s", r.status, r.body)
 	}
 }
+
+func TestCookieDomainSharesTheSession(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.CookieDomain = "Example.COM" })
+	issue := httptest.NewRequest("GET", "https://app.example.com/.stepgate/verify", nil)
+	w := httptest.NewRecorder()
+	if !e.p.setSession(w, issue, e.p.newSession(issue, "alice")) {
+		t.Fatal("setSession failed")
+	}
+	res := w.Result()
+	if len(res.Cookies()) != 1 {
+		t.Fatalf("cookies: %v", res.Header["Set-Cookie"])
+	}
+	c := res.Cookies()[0]
+	sc := res.Header.Get("Set-Cookie")
+	if c.Name != "__Secure-stepgate" || c.Domain != "example.com" || !c.Secure || !c.HttpOnly || !strings.Contains(sc, "SameSite=Lax") {
+		t.Fatalf("session cookie with cookie_domain: %s", sc)
+	}
+	for host, want := range map[string]bool{
+		"app.example.com":      true,
+		"wiki.example.com":     true,
+		"example.com":          true,
+		"a.b.example.com:8443": true,
+		"evil.com":             false,
+		"example.com.evil.com": false,
+		"notexample.com":       false,
+	} {
+		r := httptest.NewRequest("GET", "https://"+host+"/", nil)
+		r.Header.Set("Cookie", c.Name+"="+c.Value)
+		if got := e.p.Authenticate(r) != nil; got != want {
+			t.Errorf("session on %s: %v, want %v", host, got, want)
+		}
+	}
+	// Without TLS the __Secure- cookie is not even looked for.
+	plain := httptest.NewRequest("GET", "http://wiki.example.com/", nil)
+	plain.Header.Set("Cookie", c.Name+"="+c.Value)
+	if e.p.Authenticate(plain) != nil {
+		t.Error("__Secure- session accepted over plain HTTP")
+	}
+}
