@@ -91,6 +91,7 @@ func startCaddyfile(t *testing.T, stepgateBlock, sites string) {
 	http_port 9080
 	https_port 9443
 	grace_period 1ns
+	default_bind 127.0.0.1
 	stepgate {
 `+stepgateBlock+`
 	}
