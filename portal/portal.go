@@ -226,12 +226,14 @@ func (p *Portal) names(r *http.Request) cookieNames {
 }
 
 // insecureOK reports whether a plain-HTTP request may be served (loopback
-// only), warning once in the log when it is.
+// only), warning once in the log when it is. Both the Host header and the
+// connection's peer must be loopback: the Host header alone is the
+// client's to choose.
 func (p *Portal) insecureOK(r *http.Request) bool {
 	if r.TLS != nil {
 		return true
 	}
-	if !isLoopbackHost(r.Host) {
+	if !isLoopbackHost(r.Host) || !isLoopbackHost(remoteIP(r)) {
 		return false
 	}
 	p.insecureWarned.Do(func() {

@@ -350,13 +350,25 @@ func TestSecurityHeadersOnPortalPages(t *testing.T) {
 
 func TestPlainHTTPOnlyOnLoopback(t *testing.T) {
 	e := newEnv(t)
-	for host, want := range map[string]int{"127.0.0.1": 200, "localhost:8080": 200, "app.localhost": 200, "[::1]:80": 200, "app.example.com": 403, "10.0.0.5": 403} {
+	for _, tc := range []struct {
+		host, peer string
+		want       int
+	}{
+		{"127.0.0.1", "127.0.0.1:4000", 200},
+		{"localhost:8080", "127.0.0.1:4000", 200},
+		{"app.localhost", "[::1]:4000", 200},
+		{"[::1]:80", "[::1]:4000", 200},
+		{"app.example.com", "127.0.0.1:4000", 403},
+		{"10.0.0.5", "127.0.0.1:4000", 403},
+		// A remote client naming localhost in Host is still remote.
+		{"localhost:8080", "192.0.2.7:4000", 403},
+	} {
 		req := httptest.NewRequest("GET", Prefix, nil)
-		req.Host = host
+		req.Host, req.RemoteAddr = tc.host, tc.peer
 		w := httptest.NewRecorder()
 		e.p.ServeHTTP(w, req)
-		if w.Code != want {
-			t.Errorf("plain HTTP on %s: %d, want %d", host, w.Code, want)
+		if w.Code != tc.want {
+			t.Errorf("plain HTTP on %s from %s: %d, want %d", tc.host, tc.peer, w.Code, tc.want)
 		}
 	}
 	if len(e.logs.FilterMessageSnippet("plain HTTP on loopback").All()) != 1 {
