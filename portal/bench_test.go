@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/gorilla/securecookie"
 )
 
 // discard is a ResponseWriter that keeps nothing, so the benchmark
@@ -46,7 +48,7 @@ func BenchmarkAuthenticatedRequest(b *testing.B) {
 }
 
 func encodeSession(p *Portal, s session) (string, error) {
-	return securecookieEncode(p, plainNames.session, &s)
+	return securecookie.EncodeMulti(plainNames.session, &s, p.sessions[0])
 }
 
 // BenchmarkAuthenticatedRequestUncached is the same request when the

@@ -14,13 +14,13 @@ import (
 // attempts in a row, and back-off alone would allow more over days.
 type Lockout struct {
 	// Threshold is the number of failures allowed before back-off starts.
-	Threshold int `json:"threshold,omitempty"`
+	Threshold int
 	// BaseDelay is the wait after Threshold failures.
-	BaseDelay time.Duration `json:"base_delay,omitempty"`
+	BaseDelay time.Duration
 	// MaxDelay caps the doubling wait.
-	MaxDelay time.Duration `json:"max_delay,omitempty"`
+	MaxDelay time.Duration
 	// HardLimit locks the method until an administrator clears it.
-	HardLimit int `json:"hard_limit,omitempty"`
+	HardLimit int
 }
 
 // DefaultLockout is used for unset fields.

@@ -152,8 +152,3 @@ func findCookie(r *http.Request, name string) (string, bool) {
 	}
 	return "", false
 }
-
-// securecookieEncode encodes a value with the current codec.
-func securecookieEncode(p *Portal, name string, v interface{}) (string, error) {
-	return securecookie.EncodeMulti(name, v, p.sessions[0])
-}
