@@ -227,9 +227,7 @@ func (a *App) secrets(repl *caddy.Replacer) ([]string, error) {
 	case secret == "":
 		return nil, errors.New("no secret configured: set `secret {env.STEPGATE_SECRET}` (at least 32 bytes) or `secret_file PATH`")
 	}
-	if len(secret) < portal.MinSecretLen {
-		return nil, fmt.Errorf("secret is %d bytes; it must be at least %d (generate one with: head -c 32 /dev/urandom | base64)", len(secret), portal.MinSecretLen)
-	}
+	// portal.New checks every secret's length.
 	out := []string{secret}
 	for _, old := range a.OldSecrets {
 		out = append(out, repl.ReplaceKnown(old, ""))

@@ -56,7 +56,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if portal.IsPortalPath(r) {
-		portal.StripIdentityHeaders(r.Header)
 		h.portal.ServeHTTP(w, r)
 		return nil
 	}

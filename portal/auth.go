@@ -56,10 +56,20 @@ func (pol Policy) Allows(u verifiers.User) bool {
 // nil when there is no valid session. It is the hot path: no disk or
 // network I/O, only the cookie's MAC and cipher and in-memory lookups.
 func (p *Portal) Authenticate(r *http.Request) *Identity {
+	s, ok := p.sessionCookie(r)
+	if !ok {
+		return nil
+	}
+	return p.validate(r, s)
+}
+
+// sessionCookie returns the request's session cookie if its MAC and cipher
+// check out, whatever its contents say (validate judges those).
+func (p *Portal) sessionCookie(r *http.Request) (session, bool) {
 	names := p.names(r)
 	raw, ok := findCookie(r, names.session)
 	if !ok {
-		return nil
+		return session{}, false
 	}
 	// Each cookie name has its own cache, so a value verified under one
 	// name is never taken for another (securecookie binds the name into
@@ -71,11 +81,11 @@ func (p *Portal) Authenticate(r *http.Request) *Identity {
 	s, ok := cache.get(raw)
 	if !ok {
 		if err := securecookie.DecodeMulti(names.session, raw, &s, p.sessions...); err != nil {
-			return nil
+			return session{}, false
 		}
 		cache.put(raw, s)
 	}
-	return p.validate(r, s)
+	return s, true
 }
 
 // validate applies every check beyond the cookie's integrity.
@@ -92,11 +102,11 @@ func (p *Portal) validate(r *http.Request, s session) *Identity {
 	if p.revoked.revoked(s.ID, s.User, s.Issued) {
 		return nil
 	}
-	u, ok := p.cfg.Users.Lookup(s.User)
+	u, groups, ok := p.cfg.Users.LookupWithGroups(s.User)
 	if !ok || u.Disabled {
 		return nil
 	}
-	id := &Identity{User: u, SessionID: s.ID, sess: s, groups: p.cfg.Users.GroupsHeader(s.User)}
+	id := &Identity{User: u, SessionID: s.ID, sess: s, groups: groups}
 	id.refresh = now-s.Seen >= int64(p.cfg.Idle/time.Second)/4
 	return id
 }

@@ -31,8 +31,6 @@ func (p *Portal) csrfToken(w http.ResponseWriter, r *http.Request) string {
 			Name: names.csrf, Value: v, Path: "/", HttpOnly: true,
 			Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
 		})
-		// Later reads in this request see the new cookie.
-		r.Header.Add("Cookie", names.csrf+"="+v)
 	}
 	return p.csrfMAC(v)
 }

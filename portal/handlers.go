@@ -453,9 +453,7 @@ func (p *Portal) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	names := p.names(r)
-	var s session
-	raw, has := findCookie(r, names.session)
-	valid := has && securecookie.DecodeMulti(names.session, raw, &s, p.sessions...) == nil
+	s, valid := p.sessionCookie(r)
 	if r.Method != http.MethodPost {
 		if id := p.Authenticate(r); id != nil {
 			p.render(w, r, http.StatusOK, "logout", pageData{Title: "Sign out", Heading: "Sign out", Username: id.User.Name})

@@ -137,7 +137,6 @@ func newEnvWith(t testing.TB, users string, st store.Store, opts ...envOption) *
 func (e *env) handler(pol Policy) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if IsPortalPath(r) {
-			StripIdentityHeaders(r.Header)
 			e.p.ServeHTTP(w, r)
 			return
 		}

@@ -22,7 +22,7 @@ type pageData struct {
 	Heading  string // the page's <h1>
 	Error    string // an error above the form
 	Info     string // a neutral message
-	CSRF     string // the form token
+	CSRF     string // the form token (set by render)
 	Rd       string // the safe return URL carried by the sign-in form
 	Username string // the username typed so far, or the signed-in user
 	Secret   string // the authenticator secret, grouped for typing
@@ -64,7 +64,9 @@ func securityHeaders(h http.Header) {
 // template error becomes a clean 500 page, never half a page.
 func (p *Portal) render(w http.ResponseWriter, r *http.Request, status int, name string, d pageData) {
 	securityHeaders(w.Header())
-	if d.CSRF == "" && name != "message" || d.SignOut {
+	// Every page with a form gets a token; message pages only when they
+	// show the Sign out button.
+	if name != "message" || d.SignOut {
 		d.CSRF = p.csrfToken(w, r)
 	}
 	if d.Help == "" {
@@ -87,7 +89,7 @@ func (p *Portal) render(w http.ResponseWriter, r *http.Request, status int, name
 func serveStatic(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimPrefix(r.URL.Path, Prefix)
 	data, err := fs.ReadFile(staticFS, name)
-	if err != nil || strings.Contains(name, "..") {
+	if err != nil { // embed.FS refuses "..", so nothing outside static/ is reachable
 		http.NotFound(w, r)
 		return
 	}

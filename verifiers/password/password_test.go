@@ -192,8 +192,8 @@ func TestWatchPicksUpChanges(t *testing.T) {
 	if u, ok := d.Lookup("bob"); !ok || u.Email != "bob@example.com" || strings.Join(u.Groups, ",") != "a,b" {
 		t.Fatalf("bob = %+v", u)
 	}
-	if d.GroupsHeader("bob") != "a,b" {
-		t.Fatalf("groups header %q", d.GroupsHeader("bob"))
+	if _, groups, _ := d.LookupWithGroups("bob"); groups != "a,b" {
+		t.Fatalf("groups header %q", groups)
 	}
 	// A broken file is reported (once) and the last good users stay.
 	writeFile(t, p, "users: [")

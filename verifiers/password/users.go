@@ -156,9 +156,12 @@ func (d *Directory) Lookup(name string) (verifiers.User, bool) {
 	return e.user, ok
 }
 
-// GroupsHeader returns the user's groups joined with commas.
-func (d *Directory) GroupsHeader(name string) string {
-	return d.current.Load().users[name].groups
+// LookupWithGroups is Lookup plus the user's groups joined with commas
+// (the Remote-Groups value, computed once when the file loads): one map
+// lookup for the per-request path.
+func (d *Directory) LookupWithGroups(name string) (verifiers.User, string, bool) {
+	e, ok := d.current.Load().users[name]
+	return e.user, e.groups, ok
 }
 
 // Len is the number of users loaded.

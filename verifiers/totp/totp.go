@@ -204,3 +204,6 @@ func MatchStep(secret, input string, now time.Time) (int64, bool) {
 	}
 	return found, matched
 }
+
+// Interface guard
+var _ verifiers.Verifier = (*Verifier)(nil)
