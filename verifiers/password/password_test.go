@@ -64,6 +64,21 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
+// rewriteFile replaces a users file and moves its modification time ahead,
+// so a reload sees the change even within one file-system time tick.
+func rewriteFile(t *testing.T, path, content string, ahead time.Duration) {
+	t.Helper()
+	writeFile(t, path, content)
+	later := time.Now().Add(ahead)
+	if err := os.Chtimes(path, later, later); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func oneUser(name, hash string) string {
+	return "users:\n  " + name + ":\n    password: '" + hash + "'\n"
+}
+
 func TestOpenErrors(t *testing.T) {
 	dir := t.TempDir()
 	h, _ := Hash("pw")
@@ -131,7 +146,7 @@ func TestAuthenticate(t *testing.T) {
 func TestReloadKeepsLastGood(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "users.yaml")
 	h, _ := Hash("pw")
-	writeFile(t, p, "users:\n  alice:\n    password: '"+h+"'\n")
+	writeFile(t, p, oneUser("alice", h))
 	d, err := Open(p)
 	if err != nil {
 		t.Fatal(err)
@@ -139,8 +154,7 @@ func TestReloadKeepsLastGood(t *testing.T) {
 	if changed, err := d.Reload(); changed || err != nil {
 		t.Fatalf("unchanged file reloaded: %v %v", changed, err)
 	}
-	writeFile(t, p, "users: [broken")
-	os.Chtimes(p, time.Now().Add(time.Second), time.Now().Add(time.Second))
+	rewriteFile(t, p, "users: [broken", time.Second)
 	if _, err := d.Reload(); err == nil {
 		t.Fatal("broken file reloaded without error")
 	}
@@ -153,8 +167,7 @@ func TestReloadKeepsLastGood(t *testing.T) {
 	if raw, _ := os.ReadFile(p); string(raw) != "users: [broken" {
 		t.Fatalf("broken file changed: %q", raw)
 	}
-	writeFile(t, p, "users:\n  bob:\n    password: '"+h+"'\n")
-	os.Chtimes(p, time.Now().Add(2*time.Second), time.Now().Add(2*time.Second))
+	rewriteFile(t, p, oneUser("bob", h), 2*time.Second)
 	if changed, err := d.Reload(); !changed || err != nil {
 		t.Fatalf("fixed file not reloaded: %v %v", changed, err)
 	}
@@ -169,7 +182,7 @@ func TestReloadKeepsLastGood(t *testing.T) {
 func TestWatchPicksUpChanges(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "users.yaml")
 	h, _ := Hash("pw")
-	writeFile(t, p, "users:\n  alice:\n    password: '"+h+"'\n")
+	writeFile(t, p, oneUser("alice", h))
 	d, _ := Open(p)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -196,9 +209,7 @@ func TestWatchPicksUpChanges(t *testing.T) {
 		t.Fatalf("groups header %q", groups)
 	}
 	// A broken file is reported (once) and the last good users stay.
-	writeFile(t, p, "users: [")
-	later := time.Now().Add(5 * time.Second)
-	os.Chtimes(p, later, later)
+	rewriteFile(t, p, "users: [", 5*time.Second)
 	select {
 	case err := <-failed:
 		if !strings.Contains(err.Error(), "parsing YAML") {
@@ -219,7 +230,7 @@ func TestWatchPicksUpChanges(t *testing.T) {
 func TestUnknownUserCostsTheSameHash(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "users.yaml")
 	h, _ := Hash("pw")
-	writeFile(t, p, "users:\n  alice:\n    password: '"+h+"'\n")
+	writeFile(t, p, oneUser("alice", h))
 	d, _ := Open(p)
 	if _, ok, _ := d.Authenticate(context.Background(), "nobody", "pw"); ok {
 		t.Fatal("unknown user authenticated")
