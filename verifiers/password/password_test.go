@@ -75,6 +75,23 @@ func rewriteFile(t *testing.T, path, content string, ahead time.Duration) {
 	}
 }
 
+// aliceOnly opens a users file holding alice (password "pw") and returns
+// the directory, the file's path and the hash.
+func aliceOnly(t *testing.T) (*Directory, string, string) {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "users.yaml")
+	h, err := Hash("pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, p, oneUser("alice", h))
+	d, err := Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, p, h
+}
+
 func oneUser(name, hash string) string {
 	return "users:\n  " + name + ":\n    password: '" + hash + "'\n"
 }
@@ -144,13 +161,7 @@ func TestAuthenticate(t *testing.T) {
 }
 
 func TestReloadKeepsLastGood(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "users.yaml")
-	h, _ := Hash("pw")
-	writeFile(t, p, oneUser("alice", h))
-	d, err := Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, p, h := aliceOnly(t)
 	if changed, err := d.Reload(); changed || err != nil {
 		t.Fatalf("unchanged file reloaded: %v %v", changed, err)
 	}
@@ -180,10 +191,7 @@ func TestReloadKeepsLastGood(t *testing.T) {
 }
 
 func TestWatchPicksUpChanges(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "users.yaml")
-	h, _ := Hash("pw")
-	writeFile(t, p, oneUser("alice", h))
-	d, _ := Open(p)
+	d, p, h := aliceOnly(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	reloaded := make(chan int, 4)
@@ -228,10 +236,7 @@ func TestWatchPicksUpChanges(t *testing.T) {
 }
 
 func TestUnknownUserCostsTheSameHash(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "users.yaml")
-	h, _ := Hash("pw")
-	writeFile(t, p, oneUser("alice", h))
-	d, _ := Open(p)
+	d, _, h := aliceOnly(t)
 	if _, ok, _ := d.Authenticate(context.Background(), "nobody", "pw"); ok {
 		t.Fatal("unknown user authenticated")
 	}
