@@ -70,6 +70,12 @@ type App struct {
 	// Lockout configures the back-off after failed attempts.
 	Lockout *LockoutConfig `json:"lockout,omitempty"`
 
+	// PasswordCPU is the percentage of the machine's CPU time password
+	// hashing may take while sign-ins queue up (default 10; 100 removes the
+	// ceiling). It keeps a flood of password attempts from starving the
+	// proxied traffic.
+	PasswordCPU float64 `json:"password_cpu,omitempty"`
+
 	portal *portal.Portal
 	store  store.Store
 	users  *password.Directory
@@ -147,6 +153,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.users = users
+	switch {
+	case a.PasswordCPU == 0:
+	case a.PasswordCPU < 1 || a.PasswordCPU > 100:
+		return fmt.Errorf("password_cpu %g%%: must be between 1%% and 100%%", a.PasswordCPU)
+	default:
+		users.SetCPUShare(a.PasswordCPU / 100)
+	}
 
 	secrets, err := a.secrets(repl)
 	if err != nil {

@@ -52,6 +52,7 @@ func TestProvisionErrors(t *testing.T) {
 		"both secrets":       {App{UsersFile: users, Secret: good, SecretFile: short}, "not both"},
 		"short old secret":   {App{UsersFile: users, Secret: good, OldSecrets: []string{"x"}}, "old secret #1"},
 		"unknown store":      {App{UsersFile: users, Secret: good, Store: &StoreConfig{Type: "mongodb"}}, `unknown store "mongodb"`},
+		"password_cpu range": {App{UsersFile: users, Secret: good, PasswordCPU: 0.5}, "password_cpu 0.5%: must be between 1% and 100%"},
 		"store in a file":    {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: filepath.Join(users, "state.db")}}, "sqlite store"},
 	} {
 		err := provision(t, &tc.app)
@@ -100,5 +101,16 @@ func TestProvisionAndSecretFile(t *testing.T) {
 	}
 	if a.Portal() == nil || b.Portal() == nil {
 		t.Fatal("no portal")
+	}
+	// password_cpu reaches the users directory; unset keeps the default.
+	if got := a.users.CPUShare(); got != password.DefaultCPUShare {
+		t.Errorf("default hashing share %v, want %v", got, password.DefaultCPUShare)
+	}
+	c := App{UsersFile: users, SecretFile: secretFile, PasswordCPU: 40, Store: &StoreConfig{Path: filepath.Join(dir, "state", "state.db")}}
+	if err := provision(t, &c); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.users.CPUShare(); got != 0.4 {
+		t.Errorf("password_cpu 40%%: hashing share %v, want 0.4", got)
 	}
 }

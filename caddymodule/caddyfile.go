@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -37,6 +38,7 @@ func init() {
 //		}
 //		registration first_sign_in
 //		help_contact <text>
+//		password_cpu <percent>%
 //		lockout {
 //			threshold  <n>
 //			base_delay <duration>
@@ -116,6 +118,17 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 			if err := oneArg(d, &app.HelpContact); err != nil {
 				return nil, err
 			}
+		case "password_cpu":
+			var v string
+			if err := oneArg(d, &v); err != nil {
+				return nil, err
+			}
+			num, ok := strings.CutSuffix(v, "%")
+			pct, err := strconv.ParseFloat(num, 64)
+			if !ok || err != nil || pct < 1 || pct > 100 {
+				return nil, d.Errf("password_cpu %q: want a percentage from 1%% to 100%%, e.g. 15%%", v)
+			}
+			app.PasswordCPU = pct
 		case "lockout":
 			app.Lockout = new(LockoutConfig)
 			err := subBlock(d, map[string]func() error{

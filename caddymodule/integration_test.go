@@ -93,6 +93,8 @@ func startCaddyfile(t *testing.T, stepgateBlock, sites string) {
 	grace_period 1ns
 	default_bind 127.0.0.1
 	stepgate {
+		# No CPU ceiling on hashing: the tests sign in back to back.
+		password_cpu 100%
 `+stepgateBlock+`
 	}
 }

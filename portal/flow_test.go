@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -132,6 +133,29 @@ func TestWrongPasswordAndUnknownUserLookAlike(t *testing.T) {
 	}
 	if got := len(e.events("sign-in", "failure")); got != 2 {
 		t.Fatalf("%d failures audited, want 2", got)
+	}
+}
+
+// TestPasswordHashingAtItsCeilingSaysBusy: when password hashing has used
+// its CPU share, the next sign-in waits its turn and, after the wait, is
+// told to try again; that is not counted as a failed attempt.
+func TestPasswordHashingAtItsCeilingSaysBusy(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.Users.SetCPUShare(0.001) // one hash, then a long rest
+	e.cfg.Users.SetHashWait(50 * time.Millisecond)
+	b := e.browser()
+	if r := b.login("alice", "nope"); r.status != http.StatusUnauthorized {
+		t.Fatalf("first attempt: %d", r.status)
+	}
+	r := b.login("alice", testPassword)
+	if r.status != http.StatusServiceUnavailable || !strings.Contains(r.body, "Sign-in is busy right now") {
+		t.Fatalf("attempt during the rest: %d, want 503 and the busy message:\n%s", r.status, r.body)
+	}
+	if f, _ := e.st.Failures(context.Background(), "alice", "password"); f.Count != 1 {
+		t.Fatalf("failures %d, want 1: a busy answer is not a failed attempt", f.Count)
+	}
+	if len(e.events("sign-in", "busy")) != 1 {
+		t.Fatal("busy sign-in not audited")
 	}
 }
 

@@ -160,6 +160,8 @@ func (p *Portal) postLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	user, ok, err := p.cfg.Users.Authenticate(ctx, typed, r.PostFormValue("password"))
 	if err != nil {
+		// Hashing is at its ceiling (password_cpu) or the client left.
+		p.audit(r, "sign-in", name, "password", "busy")
 		again(http.StatusServiceUnavailable, "Sign-in is busy right now. Try again in a moment.")
 		return
 	}

@@ -114,6 +114,7 @@ func newEnvWith(t testing.TB, users string, st store.Store, opts ...envOption) *
 	if err != nil {
 		t.Fatal(err)
 	}
+	dir.SetCPUShare(1) // no rests between the tests' sign-ins
 	core, logs := observer.New(zap.DebugLevel)
 	e := &env{t: t, st: st, clock: newClock(), usersFile: users, logs: logs}
 	e.cfg = Config{

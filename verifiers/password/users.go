@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -69,9 +68,9 @@ type Directory struct {
 	dummyOnce sync.Once
 	dummyHash string
 
-	// hashing bounds concurrent password hashing: each argon2id run takes
-	// 64 MiB, so an unbounded flood of sign-ins could exhaust memory.
-	hashing chan struct{}
+	// hashing bounds password hashing in memory (64 MiB per argon2id run)
+	// and in CPU time, so a flood of sign-ins cannot starve the proxy.
+	hashing *gate
 }
 
 // Open loads the users file at path.
@@ -79,7 +78,7 @@ func Open(path string) (*Directory, error) {
 	if path == "" {
 		return nil, errors.New("no users file configured (users_file)")
 	}
-	d := &Directory{path: path, hashing: make(chan struct{}, 2*runtime.GOMAXPROCS(0))}
+	d := &Directory{path: path, hashing: newGate(DefaultCPUShare)}
 	snap, err := load(path)
 	if err != nil {
 		return nil, err
@@ -172,24 +171,40 @@ func (d *Directory) Len() int { return len(d.current.Load().users) }
 // matched. An unknown user costs the same as a known one: the password is
 // checked against a dummy hash with the same parameters, so response time
 // does not reveal which usernames exist.
+//
+// Checks wait in line for a hashing slot (see SetCPUShare); after
+// DefaultHashWait in line, or when ctx ends, the error is ErrBusy or ctx's.
 func (d *Directory) Authenticate(ctx context.Context, name, password string) (verifiers.User, bool, error) {
-	select {
-	case d.hashing <- struct{}{}:
-		defer func() { <-d.hashing }()
-	case <-ctx.Done():
-		return verifiers.User{}, false, ctx.Err()
-	}
 	e, known := d.current.Load().users[NormalizeName(name)]
 	hash := e.hash
 	if !known {
 		hash = d.dummy()
 	}
-	ok := Verify(hash, password)
+	var ok bool
+	if err := d.hashing.run(ctx, func() { ok = Verify(hash, password) }); err != nil {
+		return verifiers.User{}, false, err
+	}
 	if !known {
 		return verifiers.User{}, false, nil
 	}
 	return e.user, ok, nil
 }
+
+// SetCPUShare sets the fraction of the machine's time (0 < share ≤ 1)
+// password hashing may take while sign-ins queue up; 1 removes the ceiling
+// and keeps only the bound on concurrent hashes. Call it before serving.
+func (d *Directory) SetCPUShare(share float64) {
+	d.hashing.share = share
+}
+
+// CPUShare is the hashing ceiling SetCPUShare set (DefaultCPUShare unless
+// changed).
+func (d *Directory) CPUShare() float64 { return d.hashing.share }
+
+// SetHashWait sets how long a sign-in waits in line for a hashing slot
+// before Authenticate gives up with ErrBusy (DefaultHashWait unless set).
+// Call it before serving.
+func (d *Directory) SetHashWait(wait time.Duration) { d.hashing.wait = wait }
 
 func (d *Directory) dummy() string {
 	d.dummyOnce.Do(func() {
