@@ -155,7 +155,7 @@ http://localhost:9080 {
 		chromedp.Click(button("Sign in")),
 		chromedp.WaitVisible(heading("Set up your authenticator app")))
 	// The QR code image really loads (CSP allows it, the PNG decodes).
-	if ok, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector("img.qr").complete && document.querySelector("img.qr").naturalWidth >= 200`,
+	if ok, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector("img.qr").complete && document.querySelector("img.qr").naturalWidth >= 150`,
 		chromedp.WithPollingTimeout(10*time.Second))); err != nil || !ok {
 		t.Fatalf("the QR code image did not load: %v", err)
 	}

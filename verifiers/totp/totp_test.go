@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"image/color"
 	"image/png"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/boombuler/barcode/qr"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
@@ -17,7 +19,7 @@ import (
 	"github.com/stepgate/stepgate/verifiers"
 )
 
-func newVerifier(t *testing.T, now *time.Time) *Verifier {
+func newVerifier(t testing.TB, now *time.Time) *Verifier {
 	t.Helper()
 	st, err := store.OpenSQLite(filepath.Join(t.TempDir(), "s.db"))
 	if err != nil {
@@ -125,12 +127,46 @@ func TestQRCodeAndKeyURL(t *testing.T) {
 	if _, err := v.KeyURL(verifiers.User{Name: "alice"}, "not base32!"); err == nil {
 		t.Fatal("bad secret accepted")
 	}
-	img, err := QRCode(u, 200)
+	raw, err := QRCode(u, 200)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := png.DecodeConfig(bytes.NewReader(img))
-	if err != nil || cfg.Width != 200 {
-		t.Fatalf("QR PNG: %+v %v", cfg, err)
+	img, err := png.Decode(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every module of the QR code for the URL is drawn in the right
+	// colour, inside a white quiet zone, at most 200 pixels wide.
+	want, _ := qr.Encode(u, qr.M, qr.Auto)
+	n := want.Bounds().Dx()
+	side := img.Bounds().Dx()
+	scale := side / (n + 2*QuietZone)
+	if side > 200 || side < 150 || side%(n+2*QuietZone) != 0 || img.Bounds().Dy() != side {
+		t.Fatalf("QR image %v for %d modules", img.Bounds(), n)
+	}
+	dark := func(c color.Color) bool { r, _, _, _ := c.RGBA(); return r < 0x8000 }
+	for y := -QuietZone; y < n+QuietZone; y++ {
+		for x := -QuietZone; x < n+QuietZone; x++ {
+			wantDark := x >= 0 && y >= 0 && x < n && y < n && dark(want.At(x, y))
+			got := img.At((x+QuietZone)*scale+scale/2, (y+QuietZone)*scale+scale/2)
+			if dark(got) != wantDark {
+				t.Fatalf("module (%d,%d): dark %v, want %v", x, y, dark(got), wantDark)
+			}
+		}
+	}
+	if _, err := QRCode("https://not-an-otpauth-url", 200); err == nil {
+		t.Fatal("non-otpauth URL accepted")
+	}
+}
+
+func BenchmarkQRCode(b *testing.B) {
+	now := time.Now()
+	v := newVerifier(b, &now)
+	key, _ := v.NewKey(verifiers.User{Name: "alice"})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := QRCode(key.URL(), 200); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
