@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/gorilla/securecookie"
 )
@@ -94,14 +95,47 @@ func BenchmarkUnauthenticatedRedirect(b *testing.B) {
 	}
 }
 
-// BenchmarkSignInPage renders the password page.
-func BenchmarkSignInPage(b *testing.B) {
-	e := newEnv(b)
-	req := httptest.NewRequest("GET", "http://127.0.0.1"+Prefix, nil)
-	req.Header.Set("Cookie", plainNames.csrf+"="+"0123456789012345678901234567890123456789012")
-	b.ReportAllocs()
-	for b.Loop() {
-		w := &discard{h: http.Header{}}
-		e.p.ServeHTTP(w, req)
+// benchPage renders one portal page for a browser holding the cookies b
+// got so far. The first response must be 200, so an error page is never
+// what gets measured.
+func benchPage(bm *testing.B, e *env, br *browser, path string) {
+	bm.Helper()
+	req := httptest.NewRequest("GET", e.srv.URL+path, nil)
+	req.Header.Set("Accept", "text/html")
+	req.RemoteAddr = "127.0.0.1:40000" // the test server is plain HTTP on loopback
+	for _, c := range br.c.Jar.Cookies(req.URL) {
+		req.AddCookie(c)
 	}
+	w := httptest.NewRecorder()
+	e.p.ServeHTTP(w, req)
+	if w.Code != 200 {
+		bm.Fatalf("%s: %d %s", path, w.Code, w.Body)
+	}
+	bm.ReportAllocs()
+	for bm.Loop() {
+		e.p.ServeHTTP(&discard{h: http.Header{}}, req)
+	}
+}
+
+// BenchmarkPages renders every sign-in page a user sees, with the cookies
+// a real browser would hold at that step.
+func BenchmarkPages(bm *testing.B) {
+	e := newEnv(bm)
+	enrolled := e.browser()
+	secret := enrolled.register("alice")
+	signedIn := e.browser()
+	signedIn.signIn("alice", secret)
+	atCode := e.browser()
+	e.clock.Add(30 * time.Second)
+	atCode.login("alice", testPassword)
+	registering := e.browser()
+	registering.login("bob", testPassword)
+	registering.get(Prefix + "register") // the new secret goes into the pending cookie
+
+	bm.Run("password", func(bm *testing.B) { benchPage(bm, e, e.browser(), Prefix) })
+	bm.Run("code", func(bm *testing.B) { benchPage(bm, e, atCode, Prefix+"verify") })
+	bm.Run("register", func(bm *testing.B) { benchPage(bm, e, registering, Prefix+"register") })
+	bm.Run("register-qr", func(bm *testing.B) { benchPage(bm, e, registering, Prefix+"register/qr.png") })
+	bm.Run("signed-in", func(bm *testing.B) { benchPage(bm, e, signedIn, Prefix) })
+	bm.Run("sign-out", func(bm *testing.B) { benchPage(bm, e, signedIn, Prefix+"logout") })
 }

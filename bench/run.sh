@@ -1,0 +1,255 @@
+#!/usr/bin/env bash
+# Load-test Stepgate against Caddy's own baselines with wrk. See bench/README.md.
+#
+#   bench/run.sh                      # 3 rounds × 10 s per scenario
+#   ROUNDS=5 DURATION=15 bench/run.sh
+#   PROFILE=1 bench/run.sh            # also a CPU profile of the stepgate scenario
+#
+# Every server (each scenario's Caddy, the upstream, the forward-auth service)
+# runs pinned to core 0 and wrk to core 1, so the server core is the one that
+# saturates. Scenarios run interleaved (A B C D E, A B C D E, …) and every
+# ratio is taken against the plain proxy measured in the same round.
+set -euo pipefail
+
+DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-3}
+CONNS=${CONNS:-64}
+FLOOD_CLIENTS=${FLOOD_CLIENTS:-20}
+PROFILE=${PROFILE:-}
+SCENARIOS=${SCENARIOS:-proxy stepgate forward_auth basic_auth respond}
+FLOOD=${FLOOD:-1}
+COOLDOWN=${COOLDOWN:-20}
+PASSWORD_CPU=${PASSWORD_CPU:-}
+OUT=${OUT:-}
+
+cd "$(dirname "$0")/.."
+
+if ! command -v wrk >/dev/null; then
+	echo "run.sh: installing wrk (Debian package)" >&2
+	if [ "$(id -u)" = 0 ]; then
+		apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+	else
+		sudo apt-get update -qq && sudo apt-get install -y -qq wrk >/dev/null
+	fi
+fi
+for tool in go curl ss; do
+	command -v "$tool" >/dev/null || { echo "run.sh: $tool is required" >&2; exit 1; }
+done
+
+SRV=() LOAD=()
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+	SRV=(taskset -c 0)
+	LOAD=(taskset -c 1)
+else
+	echo "run.sh: fewer than 2 cores (or no taskset): server and load generator share the CPU, ratios are less reliable" >&2
+fi
+
+# A server left over on one of our ports would be measured instead of ours.
+for port in 9101 9102 9111 9112 9113 9114 9115 9190; do
+	if ss -Hltn "sport = :$port" | grep -q .; then
+		echo "run.sh: port $port is already in use (a previous run still going?); stop that process first" >&2
+		exit 1
+	fi
+done
+
+work=$(mktemp -d /tmp/stepgate-bench.XXXXXX)
+OUT=${OUT:-$work/results}
+mkdir -p "$OUT"
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+echo "building stepgate and benchkit…" >&2
+go build -o "$work/stepgate" ./cmd/stepgate
+go build -o "$work/benchkit" ./bench/cmd/benchkit
+export XDG_DATA_HOME=$work/data XDG_CONFIG_HOME=$work/config
+
+# start NAME CMD… runs a server pinned to the server core, logging to $work/NAME.log.
+start() {
+	local name=$1
+	shift
+	"${SRV[@]}" "$@" >"$work/$name.log" 2>&1 &
+	pids+=($!)
+	eval "pid_$name=$!"
+}
+
+# ready URL waits until something answers at URL.
+ready() {
+	for _ in $(seq 100); do
+		curl -s -o /dev/null "$1" && return 0
+		sleep 0.1
+	done
+	echo "run.sh: nothing answers at $1; logs in $work" >&2
+	exit 1
+}
+
+PASSWORD=bench-password-$RANDOM$RANDOM
+FWDKEY=bench-forward-auth-key-$RANDOM$RANDOM
+SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+
+start upstream "$work/benchkit" upstream -addr 127.0.0.1:9101
+start fwdauth "$work/benchkit" fwdauth -addr 127.0.0.1:9102 -key "$FWDKEY"
+
+"$work/stepgate" user add alice --users-file "$work/users.yaml" --password-stdin <<<"$PASSWORD" >/dev/null
+BCRYPT=$("$work/benchkit" bcrypt -password "$PASSWORD")
+
+# Every proxy transport keeps enough idle connections for all wrk clients:
+# Caddy's default of 32 per host would make reverse_proxy reconnect at 64.
+TRANSPORT="transport http {
+			keepalive_idle_conns_per_host 1024
+		}"
+
+# caddyfile NAME PORT [GLOBAL] SITE writes and starts one scenario.
+caddyfile() {
+	local name=$1 port=$2 global=$3 site=$4 admin="admin off"
+	if [ "$name" = stepgate ] && [ -n "$PROFILE" ]; then admin="admin 127.0.0.1:9190"; fi
+	cat >"$work/$name.Caddyfile" <<EOF
+{
+	$admin
+	auto_https off
+	storage file_system $work/caddy-$name
+	$global
+}
+
+http://127.0.0.1:$port {
+	$site
+}
+EOF
+	start "$name" "$work/stepgate" run --config "$work/$name.Caddyfile" --adapter caddyfile
+	eval "port_$name=$port"
+}
+
+case " $SCENARIOS " in *" proxy "*) ;; *) echo "run.sh: SCENARIOS must include proxy, the baseline" >&2; exit 1 ;; esac
+for name in $SCENARIOS; do
+	case $name in proxy | stepgate | forward_auth | basic_auth | respond) ;;
+	*) echo "run.sh: unknown scenario $name" >&2; exit 1 ;; esac
+done
+echo "$SCENARIOS" | tr ' ' '\n' | grep . >"$OUT/r-scenarios"
+caddyfile proxy 9111 "" "reverse_proxy 127.0.0.1:9101 {
+		$TRANSPORT
+	}"
+caddyfile stepgate 9112 "stepgate {
+		users_file $work/users.yaml
+		secret $SECRET
+		store sqlite $work/state.db
+		registration first_sign_in
+		${PASSWORD_CPU:+password_cpu $PASSWORD_CPU}
+	}" "stepgate
+	reverse_proxy 127.0.0.1:9101 {
+		$TRANSPORT
+	}"
+caddyfile forward_auth 9113 "" "forward_auth 127.0.0.1:9102 {
+		uri /auth
+		copy_headers Remote-User
+		$TRANSPORT
+	}
+	reverse_proxy 127.0.0.1:9101 {
+		$TRANSPORT
+	}"
+caddyfile basic_auth 9114 "" "basic_auth {
+		alice $BCRYPT
+	}
+	reverse_proxy 127.0.0.1:9101 {
+		$TRANSPORT
+	}"
+caddyfile respond 9115 "" "respond \"bench ceiling: a fixed body about as long as the upstream's answer, so this scenario writes the same bytes as the others, with no proxy and no check in front of it; nothing else.\" 200"
+
+for port in 9101 9111 9112 9113 9114 9115; do ready "http://127.0.0.1:$port/"; done
+
+# The credentials each scenario's requests carry.
+COOKIE=$("$work/benchkit" signin -base http://127.0.0.1:9112 -user alice -password "$PASSWORD")
+FWDCOOKIE=$("$work/benchkit" fwdcookie -key "$FWDKEY")
+BASIC=$(printf 'alice:%s' "$PASSWORD" | base64 -w0)
+# Every scenario gets the same request bytes (all three credentials), so the
+# differences are the checks, not header sizes; each ignores what is not its.
+HDRS=(-H "Cookie: $COOKIE; $FWDCOOKIE" -H "Authorization: Basic $BASIC")
+url() {
+	local n=${1%+flood}
+	eval "echo http://127.0.0.1:\$port_$n/"
+}
+
+# Each scenario must answer 200 with its credentials (and stepgate must
+# refuse without them), or the numbers would measure an error page.
+for name in proxy stepgate forward_auth basic_auth respond; do
+	code=$(curl -s -o /dev/null -w '%{http_code}' "${HDRS[@]}" "$(url "$name")")
+	[ "$code" = 200 ] || { echo "run.sh: $name answers $code, not 200; logs in $work" >&2; exit 1; }
+done
+code=$(curl -s -o /dev/null -w '%{http_code}' "$(url stepgate)")
+[ "$code" = 401 ] || [ "$code" = 302 ] || { echo "run.sh: stepgate lets a request without a session through ($code)" >&2; exit 1; }
+
+timewait() { ss -Htan state time-wait | wc -l; }
+
+# load NAME SECONDS OUTFILE runs wrk against a scenario.
+load() {
+	local name=$1 secs=$2 out=$3
+	"${LOAD[@]}" wrk -t1 "-c$CONNS" "-d${secs}s" --latency "${HDRS[@]}" "$(url "$name")" >"$out"
+}
+
+rss() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
+
+# measure PHASE ROUND NAME runs one wrk load and keeps its output and the
+# TIME_WAIT sockets it left (connection churn shows up as thousands).
+measure() {
+	local phase=$1 round=$2 name=$3 before after
+	before=$(timewait)
+	load "$name" "$DURATION" "$OUT/$phase$round-$name.wrk"
+	after=$(timewait)
+	echo $((after > before ? after - before : 0)) >"$OUT/$phase$round-$name.tw"
+}
+
+echo "warming up…" >&2
+for name in $SCENARIOS; do load "$name" 3 /dev/null; done
+
+# Phase r: the scenarios interleaved, round after round.
+for round in $(seq "$ROUNDS"); do
+	for name in $SCENARIOS; do
+		echo "round $round/$ROUNDS: $name" >&2
+		profile_pid=
+		if [ "$name" = stepgate ] && [ -n "$PROFILE" ] && [ "$round" = 1 ]; then
+			curl -s -o "$OUT/stepgate.pprof" "http://127.0.0.1:9190/debug/pprof/profile?seconds=$((DURATION - 2))" &
+			profile_pid=$!
+		fi
+		measure r "$round" "$name"
+		[ -z "$profile_pid" ] || wait "$profile_pid"
+	done
+done
+for name in $SCENARIOS; do
+	eval "rss \$pid_$name" >"$OUT/$name.rss"
+done
+
+# Phase f: the stepgate scenario alone, then while FLOOD_CLIENTS clients post
+# wrong passwords as fast as they can. It runs last and rests COOLDOWN
+# seconds after each flood, because a flood leaves the process busy for a
+# while (returning the hashes' memory) and would tax whatever ran next.
+if [ "$FLOOD" = 1 ]; then
+	printf 'stepgate\nstepgate+flood\n' >"$OUT/f-scenarios"
+	for round in $(seq "$ROUNDS"); do
+		echo "flood round $round/$ROUNDS: stepgate, then stepgate+flood" >&2
+		measure f "$round" stepgate
+		"${LOAD[@]}" "$work/benchkit" flood -base "$(url stepgate)" -c "$FLOOD_CLIENTS" -d "${DURATION}s" >"$OUT/f$round-flood.txt" &
+		flood_pid=$!
+		measure f "$round" stepgate+flood
+		wait "$flood_pid"
+		[ "$round" = "$ROUNDS" ] || sleep "$COOLDOWN"
+	done
+	rss "$pid_stepgate" >"$OUT/stepgate+flood.rss"
+fi
+
+echo
+echo "Stepgate load test: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(go version | cut -d' ' -f3), wrk -t1 -c$CONNS -d${DURATION}s"
+"$work/benchkit" report -dir "$OUT" -phase r -baseline proxy
+if [ "$FLOOD" = 1 ]; then
+	echo
+	echo "Password flood: $FLOOD_CLIENTS clients posting wrong passwords for random user names (ratio = throughput kept)"
+	"$work/benchkit" report -dir "$OUT" -phase f -baseline stepgate
+fi
+if [ -s "$OUT/stepgate.pprof" ]; then
+	echo
+	echo "CPU profile of the stepgate scenario (round 1), top entries:"
+	go tool pprof -top -nodecount=30 "$work/stepgate" "$OUT/stepgate.pprof" 2>/dev/null | sed -n '1,40p'
+fi
+echo
+echo "raw wrk output and logs: $work"
