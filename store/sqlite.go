@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/subtle"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -77,6 +78,21 @@ var sqliteMigrations = []string{
 		not_before INTEGER NOT NULL DEFAULT 0,
 		expires_at INTEGER NOT NULL
 	);`,
+	`ALTER TABLE security_info ADD COLUMN phone TEXT NOT NULL DEFAULT '';
+	CREATE TABLE codes (
+		challenge_id TEXT PRIMARY KEY,
+		username     TEXT NOT NULL,
+		method       TEXT NOT NULL,
+		code_hash    BLOB NOT NULL,
+		expires_at   INTEGER NOT NULL,
+		tries        INTEGER NOT NULL DEFAULT 0,
+		used         INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE TABLE sends (
+		key TEXT NOT NULL,
+		at  INTEGER NOT NULL
+	);
+	CREATE INDEX sends_by_key ON sends (key, at);`,
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {
@@ -111,8 +127,8 @@ func (s *SQLite) migrate(ctx context.Context) error {
 func (s *SQLite) SecurityInfo(ctx context.Context, username string) (SecurityInfo, error) {
 	info := SecurityInfo{Username: username}
 	err := s.db.QueryRowContext(ctx,
-		`SELECT totp_secret, totp_last_step, default_method FROM security_info WHERE username = ?`, username).
-		Scan(&info.TOTPSecret, &info.TOTPLastStep, &info.DefaultMethod)
+		`SELECT totp_secret, totp_last_step, default_method, phone FROM security_info WHERE username = ?`, username).
+		Scan(&info.TOTPSecret, &info.TOTPLastStep, &info.DefaultMethod, &info.Phone)
 	if errors.Is(err, sql.ErrNoRows) {
 		return info, ErrNotFound
 	}
@@ -150,6 +166,106 @@ func (s *SQLite) UseTOTPStep(ctx context.Context, username string, step int64) (
 		return false, fmt.Errorf("recording used code: %w", err)
 	}
 	return n == 1, nil
+}
+
+// SetPhone implements Store.
+func (s *SQLite) SetPhone(ctx context.Context, username, phone string) error {
+	_, err := s.db.ExecContext(ctx,
+		`INSERT INTO security_info (username, phone, updated_at) VALUES (?, ?, ?)
+		 ON CONFLICT (username) DO UPDATE SET phone = excluded.phone, updated_at = excluded.updated_at`,
+		username, phone, time.Now().Unix())
+	if err != nil {
+		return fmt.Errorf("storing phone number: %w", err)
+	}
+	return nil
+}
+
+// PutCode implements Store.
+func (s *SQLite) PutCode(ctx context.Context, c Code) error {
+	_, err := s.db.ExecContext(ctx,
+		`INSERT INTO codes (challenge_id, username, method, code_hash, expires_at) VALUES (?, ?, ?, ?, ?)
+		 ON CONFLICT (challenge_id) DO UPDATE SET username = excluded.username, method = excluded.method,
+		   code_hash = excluded.code_hash, expires_at = excluded.expires_at, tries = 0, used = 0`,
+		c.ChallengeID, c.Username, c.Method, c.Hash, c.Expires.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("storing code: %w", err)
+	}
+	return nil
+}
+
+// UseCode implements Store. The store has one connection and the check and
+// the update run in one transaction, so racing callers are serialised.
+func (s *SQLite) UseCode(ctx context.Context, challengeID, username, method string, hash []byte, now time.Time, maxTries int) (res CodeResult, err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return CodeGone, fmt.Errorf("checking code: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+			err = fmt.Errorf("checking code: %w", err)
+		}
+	}()
+	var stored []byte
+	var expires int64
+	var tries, used int
+	err = tx.QueryRowContext(ctx,
+		`SELECT code_hash, expires_at, tries, used FROM codes WHERE challenge_id = ? AND username = ? AND method = ?`,
+		challengeID, username, method).Scan(&stored, &expires, &tries, &used)
+	if errors.Is(err, sql.ErrNoRows) {
+		return CodeGone, tx.Rollback()
+	}
+	if err != nil {
+		return CodeGone, err
+	}
+	if used != 0 || expires <= now.UnixMilli() || tries >= maxTries {
+		return CodeGone, tx.Rollback()
+	}
+	res, update := CodeWrong, `UPDATE codes SET tries = tries + 1 WHERE challenge_id = ?`
+	if subtle.ConstantTimeCompare(stored, hash) == 1 {
+		res, update = CodeAccepted, `UPDATE codes SET used = 1 WHERE challenge_id = ?`
+	}
+	if _, err = tx.ExecContext(ctx, update, challengeID); err != nil {
+		return CodeGone, err
+	}
+	if err = tx.Commit(); err != nil {
+		return CodeGone, err
+	}
+	return res, nil
+}
+
+// TakeSend implements Store.
+func (s *SQLite) TakeSend(ctx context.Context, limits []Limit, now time.Time) (blocked *Limit, retry time.Time, err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("checking send limits: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+			err = fmt.Errorf("checking send limits: %w", err)
+		}
+	}()
+	for i, l := range limits {
+		since := now.Add(-l.Window).UnixMilli()
+		var n int
+		var oldest sql.NullInt64
+		if err = tx.QueryRowContext(ctx, `SELECT count(*), min(at) FROM (SELECT at FROM sends WHERE key = ? AND at > ? ORDER BY at DESC LIMIT ?)`,
+			l.Key, since, l.Max).Scan(&n, &oldest); err != nil {
+			return nil, time.Time{}, err
+		}
+		if n >= l.Max {
+			// The send becomes possible when the oldest of the last Max
+			// sends leaves the window.
+			return &limits[i], time.UnixMilli(oldest.Int64).Add(l.Window), tx.Rollback()
+		}
+	}
+	for _, l := range limits {
+		if _, err = tx.ExecContext(ctx, `INSERT INTO sends (key, at) VALUES (?, ?)`, l.Key, now.UnixMilli()); err != nil {
+			return nil, time.Time{}, err
+		}
+	}
+	return nil, time.Time{}, tx.Commit()
 }
 
 // Failures implements Store.
@@ -255,6 +371,13 @@ func (s *SQLite) Prune(ctx context.Context, now time.Time) error {
 	}
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM failures WHERE last_at <= ?`, now.Add(-failureMemory).UnixMilli()); err != nil {
 		return fmt.Errorf("pruning failure counters: %w", err)
+	}
+	day := now.Add(-24 * time.Hour).UnixMilli()
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM codes WHERE expires_at <= ?`, day); err != nil {
+		return fmt.Errorf("pruning codes: %w", err)
+	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM sends WHERE at <= ?`, day); err != nil {
+		return fmt.Errorf("pruning send records: %w", err)
 	}
 	return nil
 }

@@ -24,6 +24,38 @@ type SecurityInfo struct {
 	TOTPLastStep int64
 	// DefaultMethod is the method the user chose as default ("" = strongest).
 	DefaultMethod string
+	// Phone is the user's confirmed phone number in E.164 form ("" = none).
+	Phone string
+}
+
+// Code is a one-time code sent by text or call, stored as a keyed hash and
+// bound to the sign-in challenge that sent it.
+type Code struct {
+	ChallengeID string
+	Username    string
+	Method      string
+	Hash        []byte
+	Expires     time.Time
+}
+
+// CodeResult is what UseCode found.
+type CodeResult int
+
+const (
+	// CodeAccepted: the code matched and is now used up.
+	CodeAccepted CodeResult = iota
+	// CodeWrong: the code did not match; one more try was counted.
+	CodeWrong
+	// CodeGone: there is no live code for this challenge (never sent,
+	// expired, already used or out of tries): a new one must be sent.
+	CodeGone
+)
+
+// Limit is one sending limit: at most Max sends under Key per Window.
+type Limit struct {
+	Key    string
+	Max    int
+	Window time.Duration
 }
 
 // Failures is a per-account, per-method failure counter.
@@ -72,11 +104,28 @@ type Store interface {
 	// unlocking an account) and reports how many were cleared.
 	UnlockUser(ctx context.Context, username string) (int, error)
 
+	// SetPhone stores a user's confirmed phone number ("" removes it).
+	SetPhone(ctx context.Context, username, phone string) error
+
+	// PutCode stores a code for its challenge, replacing the challenge's
+	// earlier code (with its tries).
+	PutCode(ctx context.Context, c Code) error
+	// UseCode atomically checks hash against the challenge's live code:
+	// a match uses it up, a mismatch counts a try; after maxTries wrong
+	// tries the code is gone. Of concurrent calls with the right code,
+	// exactly one gets CodeAccepted.
+	UseCode(ctx context.Context, challengeID, username, method string, hash []byte, now time.Time, maxTries int) (CodeResult, error)
+	// TakeSend atomically checks every limit and, when none is reached,
+	// records one send under each key. Otherwise it records nothing and
+	// returns the first limit reached and when a send will be possible.
+	TakeSend(ctx context.Context, limits []Limit, now time.Time) (blocked *Limit, retry time.Time, err error)
+
 	// Revoke records a revocation and returns it with its sequence number.
 	Revoke(ctx context.Context, r Revocation) (Revocation, error)
 	// RevocationsAfter lists unexpired revocations with Seq > after, oldest first.
 	RevocationsAfter(ctx context.Context, after int64, now time.Time) ([]Revocation, error)
-	// Prune forgets expired revocations and stale failure counters.
+	// Prune forgets expired revocations, stale failure counters, old codes
+	// and send records.
 	Prune(ctx context.Context, now time.Time) error
 
 	// Close releases the store.

@@ -207,3 +207,142 @@ func TestSealer(t *testing.T) {
 		t.Fatal("accepted a short key")
 	}
 }
+
+func TestPhone(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	if err := s.SetPhone(ctx, "alice", "+15555550142"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetTOTP(ctx, "alice", []byte("sealed"), 7); err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.SecurityInfo(ctx, "alice")
+	if err != nil || info.Phone != "+15555550142" || string(info.TOTPSecret) != "sealed" {
+		t.Fatalf("phone and TOTP side by side: %+v %v", info, err)
+	}
+	s.SetPhone(ctx, "alice", "")
+	if info, _ := s.SecurityInfo(ctx, "alice"); info.Phone != "" || info.TOTPSecret == nil {
+		t.Fatalf("removing the phone: %+v", info)
+	}
+}
+
+func TestCodes(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	now := time.Unix(1_700_000_000, 0)
+	put := func(id string, hash string) {
+		t.Helper()
+		if err := s.PutCode(ctx, Code{ChallengeID: id, Username: "alice", Method: "sms", Hash: []byte(hash), Expires: now.Add(10 * time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	use := func(id, user, method, hash string, at time.Time) CodeResult {
+		t.Helper()
+		r, err := s.UseCode(ctx, id, user, method, []byte(hash), at, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	put("c1", "right")
+	for name, tc := range map[string]struct {
+		id, user, method, hash string
+		at                     time.Time
+		want                   CodeResult
+	}{
+		"other user's challenge": {"c1", "mallory", "sms", "right", now, CodeGone},
+		"other method":           {"c1", "alice", "voice", "right", now, CodeGone},
+		"unknown challenge":      {"c9", "alice", "sms", "right", now, CodeGone},
+		"expired":                {"c1", "alice", "sms", "right", now.Add(10 * time.Minute), CodeGone},
+	} {
+		if got := use(tc.id, tc.user, tc.method, tc.hash, tc.at); got != tc.want {
+			t.Errorf("%s: %v, want %v", name, got, tc.want)
+		}
+	}
+	if use("c1", "alice", "sms", "right", now) != CodeAccepted {
+		t.Fatal("right code refused")
+	}
+	if use("c1", "alice", "sms", "right", now) != CodeGone {
+		t.Fatal("code accepted twice")
+	}
+	// Five wrong tries use the code up, even for the right code after.
+	put("c2", "right")
+	for i := range 5 {
+		if got := use("c2", "alice", "sms", "wrong", now); got != CodeWrong {
+			t.Fatalf("wrong try %d: %v", i+1, got)
+		}
+	}
+	if use("c2", "alice", "sms", "right", now) != CodeGone {
+		t.Fatal("right code accepted after five wrong tries")
+	}
+	// A new code for the challenge replaces the old one and its tries.
+	put("c2", "newer")
+	if use("c2", "alice", "sms", "right", now) != CodeWrong || use("c2", "alice", "sms", "newer", now) != CodeAccepted {
+		t.Fatal("resent code")
+	}
+}
+
+func TestUseCodeConcurrentExactlyOne(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	now := time.Unix(1_700_000_000, 0)
+	s.PutCode(ctx, Code{ChallengeID: "c", Username: "alice", Method: "sms", Hash: []byte("h"), Expires: now.Add(time.Minute)})
+	var wg sync.WaitGroup
+	var wins atomic.Int32
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if r, err := s.UseCode(ctx, "c", "alice", "sms", []byte("h"), now, 5); err == nil && r == CodeAccepted {
+				wins.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d winners, want exactly 1", wins.Load())
+	}
+}
+
+func TestTakeSend(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	now := time.Unix(1_700_000_000, 0)
+	limits := func(user string) []Limit {
+		return []Limit{{Key: "cooldown:" + user, Max: 1, Window: 30 * time.Second}, {Key: "user:" + user, Max: 3, Window: time.Hour}, {Key: "global", Max: 3, Window: time.Minute}}
+	}
+	take := func(user string, at time.Time) (*Limit, time.Time) {
+		t.Helper()
+		l, retry, err := s.TakeSend(ctx, limits(user), at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l, retry
+	}
+	if l, _ := take("alice", now); l != nil {
+		t.Fatalf("first send blocked by %v", l.Key)
+	}
+	if l, retry := take("alice", now.Add(10*time.Second)); l == nil || l.Key != "cooldown:alice" || !retry.Equal(now.Add(30*time.Second)) {
+		t.Fatalf("resend within the cooldown: %v %v", l, retry)
+	}
+	take("alice", now.Add(31*time.Second))
+	take("alice", now.Add(62*time.Second))
+	if l, retry := take("alice", now.Add(93*time.Second)); l == nil || l.Key != "user:alice" || !retry.Equal(now.Add(time.Hour)) {
+		t.Fatalf("fourth send in an hour: %v %v", l, retry)
+	}
+	// A blocked attempt records nothing: bob is limited only by the
+	// global ceiling, which counts alice's sends at 31 s and 62 s.
+	if l, _ := take("bob", now.Add(63*time.Second)); l != nil {
+		t.Fatalf("bob blocked by %v", l.Key)
+	}
+	if l, _ := take("carol", now.Add(64*time.Second)); l == nil || l.Key != "global" {
+		t.Fatalf("global ceiling: %v", l)
+	}
+	if err := s.Prune(ctx, now.Add(48*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := take("alice", now.Add(48*time.Hour)); l != nil {
+		t.Fatalf("after two days: %v", l.Key)
+	}
+}

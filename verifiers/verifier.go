@@ -40,6 +40,8 @@ type Challenge struct {
 	ID string
 	// Created is when the attempt started.
 	Created time.Time
+	// ClientIP is the signing-in client's address, for per-IP limits.
+	ClientIP string
 }
 
 // Prompt tells the portal what to show after Start.
@@ -61,6 +63,10 @@ const (
 	// Replayed means the answer was right once but has already been used; it
 	// counts as a failure, with its own message.
 	Replayed
+	// Expired means the challenge has no live answer any more (the code
+	// expired, was used, or had too many wrong tries): a new one must be
+	// sent. It does not count as a failure; the wrong tries already did.
+	Expired
 )
 
 // ErrNotEnrolled is returned by Start or Check when the user has not set up

@@ -1,0 +1,55 @@
+package phone
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	for in, want := range map[string]Number{
+		"+1 415 555 2671":    {"+14155552671", "1"},
+		" +1 (415) 555-2671": {"+14155552671", "1"},
+		"+44 20 7946 0018":   {"+442079460018", "44"},
+		"+49.30.901820":      {"+4930901820", "49"},
+	} {
+		got, err := Parse(in)
+		if err != nil || got != want {
+			t.Errorf("Parse(%q) = %+v, %v; want %+v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{
+		"", "4155552671", "+1 415 555 267", "+1 415 555 26711", "+999 1234567",
+		"+1 415 555 2671 ext 5", "+1 415 555 2671\x00", "++14155552671", "+1 415 555 2671;", "+١٤١٥٥٥٥٢٦٧١",
+		"+1 415 555 2671 000000000000000000000000",
+	} {
+		if n, err := Parse(bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Parse(%q) = %+v, %v; want ErrInvalid", bad, n, err)
+		}
+	}
+}
+
+func TestCountries(t *testing.T) {
+	c, err := ParseCountries([]string{"+1", "44"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	us, _ := Parse("+14155552671")
+	de, _ := Parse("+4930901820")
+	if !c.Allows(us) || c.Allows(de) || c.String() != "+1, +44" {
+		t.Fatalf("allow-list %v: us %v de %v", c, c.Allows(us), c.Allows(de))
+	}
+	for _, bad := range []string{"+", "+0", "+1000", "uk", "+01", "+4 4"} {
+		if _, err := ParseCountries([]string{bad}); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestMask(t *testing.T) {
+	if m := Mask("+14155552642"); m != "+1 ••• ••• ••42" {
+		t.Errorf("Mask = %q", m)
+	}
+	if m := Mask("garbage"); m != "your phone" {
+		t.Errorf("Mask(garbage) = %q", m)
+	}
+}

@@ -1,0 +1,214 @@
+// Package sms is the "text message" method: a 6-digit code sent to the
+// user's confirmed phone number, valid 10 minutes, single use, at most 5
+// wrong tries, stored only as a keyed hash bound to the sign-in challenge.
+package sms
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/stepgate/stepgate/store"
+	"github.com/stepgate/stepgate/verifiers"
+	"github.com/stepgate/stepgate/verifiers/phone"
+)
+
+// Method is this method's name in the store, the logs and the Caddyfile.
+const Method = "sms"
+
+const (
+	// CodeLifetime is how long a sent code works.
+	CodeLifetime = 10 * time.Minute
+	// MaxTries is how many wrong codes use a code up.
+	MaxTries = 5
+	// CodeDigits is the length of a code.
+	CodeDigits = 6
+)
+
+// Sender delivers one text message. Errors the user should hear about are
+// *SendError.
+type Sender interface {
+	Send(ctx context.Context, to, body string) error
+}
+
+// SendError is a failed delivery, with what to tell the user.
+type SendError struct {
+	// UserMessage is shown on the sign-in page.
+	UserMessage string
+	// Err is the transport's error, for the log.
+	Err error
+}
+
+func (e *SendError) Error() string { return e.UserMessage + ": " + e.Err.Error() }
+func (e *SendError) Unwrap() error { return e.Err }
+
+// Limits are the abuse limits on sending. Zero values take the defaults.
+type Limits struct {
+	Cooldown        time.Duration // between two sends to one user (30 s)
+	PerUser         int           // sends per user per hour (10)
+	PerNumber       int           // sends per destination number per hour (10)
+	PerIP           int           // sends per client IP per hour (20)
+	GlobalPerMinute int           // sends per minute, all users together (60)
+}
+
+// WithDefaults fills in the zero values.
+func (l Limits) WithDefaults() Limits {
+	if l.Cooldown == 0 {
+		l.Cooldown = 30 * time.Second
+	}
+	if l.PerUser == 0 {
+		l.PerUser = 10
+	}
+	if l.PerNumber == 0 {
+		l.PerNumber = 10
+	}
+	if l.PerIP == 0 {
+		l.PerIP = 20
+	}
+	if l.GlobalPerMinute == 0 {
+		l.GlobalPerMinute = 60
+	}
+	return l
+}
+
+// LimitError says a send was refused by a limit, and when to try again.
+type LimitError struct {
+	Limit string // which one: cooldown, user, number, ip, global
+	Retry time.Time
+}
+
+func (e *LimitError) Error() string { return "send limit reached: " + e.Limit }
+
+// ErrCountry is returned for a number outside the allowed countries.
+var ErrCountry = errors.New("phone numbers in that country are not allowed here")
+
+// Verifier sends and checks text-message codes.
+type Verifier struct {
+	Store     store.Store
+	Sender    Sender
+	Key       []byte // keys the code hashes (32 bytes)
+	AppName   string // named in the message
+	Limits    Limits
+	Countries phone.Countries
+	Now       func() time.Time
+}
+
+// Method implements verifiers.Verifier.
+func (v *Verifier) Method() string { return Method }
+
+// Phone returns the user's confirmed number, or "".
+func (v *Verifier) Phone(ctx context.Context, user verifiers.User) (string, error) {
+	info, err := v.Store.SecurityInfo(ctx, user.Name)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	}
+	return info.Phone, err
+}
+
+// Enrolled implements verifiers.Verifier: the user has a confirmed number.
+func (v *Verifier) Enrolled(ctx context.Context, user verifiers.User) (bool, error) {
+	p, err := v.Phone(ctx, user)
+	return p != "", err
+}
+
+// Start implements verifiers.Verifier: it texts a new code to the user's
+// confirmed number.
+func (v *Verifier) Start(ctx context.Context, user verifiers.User, ch verifiers.Challenge) (verifiers.Prompt, error) {
+	number, err := v.Phone(ctx, user)
+	if err != nil {
+		return verifiers.Prompt{}, err
+	}
+	if number == "" {
+		return verifiers.Prompt{}, verifiers.ErrNotEnrolled
+	}
+	return v.SendTo(ctx, user, ch, number)
+}
+
+// SendTo texts a new code for the challenge to number, which need not be
+// confirmed yet (setting up a phone). The number must be valid and in an
+// allowed country, and every sending limit must allow it.
+func (v *Verifier) SendTo(ctx context.Context, user verifiers.User, ch verifiers.Challenge, number string) (verifiers.Prompt, error) {
+	n, err := phone.Parse(number)
+	if err != nil {
+		return verifiers.Prompt{}, err
+	}
+	if !v.Countries.Allows(n) {
+		return verifiers.Prompt{}, ErrCountry
+	}
+	now := v.Now()
+	l := v.Limits.WithDefaults()
+	limits := []store.Limit{
+		{Key: "sms-cooldown:" + user.Name, Max: 1, Window: l.Cooldown},
+		{Key: "sms-user:" + user.Name, Max: l.PerUser, Window: time.Hour},
+		{Key: "sms-number:" + n.E164, Max: l.PerNumber, Window: time.Hour},
+		{Key: "sms-ip:" + ch.ClientIP, Max: l.PerIP, Window: time.Hour},
+		{Key: "sms-global", Max: l.GlobalPerMinute, Window: time.Minute},
+	}
+	blocked, retry, err := v.Store.TakeSend(ctx, limits, now)
+	if err != nil {
+		return verifiers.Prompt{}, err
+	}
+	if blocked != nil {
+		names := map[int]string{0: "cooldown", 1: "user", 2: "number", 3: "ip", 4: "global"}
+		for i := range limits {
+			if limits[i].Key == blocked.Key {
+				return verifiers.Prompt{}, &LimitError{Limit: names[i], Retry: retry}
+			}
+		}
+	}
+	code, err := newCode()
+	if err != nil {
+		return verifiers.Prompt{}, err
+	}
+	// The code is stored before it is sent: a store failure sends nothing.
+	if err := v.Store.PutCode(ctx, store.Code{ChallengeID: ch.ID, Username: user.Name, Method: Method,
+		Hash: v.hash(ch.ID, code), Expires: now.Add(CodeLifetime)}); err != nil {
+		return verifiers.Prompt{}, err
+	}
+	body := fmt.Sprintf("%s is your %s verification code. It expires in 10 minutes. Don't share it with anyone.", code, v.AppName)
+	if err := v.Sender.Send(ctx, n.E164, body); err != nil {
+		return verifiers.Prompt{}, err
+	}
+	return verifiers.Prompt{Input: "code", Message: "We texted your phone " + phone.Mask(n.E164) + "."}, nil
+}
+
+// Check implements verifiers.Verifier.
+func (v *Verifier) Check(ctx context.Context, user verifiers.User, ch verifiers.Challenge, input string) (verifiers.Result, error) {
+	res, err := v.Store.UseCode(ctx, ch.ID, user.Name, Method, v.hash(ch.ID, input), v.Now(), MaxTries)
+	if err != nil {
+		return verifiers.Rejected, err
+	}
+	switch res {
+	case store.CodeAccepted:
+		return verifiers.Accepted, nil
+	case store.CodeGone:
+		return verifiers.Expired, nil
+	default:
+		return verifiers.Rejected, nil
+	}
+}
+
+// hash binds a code to its challenge under the verifier's key.
+func (v *Verifier) hash(challengeID, code string) []byte {
+	m := hmac.New(sha256.New, v.Key)
+	m.Write([]byte(challengeID))
+	m.Write([]byte{0})
+	m.Write([]byte(code))
+	return m.Sum(nil)
+}
+
+// newCode returns CodeDigits random digits from crypto/rand.
+func newCode() (string, error) {
+	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%06d", n.Int64()), nil
+}
+
+var _ verifiers.Verifier = (*Verifier)(nil)

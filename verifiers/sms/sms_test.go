@@ -1,0 +1,306 @@
+package sms
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twilio/twilio-go"
+	"go.uber.org/zap"
+
+	"github.com/stepgate/stepgate/store"
+	"github.com/stepgate/stepgate/verifiers"
+	"github.com/stepgate/stepgate/verifiers/phone"
+)
+
+const (
+	testSID   = "AC0123456789abcdef0123456789abcdef"
+	testToken = "tokentokentokentokentokentoken12"
+	testFrom  = "+15555550100"
+	alicePh   = "+14155552671"
+)
+
+// fakeTwilio plays Twilio's Messages API: it checks what a real request must
+// carry and keeps the messages, or answers with the error it is given.
+type fakeTwilio struct {
+	t   *testing.T
+	srv *httptest.Server
+
+	mu       sync.Mutex
+	messages []map[string]string
+	fail     func(w http.ResponseWriter) bool
+}
+
+func newFakeTwilio(t *testing.T) *fakeTwilio {
+	f := &fakeTwilio{t: t}
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/2010-04-01/Accounts/"+testSID+"/Messages.json" {
+			t.Errorf("Twilio request %s %s", r.Method, r.URL.Path)
+			http.NotFound(w, r)
+			return
+		}
+		if u, p, ok := r.BasicAuth(); !ok || u != testSID || p != testToken {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(401)
+			w.Write([]byte(`{"code":20003,"message":"Authenticate","status":401}`))
+			return
+		}
+		r.ParseForm()
+		if f.fail != nil && f.fail(w) {
+			return
+		}
+		f.mu.Lock()
+		f.messages = append(f.messages, map[string]string{"To": r.PostForm.Get("To"), "From": r.PostForm.Get("From"), "Body": r.PostForm.Get("Body")})
+		f.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(201)
+		w.Write([]byte(`{"sid":"SM0123","status":"queued"}`))
+	}))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeTwilio) last() map[string]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.messages) == 0 {
+		f.t.Fatal("no message sent")
+	}
+	return f.messages[len(f.messages)-1]
+}
+
+func twilioError(status int, code int, msg string) func(w http.ResponseWriter) bool {
+	return func(w http.ResponseWriter) bool {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(map[string]any{"code": code, "message": msg, "status": status})
+		return true
+	}
+}
+
+var codeRe = regexp.MustCompile(`^(\d{6}) is your Test App verification code`)
+
+type env struct {
+	v     *Verifier
+	st    store.Store
+	tw    *fakeTwilio
+	clock time.Time
+	alice verifiers.User
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	st, err := store.OpenSQLite(filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	tw := newFakeTwilio(t)
+	c, err := NewTwilioClient(TwilioConfig{AccountSID: testSID, AuthToken: testToken, From: testFrom, APIURL: tw.srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	countries, _ := phone.ParseCountries([]string{"+1"})
+	e := &env{st: st, tw: tw, clock: time.Unix(1_700_000_000, 0), alice: verifiers.User{Name: "alice"}}
+	e.v = &Verifier{Store: st, Sender: &Twilio{Client: c, From: testFrom}, Key: []byte("0123456789abcdef0123456789abcdef"),
+		AppName: "Test App", Countries: countries, Now: func() time.Time { return e.clock }}
+	st.SetPhone(context.Background(), "alice", alicePh)
+	return e
+}
+
+func (e *env) sentCode(t *testing.T) string {
+	t.Helper()
+	m := codeRe.FindStringSubmatch(e.tw.last()["Body"])
+	if m == nil {
+		t.Fatalf("message without a code: %q", e.tw.last()["Body"])
+	}
+	return m[1]
+}
+
+func TestTextCodeThroughTwilio(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	ch := verifiers.Challenge{ID: "ch1", ClientIP: "192.0.2.7"}
+	prompt, err := e.v.Start(ctx, e.alice, ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prompt.Message != "We texted your phone +1 ••• ••• ••71." {
+		t.Fatalf("prompt %q", prompt.Message)
+	}
+	msg := e.tw.last()
+	if msg["To"] != alicePh || msg["From"] != testFrom {
+		t.Fatalf("message %v", msg)
+	}
+	code := e.sentCode(t)
+	// Bound to the challenge: the right code for another challenge fails.
+	if r, _ := e.v.Check(ctx, e.alice, verifiers.Challenge{ID: "ch2"}, code); r == verifiers.Accepted {
+		t.Fatal("code accepted for another challenge")
+	}
+	if r, _ := e.v.Check(ctx, verifiers.User{Name: "mallory"}, ch, code); r == verifiers.Accepted {
+		t.Fatal("code accepted for another user")
+	}
+	wrong := "000000"
+	if code == wrong {
+		wrong = "111111"
+	}
+	if r, _ := e.v.Check(ctx, e.alice, ch, wrong); r != verifiers.Rejected {
+		t.Fatalf("wrong code: %v", r)
+	}
+	if r, err := e.v.Check(ctx, e.alice, ch, code); r != verifiers.Accepted || err != nil {
+		t.Fatalf("right code: %v %v", r, err)
+	}
+	if r, _ := e.v.Check(ctx, e.alice, ch, code); r != verifiers.Expired {
+		t.Fatalf("reused code: %v, want Expired", r)
+	}
+	// Codes expire after 10 minutes.
+	e.clock = e.clock.Add(time.Minute)
+	ch3 := verifiers.Challenge{ID: "ch3"}
+	if _, err := e.v.Start(ctx, e.alice, ch3); err != nil {
+		t.Fatal(err)
+	}
+	code = e.sentCode(t)
+	e.clock = e.clock.Add(CodeLifetime)
+	if r, _ := e.v.Check(ctx, e.alice, ch3, code); r != verifiers.Expired {
+		t.Fatalf("expired code: %v", r)
+	}
+}
+
+func TestTwilioErrorsBecomeMessages(t *testing.T) {
+	for name, tc := range map[string]struct {
+		fail func(w http.ResponseWriter) bool
+		want string
+	}{
+		"invalid number": {twilioError(400, 21211, "The 'To' number is not a valid phone number."), "can't receive text messages"},
+		"opted out":      {twilioError(400, 21610, "Attempt to send to unsubscribed recipient"), "replied STOP"},
+		"fraud block":    {twilioError(400, 30450, "Message delivery blocked"), "blocked by our message provider"},
+		"rate limited":   {twilioError(429, 20429, "Too Many Requests"), "Too many text messages"},
+		"server error":   {twilioError(500, 20500, "Internal Server Error"), "couldn't send a text message"},
+	} {
+		e := newEnv(t)
+		e.tw.fail = tc.fail
+		_, err := e.v.Start(context.Background(), e.alice, verifiers.Challenge{ID: "c"})
+		var se *SendError
+		if !errors.As(err, &se) || !strings.Contains(se.UserMessage, tc.want) {
+			t.Errorf("%s: %v, want a SendError saying %q", name, err, tc.want)
+		}
+	}
+	// Bad credentials: the fake answers 20003 to a wrong token.
+	e := newEnv(t)
+	c, _ := NewTwilioClient(TwilioConfig{AccountSID: testSID, AuthToken: "wrongtoken", From: testFrom, APIURL: e.tw.srv.URL})
+	e.v.Sender = &Twilio{Client: c, From: testFrom}
+	var se *SendError
+	if _, err := e.v.Start(context.Background(), e.alice, verifiers.Challenge{ID: "c"}); !errors.As(err, &se) || !strings.Contains(se.UserMessage, "settings") {
+		t.Errorf("bad credentials: %v", err)
+	}
+	// Twilio unreachable.
+	e.tw.srv.Close()
+	e.clock = e.clock.Add(time.Minute) // past the cooldown
+	e.v.Sender = &Twilio{Client: mustClient(t, e.tw.srv.URL), From: testFrom}
+	if _, err := e.v.Start(context.Background(), e.alice, verifiers.Challenge{ID: "c2"}); !errors.As(err, &se) || !strings.Contains(se.UserMessage, "couldn't reach") {
+		t.Errorf("unreachable: %v", err)
+	}
+}
+
+func mustClient(t *testing.T, url string) *twilio.RestClient {
+	c, err := NewTwilioClient(TwilioConfig{AccountSID: testSID, AuthToken: testToken, From: testFrom, APIURL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestSendLimitsAndNumbers(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	ch := verifiers.Challenge{ID: "c", ClientIP: "192.0.2.7"}
+	if _, err := e.v.Start(ctx, e.alice, ch); err != nil {
+		t.Fatal(err)
+	}
+	var le *LimitError
+	if _, err := e.v.Start(ctx, e.alice, ch); !errors.As(err, &le) || le.Limit != "cooldown" || !le.Retry.Equal(e.clock.Add(30*time.Second)) {
+		t.Fatalf("resend at once: %v", err)
+	}
+	e.clock = e.clock.Add(31 * time.Second)
+	if _, err := e.v.Start(ctx, e.alice, ch); err != nil {
+		t.Fatalf("resend after the cooldown: %v", err)
+	}
+	// Many users sending to one number (SMS pumping) hit the number limit.
+	e.v.Limits = Limits{PerNumber: 3}
+	for _, name := range []string{"u1", "u2", "u3"} {
+		if _, err := e.v.SendTo(ctx, verifiers.User{Name: name}, verifiers.Challenge{ID: name, ClientIP: "198.51.100.1"}, "+14155550199"); err != nil {
+			t.Fatalf("send for %s: %v", name, err)
+		}
+	}
+	if _, err := e.v.SendTo(ctx, verifiers.User{Name: "u4"}, verifiers.Challenge{ID: "u4", ClientIP: "198.51.100.2"}, "+14155550199"); !errors.As(err, &le) || le.Limit != "number" {
+		t.Fatalf("fourth send to one number: %v", err)
+	}
+	if _, err := e.v.SendTo(ctx, e.alice, verifiers.Challenge{ID: "x"}, "+4930901820"); !errors.Is(err, ErrCountry) {
+		t.Fatalf("number in a country not allowed: %v", err)
+	}
+	if _, err := e.v.SendTo(ctx, e.alice, verifiers.Challenge{ID: "x"}, "555-0142"); !errors.Is(err, phone.ErrInvalid) {
+		t.Fatalf("not E.164: %v", err)
+	}
+	if _, err := e.v.Start(ctx, verifiers.User{Name: "nophone"}, ch); !errors.Is(err, verifiers.ErrNotEnrolled) {
+		t.Fatalf("user without a phone: %v", err)
+	}
+}
+
+// failingStore refuses to save codes.
+type failingStore struct{ store.Store }
+
+func (failingStore) PutCode(context.Context, store.Code) error { return errors.New("disk full") }
+
+func TestStoreErrorSendsNothing(t *testing.T) {
+	e := newEnv(t)
+	e.v.Store = failingStore{e.st}
+	if _, err := e.v.Start(context.Background(), e.alice, verifiers.Challenge{ID: "c"}); err == nil {
+		t.Fatal("no error")
+	}
+	if len(e.tw.messages) != 0 {
+		t.Fatal("a code was sent that was never stored")
+	}
+}
+
+func TestOutbox(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "outbox", "messages.jsonl")
+	o := &Outbox{Path: path, Log: zap.NewNop()}
+	if err := o.Send(context.Background(), alicePh, "123456 is your code"); err != nil {
+		t.Fatal(err)
+	}
+	o.Send(context.Background(), alicePh, "654321 is your code")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	var m OutboxMessage
+	if len(lines) != 2 || json.Unmarshal([]byte(lines[1]), &m) != nil || m.To != alicePh || m.Body != "654321 is your code" || m.Method != "sms" {
+		t.Fatalf("outbox file: %q", raw)
+	}
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
+		t.Fatalf("outbox mode %v", st.Mode())
+	}
+}
+
+func TestTwilioConfigNamesWhatIsMissing(t *testing.T) {
+	for want, c := range map[string]TwilioConfig{
+		"account_sid": {AuthToken: "t", From: testFrom},
+		"auth_token":  {AccountSID: testSID, From: testFrom},
+		"from":        {AccountSID: testSID, AuthToken: "t"},
+		"api_url":     {AccountSID: testSID, AuthToken: "t", From: testFrom, APIURL: "ftp://x"},
+	} {
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %s: %v", want, err)
+		}
+	}
+}

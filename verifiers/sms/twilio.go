@@ -1,0 +1,121 @@
+package sms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/twilio/twilio-go"
+	"github.com/twilio/twilio-go/client"
+	api "github.com/twilio/twilio-go/rest/api/v2010"
+)
+
+// TwilioTimeout bounds every call to Twilio's API.
+const TwilioTimeout = 10 * time.Second
+
+// TwilioConfig is what the twilio transport needs.
+type TwilioConfig struct {
+	AccountSID string
+	AuthToken  string
+	From       string // a Twilio number in E.164 form, or a messaging service SID (MG…)
+	// APIURL replaces https://api.twilio.com (a test double, an egress
+	// proxy); empty for Twilio itself.
+	APIURL string
+}
+
+// Validate names the first missing or malformed setting.
+func (c TwilioConfig) Validate() error {
+	switch {
+	case c.AccountSID == "":
+		return errors.New("twilio: account_sid is missing")
+	case c.AuthToken == "":
+		return errors.New("twilio: auth_token is missing")
+	case c.From == "":
+		return errors.New("twilio: from is missing (your Twilio phone number, e.g. +15555550100)")
+	}
+	if c.APIURL != "" {
+		if u, err := url.Parse(c.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("twilio: api_url %q is not an http(s) URL", c.APIURL)
+		}
+	}
+	return nil
+}
+
+// NewTwilioClient builds the twilio-go client: 10 s timeout, no redirects,
+// and requests sent to APIURL when it is set.
+func NewTwilioClient(c TwilioConfig) (*twilio.RestClient, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	var transport http.RoundTripper = http.DefaultTransport
+	if c.APIURL != "" {
+		u, _ := url.Parse(c.APIURL)
+		transport = rewriteHost{to: u, next: http.DefaultTransport}
+	}
+	base := &client.Client{
+		Credentials: client.NewCredentials(c.AccountSID, c.AuthToken),
+		HTTPClient: &http.Client{Timeout: TwilioTimeout, Transport: transport,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+	}
+	base.SetAccountSid(c.AccountSID)
+	return twilio.NewRestClientWithParams(twilio.ClientParams{Client: base}), nil
+}
+
+// rewriteHost sends every request to another scheme and host.
+type rewriteHost struct {
+	to   *url.URL
+	next http.RoundTripper
+}
+
+func (t rewriteHost) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.URL.Scheme, r.URL.Host, r.Host = t.to.Scheme, t.to.Host, t.to.Host
+	return t.next.RoundTrip(r)
+}
+
+// Twilio sends texts with Twilio's Messages API.
+type Twilio struct {
+	Client *twilio.RestClient
+	From   string
+}
+
+// Send implements Sender.
+func (t *Twilio) Send(ctx context.Context, to, body string) error {
+	params := (&api.CreateMessageParams{}).SetTo(to).SetBody(body)
+	if len(t.From) > 2 && t.From[:2] == "MG" {
+		params.SetMessagingServiceSid(t.From)
+	} else {
+		params.SetFrom(t.From)
+	}
+	_, err := t.Client.Api.CreateMessage(params)
+	if err != nil {
+		return TwilioError(err)
+	}
+	return nil
+}
+
+// TwilioError turns an error from the Twilio API into a SendError with
+// words for the user. The admin sees the full error in the log.
+func TwilioError(err error) *SendError {
+	var te *client.TwilioRestError
+	if !errors.As(err, &te) {
+		return &SendError{UserMessage: "We couldn't reach the text message service. Try again in a moment, or sign in another way.", Err: err}
+	}
+	msg := "We couldn't send a text message right now. Try again later, or sign in another way."
+	switch {
+	case te.Code == 21211 || te.Code == 21614 || te.Code == 21217 || te.Code == 21401:
+		msg = "That phone number can't receive text messages. Check the number, or use another method."
+	case te.Code == 21610:
+		msg = "This phone number has blocked our text messages (it replied STOP). Reply START from the phone to allow them, or use another method."
+	case te.Code == 21408 || te.Code == 21612 || te.Code == 30450 || te.Code == 60410:
+		msg = "Text messages to this number are blocked by our message provider. Use another method, or contact your administrator."
+	case te.Status == http.StatusTooManyRequests || te.Code == 20429:
+		msg = "Too many text messages are being sent right now. Try again in a few minutes, or sign in another way."
+	case te.Code == 20003 || te.Status == http.StatusUnauthorized:
+		msg = "Text messages aren't working right now because of a problem with this site's settings. Sign in another way, or contact your administrator."
+	}
+	return &SendError{UserMessage: msg, Err: err}
+}
