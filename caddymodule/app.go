@@ -70,6 +70,17 @@ type App struct {
 	// Lockout configures the back-off after failed attempts.
 	Lockout *LockoutConfig `json:"lockout,omitempty"`
 
+	// SMS turns on text-message codes.
+	SMS *SMSConfig `json:"sms,omitempty"`
+	// AllowedCountries are the country calling codes ("+1", "+44") phone
+	// numbers may have. Default: the country of the Twilio from number.
+	AllowedCountries []string `json:"allowed_countries,omitempty"`
+	// SendLimits are the abuse limits on sending codes.
+	SendLimits *SendLimitsConfig `json:"send_limits,omitempty"`
+	// OutboxAllowed lets the development outbox serve clients that are not
+	// on this machine (a shared test deployment). Never with real users.
+	OutboxAllowed bool `json:"outbox_allowed,omitempty"`
+
 	// PasswordCPU is the percentage of the machine's CPU time password
 	// hashing may take while sign-ins queue up (default 10; 100 removes the
 	// ceiling). It keeps a flood of password attempts from starving the
@@ -214,6 +225,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 			Threshold: a.Lockout.Threshold, BaseDelay: time.Duration(a.Lockout.BaseDelay),
 			MaxDelay: time.Duration(a.Lockout.MaxDelay), HardLimit: a.Lockout.HardLimit,
 		}
+	}
+	if cfg.SMS, err = a.smsPortalConfig(repl); err != nil {
+		a.store.Close()
+		return err
 	}
 	p, err := portal.New(cfg)
 	if err != nil {

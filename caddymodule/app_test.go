@@ -42,18 +42,24 @@ func TestProvisionErrors(t *testing.T) {
 		app  App
 		want string
 	}{
-		"no users file":      {App{Secret: good}, "no users_file configured"},
-		"missing users file": {App{UsersFile: filepath.Join(dir, "nope.yaml"), Secret: good}, "no such file"},
-		"broken users file":  {App{UsersFile: broken, Secret: good}, "parsing YAML"},
-		"no secret":          {App{UsersFile: users}, "no secret configured"},
-		"short secret":       {App{UsersFile: users, Secret: "0123456789"}, "at least 32"},
-		"short secret file":  {App{UsersFile: users, SecretFile: short}, "at least 32"},
-		"unset env secret":   {App{UsersFile: users, Secret: "{env.STEPGATE_TEST_UNSET}"}, "is the environment variable set"},
-		"both secrets":       {App{UsersFile: users, Secret: good, SecretFile: short}, "not both"},
-		"short old secret":   {App{UsersFile: users, Secret: good, OldSecrets: []string{"x"}}, "old secret #1"},
-		"unknown store":      {App{UsersFile: users, Secret: good, Store: &StoreConfig{Type: "mongodb"}}, `unknown store "mongodb"`},
-		"password_cpu range": {App{UsersFile: users, Secret: good, PasswordCPU: 0.5}, "password_cpu 0.5%: must be between 1% and 100%"},
-		"store in a file":    {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: filepath.Join(users, "state.db")}}, "sqlite store"},
+		"no users file":             {App{Secret: good}, "no users_file configured"},
+		"missing users file":        {App{UsersFile: filepath.Join(dir, "nope.yaml"), Secret: good}, "no such file"},
+		"broken users file":         {App{UsersFile: broken, Secret: good}, "parsing YAML"},
+		"no secret":                 {App{UsersFile: users}, "no secret configured"},
+		"short secret":              {App{UsersFile: users, Secret: "0123456789"}, "at least 32"},
+		"short secret file":         {App{UsersFile: users, SecretFile: short}, "at least 32"},
+		"unset env secret":          {App{UsersFile: users, Secret: "{env.STEPGATE_TEST_UNSET}"}, "is the environment variable set"},
+		"both secrets":              {App{UsersFile: users, Secret: good, SecretFile: short}, "not both"},
+		"short old secret":          {App{UsersFile: users, Secret: good, OldSecrets: []string{"x"}}, "old secret #1"},
+		"unknown store":             {App{UsersFile: users, Secret: good, Store: &StoreConfig{Type: "mongodb"}}, `unknown store "mongodb"`},
+		"twilio without from":       {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, SMS: &SMSConfig{Transport: "twilio", Twilio: &TwilioConfig{AccountSID: "AC1", AuthToken: "t"}}}, "twilio: from is missing"},
+		"twilio without token":      {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, SMS: &SMSConfig{Transport: "twilio", Twilio: &TwilioConfig{AccountSID: "AC1", From: "+15555550100"}}}, "twilio: auth_token is missing"},
+		"twilio no account":         {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, SMS: &SMSConfig{Transport: "twilio"}}, "add account_sid, auth_token and from"},
+		"service without countries": {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, SMS: &SMSConfig{Transport: "twilio", Twilio: &TwilioConfig{AccountSID: "AC1", AuthToken: "t", From: "MG123"}}}, "set allowed_countries"},
+		"bad country":               {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, SMS: &SMSConfig{Transport: "outbox"}, AllowedCountries: []string{"uk"}}, `allowed_countries: country calling code "uk"`},
+		"countries without sms":     {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, AllowedCountries: []string{"+1"}}, "need a text-message transport"},
+		"password_cpu range":        {App{UsersFile: users, Secret: good, PasswordCPU: 0.5}, "password_cpu 0.5%: must be between 1% and 100%"},
+		"store in a file":           {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: filepath.Join(users, "state.db")}}, "sqlite store"},
 	} {
 		err := provision(t, &tc.app)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -39,6 +39,22 @@ func init() {
 //		registration first_sign_in
 //		help_contact <text>
 //		password_cpu <percent>%
+//		sms outbox [<file>]                # development: codes go to the log
+//		sms twilio {
+//			account_sid <sid>
+//			auth_token  <token>
+//			from        <number or messaging service SID>
+//			api_url     <url>              # optional
+//		}
+//		allowed_countries <+code...>
+//		send_limits {
+//			cooldown          <duration>
+//			per_user          <n>
+//			per_number        <n>
+//			per_ip            <n>
+//			global_per_minute <n>
+//		}
+//		outbox_allowed
 //		lockout {
 //			threshold  <n>
 //			base_delay <duration>
@@ -129,6 +145,35 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, d.Errf("password_cpu %q: want a percentage from 1%% to 100%%, e.g. 15%%", v)
 			}
 			app.PasswordCPU = pct
+		case "sms":
+			c, err := parseSMS(d)
+			if err != nil {
+				return nil, err
+			}
+			app.SMS = c
+		case "allowed_countries":
+			app.AllowedCountries = d.RemainingArgs()
+			if len(app.AllowedCountries) == 0 {
+				return nil, d.ArgErr()
+			}
+		case "send_limits":
+			app.SendLimits = new(SendLimitsConfig)
+			l := app.SendLimits
+			err := subBlock(d, map[string]func() error{
+				"cooldown":          func() error { return durationArg(d, &l.Cooldown) },
+				"per_user":          func() error { return intArg(d, &l.PerUser, 1, 1000) },
+				"per_number":        func() error { return intArg(d, &l.PerNumber, 1, 1000) },
+				"per_ip":            func() error { return intArg(d, &l.PerIP, 1, 100000) },
+				"global_per_minute": func() error { return intArg(d, &l.GlobalPerMinute, 1, 100000) },
+			})
+			if err != nil {
+				return nil, err
+			}
+		case "outbox_allowed":
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			app.OutboxAllowed = true
 		case "lockout":
 			app.Lockout = new(LockoutConfig)
 			err := subBlock(d, map[string]func() error{
@@ -145,6 +190,42 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 		}
 	}
 	return httpcaddyfile.App{Name: "stepgate", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+// parseSMS reads `sms outbox [file]` or `sms twilio { … }`.
+func parseSMS(d *caddyfile.Dispenser) (*SMSConfig, error) {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return nil, d.ArgErr()
+	}
+	c := &SMSConfig{Transport: args[0]}
+	switch args[0] {
+	case "outbox":
+		if len(args) > 2 {
+			return nil, d.ArgErr()
+		}
+		if len(args) == 2 {
+			c.OutboxFile = args[1]
+		}
+	case "twilio":
+		if len(args) != 1 {
+			return nil, d.ArgErr()
+		}
+		c.Twilio = new(TwilioConfig)
+		t := c.Twilio
+		err := subBlock(d, map[string]func() error{
+			"account_sid": func() error { return oneArg(d, &t.AccountSID) },
+			"auth_token":  func() error { return oneArg(d, &t.AuthToken) },
+			"from":        func() error { return oneArg(d, &t.From) },
+			"api_url":     func() error { return oneArg(d, &t.APIURL) },
+		})
+		if err != nil {
+			return nil, err
+		}
+	default:
+		return nil, d.Errf("unknown sms transport %q (want twilio or outbox)", args[0])
+	}
+	return c, nil
 }
 
 // parseHandler sets up the handler from the site directive. Syntax:

@@ -32,6 +32,10 @@ type pending struct {
 	Aud     string `json:"a"`           // host the sign-in runs on
 	Secret  string `json:"k,omitempty"` // new authenticator secret (registration)
 	Created int64  `json:"c"`           // unix seconds
+	M       string `json:"m,omitempty"` // the second-step method in use
+	Prompt  string `json:"n,omitempty"` // what starting it said ("We texted your phone …")
+	Err     string `json:"e,omitempty"` // why starting it failed
+	Phone   string `json:"p,omitempty"` // number being confirmed (registration), E.164
 }
 
 const (
@@ -86,8 +90,14 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	case path == "/verify":
 		p.verify(w, r)
+	case path == "/verify/other":
+		p.otherMethods(w, r)
+	case path == "/verify/method":
+		p.chooseMethod(w, r)
 	case path == "/register":
 		p.register(w, r)
+	case path == "/register/phone" && p.sms != nil:
+		p.registerPhone(w, r)
 	case path == "/register/qr.png":
 		p.qr(w, r)
 	case path == "/logout":
@@ -188,15 +198,20 @@ func (p *Portal) postLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	p.audit(r, "sign-in", user.Name, "password", "password-ok")
 
-	enrolled, err := p.totp.Enrolled(ctx, user)
+	have, err := p.userMethods(ctx, user)
 	if err != nil {
 		p.storeError(w, r, err)
 		return
 	}
 	pd := pending{ID: randomID(), User: user.Name, Rd: rd, Aud: requestHost(r), Created: p.cfg.Now().Unix()}
 	switch {
-	case enrolled:
+	case len(have) > 0:
 		pd.Stage = stageVerify
+		if pd.M, err = p.defaultMethod(ctx, user, have); err != nil {
+			p.storeError(w, r, err)
+			return
+		}
+		p.start(r, &pd, user)
 	case p.cfg.FirstSignInRegistration:
 		pd.Stage = stageRegister
 	default:
@@ -289,43 +304,67 @@ const msgRestart = "Your sign-in took too long or was interrupted. Sign in again
 
 // Messages for code entry.
 const (
-	msgBadCodeFormat = "Enter the 6-digit code from your authenticator app."
-	msgWrongCode     = "That code didn't work. Check the code in your app and try again."
+	msgBadCodeFormat = "Enter the 6-digit code."
 	msgUsedCode      = "That code has already been used. Wait for your app to show a new code, then enter it."
+	msgCodeGone      = "That code has expired or can't be used any more. Select Send a new code."
 )
 
-// verify runs the authenticator code step.
+// wrongCodeMessage is what a wrong code gets, in the words of its method.
+func wrongCodeMessage(method string) string {
+	if method == "totp" {
+		return "That code didn't work. Check the code in your app and try again."
+	}
+	return "That code didn't work. Check the code in the message and try again."
+}
+
+// verify runs the second step with the pending sign-in's current method.
 func (p *Portal) verify(w http.ResponseWriter, r *http.Request) {
 	if methodNotAllowed(w, r) {
 		return
 	}
 	pd, user, ok := p.readPending(r, stageVerify)
-	if !ok {
+	v := p.verifier(pd.M)
+	if !ok || v == nil {
 		p.restart(w, r, msgRestart)
 		return
 	}
 	show := func(status int, msg string) {
-		p.render(w, r, status, "verify", pageData{Title: "Enter code", Heading: "Enter code", Error: msg, Username: user.Name})
+		d, err := p.verifyPage(r, pd, user, msg)
+		if err != nil {
+			p.storeError(w, r, err)
+			return
+		}
+		p.render(w, r, status, "verify", d)
 	}
 	if r.Method != http.MethodPost {
-		show(http.StatusOK, "")
+		show(http.StatusOK, pd.Err)
 		return
 	}
-	res, msg, status := p.checkCode(r, user, "totp", func(code string) (verifiers.Result, error) {
-		return p.totp.Check(r.Context(), user, verifiers.Challenge{ID: pd.ID}, code)
+	res, msg, status := p.checkCode(r, user, pd.M, func(code string) (verifiers.Result, error) {
+		return v.Check(r.Context(), user, p.attempt(r, &pd), code)
 	})
 	if res != verifiers.Accepted {
 		show(status, msg)
 		return
 	}
-	p.finish(w, r, pd, user, "totp")
+	p.finish(w, r, pd, user, pd.M)
+}
+
+// verifyPage is what the code page shows for the current method.
+func (p *Portal) verifyPage(r *http.Request, pd pending, user verifiers.User, msg string) (pageData, error) {
+	have, err := p.userMethods(r.Context(), user)
+	if err != nil {
+		return pageData{}, err
+	}
+	return pageData{Title: "Enter code", Heading: "Enter code", Error: msg, Username: user.Name,
+		Method: pd.M, Prompt: pd.Prompt, Others: len(have) > 1}, nil
 }
 
 // checkCode runs one code check with the lockout around it and returns the
 // result, and for a failure the message and status to show.
 func (p *Portal) checkCode(r *http.Request, user verifiers.User, method string, check func(code string) (verifiers.Result, error)) (verifiers.Result, string, int) {
 	ctx := r.Context()
-	if msg, locked := p.locked(ctx, user.Name, method); locked {
+	if msg, locked := p.locked(ctx, user.Name, codeFailures); locked {
 		p.audit(r, "sign-in", user.Name, method, "locked")
 		return verifiers.Rejected, msg, http.StatusTooManyRequests
 	}
@@ -340,21 +379,24 @@ func (p *Portal) checkCode(r *http.Request, user verifiers.User, method string, 
 	}
 	switch res {
 	case verifiers.Accepted:
-		if err := p.cfg.Store.ResetFailures(ctx, user.Name, method); err != nil {
+		if err := p.cfg.Store.ResetFailures(ctx, user.Name, codeFailures); err != nil {
 			p.log.Error("resetting failures", zap.Error(err))
 		}
 		return res, "", http.StatusOK
 	case verifiers.Replayed:
 		p.addFailure(r, user.Name, method, "replayed")
 		return res, msgUsedCode, http.StatusUnauthorized
+	case verifiers.Expired:
+		p.audit(r, "sign-in", user.Name, method, "expired")
+		return res, msgCodeGone, http.StatusUnauthorized
 	default:
 		p.addFailure(r, user.Name, method, "failure")
-		return res, msgWrongCode, http.StatusUnauthorized
+		return res, wrongCodeMessage(method), http.StatusUnauthorized
 	}
 }
 
 func (p *Portal) addFailure(r *http.Request, user, method, outcome string) {
-	f, err := p.cfg.Store.AddFailure(r.Context(), user, method, p.cfg.Now())
+	f, err := p.cfg.Store.AddFailure(r.Context(), user, codeFailures, p.cfg.Now())
 	if err != nil {
 		p.log.Error("counting failure", zap.Error(err))
 	}
@@ -377,21 +419,31 @@ func (p *Portal) finish(w http.ResponseWriter, r *http.Request, pd pending, user
 	http.Redirect(w, r, p.safeRd(r, pd.Rd), http.StatusSeeOther)
 }
 
+// registering reads the pending first-sign-in registration; when it
+// returns false it has answered the request. Registration is only for
+// users with no method: otherwise a stolen password could replace the real
+// owner's authenticator or phone.
+func (p *Portal) registering(w http.ResponseWriter, r *http.Request) (pending, verifiers.User, bool) {
+	pd, user, ok := p.readPending(r, stageRegister)
+	if !ok || !p.cfg.FirstSignInRegistration {
+		p.restart(w, r, msgRestart)
+		return pd, user, false
+	}
+	if have, err := p.userMethods(r.Context(), user); err != nil || len(have) > 0 {
+		p.restart(w, r, msgRestart)
+		return pd, user, false
+	}
+	return pd, user, true
+}
+
 // register walks a user without any method through setting up an
 // authenticator app, as their second step.
 func (p *Portal) register(w http.ResponseWriter, r *http.Request) {
 	if methodNotAllowed(w, r) {
 		return
 	}
-	pd, user, ok := p.readPending(r, stageRegister)
-	if !ok || !p.cfg.FirstSignInRegistration {
-		p.restart(w, r, msgRestart)
-		return
-	}
-	// Registration is only for users with no method: otherwise a stolen
-	// password could replace the real owner's authenticator.
-	if enrolled, err := p.totp.Enrolled(r.Context(), user); err != nil || enrolled {
-		p.restart(w, r, msgRestart)
+	pd, user, ok := p.registering(w, r)
+	if !ok {
 		return
 	}
 	if pd.Secret == "" {
@@ -408,7 +460,7 @@ func (p *Portal) register(w http.ResponseWriter, r *http.Request) {
 	}
 	show := func(status int, msg string) {
 		p.render(w, r, status, "register", pageData{Title: "Set up your authenticator app", Heading: "Set up your authenticator app",
-			Error: msg, Username: user.Name, Secret: groupSecret(pd.Secret), QR: Prefix + "register/qr.png"})
+			Error: msg, Username: user.Name, Secret: groupSecret(pd.Secret), QR: Prefix + "register/qr.png", SMS: p.sms != nil})
 	}
 	if r.Method != http.MethodPost {
 		show(http.StatusOK, "")

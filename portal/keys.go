@@ -18,6 +18,7 @@ type keys struct {
 	cookieBlock []byte // AES-256 of cookies
 	csrf        []byte // HMAC of CSRF tokens
 	atRest      []byte // AES-256-GCM of stored secrets
+	codes       []byte // HMAC of one-time codes sent by text or call
 }
 
 func deriveKeys(secret string) (keys, error) {
@@ -37,6 +38,7 @@ func deriveKeys(secret string) (keys, error) {
 		{&k.cookieBlock, "cookie-aes"},
 		{&k.csrf, "csrf-hmac"},
 		{&k.atRest, "at-rest-aes"},
+		{&k.codes, "code-hmac"},
 	} {
 		if *d.dst, err = derive(d.purpose); err != nil {
 			return keys{}, errors.New("deriving keys: " + err.Error())

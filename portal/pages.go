@@ -18,25 +18,31 @@ var staticFS embed.FS
 
 // pageData is everything a page template may show.
 type pageData struct {
-	Title    string // <title> and the browser tab
-	Heading  string // the page's <h1>
-	Error    string // an error above the form
-	Info     string // a neutral message
-	CSRF     string // the form token (set by render)
-	Rd       string // the safe return URL carried by the sign-in form
-	Username string // the username typed so far, or the signed-in user
-	Secret   string // the authenticator secret, grouped for typing
-	QR       string // URL of the QR code image
-	Help     string // who to contact
-	SignOut  bool   // show a "Sign out" button
-	Continue string // a link to go on
+	Title    string   // <title> and the browser tab
+	Heading  string   // the page's <h1>
+	Error    string   // an error above the form
+	Info     string   // a neutral message
+	CSRF     string   // the form token (set by render)
+	Rd       string   // the safe return URL carried by the sign-in form
+	Username string   // the username typed so far, or the signed-in user
+	Secret   string   // the authenticator secret, grouped for typing
+	QR       string   // URL of the QR code image
+	Help     string   // who to contact
+	SignOut  bool     // show a "Sign out" button
+	Continue string   // a link to go on
+	Method   string   // the second-step method on the code page
+	Prompt   string   // what starting the method said ("We texted your phone …")
+	Others   bool     // the user has other methods ("Sign in another way")
+	Choices  []choice // the other methods to choose from
+	Phone    string   // the masked number being set up
+	SMS      bool     // text messages are available (registration offers a phone)
 }
 
 type pages struct {
 	set map[string]*template.Template
 }
 
-var pageNames = []string{"login", "verify", "register", "message", "logout"}
+var pageNames = []string{"login", "verify", "other", "register", "phone", "message", "logout"}
 
 func loadPages() (*pages, error) {
 	ps := &pages{set: map[string]*template.Template{}}

@@ -18,7 +18,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/stepgate/stepgate/store"
+	"github.com/stepgate/stepgate/verifiers"
 	"github.com/stepgate/stepgate/verifiers/password"
+	"github.com/stepgate/stepgate/verifiers/phone"
+	"github.com/stepgate/stepgate/verifiers/sms"
 	"github.com/stepgate/stepgate/verifiers/totp"
 )
 
@@ -46,6 +49,8 @@ type Config struct {
 	// FirstSignInRegistration walks users with no method through setting up
 	// an authenticator app after their password.
 	FirstSignInRegistration bool
+	// SMS turns on text-message codes (nil: off).
+	SMS *SMSConfig
 	// HelpContact is shown to users who cannot complete sign-in on their own.
 	HelpContact string
 	// Lockout is the failure back-off.
@@ -59,6 +64,17 @@ type Config struct {
 	Now func() time.Time
 }
 
+// SMSConfig is how text messages are sent and limited.
+type SMSConfig struct {
+	Sender    sms.Sender
+	Limits    sms.Limits
+	Countries phone.Countries
+	// LoopbackOnly refuses to send unless the client and the site are on
+	// this machine: the development outbox writes codes to the log, so
+	// it must never serve real users.
+	LoopbackOnly bool
+}
+
 // Portal serves the sign-in pages and decides about every request.
 type Portal struct {
 	cfg      Config
@@ -66,6 +82,10 @@ type Portal struct {
 	sessions []securecookie.Codec
 	pendings []securecookie.Codec
 	totp     *totp.Verifier
+	sms      *sms.Verifier // nil when text messages are off
+	// methods are the second-step methods in use, strongest first: the
+	// default for a user who has not chosen one is the first they have.
+	methods  []verifiers.Verifier
 	revoked  *revocations
 	verified *verifiedCache // for __Host-/__Secure- session cookies
 	// verifiedPlain is for the plain-HTTP (loopback) cookie name.
@@ -143,6 +163,15 @@ func New(cfg Config) (*Portal, error) {
 		return nil, err
 	}
 	p.totp = &totp.Verifier{Store: cfg.Store, Sealer: sealer, Issuer: cfg.Issuer, Now: cfg.Now}
+	p.methods = []verifiers.Verifier{p.totp}
+	if cfg.SMS != nil {
+		if cfg.SMS.Sender == nil {
+			return nil, errors.New("portal: text messages without a sender")
+		}
+		p.sms = &sms.Verifier{Store: cfg.Store, Sender: cfg.SMS.Sender, Key: p.keys[0].codes, AppName: cfg.Issuer,
+			Limits: cfg.SMS.Limits, Countries: cfg.SMS.Countries, Now: cfg.Now}
+		p.methods = append(p.methods, p.sms)
+	}
 	if p.pages, err = loadPages(); err != nil {
 		return nil, err
 	}

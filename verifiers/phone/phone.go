@@ -88,3 +88,17 @@ func Mask(e164 string) string {
 	}
 	return "+" + n.CallingCode + " ••• ••• ••" + n.E164[len(n.E164)-2:]
 }
+
+// CallingCode returns the country calling code of an E.164 number without
+// judging whether the rest is a valid subscriber number (a sender's own
+// number, which may be a test or short-range number).
+func CallingCode(e164 string) (string, error) {
+	if !strings.HasPrefix(e164, "+") {
+		return "", ErrInvalid
+	}
+	n, err := phonenumbers.Parse(e164, "")
+	if err != nil || phonenumbers.GetRegionCodeForCountryCode(int(n.GetCountryCode())) == "ZZ" {
+		return "", ErrInvalid
+	}
+	return strconv.Itoa(int(n.GetCountryCode())), nil
+}

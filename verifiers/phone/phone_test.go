@@ -53,3 +53,16 @@ func TestMask(t *testing.T) {
 		t.Errorf("Mask(garbage) = %q", m)
 	}
 }
+
+func TestCallingCode(t *testing.T) {
+	for in, want := range map[string]string{"+15555550100": "1", "+447700900123": "44"} {
+		if got, err := CallingCode(in); err != nil || got != want {
+			t.Errorf("CallingCode(%q) = %q, %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"15555550100", "+999123", "MG123"} {
+		if _, err := CallingCode(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers"
 	"github.com/stepgate/stepgate/verifiers/phone"
+	"github.com/stepgate/stepgate/verifiers/sms/smstest"
 )
 
 const (
@@ -29,70 +29,12 @@ const (
 	alicePh   = "+14155552671"
 )
 
-// fakeTwilio plays Twilio's Messages API: it checks what a real request must
-// carry and keeps the messages, or answers with the error it is given.
-type fakeTwilio struct {
-	t   *testing.T
-	srv *httptest.Server
-
-	mu       sync.Mutex
-	messages []map[string]string
-	fail     func(w http.ResponseWriter) bool
-}
-
-func newFakeTwilio(t *testing.T) *fakeTwilio {
-	f := &fakeTwilio{t: t}
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.URL.Path != "/2010-04-01/Accounts/"+testSID+"/Messages.json" {
-			t.Errorf("Twilio request %s %s", r.Method, r.URL.Path)
-			http.NotFound(w, r)
-			return
-		}
-		if u, p, ok := r.BasicAuth(); !ok || u != testSID || p != testToken {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(401)
-			w.Write([]byte(`{"code":20003,"message":"Authenticate","status":401}`))
-			return
-		}
-		r.ParseForm()
-		if f.fail != nil && f.fail(w) {
-			return
-		}
-		f.mu.Lock()
-		f.messages = append(f.messages, map[string]string{"To": r.PostForm.Get("To"), "From": r.PostForm.Get("From"), "Body": r.PostForm.Get("Body")})
-		f.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(201)
-		w.Write([]byte(`{"sid":"SM0123","status":"queued"}`))
-	}))
-	t.Cleanup(f.srv.Close)
-	return f
-}
-
-func (f *fakeTwilio) last() map[string]string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.messages) == 0 {
-		f.t.Fatal("no message sent")
-	}
-	return f.messages[len(f.messages)-1]
-}
-
-func twilioError(status int, code int, msg string) func(w http.ResponseWriter) bool {
-	return func(w http.ResponseWriter) bool {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		json.NewEncoder(w).Encode(map[string]any{"code": code, "message": msg, "status": status})
-		return true
-	}
-}
-
 var codeRe = regexp.MustCompile(`^(\d{6}) is your Test App verification code`)
 
 type env struct {
 	v     *Verifier
 	st    store.Store
-	tw    *fakeTwilio
+	tw    *smstest.Twilio
 	clock time.Time
 	alice verifiers.User
 }
@@ -104,8 +46,8 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	tw := newFakeTwilio(t)
-	c, err := NewTwilioClient(TwilioConfig{AccountSID: testSID, AuthToken: testToken, From: testFrom, APIURL: tw.srv.URL})
+	tw := smstest.NewTwilio(t, testSID, testToken)
+	c, err := NewTwilioClient(TwilioConfig{AccountSID: testSID, AuthToken: testToken, From: testFrom, APIURL: tw.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,11 +59,20 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
+func (e *env) last(t *testing.T) smstest.Message {
+	t.Helper()
+	msgs := e.tw.Messages()
+	if len(msgs) == 0 {
+		t.Fatal("no message sent")
+	}
+	return msgs[len(msgs)-1]
+}
+
 func (e *env) sentCode(t *testing.T) string {
 	t.Helper()
-	m := codeRe.FindStringSubmatch(e.tw.last()["Body"])
+	m := codeRe.FindStringSubmatch(e.last(t).Body)
 	if m == nil {
-		t.Fatalf("message without a code: %q", e.tw.last()["Body"])
+		t.Fatalf("message without a code: %q", e.last(t).Body)
 	}
 	return m[1]
 }
@@ -137,8 +88,8 @@ func TestTextCodeThroughTwilio(t *testing.T) {
 	if prompt.Message != "We texted your phone +1 ••• ••• ••71." {
 		t.Fatalf("prompt %q", prompt.Message)
 	}
-	msg := e.tw.last()
-	if msg["To"] != alicePh || msg["From"] != testFrom {
+	msg := e.last(t)
+	if msg.To != alicePh || msg.From != testFrom {
 		t.Fatalf("message %v", msg)
 	}
 	code := e.sentCode(t)
@@ -177,17 +128,17 @@ func TestTextCodeThroughTwilio(t *testing.T) {
 
 func TestTwilioErrorsBecomeMessages(t *testing.T) {
 	for name, tc := range map[string]struct {
-		fail func(w http.ResponseWriter) bool
-		want string
+		status, code int
+		want         string
 	}{
-		"invalid number": {twilioError(400, 21211, "The 'To' number is not a valid phone number."), "can't receive text messages"},
-		"opted out":      {twilioError(400, 21610, "Attempt to send to unsubscribed recipient"), "replied STOP"},
-		"fraud block":    {twilioError(400, 30450, "Message delivery blocked"), "blocked by our message provider"},
-		"rate limited":   {twilioError(429, 20429, "Too Many Requests"), "Too many text messages"},
-		"server error":   {twilioError(500, 20500, "Internal Server Error"), "couldn't send a text message"},
+		"invalid number": {400, 21211, "can't receive text messages"},
+		"opted out":      {400, 21610, "replied STOP"},
+		"fraud block":    {400, 30450, "blocked by our message provider"},
+		"rate limited":   {429, 20429, "Too many text messages"},
+		"server error":   {500, 20500, "couldn't send a text message"},
 	} {
 		e := newEnv(t)
-		e.tw.fail = tc.fail
+		e.tw.FailWith(tc.status, tc.code)
 		_, err := e.v.Start(context.Background(), e.alice, verifiers.Challenge{ID: "c"})
 		var se *SendError
 		if !errors.As(err, &se) || !strings.Contains(se.UserMessage, tc.want) {
@@ -196,16 +147,17 @@ func TestTwilioErrorsBecomeMessages(t *testing.T) {
 	}
 	// Bad credentials: the fake answers 20003 to a wrong token.
 	e := newEnv(t)
-	c, _ := NewTwilioClient(TwilioConfig{AccountSID: testSID, AuthToken: "wrongtoken", From: testFrom, APIURL: e.tw.srv.URL})
+	c, _ := NewTwilioClient(TwilioConfig{AccountSID: testSID, AuthToken: "wrongtoken", From: testFrom, APIURL: e.tw.URL})
 	e.v.Sender = &Twilio{Client: c, From: testFrom}
 	var se *SendError
 	if _, err := e.v.Start(context.Background(), e.alice, verifiers.Challenge{ID: "c"}); !errors.As(err, &se) || !strings.Contains(se.UserMessage, "settings") {
 		t.Errorf("bad credentials: %v", err)
 	}
-	// Twilio unreachable.
-	e.tw.srv.Close()
+	// Twilio unreachable: nothing listens at the address any more.
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
 	e.clock = e.clock.Add(time.Minute) // past the cooldown
-	e.v.Sender = &Twilio{Client: mustClient(t, e.tw.srv.URL), From: testFrom}
+	e.v.Sender = &Twilio{Client: mustClient(t, dead.URL), From: testFrom}
 	if _, err := e.v.Start(context.Background(), e.alice, verifiers.Challenge{ID: "c2"}); !errors.As(err, &se) || !strings.Contains(se.UserMessage, "couldn't reach") {
 		t.Errorf("unreachable: %v", err)
 	}
@@ -266,7 +218,7 @@ func TestStoreErrorSendsNothing(t *testing.T) {
 	if _, err := e.v.Start(context.Background(), e.alice, verifiers.Challenge{ID: "c"}); err == nil {
 		t.Fatal("no error")
 	}
-	if len(e.tw.messages) != 0 {
+	if len(e.tw.Messages()) != 0 {
 		t.Fatal("a code was sent that was never stored")
 	}
 }

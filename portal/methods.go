@@ -1,0 +1,280 @@
+package portal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/stepgate/stepgate/store"
+	"github.com/stepgate/stepgate/verifiers"
+	"github.com/stepgate/stepgate/verifiers/phone"
+	"github.com/stepgate/stepgate/verifiers/sms"
+)
+
+// codeFailures keys the failure counter that every typed code (app code,
+// text code) counts toward: one lockout per account, whichever method the
+// attacker switches to.
+const codeFailures = "code"
+
+// choice is one of a user's methods as the method list shows it.
+type choice struct {
+	Method string
+	Label  string
+}
+
+// userMethods lists the methods the user has set up, strongest first.
+func (p *Portal) userMethods(ctx context.Context, user verifiers.User) ([]choice, error) {
+	var out []choice
+	for _, v := range p.methods {
+		ok, err := v.Enrolled(ctx, user)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		c := choice{Method: v.Method()}
+		switch v.Method() {
+		case "totp":
+			c.Label = "Use a verification code from my authenticator app"
+		case sms.Method:
+			number, err := p.sms.Phone(ctx, user)
+			if err != nil {
+				return nil, err
+			}
+			c.Label = "Text " + phone.Mask(number)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// defaultMethod is the user's chosen default when they still have it, else
+// the strongest method they have.
+func (p *Portal) defaultMethod(ctx context.Context, user verifiers.User, have []choice) (string, error) {
+	info, err := p.cfg.Store.SecurityInfo(ctx, user.Name)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return "", err
+	}
+	for _, c := range have {
+		if c.Method == info.DefaultMethod {
+			return c.Method, nil
+		}
+	}
+	return have[0].Method, nil
+}
+
+func (p *Portal) verifier(method string) verifiers.Verifier {
+	for _, v := range p.methods {
+		if v.Method() == method {
+			return v
+		}
+	}
+	return nil
+}
+
+// start begins the pending sign-in's current method (a text is sent; an
+// app code needs nothing) and keeps what to tell the user in pd.
+func (p *Portal) start(r *http.Request, pd *pending, user verifiers.User) {
+	pd.Prompt, pd.Err = "", ""
+	v := p.verifier(pd.M)
+	if v == nil {
+		return
+	}
+	if pd.M == sms.Method && !p.smsAllowed(r, user.Name) {
+		pd.Err = msgOutboxOnly
+		return
+	}
+	prompt, err := v.Start(r.Context(), user, p.attempt(r, pd))
+	if err != nil {
+		pd.Err = p.sendErrorMessage(r, user.Name, pd.M, err)
+		return
+	}
+	pd.Prompt = prompt.Message
+	if pd.M != "totp" {
+		p.audit(r, "code-sent", user.Name, pd.M, "success")
+	}
+}
+
+const msgOutboxOnly = "Text messages are in development mode on this server and only work from the server itself. Sign in another way."
+
+// smsAllowed applies LoopbackOnly (the development outbox).
+func (p *Portal) smsAllowed(r *http.Request, user string) bool {
+	if !p.cfg.SMS.LoopbackOnly || (isLoopbackHost(r.Host) && isLoopbackHost(remoteIP(r))) {
+		return true
+	}
+	p.audit(r, "code-sent", user, sms.Method, "refused-outbox")
+	p.log.Error("text message not sent: the outbox transport only serves clients on this machine; configure sms twilio, or set outbox_allowed for a test deployment")
+	return false
+}
+
+func (p *Portal) attempt(r *http.Request, pd *pending) verifiers.Challenge {
+	return verifiers.Challenge{ID: pd.ID, Created: time.Unix(pd.Created, 0), ClientIP: p.cfg.ClientIP(r)}
+}
+
+// sendErrorMessage logs a failed send and returns the words for the user.
+func (p *Portal) sendErrorMessage(r *http.Request, user, method string, err error) string {
+	var le *sms.LimitError
+	var se *sms.SendError
+	switch {
+	case errors.As(err, &le):
+		p.audit(r, "code-sent", user, method, "limited", zap.String("limit", le.Limit))
+		wait := humanWait(le.Retry.Sub(p.cfg.Now()))
+		if le.Limit == "cooldown" {
+			return "We just sent you a code. Wait " + wait + " before asking for a new one."
+		}
+		return "Too many codes have been sent. Try again in " + wait + ", or sign in another way."
+	case errors.As(err, &se):
+		p.audit(r, "code-sent", user, method, "send-failed", zap.Error(se.Err))
+		return se.UserMessage
+	case errors.Is(err, sms.ErrCountry):
+		p.audit(r, "code-sent", user, method, "country-refused")
+		return fmt.Sprintf("Phone numbers in that country can't be used here. Use a number starting with %s, or contact %s.", p.cfg.SMS.Countries, p.cfg.HelpContact)
+	case errors.Is(err, phone.ErrInvalid):
+		return "That doesn't look like a phone number: " + phone.ErrInvalid.Error() + "."
+	default:
+		p.audit(r, "code-sent", user, method, "error", zap.Error(err))
+		return "We couldn't send a code right now. Try again in a moment, or sign in another way."
+	}
+}
+
+// verifyingWithMethods reads the pending sign-in at the second step and the
+// user's methods; when it returns false it has answered the request.
+func (p *Portal) verifyingWithMethods(w http.ResponseWriter, r *http.Request) (pending, verifiers.User, []choice, bool) {
+	pd, user, ok := p.readPending(r, stageVerify)
+	if !ok {
+		p.restart(w, r, msgRestart)
+		return pd, user, nil, false
+	}
+	have, err := p.userMethods(r.Context(), user)
+	if err != nil {
+		p.storeError(w, r, err)
+		return pd, user, nil, false
+	}
+	return pd, user, have, true
+}
+
+// otherMethods lists the user's other methods ("Sign in another way"), or
+// says there are none and who can help.
+func (p *Portal) otherMethods(w http.ResponseWriter, r *http.Request) {
+	if methodNotAllowed(w, r) {
+		return
+	}
+	pd, user, have, ok := p.verifyingWithMethods(w, r)
+	if !ok {
+		return
+	}
+	var others []choice
+	for _, c := range have {
+		if c.Method != pd.M {
+			others = append(others, c)
+		}
+	}
+	p.render(w, r, http.StatusOK, "other", pageData{Title: "Sign in another way", Heading: "Sign in another way", Username: user.Name, Choices: others})
+}
+
+// chooseMethod switches the pending sign-in to another of the user's
+// methods, or sends a new code for the current one, and starts it.
+func (p *Portal) chooseMethod(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	pd, user, have, ok := p.verifyingWithMethods(w, r)
+	if !ok {
+		return
+	}
+	want := r.PostFormValue("method")
+	found := false
+	for _, c := range have {
+		found = found || c.Method == want
+	}
+	if !found {
+		p.render(w, r, http.StatusBadRequest, "message", pageData{Title: "Sign in another way", Heading: "That method isn't available",
+			Info: "That verification method isn't set up for your account.", Continue: Prefix + "verify/other"})
+		return
+	}
+	pd.M = want
+	p.start(r, &pd, user)
+	if !p.setPending(w, r, pd) {
+		p.storeError(w, r, errors.New("encoding pending cookie"))
+		return
+	}
+	http.Redirect(w, r, Prefix+"verify", http.StatusSeeOther)
+}
+
+// registerPhone sets up a phone for text messages during first-sign-in
+// registration: the user enters a number, gets a code by text, and types
+// it; only then is the number stored, and the sign-in finishes.
+func (p *Portal) registerPhone(w http.ResponseWriter, r *http.Request) {
+	if methodNotAllowed(w, r) {
+		return
+	}
+	pd, user, ok := p.registering(w, r)
+	if !ok {
+		return
+	}
+	show := func(status int, msg, prompt string) {
+		d := pageData{Title: "Set up your phone", Heading: "Set up your phone", Error: msg, Username: user.Name, Prompt: prompt}
+		if pd.Phone != "" {
+			d.Phone = phone.Mask(pd.Phone)
+		}
+		p.render(w, r, status, "phone", d)
+	}
+	if r.Method != http.MethodPost {
+		show(http.StatusOK, "", pd.Prompt)
+		return
+	}
+	switch {
+	case r.PostForm.Has("phone"):
+		// A new number (or the same one again): text it a code.
+		number := r.PostFormValue("phone")
+		if number == "" { // "Use a different number"
+			pd.Phone, pd.Prompt = "", ""
+			if !p.setPending(w, r, pd) {
+				p.storeError(w, r, errors.New("encoding pending cookie"))
+				return
+			}
+			show(http.StatusOK, "", "")
+			return
+		}
+		if !p.smsAllowed(r, user.Name) {
+			show(http.StatusForbidden, msgOutboxOnly, "")
+			return
+		}
+		prompt, err := p.sms.SendTo(r.Context(), user, p.attempt(r, &pd), number)
+		if err != nil {
+			show(http.StatusBadRequest, p.sendErrorMessage(r, user.Name, sms.Method, err), "")
+			return
+		}
+		n, _ := phone.Parse(number)
+		pd.Phone, pd.Prompt = n.E164, prompt.Message
+		p.audit(r, "code-sent", user.Name, sms.Method, "success", zap.String("purpose", "set-up"))
+		if !p.setPending(w, r, pd) {
+			p.storeError(w, r, errors.New("encoding pending cookie"))
+			return
+		}
+		show(http.StatusOK, "", pd.Prompt)
+	case pd.Phone == "":
+		show(http.StatusBadRequest, "Enter your phone number first.", "")
+	default:
+		res, msg, status := p.checkCode(r, user, sms.Method, func(code string) (verifiers.Result, error) {
+			return p.sms.Check(r.Context(), user, p.attempt(r, &pd), code)
+		})
+		if res != verifiers.Accepted {
+			show(status, msg, pd.Prompt)
+			return
+		}
+		if err := p.cfg.Store.SetPhone(r.Context(), user.Name, pd.Phone); err != nil {
+			p.storeError(w, r, err)
+			return
+		}
+		p.audit(r, "method-added", user.Name, sms.Method, "success")
+		p.finish(w, r, pd, user, sms.Method)
+	}
+}

@@ -1,0 +1,119 @@
+// Package smstest is a local fake of Twilio's Messages API for tests: the
+// real twilio-go client talks to it over HTTP.
+package smstest
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"sync"
+	"testing"
+)
+
+// Twilio plays Twilio's REST API for one account: it checks what a real
+// request must carry (the account's path, Basic auth, To/From/Body) and
+// keeps the messages, or answers with the error Fail writes.
+type Twilio struct {
+	URL        string
+	AccountSID string
+	AuthToken  string
+
+	mu       sync.Mutex
+	messages []Message
+	fail     func(w http.ResponseWriter) bool
+}
+
+// Message is one text the fake accepted.
+type Message struct {
+	To, From, MessagingServiceSID, Body string
+}
+
+// NewTwilio starts a fake for the account, closed when the test ends.
+func NewTwilio(t testing.TB, accountSID, authToken string) *Twilio {
+	f := &Twilio{AccountSID: accountSID, AuthToken: authToken}
+	srv := httptest.NewServer(http.HandlerFunc(f.serve(t)))
+	t.Cleanup(srv.Close)
+	f.URL = srv.URL
+	return f
+}
+
+func (f *Twilio) serve(t testing.TB) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/2010-04-01/Accounts/"+f.AccountSID+"/Messages.json" {
+			t.Errorf("fake Twilio: unexpected %s %s", r.Method, r.URL.Path)
+			writeError(w, 404, 20404, "The requested resource was not found")
+			return
+		}
+		if u, p, ok := r.BasicAuth(); !ok || u != f.AccountSID || p != f.AuthToken {
+			writeError(w, 401, 20003, "Authenticate")
+			return
+		}
+		if err := r.ParseForm(); err != nil {
+			writeError(w, 400, 21602, "Message body is required")
+			return
+		}
+		m := Message{To: r.PostForm.Get("To"), From: r.PostForm.Get("From"),
+			MessagingServiceSID: r.PostForm.Get("MessagingServiceSid"), Body: r.PostForm.Get("Body")}
+		if m.To == "" || m.Body == "" || (m.From == "" && m.MessagingServiceSID == "") {
+			writeError(w, 400, 21604, "A 'To', 'From' and 'Body' are required")
+			return
+		}
+		f.mu.Lock()
+		fail := f.fail
+		f.mu.Unlock()
+		if fail != nil && fail(w) {
+			return
+		}
+		f.mu.Lock()
+		f.messages = append(f.messages, m)
+		f.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(201)
+		w.Write([]byte(`{"sid":"SM00000000000000000000000000000000","status":"queued"}`))
+	}
+}
+
+// FailWith makes the fake answer every message with Twilio's error JSON
+// (status and Twilio error code); FailWith(0, 0) restores success.
+func (f *Twilio) FailWith(status, code int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if status == 0 {
+		f.fail = nil
+		return
+	}
+	f.fail = func(w http.ResponseWriter) bool {
+		writeError(w, status, code, "fake Twilio error")
+		return true
+	}
+}
+
+func writeError(w http.ResponseWriter, status, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"code": code, "message": msg, "status": status,
+		"more_info": "https://www.twilio.com/docs/errors/" + http.StatusText(status)})
+}
+
+// Messages returns the texts accepted so far.
+func (f *Twilio) Messages() []Message {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Message(nil), f.messages...)
+}
+
+var codeRe = regexp.MustCompile(`\b(\d{6})\b`)
+
+// LastCode is the 6-digit code in the last text to number ("" if none).
+func (f *Twilio) LastCode(number string) string {
+	msgs := f.Messages()
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].To == number {
+			if m := codeRe.FindStringSubmatch(msgs[i].Body); m != nil {
+				return m[1]
+			}
+		}
+	}
+	return ""
+}
