@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/stepgate/stepgate/store"
+	"github.com/stepgate/stepgate/verifiers/sms/smstest"
 )
 
 var update = flag.Bool("update", false, "rewrite the screenshots in testdata/screens/")
@@ -205,4 +208,93 @@ http://localhost:9080 {
 	if loc, _ := chromedp.Run(ctx, chromedp.Location()); loc != base+"/" {
 		t.Fatalf("after the second sign-in: %s", loc)
 	}
+}
+
+// TestBrowserTextMessages sets up a phone at first sign-in, then signs in
+// another user "another way" by text message, in Chromium, against a real
+// Caddy sending texts through the real twilio-go client to a fake Twilio.
+func TestBrowserTextMessages(t *testing.T) {
+	tw := smstest.NewTwilio(t, twilioSID, twilioToken)
+	db := filepath.Join(t.TempDir(), "state.db")
+	demo, _ := filepath.Abs("../demo")
+	startCaddyfile(t, fmt.Sprintf(`
+		users_file %s
+		secret %s
+		store sqlite %s
+		registration first_sign_in
+		help_contact "the demo's administrator"
+		sms twilio {
+			account_sid %s
+			auth_token %s
+			from +15555550100
+			api_url %s
+		}`, writeUsers(t, "alice", "dave"), testSecret, db, twilioSID, twilioToken, tw.URL), fmt.Sprintf(`
+http://localhost:9080 {
+	stepgate
+	root * %s/app
+	templates
+	file_server
+}
+`, demo))
+
+	ctx := newBrowser(t)
+	step(t, ctx, "password step",
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(heading("Sign in")),
+		chromedp.SendKeys(labelled("Username"), "alice"),
+		chromedp.SendKeys(labelled("Password"), testPassword),
+		chromedp.Click(button("Sign in")),
+		chromedp.WaitVisible(heading("Set up your authenticator app")))
+	step(t, ctx, "choose a phone",
+		chromedp.Click(button("Can't use an authenticator app? Get codes by text message instead")),
+		chromedp.WaitVisible(heading("Set up your phone")))
+	screenshot(t, ctx, "8-set-up-phone")
+	step(t, ctx, "a number that is not international",
+		chromedp.SendKeys(labelled("Phone number"), "415 555 2671"),
+		chromedp.Click(button("Send code")),
+		chromedp.WaitVisible(chromedp.ID("error")))
+	if msg := text(t, ctx, chromedp.Search(`//*[@id="error"]`)); !strings.Contains(msg, "international form") {
+		t.Fatalf("message for a number without +: %q", msg)
+	}
+	step(t, ctx, "send the code",
+		chromedp.SendKeys(labelled("Phone number"), "+1 415 555 2671"),
+		chromedp.Click(button("Send code")),
+		chromedp.WaitVisible(chromedp.ID("prompt")))
+	if msg := text(t, ctx, chromedp.Search(`//*[@id="prompt"]`)); !strings.Contains(msg, "We texted your phone +1 ••• ••• ••71.") {
+		t.Fatalf("prompt: %q", msg)
+	}
+	screenshot(t, ctx, "9-confirm-phone")
+	step(t, ctx, "confirm the phone",
+		chromedp.SendKeys(labelled("Enter code"), tw.LastCode(alicePhone)),
+		chromedp.Click(button("Verify and finish")),
+		chromedp.WaitVisible(chromedp.Search(`//h1[normalize-space()="Hello, alice!"]`)))
+
+	// dave has an authenticator app and a phone; he signs in by text.
+	newClient(t).register("dave", "/")
+	st, err := store.OpenSQLite(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.SetPhone(context.Background(), "dave", davePhone)
+	st.Close()
+	ctx = newBrowser(t)
+	step(t, ctx, "dave's password",
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(heading("Sign in")),
+		chromedp.SendKeys(labelled("Username"), "dave"),
+		chromedp.SendKeys(labelled("Password"), testPassword),
+		chromedp.Click(button("Sign in")),
+		chromedp.WaitVisible(heading("Enter code")))
+	step(t, ctx, "sign in another way",
+		chromedp.Click(button("Sign in another way")),
+		chromedp.WaitVisible(heading("Sign in another way")))
+	screenshot(t, ctx, "10-sign-in-another-way")
+	step(t, ctx, "choose a text",
+		chromedp.Click(button("Text +1 ••• ••• ••99")),
+		chromedp.WaitVisible(chromedp.ID("prompt")))
+	screenshot(t, ctx, "11-text-code")
+	// The page submits itself at the sixth digit.
+	step(t, ctx, "type the texted code",
+		chromedp.SendKeys(labelled("Enter code"), tw.LastCode(davePhone)),
+		chromedp.WaitVisible(chromedp.Search(`//h1[normalize-space()="Hello, dave!"]`)))
 }
