@@ -96,6 +96,19 @@ func text(t *testing.T, ctx context.Context, sel chromedp.Search) string {
 	return s
 }
 
+// passwordStep opens the app, is sent to the sign-in page, signs in with
+// the password and waits for the page titled next.
+func passwordStep(t *testing.T, ctx context.Context, user, pw, next string) {
+	t.Helper()
+	step(t, ctx, user+"'s password",
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(heading("Sign in")),
+		chromedp.SendKeys(labelled("Username"), user),
+		chromedp.SendKeys(labelled("Password"), pw),
+		chromedp.Click(button("Sign in")),
+		chromedp.WaitVisible(heading(next)))
+}
+
 // screenshot keeps a picture of the page in testdata/screens/ with -update.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
@@ -194,13 +207,7 @@ http://localhost:9080 {
 
 	// Back again: a user with an authenticator gets "Enter code" directly,
 	// and the page submits itself when the sixth digit is typed.
-	step(t, ctx, "sign in again",
-		chromedp.Navigate(base+"/"),
-		chromedp.WaitVisible(heading("Sign in")),
-		chromedp.SendKeys(labelled("Username"), "alice"),
-		chromedp.SendKeys(labelled("Password"), "stepgate-demo"),
-		chromedp.Click(button("Sign in")),
-		chromedp.WaitVisible(heading("Enter code")))
+	passwordStep(t, ctx, "alice", "stepgate-demo", "Enter code")
 	screenshot(t, ctx, "7-enter-code")
 	step(t, ctx, "type the code",
 		chromedp.SendKeys(labelled("Enter code"), code(t, secret, time.Now().Add(30*time.Second))),
@@ -238,13 +245,7 @@ http://localhost:9080 {
 `, demo))
 
 	ctx := newBrowser(t)
-	step(t, ctx, "password step",
-		chromedp.Navigate(base+"/"),
-		chromedp.WaitVisible(heading("Sign in")),
-		chromedp.SendKeys(labelled("Username"), "alice"),
-		chromedp.SendKeys(labelled("Password"), testPassword),
-		chromedp.Click(button("Sign in")),
-		chromedp.WaitVisible(heading("Set up your authenticator app")))
+	passwordStep(t, ctx, "alice", testPassword, "Set up your authenticator app")
 	step(t, ctx, "choose a phone",
 		chromedp.Click(button("Can't use an authenticator app? Get codes by text message instead")),
 		chromedp.WaitVisible(heading("Set up your phone")))
@@ -278,13 +279,7 @@ http://localhost:9080 {
 	st.SetPhone(context.Background(), "dave", davePhone)
 	st.Close()
 	ctx = newBrowser(t)
-	step(t, ctx, "dave's password",
-		chromedp.Navigate(base+"/"),
-		chromedp.WaitVisible(heading("Sign in")),
-		chromedp.SendKeys(labelled("Username"), "dave"),
-		chromedp.SendKeys(labelled("Password"), testPassword),
-		chromedp.Click(button("Sign in")),
-		chromedp.WaitVisible(heading("Enter code")))
+	passwordStep(t, ctx, "dave", testPassword, "Enter code")
 	step(t, ctx, "sign in another way",
 		chromedp.Click(button("Sign in another way")),
 		chromedp.WaitVisible(heading("Sign in another way")))
