@@ -93,6 +93,13 @@ var sqliteMigrations = []string{
 		at  INTEGER NOT NULL
 	);
 	CREATE INDEX sends_by_key ON sends (key, at);`,
+	`CREATE TABLE calls (
+		challenge_id TEXT PRIMARY KEY,
+		username     TEXT NOT NULL,
+		state        TEXT NOT NULL,
+		detail       TEXT NOT NULL DEFAULT '',
+		expires_at   INTEGER NOT NULL
+	);`,
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {
@@ -232,6 +239,49 @@ func (s *SQLite) UseCode(ctx context.Context, challengeID, username, method stri
 		return CodeGone, err
 	}
 	return res, nil
+}
+
+// PutCall implements Store.
+func (s *SQLite) PutCall(ctx context.Context, challengeID, username string, expires time.Time) error {
+	_, err := s.db.ExecContext(ctx,
+		`INSERT INTO calls (challenge_id, username, state, expires_at) VALUES (?, ?, ?, ?)
+		 ON CONFLICT (challenge_id) DO UPDATE SET username = excluded.username, state = excluded.state,
+		   detail = '', expires_at = excluded.expires_at`,
+		challengeID, username, CallPending, expires.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("storing call: %w", err)
+	}
+	return nil
+}
+
+// SetCallState implements Store.
+func (s *SQLite) SetCallState(ctx context.Context, challengeID, from, to, detail string, now time.Time) (bool, error) {
+	res, err := s.db.ExecContext(ctx,
+		`UPDATE calls SET state = ?, detail = ? WHERE challenge_id = ? AND state = ? AND expires_at > ?`,
+		to, detail, challengeID, from, now.UnixMilli())
+	if err != nil {
+		return false, fmt.Errorf("updating call: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// CallState implements Store.
+func (s *SQLite) CallState(ctx context.Context, challengeID, username string, now time.Time) (string, string, error) {
+	var state, detail string
+	var expires int64
+	err := s.db.QueryRowContext(ctx, `SELECT state, detail, expires_at FROM calls WHERE challenge_id = ? AND username = ?`,
+		challengeID, username).Scan(&state, &detail, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", ErrNotFound
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("reading call: %w", err)
+	}
+	if state == CallPending && expires <= now.UnixMilli() {
+		return CallFailed, "expired", nil
+	}
+	return state, detail, nil
 }
 
 // TakeSend implements Store.
@@ -378,6 +428,9 @@ func (s *SQLite) Prune(ctx context.Context, now time.Time) error {
 	}
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM sends WHERE at <= ?`, day); err != nil {
 		return fmt.Errorf("pruning send records: %w", err)
+	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM calls WHERE expires_at <= ?`, day); err != nil {
+		return fmt.Errorf("pruning calls: %w", err)
 	}
 	return nil
 }

@@ -51,6 +51,18 @@ const (
 	CodeGone
 )
 
+// Call states: a phone call placed for a sign-in waits (CallPending) until
+// the callee answers it one way or another; CallUsed means its approval has
+// completed a sign-in.
+const (
+	CallPending  = "pending"
+	CallApproved = "approved"
+	CallDenied   = "denied"
+	CallFraud    = "fraud"
+	CallFailed   = "failed" // busy, no answer, hung up, failed
+	CallUsed     = "used"
+)
+
 // Limit is one sending limit: at most Max sends under Key per Window.
 type Limit struct {
 	Key    string
@@ -119,6 +131,16 @@ type Store interface {
 	// records one send under each key. Otherwise it records nothing and
 	// returns the first limit reached and when a send will be possible.
 	TakeSend(ctx context.Context, limits []Limit, now time.Time) (blocked *Limit, retry time.Time, err error)
+
+	// PutCall records a call placed for a challenge, pending until expires.
+	PutCall(ctx context.Context, challengeID, username string, expires time.Time) error
+	// SetCallState atomically moves a pending, unexpired call to state (and
+	// an approved one to CallUsed); it reports whether it did. detail says
+	// why (Twilio's call status), for the portal to show.
+	SetCallState(ctx context.Context, challengeID, from, to, detail string, now time.Time) (bool, error)
+	// CallState returns a user's call for a challenge: its state and
+	// detail, or ErrNotFound.
+	CallState(ctx context.Context, challengeID, username string, now time.Time) (state, detail string, err error)
 
 	// Revoke records a revocation and returns it with its sequence number.
 	Revoke(ctx context.Context, r Revocation) (Revocation, error)

@@ -346,3 +346,49 @@ func TestTakeSend(t *testing.T) {
 		t.Fatalf("after two days: %v", l.Key)
 	}
 }
+
+func TestCalls(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	now := time.Unix(1_700_000_000, 0)
+	if err := s.PutCall(ctx, "c1", "alice", now.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if st, _, err := s.CallState(ctx, "c1", "mallory", now); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("another user's call: %q %v", st, err)
+	}
+	if st, _, _ := s.CallState(ctx, "c1", "alice", now); st != CallPending {
+		t.Fatalf("new call: %q", st)
+	}
+	// Approve once; a replayed callback changes nothing.
+	if ok, _ := s.SetCallState(ctx, "c1", CallPending, CallApproved, "", now); !ok {
+		t.Fatal("approval refused")
+	}
+	if ok, _ := s.SetCallState(ctx, "c1", CallPending, CallFraud, "", now); ok {
+		t.Fatal("a finished call changed state")
+	}
+	// The approval completes one sign-in only.
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if ok, _ := s.SetCallState(ctx, "c1", CallApproved, CallUsed, "", now); ok {
+				wins.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d sign-ins from one approval", wins.Load())
+	}
+	// An unanswered call expires.
+	s.PutCall(ctx, "c2", "alice", now.Add(time.Minute))
+	if st, detail, _ := s.CallState(ctx, "c2", "alice", now.Add(time.Minute)); st != CallFailed || detail != "expired" {
+		t.Fatalf("expired call: %q %q", st, detail)
+	}
+	if ok, _ := s.SetCallState(ctx, "c2", CallPending, CallApproved, "", now.Add(time.Minute)); ok {
+		t.Fatal("an expired call was approved")
+	}
+}

@@ -67,6 +67,8 @@ const (
 	// expired, was used, or had too many wrong tries): a new one must be
 	// sent. It does not count as a failure; the wrong tries already did.
 	Expired
+	// Pending means there is no answer yet (a call still ringing).
+	Pending
 )
 
 // ErrNotEnrolled is returned by Start or Check when the user has not set up

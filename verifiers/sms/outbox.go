@@ -32,8 +32,14 @@ type OutboxMessage struct {
 
 // Send implements Sender.
 func (o *Outbox) Send(ctx context.Context, to, body string) error {
-	o.Log.Warn("outbox (development only): text message", zap.String("to", to), zap.String("body", body))
-	return o.append(OutboxMessage{Time: time.Now().UTC(), Method: Method, To: to, Body: body})
+	return o.Record(ctx, Method, to, body)
+}
+
+// Record logs one message of any method (a call's TwiML, say) and appends
+// it to the file.
+func (o *Outbox) Record(ctx context.Context, method, to, body string) error {
+	o.Log.Warn("outbox (development only): "+method, zap.String("to", to), zap.String("body", body))
+	return o.append(OutboxMessage{Time: time.Now().UTC(), Method: method, To: to, Body: body})
 }
 
 func (o *Outbox) append(m OutboxMessage) error {

@@ -87,7 +87,9 @@ func (e *LimitError) Error() string { return "send limit reached: " + e.Limit }
 // ErrCountry is returned for a number outside the allowed countries.
 var ErrCountry = errors.New("phone numbers in that country are not allowed here")
 
-// Verifier sends and checks text-message codes.
+// Verifier sends and checks text-message codes. With MethodName, Message
+// and Prompt set, the same machinery sends codes another way (a call that
+// reads the code aloud).
 type Verifier struct {
 	Store     store.Store
 	Sender    Sender
@@ -96,10 +98,24 @@ type Verifier struct {
 	Limits    Limits
 	Countries phone.Countries
 	Now       func() time.Time
+
+	// MethodName is the method's name (default "sms"); it keys the codes
+	// and the sending limits.
+	MethodName string
+	// Message is what is sent for a code (default: a text naming AppName).
+	Message func(code string) string
+	// Prompt is what the page says after sending to a masked number
+	// (default "We texted your phone …").
+	Prompt func(masked string) string
 }
 
 // Method implements verifiers.Verifier.
-func (v *Verifier) Method() string { return Method }
+func (v *Verifier) Method() string {
+	if v.MethodName != "" {
+		return v.MethodName
+	}
+	return Method
+}
 
 // Phone returns the user's confirmed number, or "".
 func (v *Verifier) Phone(ctx context.Context, user verifiers.User) (string, error) {
@@ -133,53 +149,72 @@ func (v *Verifier) Start(ctx context.Context, user verifiers.User, ch verifiers.
 // confirmed yet (setting up a phone). The number must be valid and in an
 // allowed country, and every sending limit must allow it.
 func (v *Verifier) SendTo(ctx context.Context, user verifiers.User, ch verifiers.Challenge, number string) (verifiers.Prompt, error) {
-	n, err := phone.Parse(number)
+	n, err := v.Reserve(ctx, user, ch, number)
 	if err != nil {
 		return verifiers.Prompt{}, err
-	}
-	if !v.Countries.Allows(n) {
-		return verifiers.Prompt{}, ErrCountry
 	}
 	now := v.Now()
-	l := v.Limits.WithDefaults()
-	limits := []store.Limit{
-		{Key: "sms-cooldown:" + user.Name, Max: 1, Window: l.Cooldown},
-		{Key: "sms-user:" + user.Name, Max: l.PerUser, Window: time.Hour},
-		{Key: "sms-number:" + n.E164, Max: l.PerNumber, Window: time.Hour},
-		{Key: "sms-ip:" + ch.ClientIP, Max: l.PerIP, Window: time.Hour},
-		{Key: "sms-global", Max: l.GlobalPerMinute, Window: time.Minute},
-	}
-	blocked, retry, err := v.Store.TakeSend(ctx, limits, now)
-	if err != nil {
-		return verifiers.Prompt{}, err
-	}
-	if blocked != nil {
-		names := map[int]string{0: "cooldown", 1: "user", 2: "number", 3: "ip", 4: "global"}
-		for i := range limits {
-			if limits[i].Key == blocked.Key {
-				return verifiers.Prompt{}, &LimitError{Limit: names[i], Retry: retry}
-			}
-		}
-	}
 	code, err := newCode()
 	if err != nil {
 		return verifiers.Prompt{}, err
 	}
 	// The code is stored before it is sent: a store failure sends nothing.
-	if err := v.Store.PutCode(ctx, store.Code{ChallengeID: ch.ID, Username: user.Name, Method: Method,
+	if err := v.Store.PutCode(ctx, store.Code{ChallengeID: ch.ID, Username: user.Name, Method: v.Method(),
 		Hash: v.hash(ch.ID, code), Expires: now.Add(CodeLifetime)}); err != nil {
 		return verifiers.Prompt{}, err
 	}
 	body := fmt.Sprintf("%s is your %s verification code. It expires in 10 minutes. Don't share it with anyone.", code, v.AppName)
+	if v.Message != nil {
+		body = v.Message(code)
+	}
 	if err := v.Sender.Send(ctx, n.E164, body); err != nil {
 		return verifiers.Prompt{}, err
 	}
-	return verifiers.Prompt{Input: "code", Message: "We texted your phone " + phone.Mask(n.E164) + "."}, nil
+	prompt := "We texted your phone " + phone.Mask(n.E164) + "."
+	if v.Prompt != nil {
+		prompt = v.Prompt(phone.Mask(n.E164))
+	}
+	return verifiers.Prompt{Input: "code", Message: prompt}, nil
+}
+
+// Reserve checks that number is valid and allowed, and takes one send from
+// every limit (cooldown, per user, per number, per client IP, global),
+// or returns a *LimitError without taking any.
+func (v *Verifier) Reserve(ctx context.Context, user verifiers.User, ch verifiers.Challenge, number string) (phone.Number, error) {
+	n, err := phone.Parse(number)
+	if err != nil {
+		return n, err
+	}
+	if !v.Countries.Allows(n) {
+		return n, ErrCountry
+	}
+	l := v.Limits.WithDefaults()
+	m := v.Method()
+	limits := []store.Limit{
+		{Key: m + "-cooldown:" + user.Name, Max: 1, Window: l.Cooldown},
+		{Key: m + "-user:" + user.Name, Max: l.PerUser, Window: time.Hour},
+		{Key: m + "-number:" + n.E164, Max: l.PerNumber, Window: time.Hour},
+		{Key: m + "-ip:" + ch.ClientIP, Max: l.PerIP, Window: time.Hour},
+		{Key: m + "-global", Max: l.GlobalPerMinute, Window: time.Minute},
+	}
+	blocked, retry, err := v.Store.TakeSend(ctx, limits, v.Now())
+	if err != nil {
+		return n, err
+	}
+	if blocked != nil {
+		names := []string{"cooldown", "user", "number", "ip", "global"}
+		for i := range limits {
+			if limits[i].Key == blocked.Key {
+				return n, &LimitError{Limit: names[i], Retry: retry}
+			}
+		}
+	}
+	return n, nil
 }
 
 // Check implements verifiers.Verifier.
 func (v *Verifier) Check(ctx context.Context, user verifiers.User, ch verifiers.Challenge, input string) (verifiers.Result, error) {
-	res, err := v.Store.UseCode(ctx, ch.ID, user.Name, Method, v.hash(ch.ID, input), v.Now(), MaxTries)
+	res, err := v.Store.UseCode(ctx, ch.ID, user.Name, v.Method(), v.hash(ch.ID, input), v.Now(), MaxTries)
 	if err != nil {
 		return verifiers.Rejected, err
 	}

@@ -99,23 +99,40 @@ func (t *Twilio) Send(ctx context.Context, to, body string) error {
 
 // TwilioError turns an error from the Twilio API into a SendError with
 // words for the user. The admin sees the full error in the log.
-func TwilioError(err error) *SendError {
+func TwilioError(err error) *SendError { return twilioError(err, false) }
+
+// TwilioCallError is TwilioError for a phone call.
+func TwilioCallError(err error) *SendError { return twilioError(err, true) }
+
+func twilioError(err error, call bool) *SendError {
+	say := func(text, voice string) *SendError {
+		if call {
+			return &SendError{UserMessage: voice, Err: err}
+		}
+		return &SendError{UserMessage: text, Err: err}
+	}
 	var te *client.TwilioRestError
 	if !errors.As(err, &te) {
-		return &SendError{UserMessage: "We couldn't reach the text message service. Try again in a moment, or sign in another way.", Err: err}
+		return say("We couldn't reach the text message service. Try again in a moment, or sign in another way.",
+			"We couldn't reach the phone call service. Try again in a moment, or sign in another way.")
 	}
-	msg := "We couldn't send a text message right now. Try again later, or sign in another way."
 	switch {
-	case te.Code == 21211 || te.Code == 21614 || te.Code == 21217 || te.Code == 21401:
-		msg = "That phone number can't receive text messages. Check the number, or use another method."
+	case te.Code == 21211 || te.Code == 21614 || te.Code == 21217 || te.Code == 21401 || te.Code == 13224:
+		return say("That phone number can't receive text messages. Check the number, or use another method.",
+			"That phone number can't be called. Check the number, or use another method.")
 	case te.Code == 21610:
-		msg = "This phone number has blocked our text messages (it replied STOP). Reply START from the phone to allow them, or use another method."
-	case te.Code == 21408 || te.Code == 21612 || te.Code == 30450 || te.Code == 60410:
-		msg = "Text messages to this number are blocked by our message provider. Use another method, or contact your administrator."
+		return say("This phone number has blocked our text messages (it replied STOP). Reply START from the phone to allow them, or use another method.",
+			"This phone number has blocked our calls. Use another method.")
+	case te.Code == 21408 || te.Code == 21612 || te.Code == 21215 || te.Code == 30450 || te.Code == 60410:
+		return say("Text messages to this number are blocked by our message provider. Use another method, or contact your administrator.",
+			"Calls to this number are blocked by our phone provider. Use another method, or contact your administrator.")
 	case te.Status == http.StatusTooManyRequests || te.Code == 20429:
-		msg = "Too many text messages are being sent right now. Try again in a few minutes, or sign in another way."
+		return say("Too many text messages are being sent right now. Try again in a few minutes, or sign in another way.",
+			"Too many calls are being made right now. Try again in a few minutes, or sign in another way.")
 	case te.Code == 20003 || te.Status == http.StatusUnauthorized:
-		msg = "Text messages aren't working right now because of a problem with this site's settings. Sign in another way, or contact your administrator."
+		return say("Text messages aren't working right now because of a problem with this site's settings. Sign in another way, or contact your administrator.",
+			"Phone calls aren't working right now because of a problem with this site's settings. Sign in another way, or contact your administrator.")
 	}
-	return &SendError{UserMessage: msg, Err: err}
+	return say("We couldn't send a text message right now. Try again later, or sign in another way.",
+		"We couldn't call you right now. Try again later, or sign in another way.")
 }

@@ -1,12 +1,17 @@
-// Package smstest is a local fake of Twilio's Messages API for tests: the
-// real twilio-go client talks to it over HTTP.
+// Package smstest is a local fake of Twilio's Messages and Calls APIs for
+// tests: the real twilio-go client talks to it over HTTP.
 package smstest
 
 import (
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
+	"sort"
 	"sync"
 	"testing"
 )
@@ -21,12 +26,19 @@ type Twilio struct {
 
 	mu       sync.Mutex
 	messages []Message
+	calls    []Call
 	fail     func(w http.ResponseWriter) bool
 }
 
 // Message is one text the fake accepted.
 type Message struct {
 	To, From, MessagingServiceSID, Body string
+}
+
+// Call is one call the fake accepted.
+type Call struct {
+	To, From, Twiml, StatusCallback, StatusCallbackMethod string
+	StatusCallbackEvents                                  []string
 }
 
 // NewTwilio starts a fake for the account, closed when the test ends.
@@ -40,7 +52,8 @@ func NewTwilio(t testing.TB, accountSID, authToken string) *Twilio {
 
 func (f *Twilio) serve(t testing.TB) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.URL.Path != "/2010-04-01/Accounts/"+f.AccountSID+"/Messages.json" {
+		account := "/2010-04-01/Accounts/" + f.AccountSID
+		if r.Method != http.MethodPost || (r.URL.Path != account+"/Messages.json" && r.URL.Path != account+"/Calls.json") {
 			t.Errorf("fake Twilio: unexpected %s %s", r.Method, r.URL.Path)
 			writeError(w, 404, 20404, "The requested resource was not found")
 			return
@@ -53,15 +66,34 @@ func (f *Twilio) serve(t testing.TB) http.HandlerFunc {
 			writeError(w, 400, 21602, "Message body is required")
 			return
 		}
+		f.mu.Lock()
+		fail := f.fail
+		f.mu.Unlock()
+		if r.URL.Path == account+"/Calls.json" {
+			c := Call{To: r.PostForm.Get("To"), From: r.PostForm.Get("From"), Twiml: r.PostForm.Get("Twiml"),
+				StatusCallback: r.PostForm.Get("StatusCallback"), StatusCallbackMethod: r.PostForm.Get("StatusCallbackMethod"),
+				StatusCallbackEvents: r.PostForm["StatusCallbackEvent"]}
+			if c.To == "" || c.From == "" || c.Twiml == "" {
+				writeError(w, 400, 21205, "A 'To', 'From' and 'Twiml' are required")
+				return
+			}
+			if fail != nil && fail(w) {
+				return
+			}
+			f.mu.Lock()
+			f.calls = append(f.calls, c)
+			f.mu.Unlock()
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(201)
+			w.Write([]byte(`{"sid":"CA00000000000000000000000000000000","status":"queued"}`))
+			return
+		}
 		m := Message{To: r.PostForm.Get("To"), From: r.PostForm.Get("From"),
 			MessagingServiceSID: r.PostForm.Get("MessagingServiceSid"), Body: r.PostForm.Get("Body")}
 		if m.To == "" || m.Body == "" || (m.From == "" && m.MessagingServiceSID == "") {
 			writeError(w, 400, 21604, "A 'To', 'From' and 'Body' are required")
 			return
 		}
-		f.mu.Lock()
-		fail := f.fail
-		f.mu.Unlock()
 		if fail != nil && fail(w) {
 			return
 		}
@@ -96,6 +128,13 @@ func writeError(w http.ResponseWriter, status, code int, msg string) {
 		"more_info": "https://www.twilio.com/docs/errors/" + http.StatusText(status)})
 }
 
+// Calls returns the calls accepted so far.
+func (f *Twilio) Calls() []Call {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Call(nil), f.calls...)
+}
+
 // Messages returns the texts accepted so far.
 func (f *Twilio) Messages() []Message {
 	f.mu.Lock()
@@ -116,4 +155,23 @@ func (f *Twilio) LastCode(number string) string {
 		}
 	}
 	return ""
+}
+
+// Sign computes Twilio's X-Twilio-Signature for a form POST to fullURL, as
+// Twilio does: HMAC-SHA1 with the auth token over the URL followed by each
+// parameter name and value, names sorted, then base64.
+func Sign(authToken, fullURL string, form url.Values) string {
+	names := make([]string, 0, len(form))
+	for k := range form {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	m := hmac.New(sha1.New, []byte(authToken))
+	m.Write([]byte(fullURL))
+	for _, k := range names {
+		for _, v := range form[k] {
+			m.Write([]byte(k + v))
+		}
+	}
+	return base64.StdEncoding.EncodeToString(m.Sum(nil))
 }

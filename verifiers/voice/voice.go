@@ -1,0 +1,249 @@
+// Package voice is the "phone call" method. In press_key mode the call
+// says the app's name and asks the user to press # to finish signing in
+// (0 then # reports fraud); Twilio calls back with the keys pressed. In
+// read_code mode the call reads a 6-digit code aloud twice and the user
+// types it, for deployments Twilio cannot call back into.
+package voice
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/stepgate/stepgate/store"
+	"github.com/stepgate/stepgate/verifiers"
+	"github.com/stepgate/stepgate/verifiers/phone"
+	"github.com/stepgate/stepgate/verifiers/sms"
+)
+
+// Method is this method's name in the store, the logs and the Caddyfile.
+const Method = "voice"
+
+// Mode is how a call verifies the user.
+type Mode string
+
+const (
+	PressKey Mode = "press_key"
+	ReadCode Mode = "read_code"
+)
+
+// CallLifetime is how long a press-# call can be answered.
+const CallLifetime = 2 * time.Minute
+
+// CallbackPath is where Twilio posts the keys pressed and the call status,
+// under the portal's prefix.
+const (
+	GatherPath = "twilio/voice/gather"
+	StatusPath = "twilio/voice/status"
+)
+
+// Caller places a call that plays TwiML. statusCallback, when set, is the
+// URL Twilio posts the call's final status to.
+type Caller interface {
+	Call(ctx context.Context, to, twiml, statusCallback string) error
+}
+
+// ErrBlocked is returned when the user reported fraud on a call: the method
+// stays off until an administrator unlocks the account.
+var ErrBlocked = errors.New("phone calls are blocked for this account after a fraud report")
+
+// BlockedKey is the failure counter that marks the method blocked; `stepgate
+// user unlock` clears it with the others.
+const BlockedKey = "blocked:" + Method
+
+// Verifier places and judges calls.
+type Verifier struct {
+	// Codes sends read_code calls and keeps the sending limits for both
+	// modes (its MethodName is "voice").
+	Codes  *sms.Verifier
+	Store  store.Store
+	Caller Caller
+	Mode   Mode
+	// PublicURL is the gateway's address as Twilio reaches it, e.g.
+	// https://auth.example.com; callbacks go to PublicURL/.stepgate/….
+	PublicURL string
+	Prefix    string // the portal's path prefix, "/.stepgate/"
+	AppName   string
+	Now       func() time.Time
+}
+
+// NewCodes configures an sms.Verifier to deliver codes by voice.
+func NewCodes(base sms.Verifier, caller Caller, appName string) *sms.Verifier {
+	base.MethodName = Method
+	base.Sender = spokenCode{caller: caller, appName: appName}
+	base.Message = func(code string) string { return code }
+	base.Prompt = func(masked string) string { return "We're calling your phone " + masked + "." }
+	return &base
+}
+
+// spokenCode turns "send this code" into a call that reads it twice.
+type spokenCode struct {
+	caller  Caller
+	appName string
+}
+
+func (s spokenCode) Send(ctx context.Context, to, code string) error {
+	spaced := strings.Join(strings.Split(code, ""), ", ")
+	say := fmt.Sprintf("This is %s. Your verification code is %s. Again, your code is %s. Goodbye.", s.appName, spaced, spaced)
+	return s.caller.Call(ctx, to, twiml(say, "", ""), "")
+}
+
+// Method implements verifiers.Verifier.
+func (v *Verifier) Method() string { return Method }
+
+// Blocked reports whether the user's calls are blocked after a fraud report.
+func (v *Verifier) Blocked(ctx context.Context, user string) (bool, error) {
+	f, err := v.Store.Failures(ctx, user, BlockedKey)
+	return f.Count > 0, err
+}
+
+// Enrolled implements verifiers.Verifier: a confirmed phone, not blocked.
+func (v *Verifier) Enrolled(ctx context.Context, user verifiers.User) (bool, error) {
+	ok, err := v.Codes.Enrolled(ctx, user)
+	if err != nil || !ok {
+		return false, err
+	}
+	blocked, err := v.Blocked(ctx, user.Name)
+	return !blocked, err
+}
+
+// Start implements verifiers.Verifier: it places the call.
+func (v *Verifier) Start(ctx context.Context, user verifiers.User, ch verifiers.Challenge) (verifiers.Prompt, error) {
+	number, err := v.Codes.Phone(ctx, user)
+	if err != nil {
+		return verifiers.Prompt{}, err
+	}
+	if number == "" {
+		return verifiers.Prompt{}, verifiers.ErrNotEnrolled
+	}
+	if blocked, err := v.Blocked(ctx, user.Name); err != nil || blocked {
+		return verifiers.Prompt{}, errors.Join(ErrBlocked, err)
+	}
+	if v.Mode == ReadCode {
+		return v.Codes.Start(ctx, user, ch)
+	}
+	n, err := v.Codes.Reserve(ctx, user, ch, number)
+	if err != nil {
+		return verifiers.Prompt{}, err
+	}
+	if err := v.Store.PutCall(ctx, ch.ID, user.Name, v.Now().Add(CallLifetime)); err != nil {
+		return verifiers.Prompt{}, err
+	}
+	q := url.Values{"c": {ch.ID}, "u": {user.Name}}.Encode()
+	base := strings.TrimSuffix(v.PublicURL, "/") + v.Prefix
+	say := fmt.Sprintf("This is %s. Someone is signing in to your account. To finish signing in, press the pound key. If this wasn't you, press zero.", v.AppName)
+	if err := v.Caller.Call(ctx, n.E164, twiml(say, base+GatherPath+"?"+q, "We didn't get your answer. Goodbye."), base+StatusPath+"?"+q); err != nil {
+		// The call never started: end the attempt at once.
+		v.Store.SetCallState(ctx, ch.ID, store.CallPending, store.CallFailed, "not placed", v.Now())
+		return verifiers.Prompt{}, err
+	}
+	return verifiers.Prompt{Input: "wait", Message: "We're calling your phone " + phone.Mask(n.E164) + "."}, nil
+}
+
+// Check implements verifiers.Verifier. In read_code mode it checks the
+// typed code; in press_key mode it looks at the call: an approval is
+// accepted once; a call still ringing is Pending.
+func (v *Verifier) Check(ctx context.Context, user verifiers.User, ch verifiers.Challenge, input string) (verifiers.Result, error) {
+	if v.Mode == ReadCode {
+		return v.Codes.Check(ctx, user, ch, input)
+	}
+	state, _, err := v.Store.CallState(ctx, ch.ID, user.Name, v.Now())
+	if errors.Is(err, store.ErrNotFound) {
+		return verifiers.Expired, nil
+	}
+	if err != nil {
+		return verifiers.Rejected, err
+	}
+	switch state {
+	case store.CallPending:
+		return verifiers.Pending, nil
+	case store.CallApproved:
+		ok, err := v.Store.SetCallState(ctx, ch.ID, store.CallApproved, store.CallUsed, "", v.Now())
+		if err != nil {
+			return verifiers.Rejected, err
+		}
+		if ok {
+			return verifiers.Accepted, nil
+		}
+		return verifiers.Replayed, nil
+	case store.CallUsed:
+		return verifiers.Replayed, nil
+	default:
+		return verifiers.Expired, nil
+	}
+}
+
+// State is the call's state and detail for the waiting page.
+func (v *Verifier) State(ctx context.Context, user verifiers.User, ch verifiers.Challenge) (string, string, error) {
+	return v.Store.CallState(ctx, ch.ID, user.Name, v.Now())
+}
+
+// Answer applies the key the callee pressed to a pending call, and returns
+// what the call says next. The Gather takes one key and has no finish key,
+// so # itself arrives as Digits "#" (an empty result, a timeout, never
+// reaches the action URL and cannot approve anything); 0 reports fraud,
+// and the call then blocks the method.
+func (v *Verifier) Answer(ctx context.Context, challengeID, user, digits string) (say string, fraud bool, err error) {
+	to, say := store.CallDenied, "You didn't confirm. The sign-in was not completed. Goodbye."
+	switch digits {
+	case "#":
+		to, say = store.CallApproved, "Thank you. You're signed in. Goodbye."
+	case "0", "0#":
+		to, say, fraud = store.CallFraud, "We've blocked this sign-in and reported it to your administrator. Goodbye.", true
+	}
+	ok, err := v.Store.SetCallState(ctx, challengeID, store.CallPending, to, "", v.Now())
+	if err != nil {
+		return "Sorry, something went wrong. Goodbye.", false, err
+	}
+	if !ok {
+		return "This sign-in request has already ended. Goodbye.", false, nil
+	}
+	if fraud {
+		if _, err := v.Store.AddFailure(ctx, user, BlockedKey, v.Now()); err != nil {
+			return say, true, err
+		}
+	}
+	return say, fraud, nil
+}
+
+// Ended records Twilio's final call status for a call nobody answered with
+// a key: busy, no-answer, failed, canceled, or completed (hung up).
+func (v *Verifier) Ended(ctx context.Context, challengeID, status string) error {
+	detail := status
+	if status == "completed" {
+		detail = "hung up"
+	}
+	_, err := v.Store.SetCallState(ctx, challengeID, store.CallPending, store.CallFailed, detail, v.Now())
+	return err
+}
+
+// twiml builds a response that says text, inside a Gather posting to
+// action when action is set, followed by fallback.
+func twiml(text, action, fallback string) string {
+	esc := func(s string) string {
+		var b strings.Builder
+		xml.EscapeText(&b, []byte(s))
+		return b.String()
+	}
+	var b strings.Builder
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?><Response>`)
+	if action != "" {
+		fmt.Fprintf(&b, `<Gather numDigits="1" finishOnKey="" timeout="15" method="POST" action="%s"><Say>%s</Say></Gather>`, esc(action), esc(text))
+		if fallback != "" {
+			fmt.Fprintf(&b, `<Say>%s</Say>`, esc(fallback))
+		}
+	} else {
+		fmt.Fprintf(&b, `<Say>%s</Say>`, esc(text))
+	}
+	b.WriteString(`</Response>`)
+	return b.String()
+}
+
+// Say is a TwiML response that says text and hangs up.
+func Say(text string) string { return twiml(text, "", "") }
+
+var _ verifiers.Verifier = (*Verifier)(nil)
