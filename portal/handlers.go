@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/securecookie"
 	"go.uber.org/zap"
 
+	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers"
 	"github.com/stepgate/stepgate/verifiers/password"
 	"github.com/stepgate/stepgate/verifiers/totp"
@@ -48,6 +49,10 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := strings.TrimPrefix(r.URL.Path, strings.TrimSuffix(Prefix, "/"))
 	if strings.HasPrefix(path, "/static/") && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		serveStatic(w, r)
+		return
+	}
+	if rest, ok := strings.CutPrefix(path, "/twilio/"); ok {
+		p.twilioCallback(w, r, "twilio/"+rest)
 		return
 	}
 	if !p.insecureOK(r) {
@@ -90,13 +95,17 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	case path == "/verify":
 		p.verify(w, r)
+	case path == "/verify/status":
+		p.callStatus(w, r)
+	case path == "/outbox/answer":
+		p.simulateAnswer(w, r)
 	case path == "/verify/other":
 		p.otherMethods(w, r)
 	case path == "/verify/method":
 		p.chooseMethod(w, r)
 	case path == "/register":
 		p.register(w, r)
-	case path == "/register/phone" && p.sms != nil:
+	case path == "/register/phone" && p.phoneCodes() != nil:
 		p.registerPhone(w, r)
 	case path == "/register/qr.png":
 		p.qr(w, r)
@@ -203,6 +212,11 @@ func (p *Portal) postLogin(w http.ResponseWriter, r *http.Request) {
 		p.storeError(w, r, err)
 		return
 	}
+	setUp, err := p.anySetUp(ctx, user)
+	if err != nil {
+		p.storeError(w, r, err)
+		return
+	}
 	pd := pending{ID: randomID(), User: user.Name, Rd: rd, Aud: requestHost(r), Created: p.cfg.Now().Unix()}
 	switch {
 	case len(have) > 0:
@@ -212,8 +226,13 @@ func (p *Portal) postLogin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		p.start(r, &pd, user)
-	case p.cfg.FirstSignInRegistration:
+	case p.cfg.FirstSignInRegistration && !setUp:
 		pd.Stage = stageRegister
+	case setUp:
+		p.audit(r, "sign-in", user.Name, "", "no-usable-method")
+		p.render(w, r, http.StatusForbidden, "message", pageData{Title: "Can't finish signing in", Heading: "You can't finish signing in",
+			Info: "None of your verification methods can be used right now (phone calls are turned off after a fraud report, or your method isn't available on this site). Contact " + p.cfg.HelpContact + " for help signing in."})
+		return
 	default:
 		p.audit(r, "sign-in", user.Name, "", "no-method")
 		p.render(w, r, http.StatusForbidden, "message", pageData{Title: "Can't finish signing in", Heading: "You can't finish signing in",
@@ -340,6 +359,10 @@ func (p *Portal) verify(w http.ResponseWriter, r *http.Request) {
 		show(http.StatusOK, pd.Err)
 		return
 	}
+	if p.waitsForCall(pd) {
+		p.checkCall(w, r, pd, user, show)
+		return
+	}
 	res, msg, status := p.checkCode(r, user, pd.M, func(code string) (verifiers.Result, error) {
 		return v.Check(r.Context(), user, p.attempt(r, &pd), code)
 	})
@@ -356,8 +379,13 @@ func (p *Portal) verifyPage(r *http.Request, pd pending, user verifiers.User, ms
 	if err != nil {
 		return pageData{}, err
 	}
-	return pageData{Title: "Enter code", Heading: "Enter code", Error: msg, Username: user.Name,
-		Method: pd.M, Prompt: pd.Prompt, Others: len(have) > 1}, nil
+	d := pageData{Title: "Enter code", Heading: "Enter code", Error: msg, Username: user.Name,
+		Method: pd.M, Prompt: pd.Prompt, Others: len(have) > 1}
+	if p.waitsForCall(pd) {
+		d.Title, d.Heading, d.Wait = "Answer the call", "Answer the call", true
+		d.Simulate = p.cfg.Voice.Simulate && isLoopbackHost(r.Host) && isLoopbackHost(remoteIP(r))
+	}
+	return d, nil
 }
 
 // checkCode runs one code check with the lockout around it and returns the
@@ -429,11 +457,23 @@ func (p *Portal) registering(w http.ResponseWriter, r *http.Request) (pending, v
 		p.restart(w, r, msgRestart)
 		return pd, user, false
 	}
-	if have, err := p.userMethods(r.Context(), user); err != nil || len(have) > 0 {
+	if any, err := p.anySetUp(r.Context(), user); err != nil || any {
 		p.restart(w, r, msgRestart)
 		return pd, user, false
 	}
 	return pd, user, true
+}
+
+// anySetUp reports whether the user has any method set up, usable or not
+// (calls blocked after a fraud report, texts turned off in the Caddyfile):
+// such a user must never be offered first-sign-in registration, or whoever
+// has their password could add their own method.
+func (p *Portal) anySetUp(ctx context.Context, user verifiers.User) (bool, error) {
+	info, err := p.cfg.Store.SecurityInfo(ctx, user.Name)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return info.TOTPSecret != nil || info.Phone != "", err
 }
 
 // register walks a user without any method through setting up an
@@ -460,7 +500,7 @@ func (p *Portal) register(w http.ResponseWriter, r *http.Request) {
 	}
 	show := func(status int, msg string) {
 		p.render(w, r, status, "register", pageData{Title: "Set up your authenticator app", Heading: "Set up your authenticator app",
-			Error: msg, Username: user.Name, Secret: groupSecret(pd.Secret), QR: Prefix + "register/qr.png", SMS: p.sms != nil})
+			Error: msg, Username: user.Name, Secret: groupSecret(pd.Secret), QR: Prefix + "register/qr.png", SMS: p.phoneCodes() != nil})
 	}
 	if r.Method != http.MethodPost {
 		show(http.StatusOK, "")

@@ -13,6 +13,7 @@ import (
 	"github.com/stepgate/stepgate/verifiers"
 	"github.com/stepgate/stepgate/verifiers/phone"
 	"github.com/stepgate/stepgate/verifiers/sms"
+	"github.com/stepgate/stepgate/verifiers/voice"
 )
 
 // codeFailures keys the failure counter that every typed code (app code,
@@ -41,12 +42,15 @@ func (p *Portal) userMethods(ctx context.Context, user verifiers.User) ([]choice
 		switch v.Method() {
 		case "totp":
 			c.Label = "Use a verification code from my authenticator app"
-		case sms.Method:
-			number, err := p.sms.Phone(ctx, user)
+		case sms.Method, voice.Method:
+			number, err := p.phoneCodes().Phone(ctx, user)
 			if err != nil {
 				return nil, err
 			}
 			c.Label = "Text " + phone.Mask(number)
+			if v.Method() == voice.Method {
+				c.Label = "Call " + phone.Mask(number)
+			}
 		}
 		out = append(out, c)
 	}
@@ -85,7 +89,7 @@ func (p *Portal) start(r *http.Request, pd *pending, user verifiers.User) {
 	if v == nil {
 		return
 	}
-	if pd.M == sms.Method && !p.smsAllowed(r, user.Name) {
+	if !p.devAllowed(r, user.Name, pd.M) {
 		pd.Err = msgOutboxOnly
 		return
 	}
@@ -100,15 +104,30 @@ func (p *Portal) start(r *http.Request, pd *pending, user verifiers.User) {
 	}
 }
 
-const msgOutboxOnly = "Text messages are in development mode on this server and only work from the server itself. Sign in another way."
+const msgOutboxOnly = "Texts and calls are in development mode on this server and only work from the server itself. Sign in another way."
 
-// smsAllowed applies LoopbackOnly (the development outbox).
-func (p *Portal) smsAllowed(r *http.Request, user string) bool {
-	if !p.cfg.SMS.LoopbackOnly || (isLoopbackHost(r.Host) && isLoopbackHost(remoteIP(r))) {
+// phoneCodes sends the codes that confirm a new phone number: by text when
+// texts are on, else by a call that reads the code.
+func (p *Portal) phoneCodes() *sms.Verifier {
+	switch {
+	case p.sms != nil:
+		return p.sms
+	case p.voice != nil:
+		return p.voice.Codes
+	}
+	return nil
+}
+
+// devAllowed applies LoopbackOnly (the development outbox) to method.
+func (p *Portal) devAllowed(r *http.Request, user, method string) bool {
+	loopbackOnly := (method == sms.Method && p.cfg.SMS != nil && p.cfg.SMS.LoopbackOnly) ||
+		(method == voice.Method && p.cfg.Voice != nil && p.cfg.Voice.LoopbackOnly)
+	if !loopbackOnly || (isLoopbackHost(r.Host) && isLoopbackHost(remoteIP(r))) {
 		return true
 	}
-	p.audit(r, "code-sent", user, sms.Method, "refused-outbox")
-	p.log.Error("text message not sent: the outbox transport only serves clients on this machine; configure sms twilio, or set outbox_allowed for a test deployment")
+	p.audit(r, "code-sent", user, method, "refused-outbox")
+	p.log.Error("not sent: the outbox transport only serves clients on this machine; configure twilio, or set outbox_allowed for a test deployment",
+		zap.String("method", method))
 	return false
 }
 
@@ -134,6 +153,8 @@ func (p *Portal) sendErrorMessage(r *http.Request, user, method string, err erro
 	case errors.Is(err, sms.ErrCountry):
 		p.audit(r, "code-sent", user, method, "country-refused")
 		return fmt.Sprintf("Phone numbers in that country can't be used here. Use a number starting with %s, or contact %s.", p.cfg.SMS.Countries, p.cfg.HelpContact)
+	case errors.Is(err, voice.ErrBlocked):
+		return "Phone calls are turned off for your account after a fraud report. Sign in another way, or contact " + p.cfg.HelpContact + "."
 	case errors.Is(err, phone.ErrInvalid):
 		return "That doesn't look like a phone number: " + phone.ErrInvalid.Error() + "."
 	default:
@@ -243,18 +264,19 @@ func (p *Portal) registerPhone(w http.ResponseWriter, r *http.Request) {
 			show(http.StatusOK, "", "")
 			return
 		}
-		if !p.smsAllowed(r, user.Name) {
+		codes := p.phoneCodes()
+		if !p.devAllowed(r, user.Name, codes.Method()) {
 			show(http.StatusForbidden, msgOutboxOnly, "")
 			return
 		}
-		prompt, err := p.sms.SendTo(r.Context(), user, p.attempt(r, &pd), number)
+		prompt, err := codes.SendTo(r.Context(), user, p.attempt(r, &pd), number)
 		if err != nil {
-			show(http.StatusBadRequest, p.sendErrorMessage(r, user.Name, sms.Method, err), "")
+			show(http.StatusBadRequest, p.sendErrorMessage(r, user.Name, codes.Method(), err), "")
 			return
 		}
 		n, _ := phone.Parse(number)
 		pd.Phone, pd.Prompt = n.E164, prompt.Message
-		p.audit(r, "code-sent", user.Name, sms.Method, "success", zap.String("purpose", "set-up"))
+		p.audit(r, "code-sent", user.Name, codes.Method(), "success", zap.String("purpose", "set-up"))
 		if !p.setPending(w, r, pd) {
 			p.storeError(w, r, errors.New("encoding pending cookie"))
 			return
@@ -263,8 +285,9 @@ func (p *Portal) registerPhone(w http.ResponseWriter, r *http.Request) {
 	case pd.Phone == "":
 		show(http.StatusBadRequest, "Enter your phone number first.", "")
 	default:
-		res, msg, status := p.checkCode(r, user, sms.Method, func(code string) (verifiers.Result, error) {
-			return p.sms.Check(r.Context(), user, p.attempt(r, &pd), code)
+		codes := p.phoneCodes()
+		res, msg, status := p.checkCode(r, user, codes.Method(), func(code string) (verifiers.Result, error) {
+			return codes.Check(r.Context(), user, p.attempt(r, &pd), code)
 		})
 		if res != verifiers.Accepted {
 			show(status, msg, pd.Prompt)
@@ -274,7 +297,7 @@ func (p *Portal) registerPhone(w http.ResponseWriter, r *http.Request) {
 			p.storeError(w, r, err)
 			return
 		}
-		p.audit(r, "method-added", user.Name, sms.Method, "success")
-		p.finish(w, r, pd, user, sms.Method)
+		p.audit(r, "method-added", user.Name, "phone", "success")
+		p.finish(w, r, pd, user, codes.Method())
 	}
 }

@@ -35,7 +35,9 @@ type pageData struct {
 	Others   bool     // the user has other methods ("Sign in another way")
 	Choices  []choice // the other methods to choose from
 	Phone    string   // the masked number being set up
-	SMS      bool     // text messages are available (registration offers a phone)
+	SMS      bool     // a phone can be set up (registration offers it)
+	Wait     bool     // the page waits for a phone call's answer
+	Simulate bool     // show the development outbox's "simulate the answer" buttons
 }
 
 type pages struct {

@@ -23,6 +23,7 @@ import (
 	"github.com/stepgate/stepgate/verifiers/phone"
 	"github.com/stepgate/stepgate/verifiers/sms"
 	"github.com/stepgate/stepgate/verifiers/totp"
+	"github.com/stepgate/stepgate/verifiers/voice"
 )
 
 // Prefix is the path under which the portal serves its pages on every
@@ -51,6 +52,8 @@ type Config struct {
 	FirstSignInRegistration bool
 	// SMS turns on text-message codes (nil: off).
 	SMS *SMSConfig
+	// Voice turns on phone calls (nil: off).
+	Voice *VoiceConfig
 	// HelpContact is shown to users who cannot complete sign-in on their own.
 	HelpContact string
 	// Lockout is the failure back-off.
@@ -75,6 +78,25 @@ type SMSConfig struct {
 	LoopbackOnly bool
 }
 
+// VoiceConfig is how phone calls are placed and answered.
+type VoiceConfig struct {
+	Caller    voice.Caller
+	Mode      voice.Mode
+	Limits    sms.Limits
+	Countries phone.Countries
+	// PublicURL is where Twilio reaches the gateway (press_key callbacks);
+	// signatures are checked against it, never against the Host header.
+	PublicURL string
+	// AuthToken checks the X-Twilio-Signature of callbacks; empty (the
+	// outbox) refuses every callback.
+	AuthToken string
+	// LoopbackOnly: the development outbox, serving only this machine,
+	// with buttons that simulate the callee's answer.
+	LoopbackOnly bool
+	// Simulate shows those buttons (the outbox).
+	Simulate bool
+}
+
 // Portal serves the sign-in pages and decides about every request.
 type Portal struct {
 	cfg      Config
@@ -83,6 +105,7 @@ type Portal struct {
 	pendings []securecookie.Codec
 	totp     *totp.Verifier
 	sms      *sms.Verifier // nil when text messages are off
+	voice    *voice.Verifier // nil when phone calls are off
 	// methods are the second-step methods in use, strongest first: the
 	// default for a user who has not chosen one is the first they have.
 	methods  []verifiers.Verifier
@@ -164,6 +187,16 @@ func New(cfg Config) (*Portal, error) {
 	}
 	p.totp = &totp.Verifier{Store: cfg.Store, Sealer: sealer, Issuer: cfg.Issuer, Now: cfg.Now}
 	p.methods = []verifiers.Verifier{p.totp}
+	if cfg.Voice != nil {
+		if cfg.Voice.Caller == nil {
+			return nil, errors.New("portal: phone calls without a caller")
+		}
+		codes := voice.NewCodes(sms.Verifier{Store: cfg.Store, Key: p.keys[0].codes, AppName: cfg.Issuer,
+			Limits: cfg.Voice.Limits, Countries: cfg.Voice.Countries, Now: cfg.Now}, cfg.Voice.Caller, cfg.Issuer)
+		p.voice = &voice.Verifier{Codes: codes, Store: cfg.Store, Caller: cfg.Voice.Caller, Mode: cfg.Voice.Mode,
+			PublicURL: cfg.Voice.PublicURL, Prefix: Prefix, AppName: cfg.Issuer, Now: cfg.Now}
+		p.methods = append(p.methods, p.voice)
+	}
 	if cfg.SMS != nil {
 		if cfg.SMS.Sender == nil {
 			return nil, errors.New("portal: text messages without a sender")

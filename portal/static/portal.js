@@ -12,6 +12,21 @@ document.addEventListener("DOMContentLoaded", function () {
       }
     });
   });
+  // While a phone call waits for its answer, ask the server every two
+  // seconds and continue as soon as the call has been answered (or ended).
+  var waiting = document.querySelector("form[data-poll]");
+  if (waiting && window.fetch) {
+    var poll = function () {
+      fetch(waiting.getAttribute("data-poll"), { credentials: "same-origin", cache: "no-store" })
+        .then(function (r) { return r.ok ? r.json() : { state: "gone" }; })
+        .then(function (s) {
+          if (s.state === "pending") { setTimeout(poll, 2000); return; }
+          waiting.requestSubmit ? waiting.requestSubmit() : waiting.submit();
+        })
+        .catch(function () { setTimeout(poll, 5000); });
+    };
+    setTimeout(poll, 2000);
+  }
   // Never submit a form twice by double-clicking.
   document.querySelectorAll("form").forEach(function (form) {
     form.addEventListener("submit", function () {
