@@ -104,7 +104,7 @@ type Portal struct {
 	sessions []securecookie.Codec
 	pendings []securecookie.Codec
 	totp     *totp.Verifier
-	sms      *sms.Verifier // nil when text messages are off
+	sms      *sms.Verifier   // nil when text messages are off
 	voice    *voice.Verifier // nil when phone calls are off
 	// methods are the second-step methods in use, strongest first: the
 	// default for a user who has not chosen one is the first they have.
