@@ -72,6 +72,11 @@ type App struct {
 
 	// SMS turns on text-message codes.
 	SMS *SMSConfig `json:"sms,omitempty"`
+	// Voice turns on phone calls.
+	Voice *VoiceConfig `json:"voice,omitempty"`
+	// PublicURL is the https address of a protected site as Twilio reaches
+	// it: press-# calls post their answers to PublicURL/.stepgate/twilio/….
+	PublicURL string `json:"public_url,omitempty"`
 	// AllowedCountries are the country calling codes ("+1", "+44") phone
 	// numbers may have. Default: the country of the Twilio from number.
 	AllowedCountries []string `json:"allowed_countries,omitempty"`
@@ -226,7 +231,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 			MaxDelay: time.Duration(a.Lockout.MaxDelay), HardLimit: a.Lockout.HardLimit,
 		}
 	}
-	if cfg.SMS, err = a.smsPortalConfig(repl); err != nil {
+	if err = a.phonePortalConfig(repl, &cfg); err != nil {
 		a.store.Close()
 		return err
 	}

@@ -46,6 +46,15 @@ func init() {
 //			from        <number or messaging service SID>
 //			api_url     <url>              # optional
 //		}
+//		voice outbox [<file>] [{ mode press_key|read_code }]
+//		voice twilio {
+//			account_sid <sid>
+//			auth_token  <token>
+//			from        <number>
+//			mode        press_key|read_code
+//			api_url     <url>              # optional
+//		}
+//		public_url <https://site as Twilio reaches it>
 //		allowed_countries <+code...>
 //		send_limits {
 //			cooldown          <duration>
@@ -146,11 +155,21 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 			}
 			app.PasswordCPU = pct
 		case "sms":
-			c, err := parseSMS(d)
+			b, err := parsePhone(d, false)
 			if err != nil {
 				return nil, err
 			}
-			app.SMS = c
+			app.SMS = &SMSConfig{Transport: b.transport, Twilio: b.twilio, OutboxFile: b.outboxFile}
+		case "voice":
+			b, err := parsePhone(d, true)
+			if err != nil {
+				return nil, err
+			}
+			app.Voice = &VoiceConfig{Transport: b.transport, Twilio: b.twilio, OutboxFile: b.outboxFile, Mode: b.mode}
+		case "public_url":
+			if err := oneArg(d, &app.PublicURL); err != nil {
+				return nil, err
+			}
 		case "allowed_countries":
 			app.AllowedCountries = d.RemainingArgs()
 			if len(app.AllowedCountries) == 0 {
@@ -192,40 +211,64 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 	return httpcaddyfile.App{Name: "stepgate", Value: caddyconfig.JSON(app, nil)}, nil
 }
 
-// parseSMS reads `sms outbox [file]` or `sms twilio { … }`.
-func parseSMS(d *caddyfile.Dispenser) (*SMSConfig, error) {
+// phoneBlock is what `sms …` and `voice …` read.
+type phoneBlock struct {
+	transport, outboxFile, mode string
+	twilio                      *TwilioConfig
+}
+
+// parsePhone reads `sms|voice outbox [file] [{ mode … }]` or
+// `sms|voice twilio { … }`; mode is allowed for voice only.
+func parsePhone(d *caddyfile.Dispenser, withMode bool) (phoneBlock, error) {
+	what := d.Val()
 	args := d.RemainingArgs()
 	if len(args) == 0 {
-		return nil, d.ArgErr()
+		return phoneBlock{}, d.ArgErr()
 	}
-	c := &SMSConfig{Transport: args[0]}
+	b := phoneBlock{transport: args[0]}
+	opts := map[string]func() error{}
+	if withMode {
+		opts["mode"] = func() error {
+			if err := oneArg(d, &b.mode); err != nil {
+				return err
+			}
+			if b.mode != "press_key" && b.mode != "read_code" {
+				return d.Errf("unknown voice mode %q (want press_key or read_code)", b.mode)
+			}
+			return nil
+		}
+	}
 	switch args[0] {
 	case "outbox":
 		if len(args) > 2 {
-			return nil, d.ArgErr()
+			return b, d.ArgErr()
 		}
 		if len(args) == 2 {
-			c.OutboxFile = args[1]
+			b.outboxFile = args[1]
 		}
 	case "twilio":
 		if len(args) != 1 {
-			return nil, d.ArgErr()
+			return b, d.ArgErr()
 		}
-		c.Twilio = new(TwilioConfig)
-		t := c.Twilio
-		err := subBlock(d, map[string]func() error{
-			"account_sid": func() error { return oneArg(d, &t.AccountSID) },
-			"auth_token":  func() error { return oneArg(d, &t.AuthToken) },
-			"from":        func() error { return oneArg(d, &t.From) },
-			"api_url":     func() error { return oneArg(d, &t.APIURL) },
-		})
-		if err != nil {
-			return nil, err
-		}
+		b.twilio = new(TwilioConfig)
+		t := b.twilio
+		opts["account_sid"] = func() error { return oneArg(d, &t.AccountSID) }
+		opts["auth_token"] = func() error { return oneArg(d, &t.AuthToken) }
+		opts["from"] = func() error { return oneArg(d, &t.From) }
+		opts["api_url"] = func() error { return oneArg(d, &t.APIURL) }
 	default:
-		return nil, d.Errf("unknown sms transport %q (want twilio or outbox)", args[0])
+		return b, d.Errf("unknown %s transport %q (want twilio or outbox)", what, args[0])
 	}
-	return c, nil
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		parse, ok := opts[d.Val()]
+		if !ok {
+			return b, d.Errf("unknown %s %s option %q", what, args[0], d.Val())
+		}
+		if err := parse(); err != nil {
+			return b, err
+		}
+	}
+	return b, nil
 }
 
 // parseHandler sets up the handler from the site directive. Syntax:

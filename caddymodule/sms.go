@@ -3,14 +3,19 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/twilio/twilio-go"
 	"go.uber.org/zap"
 
 	"github.com/stepgate/stepgate/portal"
 	"github.com/stepgate/stepgate/verifiers/phone"
 	"github.com/stepgate/stepgate/verifiers/sms"
+	"github.com/stepgate/stepgate/verifiers/voice"
 )
 
 // SMSConfig turns on text-message codes.
@@ -52,60 +57,138 @@ type SendLimitsConfig struct {
 	GlobalPerMinute int `json:"global_per_minute,omitempty"`
 }
 
-// smsPortalConfig builds the portal's text-message settings.
-func (a *App) smsPortalConfig(repl *caddy.Replacer) (*portal.SMSConfig, error) {
-	if a.SMS == nil {
-		if len(a.AllowedCountries) > 0 || a.SendLimits != nil {
-			return nil, errors.New("allowed_countries and send_limits need a text-message transport: add `sms twilio { … }` or `sms outbox`")
-		}
-		return nil, nil
-	}
-	out := &portal.SMSConfig{}
+// VoiceConfig turns on phone calls.
+type VoiceConfig struct {
+	// Transport is "twilio" or "outbox" (development: the call's words go
+	// to the log, and the waiting page can simulate the answer).
+	Transport  string        `json:"transport"`
+	Twilio     *TwilioConfig `json:"twilio,omitempty"`
+	OutboxFile string        `json:"outbox_file,omitempty"`
+	// Mode is press_key (default: press # to sign in; needs public_url
+	// with twilio) or read_code (the call reads a code to type).
+	Mode string `json:"mode,omitempty"`
+}
+
+// phoneTransport is what sms and voice share: a Twilio account or the
+// outbox, and the countries numbers may be in.
+type phoneTransport struct {
+	twilio    *twilio.RestClient
+	cfg       sms.TwilioConfig
+	outbox    *sms.Outbox
+	countries phone.Countries
+}
+
+func (a *App) phoneTransport(repl *caddy.Replacer, what, transport string, tw *TwilioConfig, outboxFile string) (*phoneTransport, error) {
 	countries, err := phone.ParseCountries(a.AllowedCountries)
 	if err != nil {
 		return nil, fmt.Errorf("allowed_countries: %w", err)
 	}
-	switch a.SMS.Transport {
+	pt := &phoneTransport{countries: countries}
+	switch transport {
 	case "twilio":
-		if a.SMS.Twilio == nil {
-			return nil, errors.New("sms twilio: the account is missing: add account_sid, auth_token and from")
+		if tw == nil {
+			return nil, fmt.Errorf("%s twilio: the account is missing: add account_sid, auth_token and from", what)
 		}
-		tc := sms.TwilioConfig{
-			AccountSID: repl.ReplaceKnown(a.SMS.Twilio.AccountSID, ""),
-			AuthToken:  repl.ReplaceKnown(a.SMS.Twilio.AuthToken, ""),
-			From:       repl.ReplaceKnown(a.SMS.Twilio.From, ""),
-			APIURL:     repl.ReplaceKnown(a.SMS.Twilio.APIURL, ""),
+		pt.cfg = sms.TwilioConfig{
+			AccountSID: repl.ReplaceKnown(tw.AccountSID, ""),
+			AuthToken:  repl.ReplaceKnown(tw.AuthToken, ""),
+			From:       repl.ReplaceKnown(tw.From, ""),
+			APIURL:     repl.ReplaceKnown(tw.APIURL, ""),
 		}
-		client, err := sms.NewTwilioClient(tc)
-		if err != nil {
-			return nil, fmt.Errorf("sms %w", err)
+		if pt.twilio, err = sms.NewTwilioClient(pt.cfg); err != nil {
+			return nil, fmt.Errorf("%s %w", what, err)
 		}
-		out.Sender = &sms.Twilio{Client: client, From: tc.From}
-		if len(countries) == 0 {
+		if len(pt.countries) == 0 {
 			// Default: only the sending number's own country.
-			code, err := phone.CallingCode(tc.From)
+			code, err := phone.CallingCode(pt.cfg.From)
 			if err != nil {
-				return nil, fmt.Errorf("sms twilio: from %q is not a phone number, so set allowed_countries (e.g. allowed_countries +1 +44)", tc.From)
+				return nil, fmt.Errorf("%s twilio: from %q is not a phone number, so set allowed_countries (e.g. allowed_countries +1 +44)", what, pt.cfg.From)
 			}
-			countries = phone.Countries{code}
+			pt.countries = phone.Countries{code}
 		}
 	case "outbox":
-		out.Sender = &sms.Outbox{Path: repl.ReplaceKnown(a.SMS.OutboxFile, ""), Log: a.logger}
-		out.LoopbackOnly = !a.OutboxAllowed
-		if len(countries) == 0 {
-			countries = allCallingCodes()
+		pt.outbox = &sms.Outbox{Path: repl.ReplaceKnown(outboxFile, ""), Log: a.logger}
+		if len(pt.countries) == 0 {
+			pt.countries = allCallingCodes()
 		}
-		a.logger.Warn("text messages use the development outbox: codes are written to the log, not sent",
-			zap.String("outbox_file", a.SMS.OutboxFile), zap.Bool("outbox_allowed", a.OutboxAllowed))
+		a.logger.Warn(what+" uses the development outbox: codes and calls are written to the log, not sent",
+			zap.String("outbox_file", outboxFile), zap.Bool("outbox_allowed", a.OutboxAllowed))
 	default:
-		return nil, fmt.Errorf("unknown sms transport %q (want twilio or outbox)", a.SMS.Transport)
+		return nil, fmt.Errorf("unknown %s transport %q (want twilio or outbox)", what, transport)
 	}
-	out.Countries = countries
-	if l := a.SendLimits; l != nil {
-		out.Limits = sms.Limits{Cooldown: time.Duration(l.Cooldown), PerUser: l.PerUser, PerNumber: l.PerNumber,
-			PerIP: l.PerIP, GlobalPerMinute: l.GlobalPerMinute}
+	return pt, nil
+}
+
+func (a *App) sendLimits() sms.Limits {
+	l := a.SendLimits
+	if l == nil {
+		return sms.Limits{}
 	}
-	return out, nil
+	return sms.Limits{Cooldown: time.Duration(l.Cooldown), PerUser: l.PerUser, PerNumber: l.PerNumber,
+		PerIP: l.PerIP, GlobalPerMinute: l.GlobalPerMinute}
+}
+
+// phonePortalConfig builds the portal's text-message and phone-call
+// settings.
+func (a *App) phonePortalConfig(repl *caddy.Replacer, cfg *portal.Config) error {
+	if a.SMS == nil && a.Voice == nil {
+		if len(a.AllowedCountries) > 0 || a.SendLimits != nil || a.PublicURL != "" {
+			return errors.New("allowed_countries, send_limits and public_url need a text-message or phone-call transport: add `sms …` or `voice …`")
+		}
+		return nil
+	}
+	if a.SMS != nil {
+		pt, err := a.phoneTransport(repl, "sms", a.SMS.Transport, a.SMS.Twilio, a.SMS.OutboxFile)
+		if err != nil {
+			return err
+		}
+		c := &portal.SMSConfig{Countries: pt.countries, Limits: a.sendLimits()}
+		if pt.twilio != nil {
+			c.Sender = &sms.Twilio{Client: pt.twilio, From: pt.cfg.From}
+		} else {
+			c.Sender, c.LoopbackOnly = pt.outbox, !a.OutboxAllowed
+		}
+		cfg.SMS = c
+	}
+	if a.Voice != nil {
+		pt, err := a.phoneTransport(repl, "voice", a.Voice.Transport, a.Voice.Twilio, a.Voice.OutboxFile)
+		if err != nil {
+			return err
+		}
+		mode := voice.Mode(a.Voice.Mode)
+		switch mode {
+		case "":
+			mode = voice.PressKey
+		case voice.PressKey, voice.ReadCode:
+		default:
+			return fmt.Errorf("voice: unknown mode %q (want press_key or read_code)", a.Voice.Mode)
+		}
+		c := &portal.VoiceConfig{Mode: mode, Countries: pt.countries, Limits: a.sendLimits()}
+		if pt.twilio != nil {
+			c.Caller, c.AuthToken = &voice.Twilio{Client: pt.twilio, From: pt.cfg.From}, pt.cfg.AuthToken
+			if mode == voice.PressKey {
+				public := repl.ReplaceKnown(a.PublicURL, "")
+				u, err := url.Parse(public)
+				if public == "" || err != nil || u.Host == "" || u.Path != "" && u.Path != "/" ||
+					!(u.Scheme == "https" || u.Scheme == "http" && isLoopbackName(u.Hostname())) {
+					return fmt.Errorf("voice twilio in press_key mode needs public_url: the https address of a site protected by stepgate, as Twilio reaches it (e.g. public_url https://app.example.com); or use mode read_code. Got %q", public)
+				}
+				c.PublicURL = strings.TrimSuffix(public, "/")
+			}
+		} else {
+			c.Caller, c.LoopbackOnly, c.Simulate = &voice.Outbox{Box: pt.outbox}, !a.OutboxAllowed, true
+		}
+		cfg.Voice = c
+	}
+	return nil
+}
+
+func isLoopbackName(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // allCallingCodes allows every country (the outbox sends nothing).
