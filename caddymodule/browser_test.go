@@ -96,6 +96,20 @@ func text(t *testing.T, ctx context.Context, sel chromedp.Search) string {
 	return s
 }
 
+// demoSite serves the demo app (a page showing the identity headers)
+// behind stepgate.
+func demoSite() string {
+	demo, _ := filepath.Abs("../demo")
+	return fmt.Sprintf(`
+http://localhost:9080 {
+	stepgate
+	root * %s/app
+	templates
+	file_server
+}
+`, demo)
+}
+
 // passwordStep opens the app, is sent to the sign-in page, signs in with
 // the password and waits for the page titled next.
 func passwordStep(t *testing.T, ctx context.Context, user, pw, next string) {
@@ -140,14 +154,7 @@ func TestBrowserFirstSignIn(t *testing.T) {
 			issuer "Stepgate demo"
 		}
 		registration first_sign_in
-		help_contact "the demo's administrator"`, demo, dir, dir), fmt.Sprintf(`
-http://localhost:9080 {
-	stepgate
-	root * %s/app
-	templates
-	file_server
-}
-`, demo))
+		help_contact "the demo's administrator"`, demo, dir, dir), demoSite())
 
 	step(t, ctx, "open the app", chromedp.Navigate(base+"/?from=browser"), chromedp.WaitVisible(heading("Sign in")))
 	if loc, err := chromedp.Run(ctx, chromedp.Location()); !strings.Contains(loc, "/.stepgate/?rd=%2F%3Ffrom%3Dbrowser") {
@@ -223,7 +230,6 @@ http://localhost:9080 {
 func TestBrowserTextMessages(t *testing.T) {
 	tw := smstest.NewTwilio(t, twilioSID, twilioToken)
 	db := filepath.Join(t.TempDir(), "state.db")
-	demo, _ := filepath.Abs("../demo")
 	startCaddyfile(t, fmt.Sprintf(`
 		users_file %s
 		secret %s
@@ -235,14 +241,7 @@ func TestBrowserTextMessages(t *testing.T) {
 			auth_token %s
 			from +15555550100
 			api_url %s
-		}`, writeUsers(t, "alice", "dave"), testSecret, db, twilioSID, twilioToken, tw.URL), fmt.Sprintf(`
-http://localhost:9080 {
-	stepgate
-	root * %s/app
-	templates
-	file_server
-}
-`, demo))
+		}`, writeUsers(t, "alice", "dave"), testSecret, db, twilioSID, twilioToken, tw.URL), demoSite())
 
 	ctx := newBrowser(t)
 	passwordStep(t, ctx, "alice", testPassword, "Set up your authenticator app")
@@ -291,5 +290,36 @@ http://localhost:9080 {
 	// The page submits itself at the sixth digit.
 	step(t, ctx, "type the texted code",
 		chromedp.SendKeys(labelled("Enter code"), tw.LastCode(davePhone)),
+		chromedp.WaitVisible(chromedp.Search(`//h1[normalize-space()="Hello, dave!"]`)))
+}
+
+// TestBrowserPhoneCall signs in by a phone call in Chromium with the demo's
+// development outbox: the waiting page polls, the simulate button stands
+// in for pressing #, and the page continues by itself.
+func TestBrowserPhoneCall(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "state.db")
+	startCaddyfile(t, fmt.Sprintf(`
+		users_file %s
+		secret %s
+		store sqlite %s
+		help_contact "the demo's administrator"
+		sms outbox
+		voice outbox`, writeUsers(t, "dave"), testSecret, db), demoSite())
+	st, err := store.OpenSQLite(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.SetPhone(context.Background(), "dave", davePhone)
+	st.Close()
+
+	ctx := newBrowser(t)
+	passwordStep(t, ctx, "dave", testPassword, "Answer the call")
+	if msg := text(t, ctx, chromedp.Search(`//*[@id="prompt"]`)); !strings.Contains(msg, "We're calling your phone +1 ••• ••• ••99. Answer it and press the pound key (#)") {
+		t.Fatalf("waiting page: %q", msg)
+	}
+	screenshot(t, ctx, "12-answer-the-call")
+	// No click on "continue": the page notices the answer by itself.
+	step(t, ctx, "simulate pressing #",
+		chromedp.Click(button("Simulate pressing #")),
 		chromedp.WaitVisible(chromedp.Search(`//h1[normalize-space()="Hello, dave!"]`)))
 }
