@@ -47,7 +47,7 @@ func (l *phoneLine) last(t *testing.T) placedCall {
 	return l.calls[len(l.calls)-1]
 }
 
-func newVoiceEnv(t *testing.T, simulate bool) (*env, *phoneLine) {
+func newVoiceEnv(t testing.TB, simulate bool) (*env, *phoneLine) {
 	t.Helper()
 	line := &phoneLine{}
 	countries, _ := phone.ParseCountries([]string{"+1"})
@@ -83,7 +83,7 @@ func gatherURL(t *testing.T, c placedCall) string {
 	return html.UnescapeString(m[1])
 }
 
-func (b *browser) callState(t *testing.T) string {
+func (b *browser) callState(t testing.TB) string {
 	t.Helper()
 	var s struct{ State string }
 	json.Unmarshal([]byte(b.get(Prefix+"verify/status").body), &s)
@@ -232,4 +232,41 @@ func TestSimulatedAnswerIsDevelopmentOnly(t *testing.T) {
 	if r := c.post(Prefix+"verify", Prefix+"outbox/answer", url.Values{"digits": {"#"}}); r.status != http.StatusNotFound {
 		t.Fatalf("simulate hook without the outbox: %d", r.status)
 	}
+}
+
+// FuzzTwilioCallback: whatever reaches the callback URLs, the answer is
+// 204, 200, 400, 403 or 404, never a 500 or a panic, and without a valid
+// signature no call changes state.
+func FuzzTwilioCallback(f *testing.F) {
+	f.Add("voice/gather", "c=x&u=bob", "Digits=%23", "")
+	f.Add("voice/status", "c=x&u=bob", "CallStatus=completed", "bad")
+	f.Add("voice/gather", "", "Digits=0&Digits=%23", "AAAA")
+	f.Add("../verify", "c=%00", "%zz", "")
+	e, _ := newVoiceEnv(f, false)
+	b := e.browser()
+	b.login("bob", testPassword)
+	f.Fuzz(func(t *testing.T, path, query, body, sig string) {
+		b.t = t
+		req, err := http.NewRequest("POST", e.srv.URL+Prefix+"twilio/"+path+"?"+query, strings.NewReader(body))
+		if err != nil {
+			return
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if sig != "" {
+			req.Header.Set("X-Twilio-Signature", sig)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return
+		}
+		res.Body.Close()
+		switch res.StatusCode {
+		case 200, 204, 400, 403, 404:
+		default:
+			t.Fatalf("POST twilio/%s?%s (%q): %d", path, query, body, res.StatusCode)
+		}
+		if s := b.callState(t); s != "pending" {
+			t.Fatalf("an unsigned callback changed the call to %q", s)
+		}
+	})
 }

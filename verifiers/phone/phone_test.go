@@ -2,6 +2,7 @@ package phone
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -65,4 +66,27 @@ func TestCallingCode(t *testing.T) {
 			t.Errorf("%q accepted", bad)
 		}
 	}
+}
+
+// FuzzParse: whatever a user types, Parse does not panic, and a number it
+// accepts is E.164 that parses back to itself, in its calling code.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"+1 415 555 2671", "+44 20 7946 0018", "+", "++1", "+1 (415) 555-2671", "+٤٤", "+1\x00415"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		n, err := Parse(in)
+		if err != nil {
+			return
+		}
+		again, err := Parse(n.E164)
+		if err != nil || again != n || !strings.HasPrefix(n.E164, "+"+n.CallingCode) {
+			t.Fatalf("Parse(%q) = %+v, but Parse(%q) = %+v, %v", in, n, n.E164, again, err)
+		}
+		for _, r := range n.E164[1:] {
+			if r < '0' || r > '9' {
+				t.Fatalf("Parse(%q) = %q: not E.164", in, n.E164)
+			}
+		}
+	})
 }
