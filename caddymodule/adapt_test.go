@@ -50,6 +50,7 @@ func TestCaddyfileErrors(t *testing.T) {
 		"send limit number":    {"send_limits {\n\t\t\tper_user lots\n\t\t}", "", `invalid number "lots"`},
 		"voice mode":           {"voice outbox {\n\t\t\tmode sing\n\t\t}", "", `unknown voice mode "sing"`},
 		"sms has no mode":      {"sms outbox {\n\t\t\tmode read_code\n\t\t}", "", `unknown sms outbox option "mode"`},
+		"voice has no verify":  {"voice twilio {\n\t\t\tverify_service_sid VA1\n\t\t}", "", `unknown voice twilio option "verify_service_sid"`},
 		"outbox_allowed arg":   {"outbox_allowed yes", "", "wrong argument count"},
 		"no countries":         {"allowed_countries", "", "wrong argument count"},
 		"password_cpu no %":    {"password_cpu 15", "", `password_cpu "15": want a percentage`},

@@ -62,6 +62,7 @@ func TestProvisionErrors(t *testing.T) {
 		"voice plain-http public_url": {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, PublicURL: "http://app.example.com", Voice: &VoiceConfig{Transport: "twilio", Twilio: &TwilioConfig{AccountSID: "AC1", AuthToken: "t", From: "+15555550100"}}}, "needs public_url"},
 		"voice bad mode":              {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, Voice: &VoiceConfig{Transport: "outbox", Mode: "sing"}}, `unknown mode "sing"`},
 		"voice transport":             {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, Voice: &VoiceConfig{Transport: "fax"}}, `unknown voice transport "fax"`},
+		"verify sid":                  {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, SMS: &SMSConfig{Transport: "twilio", Twilio: &TwilioConfig{AccountSID: "AC1", AuthToken: "t", From: "+15555550100", VerifyServiceSID: "MG1"}}}, "not a Verify service SID"},
 		"password_cpu range":          {App{UsersFile: users, Secret: good, PasswordCPU: 0.5}, "password_cpu 0.5%: must be between 1% and 100%"},
 		"store in a file":             {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: filepath.Join(users, "state.db")}}, "sqlite store"},
 	} {

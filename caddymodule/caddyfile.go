@@ -45,6 +45,7 @@ func init() {
 //			auth_token  <token>
 //			from        <number or messaging service SID>
 //			api_url     <url>              # optional
+//			verify_service_sid <VA…>       # optional: Twilio Verify
 //		}
 //		voice outbox [<file>] [{ mode press_key|read_code }]
 //		voice twilio {
@@ -256,6 +257,9 @@ func parsePhone(d *caddyfile.Dispenser, withMode bool) (phoneBlock, error) {
 		opts["auth_token"] = func() error { return oneArg(d, &t.AuthToken) }
 		opts["from"] = func() error { return oneArg(d, &t.From) }
 		opts["api_url"] = func() error { return oneArg(d, &t.APIURL) }
+		if !withMode { // texts only
+			opts["verify_service_sid"] = func() error { return oneArg(d, &t.VerifyServiceSID) }
+		}
 	default:
 		return b, d.Errf("unknown %s transport %q (want twilio or outbox)", what, args[0])
 	}

@@ -40,6 +40,9 @@ type TwilioConfig struct {
 	// APIURL sends API requests somewhere other than https://api.twilio.com
 	// (a test double, an egress proxy).
 	APIURL string `json:"api_url,omitempty"`
+	// VerifyServiceSID (texts only) lets Twilio Verify make, send and check
+	// the codes instead of Stepgate.
+	VerifyServiceSID string `json:"verify_service_sid,omitempty"`
 }
 
 // SendLimitsConfig are the abuse limits on sending codes; zero values take
@@ -145,6 +148,12 @@ func (a *App) phonePortalConfig(repl *caddy.Replacer, cfg *portal.Config) error 
 		c := &portal.SMSConfig{Countries: pt.countries, Limits: a.sendLimits()}
 		if pt.twilio != nil {
 			c.Sender = &sms.Twilio{Client: pt.twilio, From: pt.cfg.From}
+			if sid := repl.ReplaceKnown(a.SMS.Twilio.VerifyServiceSID, ""); sid != "" {
+				if !strings.HasPrefix(sid, "VA") {
+					return fmt.Errorf("sms twilio: verify_service_sid %q is not a Verify service SID (VA…)", sid)
+				}
+				c.Service = &sms.TwilioVerify{Client: pt.twilio, ServiceSID: sid}
+			}
 		} else {
 			c.Sender, c.LoopbackOnly = pt.outbox, !a.OutboxAllowed
 		}

@@ -174,3 +174,26 @@ func TestTextMessagesThroughTheOutbox(t *testing.T) {
 		return m[1]
 	})
 }
+
+// With verify_service_sid, Twilio Verify makes and checks the codes.
+func TestTwilioVerifyThroughCaddy(t *testing.T) {
+	tw := smstest.NewTwilio(t, twilioSID, twilioToken)
+	startSMSCaddy(t, fmt.Sprintf(`sms twilio {
+			account_sid %s
+			auth_token %s
+			from +15555550100
+			api_url %s
+			verify_service_sid VA00000000000000000000000000000001
+		}`, twilioSID, twilioToken, tw.URL))
+	setUpPhone(t, newClient(t), func() string { return tw.LastCode(alicePhone) })
+	if m := tw.Messages(); len(m) != 1 || m[0].From != "verify:VA00000000000000000000000000000001" {
+		t.Fatalf("texts: %+v", m)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	c := newClient(t)
+	c.post("/.stepgate/", "/.stepgate/", url.Values{"username": {"alice"}, "password": {testPassword}})
+	code := tw.LastCode(alicePhone)
+	if r := c.post("/.stepgate/verify", "/.stepgate/verify", url.Values{"code": {code}}); r.status != http.StatusSeeOther {
+		t.Fatalf("Verify code: %d %s", r.status, r.body)
+	}
+}

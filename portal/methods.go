@@ -287,7 +287,7 @@ func (p *Portal) registerPhone(w http.ResponseWriter, r *http.Request) {
 	default:
 		codes := p.phoneCodes()
 		res, msg, status := p.checkCode(r, user, codes.Method(), func(code string) (verifiers.Result, error) {
-			return codes.Check(r.Context(), user, p.attempt(r, &pd), code)
+			return codes.CheckNumber(r.Context(), user, p.attempt(r, &pd), pd.Phone, code)
 		})
 		if res != verifiers.Accepted {
 			show(status, msg, pd.Prompt)

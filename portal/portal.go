@@ -69,7 +69,9 @@ type Config struct {
 
 // SMSConfig is how text messages are sent and limited.
 type SMSConfig struct {
-	Sender    sms.Sender
+	Sender sms.Sender
+	// Service, when set, makes and checks the codes (Twilio Verify).
+	Service   sms.CodeService
 	Limits    sms.Limits
 	Countries phone.Countries
 	// LoopbackOnly refuses to send unless the client and the site are on
@@ -202,7 +204,7 @@ func New(cfg Config) (*Portal, error) {
 			return nil, errors.New("portal: text messages without a sender")
 		}
 		p.sms = &sms.Verifier{Store: cfg.Store, Sender: cfg.SMS.Sender, Key: p.keys[0].codes, AppName: cfg.Issuer,
-			Limits: cfg.SMS.Limits, Countries: cfg.SMS.Countries, Now: cfg.Now}
+			Limits: cfg.SMS.Limits, Countries: cfg.SMS.Countries, Now: cfg.Now, Service: cfg.SMS.Service}
 		p.methods = append(p.methods, p.sms)
 	}
 	if p.pages, err = loadPages(); err != nil {

@@ -107,6 +107,9 @@ type Verifier struct {
 	// Prompt is what the page says after sending to a masked number
 	// (default "We texted your phone …").
 	Prompt func(masked string) string
+	// Service, when set, makes and checks the codes instead (Twilio
+	// Verify); Sender, Key and Message are then unused.
+	Service CodeService
 }
 
 // Method implements verifiers.Verifier.
@@ -152,6 +155,12 @@ func (v *Verifier) SendTo(ctx context.Context, user verifiers.User, ch verifiers
 	n, err := v.Reserve(ctx, user, ch, number)
 	if err != nil {
 		return verifiers.Prompt{}, err
+	}
+	if v.Service != nil {
+		if err := v.Service.Start(ctx, n.E164); err != nil {
+			return verifiers.Prompt{}, err
+		}
+		return verifiers.Prompt{Input: "code", Message: "We texted your phone " + phone.Mask(n.E164) + "."}, nil
 	}
 	now := v.Now()
 	code, err := newCode()
@@ -214,6 +223,26 @@ func (v *Verifier) Reserve(ctx context.Context, user verifiers.User, ch verifier
 
 // Check implements verifiers.Verifier.
 func (v *Verifier) Check(ctx context.Context, user verifiers.User, ch verifiers.Challenge, input string) (verifiers.Result, error) {
+	if v.Service != nil {
+		number, err := v.Phone(ctx, user)
+		if err != nil || number == "" {
+			return verifiers.Rejected, errors.Join(verifiers.ErrNotEnrolled, err)
+		}
+		return v.Service.Check(ctx, number, input)
+	}
+	return v.checkStored(ctx, user, ch, input)
+}
+
+// CheckNumber checks a code sent to number with SendTo (setting up a phone
+// that is not stored yet).
+func (v *Verifier) CheckNumber(ctx context.Context, user verifiers.User, ch verifiers.Challenge, number, input string) (verifiers.Result, error) {
+	if v.Service != nil {
+		return v.Service.Check(ctx, number, input)
+	}
+	return v.checkStored(ctx, user, ch, input)
+}
+
+func (v *Verifier) checkStored(ctx context.Context, user verifiers.User, ch verifiers.Challenge, input string) (verifiers.Result, error) {
 	res, err := v.Store.UseCode(ctx, ch.ID, user.Name, v.Method(), v.hash(ch.ID, input), v.Now(), MaxTries)
 	if err != nil {
 		return verifiers.Rejected, err

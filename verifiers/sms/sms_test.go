@@ -256,3 +256,56 @@ func TestTwilioConfigNamesWhatIsMissing(t *testing.T) {
 		}
 	}
 }
+
+func TestTwilioVerifyService(t *testing.T) {
+	e := newEnv(t)
+	c, _ := NewTwilioClient(TwilioConfig{AccountSID: testSID, AuthToken: testToken, From: testFrom, APIURL: e.tw.URL})
+	e.v.Service = &TwilioVerify{Client: c, ServiceSID: "VA0123"}
+	ctx := context.Background()
+	ch := verifiers.Challenge{ID: "c1"}
+	prompt, err := e.v.Start(ctx, e.alice, ch)
+	if err != nil || prompt.Message != "We texted your phone +1 ••• ••• ••71." {
+		t.Fatalf("Start: %q %v", prompt.Message, err)
+	}
+	m := e.last(t)
+	if m.From != "verify:VA0123" || m.To != alicePh {
+		t.Fatalf("Verify was not asked to send: %+v", m)
+	}
+	code := regexp.MustCompile(`\d{6}`).FindString(m.Body)
+	if r, err := e.v.Check(ctx, e.alice, ch, wrongCode(code)); r != verifiers.Rejected || err != nil {
+		t.Fatalf("wrong code: %v %v", r, err)
+	}
+	if r, err := e.v.Check(ctx, e.alice, ch, code); r != verifiers.Accepted || err != nil {
+		t.Fatalf("right code: %v %v", r, err)
+	}
+	if r, _ := e.v.Check(ctx, e.alice, ch, code); r != verifiers.Expired {
+		t.Fatalf("code used twice: %v", r)
+	}
+	// Five wrong tries end the verification.
+	e.clock = e.clock.Add(time.Minute)
+	e.v.Start(ctx, e.alice, ch)
+	code = regexp.MustCompile(`\d{6}`).FindString(e.last(t).Body)
+	for range 5 {
+		e.v.Check(ctx, e.alice, ch, wrongCode(code))
+	}
+	if r, _ := e.v.Check(ctx, e.alice, ch, code); r != verifiers.Expired {
+		t.Fatalf("right code after five wrong ones: %v", r)
+	}
+	// Setting up a phone: the number is not stored yet.
+	e.clock = e.clock.Add(time.Minute)
+	bob := verifiers.User{Name: "bob"}
+	if _, err := e.v.SendTo(ctx, bob, ch, "+1 415 555 0199"); err != nil {
+		t.Fatal(err)
+	}
+	code = regexp.MustCompile(`\d{6}`).FindString(e.last(t).Body)
+	if r, _ := e.v.CheckNumber(ctx, bob, ch, "+14155550199", code); r != verifiers.Accepted {
+		t.Fatalf("set-up code: %v", r)
+	}
+}
+
+func wrongCode(code string) string {
+	if code == "000000" {
+		return "111111"
+	}
+	return "000000"
+}

@@ -7,11 +7,14 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	mathrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -27,12 +30,19 @@ type Twilio struct {
 	mu       sync.Mutex
 	messages []Message
 	calls    []Call
+	verifies map[string]*verification // by service SID + "|" + To
 	fail     func(w http.ResponseWriter) bool
 }
 
 // Message is one text the fake accepted.
 type Message struct {
 	To, From, MessagingServiceSID, Body string
+}
+
+// verification is one pending Twilio Verify code.
+type verification struct {
+	code  string
+	tries int
 }
 
 // Call is one call the fake accepted.
@@ -52,6 +62,10 @@ func NewTwilio(t testing.TB, accountSID, authToken string) *Twilio {
 
 func (f *Twilio) serve(t testing.TB) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v2/Services/") {
+			f.serveVerify(w, r)
+			return
+		}
 		account := "/2010-04-01/Accounts/" + f.AccountSID
 		if r.Method != http.MethodPost || (r.URL.Path != account+"/Messages.json" && r.URL.Path != account+"/Calls.json") {
 			t.Errorf("fake Twilio: unexpected %s %s", r.Method, r.URL.Path)
@@ -103,6 +117,60 @@ func (f *Twilio) serve(t testing.TB) http.HandlerFunc {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(201)
 		w.Write([]byte(`{"sid":"SM00000000000000000000000000000000","status":"queued"}`))
+	}
+}
+
+// serveVerify plays Twilio Verify: a verification per service and number,
+// a random code texted, at most 5 checks, gone once approved.
+func (f *Twilio) serveVerify(w http.ResponseWriter, r *http.Request) {
+	if u, p, ok := r.BasicAuth(); !ok || u != f.AccountSID || p != f.AuthToken {
+		writeError(w, 401, 20003, "Authenticate")
+		return
+	}
+	r.ParseForm()
+	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/v2/Services/"), "/")
+	if len(parts) != 2 || r.PostForm.Get("To") == "" {
+		writeError(w, 404, 20404, "The requested resource was not found")
+		return
+	}
+	key := parts[0] + "|" + r.PostForm.Get("To")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.verifies == nil {
+		f.verifies = map[string]*verification{}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	switch parts[1] {
+	case "Verifications":
+		if r.PostForm.Get("Channel") != "sms" {
+			writeError(w, 400, 60200, "Invalid parameter: Channel")
+			return
+		}
+		code := fmt.Sprintf("%06d", mathrand.IntN(1_000_000))
+		f.verifies[key] = &verification{code: code}
+		f.messages = append(f.messages, Message{To: r.PostForm.Get("To"), From: "verify:" + parts[0], Body: "Your verification code is: " + code})
+		w.WriteHeader(201)
+		json.NewEncoder(w).Encode(map[string]any{"sid": "VE0", "status": "pending", "to": r.PostForm.Get("To")})
+	case "VerificationCheck":
+		v := f.verifies[key]
+		if v == nil {
+			writeError(w, 404, 20404, "The requested resource was not found")
+			return
+		}
+		if v.tries >= 5 {
+			writeError(w, 429, 60202, "Max check attempts reached")
+			return
+		}
+		v.tries++
+		status := "pending"
+		if r.PostForm.Get("Code") == v.code {
+			status = "approved"
+			delete(f.verifies, key)
+		}
+		w.WriteHeader(200)
+		json.NewEncoder(w).Encode(map[string]any{"sid": "VE0", "status": status, "valid": status == "approved"})
+	default:
+		writeError(w, 404, 20404, "The requested resource was not found")
 	}
 }
 
