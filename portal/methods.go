@@ -99,7 +99,10 @@ func (p *Portal) start(r *http.Request, pd *pending, user verifiers.User) {
 		return
 	}
 	pd.Prompt = prompt.Message
-	if pd.M != "totp" {
+	switch {
+	case p.waitsForCall(*pd):
+		p.audit(r, "call-placed", user.Name, pd.M, "success")
+	case pd.M != "totp":
 		p.audit(r, "code-sent", user.Name, pd.M, "success")
 	}
 }

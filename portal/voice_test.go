@@ -109,6 +109,9 @@ func TestPressPoundOnTheCall(t *testing.T) {
 	if s := b.callState(t); s != "pending" {
 		t.Fatalf("state before the answer: %q", s)
 	}
+	if len(e.events("call-placed", "success")) != 1 {
+		t.Fatal("call not audited")
+	}
 	if r := b.post(Prefix+"verify", Prefix+"verify", url.Values{}); r.status != http.StatusAccepted || !strings.Contains(r.body, "haven") {
 		t.Fatalf("continue before the answer: %d", r.status)
 	}
