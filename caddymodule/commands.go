@@ -81,7 +81,7 @@ func userAddCommand() *cobra.Command {
 func userUnlockCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "unlock <name>",
-		Short: "Ends a user's lockout after failed attempts",
+		Short: "Ends a user's lockout after failed attempts, and turns phone calls back on after a fraud report",
 		Args:  cobra.ExactArgs(1),
 	}
 	path := c.Flags().String("store", filepath.Join(caddy.AppDataDir(), "stepgate", "state.db"), "SQLite state file")
