@@ -55,13 +55,22 @@ func TestUseTOTPStepConcurrentExactlyOne(t *testing.T) {
 	if err := s.SetTOTP(ctx, "bob", []byte("x"), 0); err != nil {
 		t.Fatal(err)
 	}
+	if wins := concurrentWins(t, func() (bool, error) { return s.UseTOTPStep(ctx, "bob", 42) }); wins != 1 {
+		t.Fatalf("%d concurrent uses of one step won, want exactly 1", wins)
+	}
+}
+
+// concurrentWins runs try from 20 goroutines at once and counts how many
+// succeeded.
+func concurrentWins(t *testing.T, try func() (bool, error)) int {
+	t.Helper()
 	var wins atomic.Int32
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ok, err := s.UseTOTPStep(ctx, "bob", 42)
+			ok, err := try()
 			if err != nil {
 				t.Error(err)
 			}
@@ -71,9 +80,7 @@ func TestUseTOTPStepConcurrentExactlyOne(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if wins.Load() != 1 {
-		t.Fatalf("%d concurrent uses of one step won, want exactly 1", wins.Load())
-	}
+	return int(wins.Load())
 }
 
 func TestDatabaseFileIsPrivate(t *testing.T) {
@@ -288,20 +295,12 @@ func TestUseCodeConcurrentExactlyOne(t *testing.T) {
 	ctx := context.Background()
 	now := time.Unix(1_700_000_000, 0)
 	s.PutCode(ctx, Code{ChallengeID: "c", Username: "alice", Method: "sms", Hash: []byte("h"), Expires: now.Add(time.Minute)})
-	var wg sync.WaitGroup
-	var wins atomic.Int32
-	for range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if r, err := s.UseCode(ctx, "c", "alice", "sms", []byte("h"), now, 5); err == nil && r == CodeAccepted {
-				wins.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	if wins.Load() != 1 {
-		t.Fatalf("%d winners, want exactly 1", wins.Load())
+	wins := concurrentWins(t, func() (bool, error) {
+		r, err := s.UseCode(ctx, "c", "alice", "sms", []byte("h"), now, 5)
+		return r == CodeAccepted, err
+	})
+	if wins != 1 {
+		t.Fatalf("%d winners, want exactly 1", wins)
 	}
 }
 
@@ -368,20 +367,8 @@ func TestCalls(t *testing.T) {
 		t.Fatal("a finished call changed state")
 	}
 	// The approval completes one sign-in only.
-	var wins atomic.Int32
-	var wg sync.WaitGroup
-	for range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if ok, _ := s.SetCallState(ctx, "c1", CallApproved, CallUsed, "", now); ok {
-				wins.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	if wins.Load() != 1 {
-		t.Fatalf("%d sign-ins from one approval", wins.Load())
+	if wins := concurrentWins(t, func() (bool, error) { return s.SetCallState(ctx, "c1", CallApproved, CallUsed, "", now) }); wins != 1 {
+		t.Fatalf("%d sign-ins from one approval", wins)
 	}
 	// An unanswered call expires.
 	s.PutCall(ctx, "c2", "alice", now.Add(time.Minute))
