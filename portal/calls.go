@@ -156,7 +156,7 @@ func (p *Portal) fraudReported(r *http.Request, user string) {
 // button on the waiting page "presses" # or 0. Only with the outbox, only
 // for clients on this machine, only for the user's own pending call.
 func (p *Portal) simulateAnswer(w http.ResponseWriter, r *http.Request) {
-	if p.voice == nil || !p.cfg.Voice.Simulate || r.Method != http.MethodPost || !(isLoopbackHost(r.Host) && isLoopbackHost(remoteIP(r))) {
+	if p.voice == nil || !p.cfg.Voice.Simulate || r.Method != http.MethodPost || !fromThisMachine(r) {
 		http.NotFound(w, r)
 		return
 	}

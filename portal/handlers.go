@@ -383,7 +383,7 @@ func (p *Portal) verifyPage(r *http.Request, pd pending, user verifiers.User, ms
 		Method: pd.M, Prompt: pd.Prompt, Others: len(have) > 1}
 	if p.waitsForCall(pd) {
 		d.Title, d.Heading, d.Wait = "Answer the call", "Answer the call", true
-		d.Simulate = p.cfg.Voice.Simulate && isLoopbackHost(r.Host) && isLoopbackHost(remoteIP(r))
+		d.Simulate = p.cfg.Voice.Simulate && fromThisMachine(r)
 	}
 	return d, nil
 }

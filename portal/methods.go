@@ -125,7 +125,7 @@ func (p *Portal) phoneCodes() *sms.Verifier {
 func (p *Portal) devAllowed(r *http.Request, user, method string) bool {
 	loopbackOnly := (method == sms.Method && p.cfg.SMS != nil && p.cfg.SMS.LoopbackOnly) ||
 		(method == voice.Method && p.cfg.Voice != nil && p.cfg.Voice.LoopbackOnly)
-	if !loopbackOnly || (isLoopbackHost(r.Host) && isLoopbackHost(remoteIP(r))) {
+	if !loopbackOnly || fromThisMachine(r) {
 		return true
 	}
 	p.audit(r, "code-sent", user, method, "refused-outbox")

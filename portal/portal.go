@@ -297,7 +297,7 @@ func (p *Portal) insecureOK(r *http.Request) bool {
 	if r.TLS != nil {
 		return true
 	}
-	if !isLoopbackHost(r.Host) || !isLoopbackHost(remoteIP(r)) {
+	if !fromThisMachine(r) {
 		return false
 	}
 	p.insecureWarned.Do(func() {
@@ -305,6 +305,12 @@ func (p *Portal) insecureOK(r *http.Request) bool {
 			zap.String("host", r.Host))
 	})
 	return true
+}
+
+// fromThisMachine reports whether both the site name and the connecting
+// client are loopback: the Host header alone is the client's to choose.
+func fromThisMachine(r *http.Request) bool {
+	return isLoopbackHost(r.Host) && isLoopbackHost(remoteIP(r))
 }
 
 // audience is what a session issued on this request is valid for.

@@ -34,8 +34,8 @@ const (
 // CallLifetime is how long a press-# call can be answered.
 const CallLifetime = 2 * time.Minute
 
-// CallbackPath is where Twilio posts the keys pressed and the call status,
-// under the portal's prefix.
+// GatherPath and StatusPath are where Twilio posts the key pressed and the
+// call's final status, under the portal's prefix.
 const (
 	GatherPath = "twilio/voice/gather"
 	StatusPath = "twilio/voice/status"
@@ -120,8 +120,12 @@ func (v *Verifier) Start(ctx context.Context, user verifiers.User, ch verifiers.
 	if number == "" {
 		return verifiers.Prompt{}, verifiers.ErrNotEnrolled
 	}
-	if blocked, err := v.Blocked(ctx, user.Name); err != nil || blocked {
-		return verifiers.Prompt{}, errors.Join(ErrBlocked, err)
+	blocked, err := v.Blocked(ctx, user.Name)
+	if err != nil {
+		return verifiers.Prompt{}, err
+	}
+	if blocked {
+		return verifiers.Prompt{}, ErrBlocked
 	}
 	if v.Mode == ReadCode {
 		return v.Codes.Start(ctx, user, ch)

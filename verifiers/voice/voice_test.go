@@ -205,3 +205,24 @@ func TestReadCodeAloud(t *testing.T) {
 		t.Fatalf("spoken code twice: %v", r)
 	}
 }
+
+// brokenFailures cannot read failure counters.
+type brokenFailures struct{ store.Store }
+
+func (brokenFailures) Failures(context.Context, string, string) (store.Failures, error) {
+	return store.Failures{}, errors.New("database is locked")
+}
+
+// A store error is a store error, not a fraud block: the user must not be
+// told calls were turned off after a fraud report.
+func TestStoreErrorIsNotABlock(t *testing.T) {
+	e := newEnv(t, PressKey)
+	e.v.Store = brokenFailures{e.st}
+	_, err := e.v.Start(context.Background(), e.alice, verifiers.Challenge{ID: "c"})
+	if err == nil || errors.Is(err, ErrBlocked) {
+		t.Fatalf("Start with a broken store: %v", err)
+	}
+	if len(e.tw.Calls()) != 0 {
+		t.Fatal("called although the block could not be checked")
+	}
+}
