@@ -229,19 +229,13 @@ func TestBrowserFirstSignIn(t *testing.T) {
 // Caddy sending texts through the real twilio-go client to a fake Twilio.
 func TestBrowserTextMessages(t *testing.T) {
 	tw := smstest.NewTwilio(t, twilioSID, twilioToken)
-	db := filepath.Join(t.TempDir(), "state.db")
-	startCaddyfile(t, fmt.Sprintf(`
-		users_file %s
-		secret %s
-		store sqlite %s
-		registration first_sign_in
-		help_contact "the demo's administrator"
-		sms twilio {
+	block, db := stepgateBlock(t, writeUsers(t, "alice", "dave"), fmt.Sprintf(`sms twilio {
 			account_sid %s
 			auth_token %s
 			from +15555550100
 			api_url %s
-		}`, writeUsers(t, "alice", "dave"), testSecret, db, twilioSID, twilioToken, tw.URL), demoSite())
+		}`, twilioSID, twilioToken, tw.URL))
+	startCaddyfile(t, block, demoSite())
 
 	ctx := newBrowser(t)
 	passwordStep(t, ctx, "alice", testPassword, "Set up your authenticator app")
@@ -297,14 +291,9 @@ func TestBrowserTextMessages(t *testing.T) {
 // development outbox: the waiting page polls, the simulate button stands
 // in for pressing #, and the page continues by itself.
 func TestBrowserPhoneCall(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "state.db")
-	startCaddyfile(t, fmt.Sprintf(`
-		users_file %s
-		secret %s
-		store sqlite %s
-		help_contact "the demo's administrator"
-		sms outbox
-		voice outbox`, writeUsers(t, "dave"), testSecret, db), demoSite())
+	block, db := stepgateBlock(t, writeUsers(t, "dave"), `sms outbox
+		voice outbox`)
+	startCaddyfile(t, block, demoSite())
 	st, err := store.OpenSQLite(db)
 	if err != nil {
 		t.Fatal(err)

@@ -101,18 +101,28 @@ func startCaddyfile(t *testing.T, stepgateBlock, sites string) {
 `+sites, "caddyfile")
 }
 
-func startCaddy(t *testing.T, users, session, backend string) {
+// stepgateBlock is the stepgate options the test sites share: users, the
+// test secret, a fresh store (its path is returned), first-sign-in
+// registration and the help contact, then extra.
+func stepgateBlock(t *testing.T, users, extra string) (block, db string) {
 	t.Helper()
-	startCaddyfile(t, fmt.Sprintf(`
+	db = filepath.Join(t.TempDir(), "state.db")
+	return fmt.Sprintf(`
 		users_file %s
 		secret %s
 		store sqlite %s
-		%s
 		registration first_sign_in
 		help_contact "the help desk"
+		%s`, users, testSecret, db, extra), db
+}
+
+func startCaddy(t *testing.T, users, session, backend string) {
+	t.Helper()
+	block, _ := stepgateBlock(t, users, session+`
 		lockout {
 			threshold 3
-		}`, users, testSecret, filepath.Join(t.TempDir(), "state.db"), session), fmt.Sprintf(`
+		}`)
+	startCaddyfile(t, block, fmt.Sprintf(`
 http://localhost:9080, http://127.0.0.1:9080 {
 	route /admin/* {
 		stepgate {

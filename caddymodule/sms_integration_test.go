@@ -31,17 +31,11 @@ const (
 // cooldown so the test need not wait 30 s, and returns the store's path.
 func startSMSCaddy(t *testing.T, smsBlock string) string {
 	t.Helper()
-	db := filepath.Join(t.TempDir(), "state.db")
-	startCaddyfile(t, fmt.Sprintf(`
-		users_file %s
-		secret %s
-		store sqlite %s
-		registration first_sign_in
-		help_contact "the help desk"
-		%s
+	block, db := stepgateBlock(t, writeUsers(t, "alice", "dave"), smsBlock+`
 		send_limits {
 			cooldown 1s
-		}`, writeUsers(t, "alice", "dave"), testSecret, db, smsBlock), fmt.Sprintf(`
+		}`)
+	startCaddyfile(t, block, fmt.Sprintf(`
 http://localhost:9080 {
 	stepgate
 	reverse_proxy %s
