@@ -100,6 +100,44 @@ var sqliteMigrations = []string{
 		detail       TEXT NOT NULL DEFAULT '',
 		expires_at   INTEGER NOT NULL
 	);`,
+	`CREATE TABLE push_devices (
+		id           TEXT PRIMARY KEY,
+		username     TEXT NOT NULL,
+		name         TEXT NOT NULL,
+		public_key   BLOB NOT NULL,
+		subscription TEXT NOT NULL DEFAULT '',
+		gone         INTEGER NOT NULL DEFAULT 0,
+		created_at   INTEGER NOT NULL
+	);
+	CREATE INDEX push_devices_by_user ON push_devices (username);
+	CREATE TABLE push_enrolments (
+		token_hash   BLOB PRIMARY KEY,
+		challenge_id TEXT NOT NULL,
+		username     TEXT NOT NULL,
+		expires_at   INTEGER NOT NULL,
+		device_id    TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX push_enrolments_by_challenge ON push_enrolments (challenge_id);
+	CREATE TABLE push_requests (
+		id           TEXT PRIMARY KEY,
+		challenge_id TEXT NOT NULL,
+		username     TEXT NOT NULL,
+		number       INTEGER NOT NULL,
+		choices      TEXT NOT NULL,
+		state        TEXT NOT NULL,
+		detail       TEXT NOT NULL DEFAULT '',
+		device_id    TEXT NOT NULL DEFAULT '',
+		client_ip    TEXT NOT NULL DEFAULT '',
+		host         TEXT NOT NULL DEFAULT '',
+		created_at   INTEGER NOT NULL,
+		expires_at   INTEGER NOT NULL
+	);
+	CREATE INDEX push_requests_by_user ON push_requests (username, state);
+	CREATE INDEX push_requests_by_challenge ON push_requests (challenge_id);
+	CREATE TABLE settings (
+		key   TEXT PRIMARY KEY,
+		value TEXT NOT NULL
+	);`,
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {
@@ -431,6 +469,12 @@ func (s *SQLite) Prune(ctx context.Context, now time.Time) error {
 	}
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM calls WHERE expires_at <= ?`, day); err != nil {
 		return fmt.Errorf("pruning calls: %w", err)
+	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM push_requests WHERE expires_at <= ?`, day); err != nil {
+		return fmt.Errorf("pruning approval requests: %w", err)
+	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM push_enrolments WHERE expires_at <= ?`, day); err != nil {
+		return fmt.Errorf("pruning enrolment tokens: %w", err)
 	}
 	return nil
 }

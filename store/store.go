@@ -63,6 +63,62 @@ const (
 	CallUsed     = "used"
 )
 
+// PushDevice is a phone (the Stepgate Authenticator web app) enrolled to
+// approve sign-in requests. Its private key never leaves the phone.
+type PushDevice struct {
+	ID       string
+	Username string
+	// Name is what the user calls the device ("Pixel 8"); they can edit it.
+	Name string
+	// PublicKey is the device's ECDSA P-256 key, an uncompressed point.
+	PublicKey []byte
+	// Subscription is the Web Push subscription as JSON; "" when the
+	// device has none (notifications blocked): the user opens the app.
+	Subscription string
+	// Gone: the push service said the subscription no longer exists; the
+	// app renews it the next time it is opened.
+	Gone    bool
+	Created time.Time
+}
+
+// PushRequest is one approval request sent for a sign-in. A sign-in that
+// asks again gets a new request; the earlier one becomes PushReplaced.
+type PushRequest struct {
+	ID          string
+	ChallengeID string
+	Username    string
+	// Number is the one the sign-in page shows; Choices are what the phone
+	// offers (Number and two others, shuffled).
+	Number  int
+	Choices []int
+	State   string
+	// Detail says why it was denied ("wrong number") or who answered.
+	Detail string
+	// Device is the device that answered.
+	Device   string
+	ClientIP string
+	Host     string
+	Created  time.Time
+	Expires  time.Time
+}
+
+// Push request states. A pending request is answered once: approved (then
+// used by the sign-in), denied or reported as fraud. PushExpired marks one
+// that nobody answered in time.
+const (
+	PushPending  = "pending"
+	PushApproved = "approved"
+	PushDenied   = "denied"
+	PushFraud    = "fraud"
+	PushUsed     = "used"
+	PushReplaced = "replaced"
+	PushExpired  = "expired"
+)
+
+// ErrTooManyPending is returned by PutPushRequest when the user already has
+// the most unanswered requests allowed.
+var ErrTooManyPending = errors.New("too many unanswered approval requests")
+
 // Limit is one sending limit: at most Max sends under Key per Window.
 type Limit struct {
 	Key    string
@@ -141,6 +197,52 @@ type Store interface {
 	// CallState returns a user's call for a challenge: its state and
 	// detail, or ErrNotFound.
 	CallState(ctx context.Context, challengeID, username string, now time.Time) (state, detail string, err error)
+
+	// PutPushEnrolment stores a one-time enrolment token (as a hash) that
+	// lets one device enrol for username during the sign-in challengeID.
+	PutPushEnrolment(ctx context.Context, tokenHash []byte, challengeID, username string, expires time.Time) error
+	// EnrolPushDevice atomically uses up a live enrolment token and stores
+	// d for the token's user. It returns the stored device, and the
+	// challenge the token was issued for; ErrNotFound when the token is
+	// unknown, used or expired.
+	EnrolPushDevice(ctx context.Context, tokenHash []byte, d PushDevice, now time.Time) (PushDevice, string, error)
+	// PushEnrolled returns the device enrolled with the token of a
+	// challenge, or ErrNotFound while none has.
+	PushEnrolled(ctx context.Context, challengeID string) (PushDevice, error)
+	// PushDevices lists a user's devices, oldest first.
+	PushDevices(ctx context.Context, username string) ([]PushDevice, error)
+	// PushDevice returns one device, or ErrNotFound.
+	PushDevice(ctx context.Context, id string) (PushDevice, error)
+	// RenamePushDevice sets a device's name.
+	RenamePushDevice(ctx context.Context, id, name string) error
+	// SetPushSubscription replaces a device's subscription and its gone flag.
+	SetPushSubscription(ctx context.Context, id, subscription string, gone bool) error
+	// PutPushRequest stores a new request: the challenge's earlier pending
+	// requests become PushReplaced, and when the user then still has
+	// maxPending live pending requests it stores nothing and returns
+	// ErrTooManyPending. Atomic.
+	PutPushRequest(ctx context.Context, r PushRequest, maxPending int) error
+	// PendingPushRequests lists a user's live pending requests, newest first.
+	PendingPushRequests(ctx context.Context, username string, now time.Time) ([]PushRequest, error)
+	// LatestPushRequest returns the newest request of a challenge (a
+	// pending one past its expiry reads as PushExpired), or ErrNotFound.
+	LatestPushRequest(ctx context.Context, challengeID, username string, now time.Time) (PushRequest, error)
+	// SetPushState atomically moves the user's request id from state from
+	// to state to, recording detail and the answering device; a pending
+	// request must also be unexpired. It reports whether it did: of
+	// concurrent callers, exactly one wins.
+	SetPushState(ctx context.Context, id, username, from, to, detail, device string, now time.Time) (bool, error)
+	// ExpirePushRequests marks the user's pending requests past their
+	// expiry as PushExpired and returns how many it marked.
+	ExpirePushRequests(ctx context.Context, username string, now time.Time) (int, error)
+
+	// Setting returns a stored setting (such as generated VAPID keys), or
+	// ErrNotFound.
+	Setting(ctx context.Context, key string) (string, error)
+	// InitSetting stores value under key unless the key is set already,
+	// and returns the stored value: of instances racing to create a
+	// setting, all end up with the first one's.
+	InitSetting(ctx context.Context, key, value string) (string, error)
 
 	// Revoke records a revocation and returns it with its sequence number.
 	Revoke(ctx context.Context, r Revocation) (Revocation, error)

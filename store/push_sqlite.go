@@ -1,0 +1,285 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// PutPushEnrolment implements Store.
+func (s *SQLite) PutPushEnrolment(ctx context.Context, tokenHash []byte, challengeID, username string, expires time.Time) error {
+	_, err := s.db.ExecContext(ctx,
+		`INSERT INTO push_enrolments (token_hash, challenge_id, username, expires_at) VALUES (?, ?, ?, ?)`,
+		tokenHash, challengeID, username, expires.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("storing enrolment token: %w", err)
+	}
+	return nil
+}
+
+// EnrolPushDevice implements Store: the token's conditional UPDATE and the
+// device's INSERT commit together or not at all.
+func (s *SQLite) EnrolPushDevice(ctx context.Context, tokenHash []byte, d PushDevice, now time.Time) (_ PushDevice, challengeID string, err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return d, "", fmt.Errorf("enrolling device: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+			if !errors.Is(err, ErrNotFound) {
+				err = fmt.Errorf("enrolling device: %w", err)
+			}
+		}
+	}()
+	err = tx.QueryRowContext(ctx,
+		`UPDATE push_enrolments SET device_id = ? WHERE token_hash = ? AND device_id = '' AND expires_at > ?
+		 RETURNING username, challenge_id`, d.ID, tokenHash, now.UnixMilli()).Scan(&d.Username, &challengeID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, "", ErrNotFound
+	}
+	if err != nil {
+		return d, "", err
+	}
+	d.Created = now
+	if _, err = tx.ExecContext(ctx,
+		`INSERT INTO push_devices (id, username, name, public_key, subscription, gone, created_at) VALUES (?, ?, ?, ?, ?, 0, ?)`,
+		d.ID, d.Username, d.Name, d.PublicKey, d.Subscription, now.UnixMilli()); err != nil {
+		return d, "", err
+	}
+	return d, challengeID, tx.Commit()
+}
+
+// PushEnrolled implements Store.
+func (s *SQLite) PushEnrolled(ctx context.Context, challengeID string) (PushDevice, error) {
+	var id string
+	err := s.db.QueryRowContext(ctx,
+		`SELECT device_id FROM push_enrolments WHERE challenge_id = ? AND device_id != '' LIMIT 1`, challengeID).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return PushDevice{}, ErrNotFound
+	}
+	if err != nil {
+		return PushDevice{}, fmt.Errorf("reading enrolment: %w", err)
+	}
+	return s.PushDevice(ctx, id)
+}
+
+const pushDeviceColumns = `id, username, name, public_key, subscription, gone, created_at`
+
+func scanPushDevice(row interface{ Scan(...any) error }) (PushDevice, error) {
+	var d PushDevice
+	var gone int
+	var created int64
+	err := row.Scan(&d.ID, &d.Username, &d.Name, &d.PublicKey, &d.Subscription, &gone, &created)
+	d.Gone, d.Created = gone != 0, time.UnixMilli(created)
+	return d, err
+}
+
+// PushDevices implements Store.
+func (s *SQLite) PushDevices(ctx context.Context, username string) ([]PushDevice, error) {
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT `+pushDeviceColumns+` FROM push_devices WHERE username = ? ORDER BY created_at, id`, username)
+	if err != nil {
+		return nil, fmt.Errorf("reading devices: %w", err)
+	}
+	defer rows.Close()
+	var out []PushDevice
+	for rows.Next() {
+		d, err := scanPushDevice(rows)
+		if err != nil {
+			return nil, fmt.Errorf("reading devices: %w", err)
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// PushDevice implements Store.
+func (s *SQLite) PushDevice(ctx context.Context, id string) (PushDevice, error) {
+	d, err := scanPushDevice(s.db.QueryRowContext(ctx, `SELECT `+pushDeviceColumns+` FROM push_devices WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, ErrNotFound
+	}
+	if err != nil {
+		return d, fmt.Errorf("reading device: %w", err)
+	}
+	return d, nil
+}
+
+// RenamePushDevice implements Store.
+func (s *SQLite) RenamePushDevice(ctx context.Context, id, name string) error {
+	return s.updateDevice(ctx, `UPDATE push_devices SET name = ? WHERE id = ?`, name, id)
+}
+
+// SetPushSubscription implements Store.
+func (s *SQLite) SetPushSubscription(ctx context.Context, id, subscription string, gone bool) error {
+	return s.updateDevice(ctx, `UPDATE push_devices SET subscription = ?, gone = ? WHERE id = ?`, subscription, gone, id)
+}
+
+func (s *SQLite) updateDevice(ctx context.Context, query string, args ...any) error {
+	res, err := s.db.ExecContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("updating device: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// PutPushRequest implements Store.
+func (s *SQLite) PutPushRequest(ctx context.Context, r PushRequest, maxPending int) (err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("storing approval request: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+			if !errors.Is(err, ErrTooManyPending) {
+				err = fmt.Errorf("storing approval request: %w", err)
+			}
+		}
+	}()
+	if _, err = tx.ExecContext(ctx, `UPDATE push_requests SET state = ? WHERE challenge_id = ? AND state = ?`,
+		PushReplaced, r.ChallengeID, PushPending); err != nil {
+		return err
+	}
+	var n int
+	if err = tx.QueryRowContext(ctx, `SELECT count(*) FROM push_requests WHERE username = ? AND state = ? AND expires_at > ?`,
+		r.Username, PushPending, r.Created.UnixMilli()).Scan(&n); err != nil {
+		return err
+	}
+	if n >= maxPending {
+		return ErrTooManyPending
+	}
+	if _, err = tx.ExecContext(ctx,
+		`INSERT INTO push_requests (id, challenge_id, username, number, choices, state, client_ip, host, created_at, expires_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.ChallengeID, r.Username, r.Number, joinInts(r.Choices), PushPending, r.ClientIP, r.Host,
+		r.Created.UnixMilli(), r.Expires.UnixMilli()); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+const pushRequestColumns = `id, challenge_id, username, number, choices, state, detail, device_id, client_ip, host, created_at, expires_at`
+
+func scanPushRequest(row interface{ Scan(...any) error }, now time.Time) (PushRequest, error) {
+	var r PushRequest
+	var choices string
+	var created, expires int64
+	if err := row.Scan(&r.ID, &r.ChallengeID, &r.Username, &r.Number, &choices, &r.State, &r.Detail, &r.Device,
+		&r.ClientIP, &r.Host, &created, &expires); err != nil {
+		return r, err
+	}
+	r.Choices = splitInts(choices)
+	r.Created, r.Expires = time.UnixMilli(created), time.UnixMilli(expires)
+	if r.State == PushPending && !now.Before(r.Expires) {
+		r.State = PushExpired
+	}
+	return r, nil
+}
+
+// PendingPushRequests implements Store.
+func (s *SQLite) PendingPushRequests(ctx context.Context, username string, now time.Time) ([]PushRequest, error) {
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT `+pushRequestColumns+` FROM push_requests WHERE username = ? AND state = ? AND expires_at > ?
+		 ORDER BY created_at DESC, id`, username, PushPending, now.UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("reading approval requests: %w", err)
+	}
+	defer rows.Close()
+	var out []PushRequest
+	for rows.Next() {
+		r, err := scanPushRequest(rows, now)
+		if err != nil {
+			return nil, fmt.Errorf("reading approval requests: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// LatestPushRequest implements Store.
+func (s *SQLite) LatestPushRequest(ctx context.Context, challengeID, username string, now time.Time) (PushRequest, error) {
+	r, err := scanPushRequest(s.db.QueryRowContext(ctx,
+		`SELECT `+pushRequestColumns+` FROM push_requests WHERE challenge_id = ? AND username = ?
+		 ORDER BY created_at DESC, rowid DESC LIMIT 1`, challengeID, username), now)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, ErrNotFound
+	}
+	if err != nil {
+		return r, fmt.Errorf("reading approval request: %w", err)
+	}
+	return r, nil
+}
+
+// SetPushState implements Store.
+func (s *SQLite) SetPushState(ctx context.Context, id, username, from, to, detail, device string, now time.Time) (bool, error) {
+	// Only a pending request can expire: an approval already given stays
+	// good for the sign-in waiting on it.
+	res, err := s.db.ExecContext(ctx,
+		`UPDATE push_requests SET state = ?, detail = ?, device_id = CASE WHEN ? = '' THEN device_id ELSE ? END
+		 WHERE id = ? AND username = ? AND state = ? AND (state != ? OR expires_at > ?)`,
+		to, detail, device, device, id, username, from, PushPending, now.UnixMilli())
+	if err != nil {
+		return false, fmt.Errorf("updating approval request: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// ExpirePushRequests implements Store.
+func (s *SQLite) ExpirePushRequests(ctx context.Context, username string, now time.Time) (int, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE push_requests SET state = ? WHERE username = ? AND state = ? AND expires_at <= ?`,
+		PushExpired, username, PushPending, now.UnixMilli())
+	if err != nil {
+		return 0, fmt.Errorf("expiring approval requests: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// Setting implements Store.
+func (s *SQLite) Setting(ctx context.Context, key string) (string, error) {
+	var v string
+	err := s.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading setting %s: %w", key, err)
+	}
+	return v, nil
+}
+
+// InitSetting implements Store.
+func (s *SQLite) InitSetting(ctx context.Context, key, value string) (string, error) {
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`, key, value); err != nil {
+		return "", fmt.Errorf("storing setting %s: %w", key, err)
+	}
+	return s.Setting(ctx, key)
+}
+
+func joinInts(ns []int) string {
+	parts := make([]string, len(ns))
+	for i, n := range ns {
+		parts[i] = strconv.Itoa(n)
+	}
+	return strings.Join(parts, ",")
+}
+
+func splitInts(s string) []int {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		if n, err := strconv.Atoi(f); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
