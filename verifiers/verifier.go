@@ -42,14 +42,20 @@ type Challenge struct {
 	Created time.Time
 	// ClientIP is the signing-in client's address, for per-IP limits.
 	ClientIP string
+	// Host is the site being signed in to (shown on approval requests).
+	Host string
 }
 
 // Prompt tells the portal what to show after Start.
 type Prompt struct {
-	// Input is the kind of answer expected: "code" for a typed code.
+	// Input is the kind of answer expected: "code" for a typed code,
+	// "approval" for an answer given on another device.
 	Input string
 	// Message is a short line shown above the input (may be empty).
 	Message string
+	// Show is a value the page shows prominently: the number to pick on
+	// the phone for an approval request.
+	Show string
 }
 
 // Result is the outcome of Check.

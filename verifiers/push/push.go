@@ -1,0 +1,410 @@
+// Package push is the "authenticator app notification" method: a phone
+// running the Stepgate Authenticator (a web app the portal serves) gets a
+// Web Push notification for each sign-in, shows three numbers, and the user
+// approves by picking the one on the sign-in page. The phone signs every
+// answer with an ECDSA P-256 key that never leaves it; the store accepts
+// each approval once.
+package push
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"go.uber.org/zap"
+
+	"github.com/stepgate/stepgate/store"
+	"github.com/stepgate/stepgate/verifiers"
+)
+
+// Method is this method's name in the store, the logs and the Caddyfile.
+const Method = "push"
+
+// RequestLifetime is how long a request can be answered.
+const RequestLifetime = 2 * time.Minute
+
+// EnrolmentLifetime is how long a set-up QR code works.
+const EnrolmentLifetime = 10 * time.Minute
+
+// Failure counters in the store. BlockedKey marks the method blocked after
+// a report of suspicious activity (until `stepgate user unlock`); IgnoredKey
+// counts denied and unanswered requests in a row (push fatigue).
+const (
+	BlockedKey = "blocked:" + Method
+	IgnoredKey = "ignored:" + Method
+)
+
+// Limits keep a user from being bombed with requests.
+type Limits struct {
+	// MaxPending is the most unanswered requests a user can have (3).
+	MaxPending int
+	// PerUser requests per Window (5 per 10 minutes).
+	PerUser int
+	Window  time.Duration
+	// After PauseAfter denied or unanswered requests in a row (3), the
+	// method pauses for Pause (15 minutes).
+	PauseAfter int
+	Pause      time.Duration
+}
+
+// WithDefaults fills unset limits.
+func (l Limits) WithDefaults() Limits {
+	if l.MaxPending <= 0 {
+		l.MaxPending = 3
+	}
+	if l.PerUser <= 0 {
+		l.PerUser = 5
+	}
+	if l.Window <= 0 {
+		l.Window = 10 * time.Minute
+	}
+	if l.PauseAfter <= 0 {
+		l.PauseAfter = 3
+	}
+	if l.Pause <= 0 {
+		l.Pause = 15 * time.Minute
+	}
+	return l
+}
+
+// Sender delivers notifications to a device's Web Push subscription.
+type Sender interface {
+	// Check refuses a subscription the sender would not deliver to.
+	Check(subscription string) error
+	// Send delivers payload; an error wrapping ErrGone means the
+	// subscription no longer exists.
+	Send(ctx context.Context, subscription string, payload []byte, ttl time.Duration) error
+	// PublicKey is the VAPID public key the app subscribes with.
+	PublicKey(ctx context.Context) (string, error)
+}
+
+// Errors the portal turns into words for the user.
+var (
+	ErrBlocked       = errors.New("approval requests are blocked for this account after a report of suspicious activity")
+	ErrUnknownDevice = errors.New("this device is not set up (it may have been removed)")
+	ErrBadSignature  = errors.New("the request was not signed by this device")
+	ErrNotPending    = errors.New("this request has expired or was already answered")
+	ErrBadToken      = errors.New("this set-up code has expired or was already used; start the set-up again")
+	ErrStale         = errors.New("the device's clock is off, or the request is old; check the time on your phone")
+)
+
+// PausedError says the method is paused after too many denied or
+// unanswered requests.
+type PausedError struct{ Until time.Time }
+
+func (e *PausedError) Error() string {
+	return "approval requests are paused until " + e.Until.Format(time.RFC3339)
+}
+
+// LimitError says the user asked for too many requests.
+type LimitError struct{ Retry time.Time }
+
+func (e *LimitError) Error() string {
+	return "too many approval requests; next at " + e.Retry.Format(time.RFC3339)
+}
+
+// Verifier sends approval requests and judges the answers.
+type Verifier struct {
+	Store store.Store
+	// Sender delivers notifications; nil means none are sent (users open
+	// the app to see requests).
+	Sender Sender
+	Limits Limits
+	Log    *zap.Logger
+	Now    func() time.Time
+}
+
+// Method implements verifiers.Verifier.
+func (v *Verifier) Method() string { return Method }
+
+// Blocked reports whether the user reported suspicious activity.
+func (v *Verifier) Blocked(ctx context.Context, user string) (bool, error) {
+	f, err := v.Store.Failures(ctx, user, BlockedKey)
+	return f.Count > 0, err
+}
+
+// Enrolled implements verifiers.Verifier: a device, not blocked.
+func (v *Verifier) Enrolled(ctx context.Context, user verifiers.User) (bool, error) {
+	devs, err := v.Store.PushDevices(ctx, user.Name)
+	if err != nil || len(devs) == 0 {
+		return false, err
+	}
+	blocked, err := v.Blocked(ctx, user.Name)
+	return !blocked, err
+}
+
+// Devices lists the user's devices.
+func (v *Verifier) Devices(ctx context.Context, user string) ([]store.PushDevice, error) {
+	return v.Store.PushDevices(ctx, user)
+}
+
+// paused reports until when the method is paused for the user.
+func (v *Verifier) paused(ctx context.Context, user string) (time.Time, error) {
+	// Requests nobody answered count as ignored once they expire.
+	n, err := v.Store.ExpirePushRequests(ctx, user, v.Now())
+	if err != nil {
+		return time.Time{}, err
+	}
+	for range n {
+		if _, err := v.Store.AddFailure(ctx, user, IgnoredKey, v.Now()); err != nil {
+			return time.Time{}, err
+		}
+	}
+	f, err := v.Store.Failures(ctx, user, IgnoredKey)
+	if err != nil {
+		return time.Time{}, err
+	}
+	l := v.Limits.WithDefaults()
+	if until := f.Last.Add(l.Pause); f.Count >= l.PauseAfter && v.Now().Before(until) {
+		return until, nil
+	}
+	return time.Time{}, nil
+}
+
+// Notification is the payload a phone receives (encrypted end to end) and
+// what its app lists.
+type Notification struct {
+	Request  string `json:"request"`
+	Host     string `json:"host"`
+	ClientIP string `json:"ip"`
+	Time     int64  `json:"time"` // unix milliseconds
+	Expires  int64  `json:"expires"`
+	Choices  []int  `json:"choices"`
+	User     string `json:"user"`
+}
+
+// NotificationOf is what a request looks like to the phone.
+func NotificationOf(r store.PushRequest) Notification {
+	return Notification{Request: r.ID, Host: r.Host, ClientIP: r.ClientIP, Time: r.Created.UnixMilli(),
+		Expires: r.Expires.UnixMilli(), Choices: r.Choices, User: r.Username}
+}
+
+// Start implements verifiers.Verifier: it stores a request with a number
+// to match and notifies every device of the user. The prompt's Show is the
+// number for the sign-in page.
+func (v *Verifier) Start(ctx context.Context, user verifiers.User, ch verifiers.Challenge) (verifiers.Prompt, error) {
+	if blocked, err := v.Blocked(ctx, user.Name); err != nil || blocked {
+		if err == nil {
+			err = ErrBlocked
+		}
+		return verifiers.Prompt{}, err
+	}
+	until, err := v.paused(ctx, user.Name)
+	if err != nil {
+		return verifiers.Prompt{}, err
+	}
+	if !until.IsZero() {
+		return verifiers.Prompt{}, &PausedError{Until: until}
+	}
+	devs, err := v.Store.PushDevices(ctx, user.Name)
+	if err != nil {
+		return verifiers.Prompt{}, err
+	}
+	if len(devs) == 0 {
+		return verifiers.Prompt{}, verifiers.ErrNotEnrolled
+	}
+	l := v.Limits.WithDefaults()
+	now := v.Now()
+	limit := []store.Limit{{Key: "push|" + user.Name, Max: l.PerUser, Window: l.Window}}
+	if blocked, retry, err := v.Store.TakeSend(ctx, limit, now); err != nil {
+		return verifiers.Prompt{}, err
+	} else if blocked != nil {
+		return verifiers.Prompt{}, &LimitError{Retry: retry}
+	}
+	number, choices := numbers()
+	req := store.PushRequest{ID: randomID(), ChallengeID: ch.ID, Username: user.Name, Number: number, Choices: choices,
+		ClientIP: ch.ClientIP, Host: ch.Host, Created: now, Expires: now.Add(RequestLifetime)}
+	if err := v.Store.PutPushRequest(ctx, req, l.MaxPending); err != nil {
+		return verifiers.Prompt{}, err
+	}
+	sent, gone := v.notify(ctx, devs, req)
+	prompt := verifiers.Prompt{Input: "approval", Show: strconv.Itoa(number)}
+	switch {
+	case sent > 0:
+		prompt.Message = "We've sent a sign-in request to your phone (" + devs[0].Name + ")."
+		if sent > 1 {
+			prompt.Message = fmt.Sprintf("We've sent a sign-in request to your %d devices.", sent)
+		}
+	case gone > 0:
+		prompt.Message = "Notifications to your phone have stopped working. Open the Stepgate Authenticator on your phone: it shows this request and turns notifications back on."
+	default:
+		prompt.Message = "We couldn't send a notification to your phone. Open the Stepgate Authenticator on your phone to see this request."
+	}
+	return prompt, nil
+}
+
+// notify sends the request to every device with a subscription and
+// reports how many got it and how many subscriptions have gone.
+func (v *Verifier) notify(ctx context.Context, devs []store.PushDevice, req store.PushRequest) (sent, gone int) {
+	if v.Sender == nil {
+		return 0, 0
+	}
+	payload, _ := json.Marshal(NotificationOf(req))
+	for _, d := range devs {
+		if d.Subscription == "" || d.Gone {
+			gone += btoi(d.Gone)
+			continue
+		}
+		err := v.Sender.Send(ctx, d.Subscription, payload, RequestLifetime)
+		switch {
+		case err == nil:
+			sent++
+		case errors.Is(err, ErrGone):
+			gone++
+			v.log().Warn("push subscription gone; the device must open the authenticator to renew it",
+				zap.String("user", d.Username), zap.String("device", d.ID), zap.Error(err))
+			if err := v.Store.SetPushSubscription(ctx, d.ID, "", true); err != nil {
+				v.log().Error("marking push subscription gone", zap.Error(err))
+			}
+		default:
+			v.log().Error("sending push notification", zap.String("user", d.Username), zap.String("device", d.ID), zap.Error(err))
+		}
+	}
+	return sent, gone
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (v *Verifier) log() *zap.Logger {
+	if v.Log == nil {
+		return zap.NewNop()
+	}
+	return v.Log
+}
+
+// Request returns the newest request of the sign-in ch.
+func (v *Verifier) Request(ctx context.Context, user verifiers.User, ch verifiers.Challenge) (store.PushRequest, error) {
+	return v.Store.LatestPushRequest(ctx, ch.ID, user.Name, v.Now())
+}
+
+// Check implements verifiers.Verifier: the sign-in passes once its
+// request was approved on the phone. input is ignored.
+func (v *Verifier) Check(ctx context.Context, user verifiers.User, ch verifiers.Challenge, _ string) (verifiers.Result, error) {
+	r, err := v.Request(ctx, user, ch)
+	if errors.Is(err, store.ErrNotFound) {
+		return verifiers.Expired, nil
+	}
+	if err != nil {
+		return verifiers.Rejected, err
+	}
+	switch r.State {
+	case store.PushPending:
+		return verifiers.Pending, nil
+	case store.PushApproved:
+		ok, err := v.Store.SetPushState(ctx, r.ID, user.Name, store.PushApproved, store.PushUsed, r.Detail, "", v.Now())
+		if err != nil {
+			return verifiers.Rejected, err
+		}
+		if !ok {
+			return verifiers.Replayed, nil
+		}
+		return verifiers.Accepted, nil
+	case store.PushUsed:
+		return verifiers.Replayed, nil
+	case store.PushDenied, store.PushFraud:
+		return verifiers.Rejected, nil
+	}
+	return verifiers.Expired, nil
+}
+
+// numbers picks the number to match (10–99) and the three the phone shows.
+func numbers() (int, []int) {
+	pick := func() int {
+		n, _ := rand.Int(rand.Reader, big.NewInt(90))
+		return int(n.Int64()) + 10
+	}
+	choices := []int{pick()}
+	for len(choices) < 3 {
+		n := pick()
+		if n != choices[0] && (len(choices) < 2 || n != choices[1]) {
+			choices = append(choices, n)
+		}
+	}
+	number := choices[0]
+	// Shuffle so the position does not give the answer away.
+	for i := len(choices) - 1; i > 0; i-- {
+		j, _ := rand.Int(rand.Reader, big.NewInt(int64(i+1)))
+		choices[i], choices[j.Int64()] = choices[j.Int64()], choices[i]
+	}
+	return number, choices
+}
+
+func randomID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// SignedText is what a device signs for action: a fixed prefix, the
+// action and its fields, one per line. Fields never contain newlines (the
+// API refuses them), so the text is unambiguous.
+func SignedText(action string, fields ...string) []byte {
+	return []byte("stepgate-push-v1\n" + action + "\n" + strings.Join(fields, "\n"))
+}
+
+// ParsePublicKey reads a device key: an uncompressed P-256 point, base64url.
+func ParsePublicKey(b64 string) (*ecdsa.PublicKey, []byte, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(b64, "="))
+	if err != nil {
+		return nil, nil, errors.New("the device key is not base64url")
+	}
+	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), raw)
+	if err != nil {
+		return nil, nil, errors.New("the device key is not a P-256 public key")
+	}
+	return pub, raw, nil
+}
+
+// verifySig checks a WebCrypto ECDSA-SHA256 signature (r‖s, 64 bytes,
+// base64url) over text.
+func verifySig(rawKey []byte, text []byte, sigB64 string) bool {
+	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), rawKey)
+	if err != nil {
+		return false
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(sigB64, "="))
+	if err != nil || len(sig) != 64 {
+		return false
+	}
+	h := sha256.Sum256(text)
+	r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
+	return ecdsa.Verify(pub, h[:], r, s)
+}
+
+// DeviceName cleans a name the user typed: trimmed, printable, at most 40
+// characters; "" becomes "My phone".
+func DeviceName(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if !utf8.ValidString(s) {
+		return "", errors.New("the device name is not valid text")
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return "", errors.New("the device name has characters that can't be shown")
+		}
+	}
+	if utf8.RuneCountInString(s) > 40 {
+		return "", errors.New("the device name is longer than 40 characters")
+	}
+	if s == "" {
+		s = "My phone"
+	}
+	return s, nil
+}
