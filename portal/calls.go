@@ -1,7 +1,6 @@
 package portal
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -23,29 +22,7 @@ func (p *Portal) waitsForCall(pd pending) bool {
 // and otherwise says what happened to the call.
 func (p *Portal) checkCall(w http.ResponseWriter, r *http.Request, pd pending, user verifiers.User, show func(int, string)) {
 	ctx := r.Context()
-	if msg, locked := p.locked(ctx, user.Name, codeFailures); locked {
-		p.audit(r, "sign-in", user.Name, voice.Method, "locked")
-		show(http.StatusTooManyRequests, msg)
-		return
-	}
-	res, err := p.voice.Check(ctx, user, p.attempt(r, &pd), "")
-	if err != nil {
-		p.audit(r, "sign-in", user.Name, voice.Method, "error", zap.Error(err))
-		show(http.StatusServiceUnavailable, "We couldn't check your call right now. Try again in a moment.")
-		return
-	}
-	switch res {
-	case verifiers.Accepted:
-		if err := p.cfg.Store.ResetFailures(ctx, user.Name, codeFailures); err != nil {
-			p.log.Error("resetting failures", zap.Error(err))
-		}
-		p.finish(w, r, pd, user, voice.Method)
-		return
-	case verifiers.Pending:
-		show(http.StatusAccepted, "We haven't had your answer yet. Answer the call and press the pound key (#), then continue.")
-		return
-	case verifiers.Replayed:
-		p.restart(w, r, msgRestart)
+	if _, done := p.checkAnswered(w, r, pd, user, p.voice, "We haven't had your answer yet. Answer the call and press the pound key (#), then continue.", show); done {
 		return
 	}
 	state, detail, err := p.voice.State(ctx, user, p.attempt(r, &pd))
@@ -66,6 +43,41 @@ func (p *Portal) checkCall(w http.ResponseWriter, r *http.Request, pd pending, u
 	}
 }
 
+// checkAnswered checks a method the user answers on their phone (a call,
+// an approval request) with the lockout around it. It finishes the
+// sign-in when the answer approved it, and answers the request for a
+// lockout, an error, no answer yet (waiting) or a replay; otherwise it
+// returns the result for the caller to explain.
+func (p *Portal) checkAnswered(w http.ResponseWriter, r *http.Request, pd pending, user verifiers.User, v verifiers.Verifier, waiting string, show func(int, string)) (verifiers.Result, bool) {
+	ctx := r.Context()
+	if msg, locked := p.locked(ctx, user.Name, codeFailures); locked {
+		p.audit(r, "sign-in", user.Name, v.Method(), "locked")
+		show(http.StatusTooManyRequests, msg)
+		return verifiers.Rejected, true
+	}
+	res, err := v.Check(ctx, user, p.attempt(r, &pd), "")
+	if err != nil {
+		p.audit(r, "sign-in", user.Name, v.Method(), "error", zap.Error(err))
+		show(http.StatusServiceUnavailable, "We couldn't check your answer right now. Try again in a moment.")
+		return res, true
+	}
+	switch res {
+	case verifiers.Accepted:
+		if err := p.cfg.Store.ResetFailures(ctx, user.Name, codeFailures); err != nil {
+			p.log.Error("resetting failures", zap.Error(err))
+		}
+		p.finish(w, r, pd, user, v.Method())
+		return res, true
+	case verifiers.Pending:
+		show(http.StatusAccepted, waiting)
+		return res, true
+	case verifiers.Replayed:
+		p.restart(w, r, msgRestart)
+		return res, true
+	}
+	return res, false
+}
+
 func callEndedMessage(detail string) string {
 	switch detail {
 	case "busy":
@@ -76,21 +88,6 @@ func callEndedMessage(detail string) string {
 		return "The call ended before you pressed the pound key (#). Call again, or sign in another way."
 	}
 	return "The call didn't go through. Call again, or sign in another way."
-}
-
-// callStatus answers the waiting page's poll: {"state": "pending"} while
-// the phone rings.
-func (p *Portal) callStatus(w http.ResponseWriter, r *http.Request) {
-	securityHeaders(w.Header())
-	w.Header().Set("Content-Type", "application/json")
-	pd, user, ok := p.readPending(r, stageVerify)
-	state := "gone"
-	if ok && p.waitsForCall(pd) {
-		if s, _, err := p.voice.State(r.Context(), user, p.attempt(r, &pd)); err == nil {
-			state = s
-		}
-	}
-	json.NewEncoder(w).Encode(map[string]string{"state": state})
 }
 
 // twilioCallback takes Twilio's press-# and call-status webhooks. They are
@@ -128,7 +125,7 @@ func (p *Portal) twilioCallback(w http.ResponseWriter, r *http.Request, path str
 			p.log.Error("recording the answer to a call", zap.Error(err))
 		}
 		if fraud {
-			p.fraudReported(r, user)
+			p.fraudReported(r, user, voice.Method, msgCallFraud)
 		}
 		w.Header().Set("Content-Type", "text/xml")
 		w.Write([]byte(voice.Say(say)))
@@ -145,11 +142,13 @@ func (p *Portal) twilioCallback(w http.ResponseWriter, r *http.Request, path str
 	}
 }
 
+const msgCallFraud = "the user pressed 0 on the sign-in call: someone else knows their password"
+
 // fraudReported logs a user's fraud report as a high-priority event.
-func (p *Portal) fraudReported(r *http.Request, user string) {
+func (p *Portal) fraudReported(r *http.Request, user, method, detail string) {
 	p.log.Error("sign-in event", zap.String("event", "fraud-report"), zap.String("user", user),
-		zap.String("method", voice.Method), zap.String("outcome", "method-blocked"),
-		zap.String("detail", "the user pressed 0 on the sign-in call: someone else knows their password"))
+		zap.String("method", method), zap.String("outcome", "method-blocked"), zap.String("detail", detail),
+		zap.String("client_ip", p.cfg.ClientIP(r)))
 }
 
 // simulateAnswer is the development outbox's stand-in for the callee: a
@@ -170,7 +169,7 @@ func (p *Portal) simulateAnswer(w http.ResponseWriter, r *http.Request) {
 		p.storeError(w, r, err)
 		return
 	} else if fraud {
-		p.fraudReported(r, user.Name)
+		p.fraudReported(r, user.Name, voice.Method, msgCallFraud)
 	}
 	http.Redirect(w, r, Prefix+"verify", http.StatusSeeOther)
 }

@@ -37,6 +37,8 @@ type pending struct {
 	Prompt  string `json:"n,omitempty"` // what starting it said ("We texted your phone …")
 	Err     string `json:"e,omitempty"` // why starting it failed
 	Phone   string `json:"p,omitempty"` // number being confirmed (registration), E.164
+	Show    string `json:"d,omitempty"` // the number to pick on the phone (approval requests)
+	Enrol   string `json:"t,omitempty"` // the device set-up token (registration)
 }
 
 const (
@@ -51,6 +53,10 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		serveStatic(w, r)
 		return
 	}
+	if strings.HasPrefix(path, "/authenticator/") && p.push != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		serveAuthenticator(w, r)
+		return
+	}
 	if rest, ok := strings.CutPrefix(path, "/twilio/"); ok {
 		p.twilioCallback(w, r, "twilio/"+rest)
 		return
@@ -61,6 +67,10 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Title: "HTTPS required", Heading: "Sign-in needs a secure connection",
 			Info: "This sign-in page only works over HTTPS. Open it with https:// or contact " + p.cfg.HelpContact + ".",
 		})
+		return
+	}
+	if rest, ok := strings.CutPrefix(path, "/push/"); ok {
+		p.deviceAPI(w, r, rest)
 		return
 	}
 	if r.Method == http.MethodPost {
@@ -96,7 +106,7 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case path == "/verify":
 		p.verify(w, r)
 	case path == "/verify/status":
-		p.callStatus(w, r)
+		p.verifyStatus(w, r)
 	case path == "/outbox/answer":
 		p.simulateAnswer(w, r)
 	case path == "/verify/other":
@@ -109,6 +119,12 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.registerPhone(w, r)
 	case path == "/register/qr.png":
 		p.qr(w, r)
+	case path == "/register/push" && p.push != nil:
+		p.registerPush(w, r)
+	case path == "/register/push/status" && p.push != nil:
+		p.registerPushStatus(w, r)
+	case path == "/register/push/qr.png" && p.push != nil:
+		p.registerPushQR(w, r)
 	case path == "/logout":
 		p.logout(w, r)
 	default:
@@ -363,6 +379,10 @@ func (p *Portal) verify(w http.ResponseWriter, r *http.Request) {
 		p.checkCall(w, r, pd, user, show)
 		return
 	}
+	if p.waitsForApproval(pd) {
+		p.checkPush(w, r, pd, user, show)
+		return
+	}
 	res, msg, status := p.checkCode(r, user, pd.M, func(code string) (verifiers.Result, error) {
 		return v.Check(r.Context(), user, p.attempt(r, &pd), code)
 	})
@@ -384,6 +404,9 @@ func (p *Portal) verifyPage(r *http.Request, pd pending, user verifiers.User, ms
 	if p.waitsForCall(pd) {
 		d.Title, d.Heading, d.Wait = "Answer the call", "Answer the call", true
 		d.Simulate = p.cfg.Voice.Simulate && fromThisMachine(r)
+	}
+	if p.waitsForApproval(pd) {
+		d.Title, d.Heading, d.Approve, d.Number = "Approve sign in request", "Approve sign in request", true, pd.Show
 	}
 	return d, nil
 }
@@ -471,9 +494,13 @@ func (p *Portal) registering(w http.ResponseWriter, r *http.Request) (pending, v
 func (p *Portal) anySetUp(ctx context.Context, user verifiers.User) (bool, error) {
 	info, err := p.cfg.Store.SecurityInfo(ctx, user.Name)
 	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
+		err = nil
 	}
-	return info.TOTPSecret != nil || info.Phone != "", err
+	if err != nil || info.TOTPSecret != nil || info.Phone != "" {
+		return err == nil, err
+	}
+	devs, err := p.cfg.Store.PushDevices(ctx, user.Name)
+	return len(devs) > 0, err
 }
 
 // register walks a user without any method through setting up an
@@ -500,7 +527,7 @@ func (p *Portal) register(w http.ResponseWriter, r *http.Request) {
 	}
 	show := func(status int, msg string) {
 		p.render(w, r, status, "register", pageData{Title: "Set up your authenticator app", Heading: "Set up your authenticator app",
-			Error: msg, Username: user.Name, Secret: groupSecret(pd.Secret), QR: Prefix + "register/qr.png", SMS: p.phoneCodes() != nil})
+			Error: msg, Username: user.Name, Secret: groupSecret(pd.Secret), QR: Prefix + "register/qr.png", SMS: p.phoneCodes() != nil, Push: p.push != nil})
 	}
 	if r.Method != http.MethodPost {
 		show(http.StatusOK, "")
@@ -519,22 +546,36 @@ func (p *Portal) register(w http.ResponseWriter, r *http.Request) {
 
 // qr serves the QR code of the secret being registered.
 func (p *Portal) qr(w http.ResponseWriter, r *http.Request) {
+	p.servePNG(w, r, func(pd pending, user verifiers.User) ([]byte, error) {
+		if pd.Secret == "" {
+			return nil, nil
+		}
+		u, err := p.totp.KeyURL(user, pd.Secret)
+		if err != nil {
+			return nil, err
+		}
+		return totp.QRCode(u, 200)
+	})
+}
+
+// servePNG serves an image of the pending registration: draw returns nil
+// when there is nothing to draw.
+func (p *Portal) servePNG(w http.ResponseWriter, r *http.Request, draw func(pending, verifiers.User) ([]byte, error)) {
+	securityHeaders(w.Header())
 	pd, user, ok := p.readPending(r, stageRegister)
-	if !ok || pd.Secret == "" {
-		securityHeaders(w.Header())
-		http.NotFound(w, r)
-		return
-	}
-	u, err := p.totp.KeyURL(user, pd.Secret)
 	var png []byte
-	if err == nil {
-		png, err = totp.QRCode(u, 200)
+	var err error
+	if ok {
+		png, err = draw(pd, user)
 	}
 	if err != nil {
 		p.storeError(w, r, err)
 		return
 	}
-	securityHeaders(w.Header())
+	if png == nil {
+		http.NotFound(w, r)
+		return
+	}
 	w.Header().Set("Content-Type", "image/png")
 	w.Write(png)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers"
 	"github.com/stepgate/stepgate/verifiers/phone"
+	"github.com/stepgate/stepgate/verifiers/push"
 	"github.com/stepgate/stepgate/verifiers/sms"
 	"github.com/stepgate/stepgate/verifiers/voice"
 )
@@ -42,6 +43,11 @@ func (p *Portal) userMethods(ctx context.Context, user verifiers.User) ([]choice
 		switch v.Method() {
 		case "totp":
 			c.Label = "Use a verification code from my authenticator app"
+		case push.Method:
+			c.Label = "Approve a request on my Stepgate Authenticator"
+			if devs, err := p.push.Devices(ctx, user.Name); err == nil && len(devs) == 1 {
+				c.Label += " (" + devs[0].Name + ")"
+			}
 		case sms.Method, voice.Method:
 			number, err := p.phoneCodes().Phone(ctx, user)
 			if err != nil {
@@ -84,7 +90,7 @@ func (p *Portal) verifier(method string) verifiers.Verifier {
 // start begins the pending sign-in's current method (a text is sent; an
 // app code needs nothing) and keeps what to tell the user in pd.
 func (p *Portal) start(r *http.Request, pd *pending, user verifiers.User) {
-	pd.Prompt, pd.Err = "", ""
+	pd.Prompt, pd.Err, pd.Show = "", "", ""
 	v := p.verifier(pd.M)
 	if v == nil {
 		return
@@ -98,8 +104,10 @@ func (p *Portal) start(r *http.Request, pd *pending, user verifiers.User) {
 		pd.Err = p.sendErrorMessage(r, user.Name, pd.M, err)
 		return
 	}
-	pd.Prompt = prompt.Message
+	pd.Prompt, pd.Show = prompt.Message, prompt.Show
 	switch {
+	case pd.M == push.Method:
+		p.audit(r, "push-sent", user.Name, pd.M, "success")
 	case p.waitsForCall(*pd):
 		p.audit(r, "call-placed", user.Name, pd.M, "success")
 	case pd.M != "totp":
@@ -135,14 +143,27 @@ func (p *Portal) devAllowed(r *http.Request, user, method string) bool {
 }
 
 func (p *Portal) attempt(r *http.Request, pd *pending) verifiers.Challenge {
-	return verifiers.Challenge{ID: pd.ID, Created: time.Unix(pd.Created, 0), ClientIP: p.cfg.ClientIP(r)}
+	return verifiers.Challenge{ID: pd.ID, Created: time.Unix(pd.Created, 0), ClientIP: p.cfg.ClientIP(r), Host: requestHost(r)}
 }
 
 // sendErrorMessage logs a failed send and returns the words for the user.
 func (p *Portal) sendErrorMessage(r *http.Request, user, method string, err error) string {
 	var le *sms.LimitError
 	var se *sms.SendError
+	var pl *push.LimitError
+	var pp *push.PausedError
 	switch {
+	case errors.As(err, &pl):
+		p.audit(r, "push-sent", user, method, "limited")
+		return "Too many sign-in requests have been sent. Try again in " + humanWait(pl.Retry.Sub(p.cfg.Now())) + ", or sign in another way."
+	case errors.Is(err, store.ErrTooManyPending):
+		p.audit(r, "push-sent", user, method, "too-many-pending")
+		return "You already have sign-in requests waiting on your phone. Answer or deny them in the Stepgate Authenticator, wait two minutes, or sign in another way."
+	case errors.As(err, &pp):
+		p.audit(r, "push-sent", user, method, "paused")
+		return "Several sign-in requests in a row were denied or not answered, so requests to your phone are paused for " + humanWait(pp.Until.Sub(p.cfg.Now())) + ". Sign in another way."
+	case errors.Is(err, push.ErrBlocked):
+		return "Sign-in requests to your phone are turned off after you reported one as suspicious. Sign in another way, or contact " + p.cfg.HelpContact + "."
 	case errors.As(err, &le):
 		p.audit(r, "code-sent", user, method, "limited", zap.String("limit", le.Limit))
 		wait := humanWait(le.Retry.Sub(p.cfg.Now()))

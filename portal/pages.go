@@ -38,13 +38,19 @@ type pageData struct {
 	SMS      bool     // a phone can be set up (registration offers it)
 	Wait     bool     // the page waits for a phone call's answer
 	Simulate bool     // show the development outbox's "simulate the answer" buttons
+	Approve  bool     // the page waits for an approval on the phone
+	Number   string   // the number to select on the phone
+	Push     bool     // the authenticator app can be set up (registration offers it)
+	TOTP     bool     // link to setting up an app that shows codes
+	EnrolURL string   // the link that opens the authenticator app with a set-up token
+	Done     bool     // the phone's set-up is done: only a Continue button
 }
 
 type pages struct {
 	set map[string]*template.Template
 }
 
-var pageNames = []string{"login", "verify", "other", "register", "phone", "message", "logout"}
+var pageNames = []string{"login", "verify", "other", "register", "phone", "pushsetup", "message", "logout"}
 
 func loadPages() (*pages, error) {
 	ps := &pages{set: map[string]*template.Template{}}

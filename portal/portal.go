@@ -21,6 +21,7 @@ import (
 	"github.com/stepgate/stepgate/verifiers"
 	"github.com/stepgate/stepgate/verifiers/password"
 	"github.com/stepgate/stepgate/verifiers/phone"
+	"github.com/stepgate/stepgate/verifiers/push"
 	"github.com/stepgate/stepgate/verifiers/sms"
 	"github.com/stepgate/stepgate/verifiers/totp"
 	"github.com/stepgate/stepgate/verifiers/voice"
@@ -54,6 +55,8 @@ type Config struct {
 	SMS *SMSConfig
 	// Voice turns on phone calls (nil: off).
 	Voice *VoiceConfig
+	// Push turns on authenticator app notifications (nil: off).
+	Push *PushConfig
 	// HelpContact is shown to users who cannot complete sign-in on their own.
 	HelpContact string
 	// Lockout is the failure back-off.
@@ -99,6 +102,13 @@ type VoiceConfig struct {
 	Simulate bool
 }
 
+// PushConfig is how approval requests are delivered and limited.
+type PushConfig struct {
+	// Sender delivers Web Push notifications.
+	Sender push.Sender
+	Limits push.Limits
+}
+
 // Portal serves the sign-in pages and decides about every request.
 type Portal struct {
 	cfg      Config
@@ -108,8 +118,10 @@ type Portal struct {
 	totp     *totp.Verifier
 	sms      *sms.Verifier   // nil when text messages are off
 	voice    *voice.Verifier // nil when phone calls are off
+	push     *push.Verifier  // nil when notifications are off
 	// methods are the second-step methods in use, strongest first: the
-	// default for a user who has not chosen one is the first they have.
+	// default for a user who has not chosen one is the first they have
+	// (app notification, app code, call, text).
 	methods  []verifiers.Verifier
 	revoked  *revocations
 	verified *verifiedCache // for __Host-/__Secure- session cookies
@@ -188,7 +200,14 @@ func New(cfg Config) (*Portal, error) {
 		return nil, err
 	}
 	p.totp = &totp.Verifier{Store: cfg.Store, Sealer: sealer, Issuer: cfg.Issuer, Now: cfg.Now}
-	p.methods = []verifiers.Verifier{p.totp}
+	if cfg.Push != nil {
+		if cfg.Push.Sender == nil {
+			return nil, errors.New("portal: approval requests without a sender")
+		}
+		p.push = &push.Verifier{Store: cfg.Store, Sender: cfg.Push.Sender, Limits: cfg.Push.Limits.WithDefaults(), Log: cfg.Logger, Now: cfg.Now}
+		p.methods = append(p.methods, p.push)
+	}
+	p.methods = append(p.methods, p.totp)
 	if cfg.Voice != nil {
 		if cfg.Voice.Caller == nil {
 			return nil, errors.New("portal: phone calls without a caller")

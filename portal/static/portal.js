@@ -12,8 +12,9 @@ document.addEventListener("DOMContentLoaded", function () {
       }
     });
   });
-  // While a phone call waits for its answer, ask the server every two
-  // seconds and continue as soon as the call has been answered (or ended).
+  // While a phone call or an approval request waits for its answer (or a
+  // new phone for its set-up), ask the server every two seconds and
+  // continue as soon as there is an answer.
   var waiting = document.querySelector("form[data-poll]");
   if (waiting && window.fetch) {
     var poll = function () {
@@ -21,6 +22,9 @@ document.addEventListener("DOMContentLoaded", function () {
         .then(function (r) { return r.ok ? r.json() : { state: "gone" }; })
         .then(function (s) {
           if (s.state === "pending") { setTimeout(poll, 2000); return; }
+          // With data-poll-until, only that state continues.
+          var until = waiting.getAttribute("data-poll-until");
+          if (until && s.state !== until) { return; }
           waiting.requestSubmit ? waiting.requestSubmit() : waiting.submit();
         })
         .catch(function () { setTimeout(poll, 5000); });

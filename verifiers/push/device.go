@@ -131,7 +131,9 @@ func (v *Verifier) device(ctx context.Context, s Signed, action string, fields .
 }
 
 // Pending lists the live requests of the signing device's user, newest
-// first. A device whose subscription had gone sends a new one with it.
+// first. The app sends its current subscription along: a new one replaces
+// the stored one (renewing a gone subscription); the gone one itself
+// changes nothing.
 func (v *Verifier) Pending(ctx context.Context, s Signed, subscription string) (store.PushDevice, []store.PushRequest, error) {
 	d, err := v.device(ctx, s, "pending", subscription)
 	if err != nil {

@@ -265,7 +265,9 @@ func (v *Verifier) notify(ctx context.Context, devs []store.PushDevice, req stor
 			gone++
 			v.log().Warn("push subscription gone; the device must open the authenticator to renew it",
 				zap.String("user", d.Username), zap.String("device", d.ID), zap.Error(err))
-			if err := v.Store.SetPushSubscription(ctx, d.ID, "", true); err != nil {
+			// Keep the dead subscription: the app sends it back until it
+			// has subscribed anew, and that must not revive it.
+			if err := v.Store.SetPushSubscription(ctx, d.ID, d.Subscription, true); err != nil {
 				v.log().Error("marking push subscription gone", zap.Error(err))
 			}
 		default:

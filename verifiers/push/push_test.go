@@ -383,6 +383,7 @@ func is(target error) func(error) bool { return func(err error) bool { return er
 
 func TestPushServiceFailures(t *testing.T) {
 	r := newRig(t)
+	r.v.Limits.PerUser = 20
 	ctx := context.Background()
 	ph := pushtest.NewPhone(t, r.svc, "Pixel")
 	r.enrol(t, "alice", ph)
@@ -415,13 +416,21 @@ func TestPushServiceFailures(t *testing.T) {
 		t.Fatalf("gone: prompt %q", p.Message)
 	}
 	devs, _ := r.v.Devices(ctx, "alice")
-	if !devs[0].Gone || devs[0].Subscription != "" {
+	if !devs[0].Gone {
 		t.Fatalf("device after 410: %+v", devs[0])
 	}
-	// Opening the app renews the subscription.
+	// The app sending its dead subscription back does not revive it ...
 	r.svc.FailWith(0)
-	if _, _, err := r.v.Pending(ctx, ph.Signed(r.now, "pending", ph.Subscription()), ph.Subscription()); err != nil {
-		t.Fatal(err)
+	if d, _, err := r.v.Pending(ctx, ph.Signed(r.now, "pending", ph.Subscription()), ph.Subscription()); err != nil || !d.Gone {
+		t.Fatalf("dead subscription revived: %+v %v", d, err)
+	}
+	if p := r.start(t, "c3"); !strings.Contains(p.Message, "stopped working") {
+		t.Fatalf("still gone: prompt %q", p.Message)
+	}
+	// ... a new one does.
+	ph.Resubscribe(t)
+	if d, _, err := r.v.Pending(ctx, ph.Signed(r.now, "pending", ph.Subscription()), ph.Subscription()); err != nil || d.Gone {
+		t.Fatalf("renewal: %+v %v", d, err)
 	}
 	before := len(r.svc.Messages())
 	if p := r.start(t, "c4"); !strings.Contains(p.Message, "sent a sign-in request") || len(r.svc.Messages()) != before+1 {

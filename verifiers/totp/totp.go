@@ -154,7 +154,13 @@ func QRCode(keyURL string, size int) ([]byte, error) {
 	if !strings.HasPrefix(keyURL, "otpauth://totp/") {
 		return nil, errors.New("building QR code: not an otpauth://totp/ URL")
 	}
-	code, err := qr.Encode(keyURL, qr.M, qr.Auto)
+	return QRCodeOf(keyURL, size)
+}
+
+// QRCodeOf draws any text (such as a set-up link) as a QR code PNG, like
+// QRCode.
+func QRCodeOf(text string, size int) ([]byte, error) {
+	code, err := qr.Encode(text, qr.M, qr.Auto)
 	if err != nil {
 		return nil, fmt.Errorf("building QR code: %w", err)
 	}

@@ -253,6 +253,22 @@ func NewPhone(t testing.TB, svc *Service, name string) *Phone {
 	return p
 }
 
+// Resubscribe gives the phone a new subscription (new endpoint and keys),
+// as the app does when its old one has gone.
+func (p *Phone) Resubscribe(t testing.TB) {
+	ua, err := ecdh.P256().GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 8)
+	rand.Read(b)
+	p.svc.mu.Lock()
+	delete(p.svc.phones, p.id)
+	p.ua, p.id = ua, base64.RawURLEncoding.EncodeToString(b)
+	p.svc.phones[p.id] = p
+	p.svc.mu.Unlock()
+}
+
 // Subscription is the phone's PushSubscription as JSON ("" without a
 // service).
 func (p *Phone) Subscription() string {

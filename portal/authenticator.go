@@ -1,0 +1,54 @@
+package portal
+
+import (
+	"embed"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+)
+
+// The Stepgate Authenticator: a web app (PWA) the portal serves under
+// authenticator/, with its service worker and icons. No build step.
+//
+//go:embed authenticator
+var authenticatorFS embed.FS
+
+// authenticatorCSP is the portal's policy plus what an installable web app
+// needs: its manifest and its service worker.
+const authenticatorCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; manifest-src 'self'; worker-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+var authenticatorTypes = map[string]string{
+	".html":        "text/html; charset=utf-8",
+	".js":          "text/javascript; charset=utf-8",
+	".css":         "text/css; charset=utf-8",
+	".png":         "image/png",
+	".webmanifest": "application/manifest+json",
+}
+
+// serveAuthenticator serves the app's files; authenticator/ is its page.
+func serveAuthenticator(w http.ResponseWriter, r *http.Request) {
+	name := strings.TrimPrefix(r.URL.Path, Prefix)
+	if strings.HasSuffix(name, "/") {
+		name += "index.html"
+	}
+	data, err := fs.ReadFile(authenticatorFS, name)
+	if err != nil {
+		securityHeaders(w.Header())
+		http.NotFound(w, r)
+		return
+	}
+	securityHeaders(w.Header())
+	h := w.Header()
+	h.Set("Content-Security-Policy", authenticatorCSP)
+	h.Set("Content-Type", authenticatorTypes[path.Ext(name)])
+	// The page and the worker must update with the gateway; icons may be
+	// cached.
+	if path.Ext(name) == ".png" {
+		h.Set("Cache-Control", "public, max-age=86400")
+		h.Del("Pragma")
+	} else {
+		h.Set("Cache-Control", "no-cache")
+	}
+	w.Write(data)
+}

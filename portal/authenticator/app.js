@@ -1,0 +1,313 @@
+// Stepgate Authenticator: enrols this device with a one-time token from
+// the set-up QR code, keeps a non-extractable ECDSA P-256 key in
+// IndexedDB, lists sign-in requests and signs the user's answers.
+"use strict";
+(function () {
+  var $ = function (id) { return document.getElementById(id); };
+  var api = "../push/";
+
+  // --- encoding -----------------------------------------------------------
+  function b64url(buf) {
+    var s = "", bytes = new Uint8Array(buf);
+    for (var i = 0; i < bytes.length; i++) { s += String.fromCharCode(bytes[i]); }
+    return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+  function unb64url(s) {
+    s = s.replace(/-/g, "+").replace(/_/g, "/");
+    while (s.length % 4) { s += "="; }
+    var bin = atob(s), out = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) { out[i] = bin.charCodeAt(i); }
+    return out;
+  }
+  // The text a device signs: the same on the server (push.SignedText).
+  function signedText(action, fields) {
+    return "stepgate-push-v1\n" + action + "\n" + fields.join("\n");
+  }
+  function sign(key, text) {
+    return crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, key, new TextEncoder().encode(text)).then(b64url);
+  }
+
+  // --- storage: one device record per site --------------------------------
+  function db() {
+    return new Promise(function (resolve, reject) {
+      var req = indexedDB.open("stepgate-authenticator", 1);
+      req.onupgradeneeded = function () { req.result.createObjectStore("device"); };
+      req.onsuccess = function () { resolve(req.result); };
+      req.onerror = function () { reject(new Error("This browser can't store the device key (private browsing?).")); };
+    });
+  }
+  function dbDo(mode, fn) {
+    return db().then(function (d) {
+      return new Promise(function (resolve, reject) {
+        var tx = d.transaction("device", mode), req = fn(tx.objectStore("device"));
+        tx.oncomplete = function () { resolve(req.result); };
+        tx.onerror = function () { reject(tx.error); };
+      });
+    });
+  }
+  var loadDevice = function () { return dbDo("readonly", function (s) { return s.get("current"); }); };
+  var saveDevice = function (d) { return dbDo("readwrite", function (s) { return s.put(d, "current"); }); };
+
+  // --- server -------------------------------------------------------------
+  function post(path, body) {
+    return fetch(api + path, {
+      method: "POST", cache: "no-store", credentials: "omit",
+      headers: { "Content-Type": "application/json" }, body: JSON.stringify(body)
+    }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (j) {
+        if (!r.ok) {
+          var e = new Error(j.error || "The server answered " + r.status + ". Try again in a moment.");
+          e.status = r.status;
+          throw e;
+        }
+        return j;
+      });
+    });
+  }
+  // signed posts a request signed by the device over its ID, a timestamp
+  // and the action's fields.
+  function signed(dev, action, fields, extra) {
+    var ts = Date.now();
+    return sign(dev.keys.privateKey, signedText(action, [dev.id, String(ts)].concat(fields))).then(function (sig) {
+      var body = { device: dev.id, ts: ts, sig: sig };
+      for (var k in extra) { body[k] = extra[k]; }
+      return post(action, body);
+    });
+  }
+
+  // --- notifications ------------------------------------------------------
+  function pushSupported() {
+    return "serviceWorker" in navigator && "PushManager" in window && "Notification" in window;
+  }
+  function registerWorker() {
+    if (!("serviceWorker" in navigator)) { return Promise.resolve(null); }
+    return navigator.serviceWorker.register("sw.js").catch(function () { return null; });
+  }
+  // subscription returns this browser's push subscription as JSON, asking
+  // for permission only when ask is true (it needs a tap on iOS).
+  function subscription(ask, renew) {
+    if (!pushSupported()) { return Promise.resolve(""); }
+    var perm = Notification.permission === "granted" ? Promise.resolve("granted")
+      : ask ? Notification.requestPermission() : Promise.resolve(Notification.permission);
+    return perm.then(function (p) {
+      if (p !== "granted") { return ""; }
+      return registerWorker().then(function () { return navigator.serviceWorker.ready; }).then(function (reg) {
+        return reg.pushManager.getSubscription().then(function (sub) {
+          if (sub && !renew) { return sub; }
+          var old = sub ? sub.unsubscribe() : Promise.resolve();
+          return old.then(function () { return fetch(api + "config", { cache: "no-store" }); })
+            .then(function (r) { return r.json(); })
+            .then(function (cfg) {
+              return reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: unb64url(cfg.vapidKey) });
+            });
+        });
+      }).then(function (sub) { return sub ? JSON.stringify(sub) : ""; });
+    });
+  }
+
+  // --- screens ------------------------------------------------------------
+  function show(id) {
+    ["setup", "main", "none"].forEach(function (s) { $(s).hidden = s !== id; });
+  }
+  function say(kind, msg) {
+    $("error").hidden = kind !== "error" || !msg;
+    $("info").hidden = kind !== "info" || !msg;
+    $(kind === "error" ? "error" : "info").textContent = msg || "";
+    if (kind === "error" && msg) { $("info").hidden = true; }
+  }
+  function guessName() {
+    var ua = navigator.userAgent;
+    if (/iPhone/.test(ua)) { return "iPhone"; }
+    if (/iPad/.test(ua)) { return "iPad"; }
+    if (/Android/.test(ua)) { return "Android phone"; }
+    return "This browser";
+  }
+
+  function setUp(token) {
+    show("setup");
+    $("heading").textContent = "Set up this device";
+    $("setup-host").textContent = location.host;
+    $("device-name").value = guessName();
+    $("ios-hint").hidden = !(/iPhone|iPad/.test(navigator.userAgent) && !navigator.standalone);
+    $("setup-button").onclick = function () {
+      var btn = $("setup-button"), note = "";
+      btn.disabled = true;
+      say("info", "Setting up…");
+      var dev = { name: $("device-name").value };
+      subscription(true, false).catch(function (e) {
+        note = " Notifications couldn't be turned on (" + e.message + "): open this app to see sign-in requests.";
+        return "";
+      }).then(function (sub) {
+        if (!sub && !note) { note = " Notifications are off: open this app to see sign-in requests."; }
+        return crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]).then(function (keys) {
+          dev.keys = keys;
+          return crypto.subtle.exportKey("raw", keys.publicKey);
+        }).then(function (raw) {
+          var key = b64url(raw);
+          return sign(dev.keys.privateKey, signedText("enrol", [token, key])).then(function (sig) {
+            return post("enrol", { token: token, key: key, subscription: sub, name: dev.name, sig: sig });
+          });
+        });
+      }).then(function (res) {
+        dev.id = res.device; dev.user = res.user; dev.name = res.name;
+        return saveDevice(dev);
+      }).then(function () {
+        history.replaceState(null, "", location.pathname);
+        return main();
+      }).then(function () {
+        say("info", "This device is set up. Go back to the sign-in page: it continues by itself." + note);
+      }).catch(function (e) {
+        btn.disabled = false;
+        say("error", e.message);
+      });
+    };
+  }
+
+  var current = null, timer = null;
+
+  function main() {
+    return loadDevice().then(function (dev) {
+      if (!dev) {
+        show("none");
+        $("heading").textContent = "Not set up yet";
+        return;
+      }
+      current = dev;
+      show("main");
+      $("heading").textContent = "Sign-in requests";
+      $("rename").value = dev.name;
+      registerWorker();
+      return refresh(false);
+    });
+  }
+
+  // refresh lists the waiting requests, sending the current subscription
+  // so the server can renew one its push service dropped.
+  function refresh(renew) {
+    if (!current) { return Promise.resolve(); }
+    clearTimeout(timer);
+    return subscription(false, renew).catch(function () { return ""; }).then(function (sub) {
+      return signed(current, "pending", [sub], { subscription: sub }).then(function (res) {
+        $("account").textContent = res.user + " · " + res.name;
+        var on = res.notifications;
+        $("notify-state").textContent = on ? "Notifications are on for this device."
+          : "Notifications are off for this device: open this app to see sign-in requests.";
+        $("notify-button").hidden = on || !pushSupported() || Notification.permission === "denied";
+        if (!on && sub && !renew) { return refresh(true); } // the server lost it: subscribe again
+        render(res.requests || []);
+      });
+    }).catch(function (e) {
+      say("error", e.message);
+      if (e.status === 404) { show("none"); }
+    }).then(function () {
+      timer = setTimeout(function () { refresh(false); }, document.hidden ? 15000 : 3000);
+    });
+  }
+
+  var answering = {};
+
+  function render(reqs) {
+    var box = $("requests");
+    $("empty").hidden = reqs.length > 0;
+    var keep = {};
+    reqs.forEach(function (r) { keep[r.request] = true; });
+    Array.prototype.slice.call(box.children).forEach(function (el) {
+      if (!keep[el.dataset.id]) { box.removeChild(el); }
+    });
+    reqs.forEach(function (r) {
+      if (box.querySelector('[data-id="' + CSS.escape(r.request) + '"]')) { return; }
+      box.appendChild(requestCard(r));
+    });
+  }
+
+  function el(tag, attrs, text) {
+    var e = document.createElement(tag);
+    for (var k in attrs) { e.setAttribute(k, attrs[k]); }
+    if (text) { e.textContent = text; }
+    return e;
+  }
+
+  function requestCard(r) {
+    var card = el("section", { "class": "request", "data-id": r.request });
+    card.appendChild(el("h2", {}, "Sign in to " + r.host + "?"));
+    var when = new Date(r.time).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    card.appendChild(el("p", { "class": "small" }, r.user + " · requested at " + when + " from " + r.ip));
+    card.appendChild(el("p", {}, "Select the number shown on the sign-in page, then Approve."));
+    var numbers = el("div", { "class": "numbers", role: "radiogroup", "aria-label": "Number shown on the sign-in page" });
+    var chosen = null;
+    var approve = el("button", { type: "button", "class": "approve", disabled: "" }, "Approve");
+    r.choices.forEach(function (n) {
+      var b = el("button", { type: "button", role: "radio", "aria-checked": "false", "data-number": String(n) }, String(n));
+      b.onclick = function () {
+        chosen = n;
+        numbers.querySelectorAll("button").forEach(function (o) { o.setAttribute("aria-checked", String(o === b)); });
+        approve.disabled = false;
+      };
+      numbers.appendChild(b);
+    });
+    card.appendChild(numbers);
+    var actions = el("div", { "class": "actions" });
+    var deny = el("button", { type: "button", "class": "secondary deny" }, "Deny");
+    actions.appendChild(deny);
+    actions.appendChild(approve);
+    card.appendChild(actions);
+    var followUp = el("div", { "class": "follow-up", hidden: "" });
+    followUp.appendChild(el("p", {}, "Didn't try to sign in? Someone may know your password. Report it, and requests to this device are paused until your help desk checks it."));
+    var fa = el("div", { "class": "actions" });
+    var justDeny = el("button", { type: "button", "class": "secondary" }, "It was me, just deny");
+    var report = el("button", { type: "button", "class": "report" }, "Report suspicious activity");
+    fa.appendChild(justDeny);
+    fa.appendChild(report);
+    followUp.appendChild(fa);
+    card.appendChild(followUp);
+
+    approve.onclick = function () { answer(card, r, chosen, "approve"); };
+    deny.onclick = function () { actions.hidden = true; numbers.hidden = true; followUp.hidden = false; };
+    justDeny.onclick = function () { answer(card, r, 0, "deny"); };
+    report.onclick = function () { answer(card, r, 0, "report"); };
+    if (location.hash === "#request=" + encodeURIComponent(r.request)) { card.scrollIntoView(); }
+    return card;
+  }
+
+  function answer(card, r, number, decision) {
+    if (answering[r.request]) { return; }
+    answering[r.request] = true;
+    card.querySelectorAll("button").forEach(function (b) { b.disabled = true; });
+    signed(current, "answer", [r.request, String(number), decision], { request: r.request, number: number, decision: decision })
+      .then(function (res) {
+        say(res.result === "approved" ? "info" : "error", res.message);
+      }).catch(function (e) {
+        say("error", e.message);
+      }).then(function () {
+        if (card.parentNode) { card.parentNode.removeChild(card); }
+        $("empty").hidden = $("requests").children.length > 0;
+      });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    if (!window.crypto || !crypto.subtle || !window.indexedDB) {
+      say("error", "This browser can't keep a device key here. Open this page over HTTPS in a current browser.");
+      return;
+    }
+    $("notify-button").onclick = function () {
+      subscription(true, false).then(function () { return refresh(false); }).catch(function (e) { say("error", e.message); });
+    };
+    $("rename-form").onsubmit = function (e) {
+      e.preventDefault();
+      var name = $("rename").value;
+      signed(current, "rename", [name], { name: name }).then(function (res) {
+        current.name = res.name;
+        return saveDevice(current).then(function () {
+          say("info", "Saved. This device is now called " + res.name + ".");
+          return refresh(false);
+        });
+      }).catch(function (err) { say("error", err.message); });
+    };
+    if ("serviceWorker" in navigator) {
+      navigator.serviceWorker.addEventListener("message", function () { refresh(false); });
+    }
+    document.addEventListener("visibilitychange", function () { if (!document.hidden) { refresh(false); } });
+    var m = /^#enrol=([A-Za-z0-9_-]+)$/.exec(location.hash);
+    if (m) { setUp(m[1]); } else { main().catch(function (e) { say("error", e.message); }); }
+  });
+})();
