@@ -74,6 +74,8 @@ type App struct {
 	SMS *SMSConfig `json:"sms,omitempty"`
 	// Voice turns on phone calls.
 	Voice *VoiceConfig `json:"voice,omitempty"`
+	// Push turns on authenticator app notifications.
+	Push *PushConfig `json:"push,omitempty"`
 	// PublicURL is the https address of a protected site as Twilio reaches
 	// it: press-# calls post their answers to PublicURL/.stepgate/twilio/….
 	PublicURL string `json:"public_url,omitempty"`
@@ -232,6 +234,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 		}
 	}
 	if err = a.phonePortalConfig(repl, &cfg); err != nil {
+		a.store.Close()
+		return err
+	}
+	if err = a.pushPortalConfig(repl, &cfg); err != nil {
 		a.store.Close()
 		return err
 	}

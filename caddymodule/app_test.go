@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	webpush "github.com/SherClockHolmes/webpush-go"
+
 	"context"
 	"os"
 	"path/filepath"
@@ -37,6 +39,8 @@ func TestProvisionErrors(t *testing.T) {
 	good := strings.Repeat("k", 32)
 	db := filepath.Join(dir, "state.db")
 	t.Setenv("STEPGATE_TEST_UNSET", "")
+	vapidPriv, _, _ := webpush.GenerateVAPIDKeys()
+	_, otherPub, _ := webpush.GenerateVAPIDKeys()
 
 	for name, tc := range map[string]struct {
 		app  App
@@ -64,6 +68,10 @@ func TestProvisionErrors(t *testing.T) {
 		"voice transport":             {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, Voice: &VoiceConfig{Transport: "fax"}}, `unknown voice transport "fax"`},
 		"verify sid":                  {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, SMS: &SMSConfig{Transport: "twilio", Twilio: &TwilioConfig{AccountSID: "AC1", AuthToken: "t", From: "+15555550100", VerifyServiceSID: "MG1"}}}, "not a Verify service SID"},
 		"password_cpu range":          {App{UsersFile: users, Secret: good, PasswordCPU: 0.5}, "password_cpu 0.5%: must be between 1% and 100%"},
+		"push half a key pair":        {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, Push: &PushConfig{VAPIDPublicKey: "BAAA"}}, "push: vapid private key"},
+		"push mismatched keys":        {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, Push: &PushConfig{VAPIDPublicKey: otherPub, VAPIDPrivateKey: vapidPriv}}, "does not belong to the private key"},
+		"push contact":                {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, Push: &PushConfig{Contact: "ops@example.com"}}, "must be a mailto: address or an https URL"},
+		"push service":                {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, Push: &PushConfig{Services: []string{"https://push.example.com/path"}}}, `service "https://push.example.com/path"`},
 		"store in a file":             {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: filepath.Join(users, "state.db")}}, "sqlite store"},
 	} {
 		err := provision(t, &tc.app)

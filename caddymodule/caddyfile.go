@@ -55,6 +55,17 @@ func init() {
 //			mode        press_key|read_code
 //			api_url     <url>              # optional
 //		}
+//		push [{
+//			contact           <mailto:… or https://…>
+//			vapid_public_key  <base64url>
+//			vapid_private_key <base64url>
+//			max_pending       <n>
+//			per_user          <n>
+//			window            <duration>
+//			pause_after       <n>
+//			pause             <duration>
+//			service           <host[:port] or http://host:port...>
+//		}]
 //		public_url <https://site as Twilio reaches it>
 //		allowed_countries <+code...>
 //		send_limits {
@@ -167,6 +178,30 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, err
 			}
 			app.Voice = &VoiceConfig{Transport: b.transport, Twilio: b.twilio, OutboxFile: b.outboxFile, Mode: b.mode}
+		case "push":
+			app.Push = new(PushConfig)
+			c := app.Push
+			err := subBlock(d, map[string]func() error{
+				"contact":           func() error { return oneArg(d, &c.Contact) },
+				"vapid_public_key":  func() error { return oneArg(d, &c.VAPIDPublicKey) },
+				"vapid_private_key": func() error { return oneArg(d, &c.VAPIDPrivateKey) },
+				"max_pending":       func() error { return intArg(d, &c.MaxPending, 1, 20) },
+				"per_user":          func() error { return intArg(d, &c.PerUser, 1, 1000) },
+				"window":            func() error { return durationArg(d, &c.Window) },
+				"pause_after":       func() error { return intArg(d, &c.PauseAfter, 1, 100) },
+				"pause":             func() error { return durationArg(d, &c.Pause) },
+				"service": func() error {
+					args := d.RemainingArgs()
+					if len(args) == 0 {
+						return d.ArgErr()
+					}
+					c.Services = append(c.Services, args...)
+					return nil
+				},
+			})
+			if err != nil {
+				return nil, err
+			}
 		case "public_url":
 			if err := oneArg(d, &app.PublicURL); err != nil {
 				return nil, err

@@ -104,9 +104,16 @@ type VoiceConfig struct {
 
 // PushConfig is how approval requests are delivered and limited.
 type PushConfig struct {
-	// Sender delivers Web Push notifications.
+	// Sender delivers notifications. Default: Web Push with the settings
+	// below, its VAPID keys sealed in the store with the secret.
 	Sender push.Sender
-	Limits push.Limits
+	// VAPID keys; empty: generated once and kept in the store.
+	VAPID push.VAPIDKeys
+	// Contact is the VAPID subject (mailto: or https:).
+	Contact string
+	// Services are extra allowed push services (see push.WebPush).
+	Services []string
+	Limits   push.Limits
 }
 
 // Portal serves the sign-in pages and decides about every request.
@@ -202,7 +209,8 @@ func New(cfg Config) (*Portal, error) {
 	p.totp = &totp.Verifier{Store: cfg.Store, Sealer: sealer, Issuer: cfg.Issuer, Now: cfg.Now}
 	if cfg.Push != nil {
 		if cfg.Push.Sender == nil {
-			return nil, errors.New("portal: approval requests without a sender")
+			cfg.Push.Sender = &push.WebPush{Keys: cfg.Push.VAPID, Store: cfg.Store, Sealer: sealer,
+				Contact: cfg.Push.Contact, Services: cfg.Push.Services, Client: push.NewClient()}
 		}
 		p.push = &push.Verifier{Store: cfg.Store, Sender: cfg.Push.Sender, Limits: cfg.Push.Limits.WithDefaults(), Log: cfg.Logger, Now: cfg.Now}
 		p.methods = append(p.methods, p.push)
