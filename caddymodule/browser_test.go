@@ -11,9 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 
 	"github.com/stepgate/stepgate/store"
+	"github.com/stepgate/stepgate/verifiers/push/pushtest"
 	"github.com/stepgate/stepgate/verifiers/sms/smstest"
 )
 
@@ -79,8 +81,10 @@ func step(t *testing.T, ctx context.Context, what string, actions ...chromedp.Ac
 	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if err := chromedp.Do(sctx, actions...); err != nil {
-		body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
-		loc, _ := chromedp.Run(ctx, chromedp.Location())
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		body, _ := chromedp.Run(dctx, chromedp.Evaluate[string](`document.body.innerText`))
+		loc, _ := chromedp.Run(dctx, chromedp.Location())
 		t.Fatalf("%s: %v\nat %s:\n%s", what, err, loc, body)
 	}
 }
@@ -129,7 +133,9 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	if !*update {
 		return
 	}
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
@@ -311,4 +317,96 @@ func TestBrowserPhoneCall(t *testing.T) {
 	step(t, ctx, "simulate pressing #",
 		chromedp.Click(button("Simulate pressing #")),
 		chromedp.WaitVisible(chromedp.Search(`//h1[normalize-space()="Hello, dave!"]`)))
+}
+
+// TestBrowserAuthenticatorApp sets up the Stepgate Authenticator in one
+// Chromium tab (the "phone") from the QR code's link shown in another (the
+// computer), then signs in by picking the number on the phone and
+// approving: the sign-in page continues by itself.
+func TestBrowserAuthenticatorApp(t *testing.T) {
+	svc := pushtest.NewService(t)
+	block, _ := stepgateBlock(t, writeUsers(t, "alice"), fmt.Sprintf(`push {
+			contact mailto:ops@example.com
+			service %s
+		}`, svc.Origin()))
+	startCaddyfile(t, block, demoSite())
+
+	computer := newBrowser(t)
+	passwordStep(t, computer, "alice", testPassword, "Set up your authenticator app")
+	step(t, computer, "choose sign-in requests",
+		chromedp.Click(button("Get sign-in requests on your phone instead (Stepgate Authenticator, no app store needed)")),
+		chromedp.WaitVisible(heading("Set up your phone for sign-in requests")))
+	if ok, err := chromedp.Run(computer, chromedp.Poll[bool](`document.querySelector("img.qr").complete && document.querySelector("img.qr").naturalWidth >= 150`,
+		chromedp.WithPollingTimeout(10*time.Second))); err != nil || !ok {
+		t.Fatalf("the set-up QR code did not load: %v", err)
+	}
+	screenshot(t, computer, "13-push-set-up")
+	link, err := chromedp.Run(computer, chromedp.Evaluate[string](`document.getElementById("enrol-link").href`))
+	if err != nil || !strings.HasPrefix(link, base+"/.stepgate/authenticator/#enrol=") {
+		t.Fatalf("set-up link %q: %v", link, err)
+	}
+
+	// The phone: another browser opening the link the QR code holds.
+	// Headless Chromium cannot reach a real push service, so notifications
+	// are denied: the app must still enrol, and the user approves from its
+	// list of requests (the notification path is covered by the Go tests
+	// with real Web Push).
+	phone := newBrowser(t)
+	if _, err := chromedp.CallBrowser(phone, browser.SetPermission, browser.SetPermissionParams{
+		Permission: &browser.PermissionDescriptor{Name: "notifications"}, Setting: browser.PermissionSettingDenied}); err != nil {
+		t.Fatalf("denying notifications: %v", err)
+	}
+	step(t, phone, "open the authenticator",
+		chromedp.Navigate(link),
+		chromedp.WaitVisible(heading("Set up this device")))
+	screenshot(t, phone, "14-authenticator-set-up")
+	step(t, phone, "set up the device",
+		chromedp.SetValue(labelled("Device name"), "Test phone"),
+		chromedp.Click(button("Set up this device")),
+		chromedp.WaitVisible(heading("Sign-in requests")))
+	if info := text(t, phone, chromedp.Search(`//*[@id="info"]`)); !strings.Contains(info, "This device is set up") {
+		t.Fatalf("after set-up: %q", info)
+	}
+	// The computer's page noticed the phone and finished signing in.
+	step(t, computer, "set-up page continues", chromedp.WaitVisible(chromedp.Search(`//h1[normalize-space()="Hello, alice!"]`)))
+
+	// Sign in again: approve on the phone.
+	step(t, computer, "sign out",
+		chromedp.Click(button("Sign out")), chromedp.WaitVisible(heading("Sign out")),
+		chromedp.Click(button("Sign out")), chromedp.WaitVisible(heading("You're signed out")))
+	passwordStep(t, computer, "alice", testPassword, "Approve sign in request")
+	number := text(t, computer, chromedp.Search(`//*[@id="number"]`))
+	if prompt := text(t, computer, chromedp.Search(`//*[@id="prompt"]`)); !strings.Contains(prompt, "Notifications are off on your phone. Open the Stepgate Authenticator") {
+		t.Fatalf("approval page prompt: %q", prompt)
+	}
+	if hidden, _ := chromedp.Run(phone, chromedp.Evaluate[bool](`getComputedStyle(document.getElementById("notify-button")).display === "none"`)); !hidden {
+		t.Error("the phone offers to turn on notifications that are denied")
+	}
+	screenshot(t, computer, "15-approve-sign-in")
+	step(t, phone, "the request appears on the phone",
+		chromedp.WaitVisible(chromedp.Search(`//h2[normalize-space()="Sign in to localhost?"]`)))
+	screenshot(t, phone, "16-authenticator-request")
+	step(t, phone, "pick the number and approve",
+		chromedp.Click(chromedp.Search(fmt.Sprintf(`//button[@data-number=%q]`, number))),
+		chromedp.Click(button("Approve")),
+		chromedp.WaitVisible(chromedp.Search(`//*[@id="info" and contains(., "Approved")]`)))
+	screenshot(t, phone, "17-authenticator-approved")
+	step(t, computer, "sign-in page continues", chromedp.WaitVisible(chromedp.Search(`//h1[normalize-space()="Hello, alice!"]`)))
+
+	// Someone else with alice's password: she denies and reports it.
+	step(t, computer, "sign out again",
+		chromedp.Click(button("Sign out")), chromedp.WaitVisible(heading("Sign out")),
+		chromedp.Click(button("Sign out")), chromedp.WaitVisible(heading("You're signed out")))
+	passwordStep(t, computer, "alice", testPassword, "Approve sign in request")
+	step(t, phone, "deny and report",
+		chromedp.WaitVisible(chromedp.Search(`//h2[normalize-space()="Sign in to localhost?"]`)),
+		chromedp.Click(button("Deny")),
+		chromedp.WaitVisible(button("Report suspicious activity")))
+	screenshot(t, phone, "18-authenticator-deny")
+	step(t, phone, "report",
+		chromedp.Click(button("Report suspicious activity")),
+		chromedp.WaitVisible(chromedp.Search(`//*[@id="error" and contains(., "The sign-in was stopped")]`)))
+	step(t, computer, "the sign-in page says it was stopped",
+		chromedp.WaitVisible(chromedp.Search(`//*[@id="error" and contains(., "You reported this sign-in as suspicious")]`)))
+	screenshot(t, computer, "19-reported")
 }

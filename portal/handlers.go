@@ -369,6 +369,10 @@ func (p *Portal) verify(w http.ResponseWriter, r *http.Request) {
 			p.storeError(w, r, err)
 			return
 		}
+		if status >= http.StatusBadRequest {
+			// The request is over (denied, expired, …): no number to pick.
+			d.Number = ""
+		}
 		p.render(w, r, status, "verify", d)
 	}
 	if r.Method != http.MethodPost {

@@ -206,6 +206,9 @@ func TestPushDeniedAndWrongNumber(t *testing.T) {
 	if r.status != http.StatusUnauthorized || !strings.Contains(r.body, "denied on your phone") || !strings.Contains(r.body, "Send another request") {
 		t.Fatalf("after deny: %d %s", r.status, r.body)
 	}
+	if numberRe.MatchString(r.body) || strings.Contains(r.body, "I approved it, continue") {
+		t.Fatal("a denied request still shows its number to pick")
+	}
 	// Denials count toward the account's lockout.
 	if f, _ := e.st.Failures(context.Background(), "alice", codeFailures); f.Count != 1 {
 		t.Fatalf("failures after a denial: %d", f.Count)

@@ -138,7 +138,6 @@
         note = " Notifications couldn't be turned on (" + e.message + "): open this app to see sign-in requests.";
         return "";
       }).then(function (sub) {
-        if (!sub && !note) { note = " Notifications are off: open this app to see sign-in requests."; }
         return crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]).then(function (keys) {
           dev.keys = keys;
           return crypto.subtle.exportKey("raw", keys.publicKey);
@@ -216,6 +215,7 @@
     });
     reqs.forEach(function (r) {
       if (box.querySelector('[data-id="' + CSS.escape(r.request) + '"]')) { return; }
+      say("info", ""); // a new request: the last answer's message is old news
       box.appendChild(requestCard(r));
     });
   }
@@ -232,7 +232,8 @@
     card.appendChild(el("h2", {}, "Sign in to " + r.host + "?"));
     var when = new Date(r.time).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
     card.appendChild(el("p", { "class": "small" }, r.user + " · requested at " + when + " from " + r.ip));
-    card.appendChild(el("p", {}, "Select the number shown on the sign-in page, then Approve."));
+    var how = el("p", {}, "Select the number shown on the sign-in page, then Approve.");
+    card.appendChild(how);
     var numbers = el("div", { "class": "numbers", role: "radiogroup", "aria-label": "Number shown on the sign-in page" });
     var chosen = null;
     var approve = el("button", { type: "button", "class": "approve", disabled: "" }, "Approve");
@@ -262,7 +263,7 @@
     card.appendChild(followUp);
 
     approve.onclick = function () { answer(card, r, chosen, "approve"); };
-    deny.onclick = function () { actions.hidden = true; numbers.hidden = true; followUp.hidden = false; };
+    deny.onclick = function () { actions.hidden = true; numbers.hidden = true; how.hidden = true; followUp.hidden = false; };
     justDeny.onclick = function () { answer(card, r, 0, "deny"); };
     report.onclick = function () { answer(card, r, 0, "report"); };
     if (location.hash === "#request=" + encodeURIComponent(r.request)) { card.scrollIntoView(); }

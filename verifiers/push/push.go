@@ -229,7 +229,7 @@ func (v *Verifier) Start(ctx context.Context, user verifiers.User, ch verifiers.
 	if err := v.Store.PutPushRequest(ctx, req, l.MaxPending); err != nil {
 		return verifiers.Prompt{}, err
 	}
-	sent, gone := v.notify(ctx, devs, req)
+	sent, gone, off := v.notify(ctx, devs, req)
 	prompt := verifiers.Prompt{Input: "approval", Show: strconv.Itoa(number)}
 	switch {
 	case sent > 0:
@@ -239,6 +239,8 @@ func (v *Verifier) Start(ctx context.Context, user verifiers.User, ch verifiers.
 		}
 	case gone > 0:
 		prompt.Message = "Notifications to your phone have stopped working. Open the Stepgate Authenticator on your phone: it shows this request and turns notifications back on."
+	case off == len(devs):
+		prompt.Message = "Notifications are off on your phone. Open the Stepgate Authenticator on your phone to see this request."
 	default:
 		prompt.Message = "We couldn't send a notification to your phone. Open the Stepgate Authenticator on your phone to see this request."
 	}
@@ -246,15 +248,20 @@ func (v *Verifier) Start(ctx context.Context, user verifiers.User, ch verifiers.
 }
 
 // notify sends the request to every device with a subscription and
-// reports how many got it and how many subscriptions have gone.
-func (v *Verifier) notify(ctx context.Context, devs []store.PushDevice, req store.PushRequest) (sent, gone int) {
+// reports how many got it, how many subscriptions have gone, and how many
+// devices have notifications off.
+func (v *Verifier) notify(ctx context.Context, devs []store.PushDevice, req store.PushRequest) (sent, gone, off int) {
 	if v.Sender == nil {
-		return 0, 0
+		return 0, 0, len(devs)
 	}
 	payload, _ := json.Marshal(NotificationOf(req))
 	for _, d := range devs {
-		if d.Subscription == "" || d.Gone {
-			gone += btoi(d.Gone)
+		switch {
+		case d.Gone:
+			gone++
+			continue
+		case d.Subscription == "":
+			off++
 			continue
 		}
 		err := v.Sender.Send(ctx, d.Subscription, payload, RequestLifetime)
@@ -274,14 +281,7 @@ func (v *Verifier) notify(ctx context.Context, devs []store.PushDevice, req stor
 			v.log().Error("sending push notification", zap.String("user", d.Username), zap.String("device", d.ID), zap.Error(err))
 		}
 	}
-	return sent, gone
-}
-
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
+	return sent, gone, off
 }
 
 func (v *Verifier) log() *zap.Logger {

@@ -481,3 +481,24 @@ func TestVAPIDKeysCheck(t *testing.T) {
 		}
 	}
 }
+
+func TestDeviceWithoutNotifications(t *testing.T) {
+	r := newRig(t)
+	ph := pushtest.NewPhone(t, nil, "Blocked notifications")
+	r.enrol(t, "alice", ph)
+	p := r.start(t, "c1")
+	if !strings.Contains(p.Message, "Notifications are off on your phone") || len(r.svc.Messages()) != 0 {
+		t.Fatalf("prompt %q, %d notifications", p.Message, len(r.svc.Messages()))
+	}
+	// The app lists the request, and its approval signs in.
+	_, reqs, err := r.v.Pending(context.Background(), ph.Signed(r.now, "pending", ""), "")
+	if err != nil || len(reqs) != 1 {
+		t.Fatalf("pending: %v %v", reqs, err)
+	}
+	if _, _, out, err := r.v.Answer(context.Background(), ph.Answer(r.now, reqs[0].ID, atoi(p.Show), push.Approve)); out != push.Approved || err != nil {
+		t.Fatalf("approve: %v %v", out, err)
+	}
+	if got := r.check("c1"); got != verifiers.Accepted {
+		t.Fatalf("check: %v", got)
+	}
+}
