@@ -41,7 +41,7 @@ Manages the users file named by users_file in the Caddyfile.
       Prints an argon2id hash for the password field of the users file.
 `,
 		CobraFunc: func(cmd *cobra.Command) {
-			cmd.AddCommand(userAddCommand(), userUnlockCommand(), hashPasswordCommand())
+			cmd.AddCommand(userAddCommand(), userUnlockCommand(), userDevicesCommand(), hashPasswordCommand())
 		},
 	})
 }
@@ -81,15 +81,12 @@ func userAddCommand() *cobra.Command {
 func userUnlockCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "unlock <name>",
-		Short: "Ends a user's lockout after failed attempts, and turns phone calls back on after a fraud report",
+		Short: "Ends a user's lockout after failed attempts, and turns phone calls and sign-in requests back on after a fraud report",
 		Args:  cobra.ExactArgs(1),
 	}
-	path := c.Flags().String("store", filepath.Join(caddy.AppDataDir(), "stepgate", "state.db"), "SQLite state file")
+	open := storeFlag(c)
 	c.RunE = func(cmd *cobra.Command, args []string) error {
-		if _, err := os.Stat(*path); err != nil {
-			return fmt.Errorf("store %s: %w (pass --store with the path from the Caddyfile's `store sqlite PATH`)", *path, err)
-		}
-		st, err := store.OpenSQLite(*path)
+		st, err := open()
 		if err != nil {
 			return err
 		}
@@ -103,6 +100,64 @@ func userUnlockCommand() *cobra.Command {
 			return nil
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "unlocked %s (%d counters cleared)\n", args[0], n)
+		return nil
+	}
+	return c
+}
+
+// storeFlag adds --store to c and returns a function opening that store.
+func storeFlag(c *cobra.Command) func() (*store.SQLite, error) {
+	path := c.Flags().String("store", filepath.Join(caddy.AppDataDir(), "stepgate", "state.db"), "SQLite state file")
+	return func() (*store.SQLite, error) {
+		if _, err := os.Stat(*path); err != nil {
+			return nil, fmt.Errorf("store %s: %w (pass --store with the path from the Caddyfile's `store sqlite PATH`)", *path, err)
+		}
+		return store.OpenSQLite(*path)
+	}
+}
+
+func userDevicesCommand() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "devices <name>",
+		Short: "Lists a user's Stepgate Authenticator devices, or removes one (--remove ID) when a phone is lost",
+		Args:  cobra.ExactArgs(1),
+	}
+	open := storeFlag(c)
+	remove := c.Flags().String("remove", "", "ID of the device to remove")
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		st, err := open()
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		out := cmd.OutOrStdout()
+		if *remove != "" {
+			if err := st.DeletePushDevice(cmd.Context(), args[0], *remove); errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("%s has no device %q (run `stepgate user devices %s` to list them)", args[0], *remove, args[0])
+			} else if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "removed device %s of %s; it can no longer approve sign-ins\n", *remove, args[0])
+			return nil
+		}
+		devs, err := st.PushDevices(cmd.Context(), args[0])
+		if err != nil {
+			return err
+		}
+		if len(devs) == 0 {
+			fmt.Fprintf(out, "%s has no authenticator devices\n", args[0])
+			return nil
+		}
+		for _, d := range devs {
+			notify := "notifications on"
+			switch {
+			case d.Gone:
+				notify = "notifications stopped (renewed when the app is opened)"
+			case d.Subscription == "":
+				notify = "notifications off"
+			}
+			fmt.Fprintf(out, "%s\t%s\tset up %s\t%s\n", d.ID, d.Name, d.Created.UTC().Format("2006-01-02 15:04 UTC"), notify)
+		}
 		return nil
 	}
 	return c

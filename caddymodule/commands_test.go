@@ -93,3 +93,28 @@ func TestUserUnlockCommand(t *testing.T) {
 		t.Fatal("unlock on a missing store succeeded (and would have created it)")
 	}
 }
+
+func TestUserDevicesCommand(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	st, err := store.OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	st.PutPushEnrolment(ctx, []byte("t"), "c", "alice", time.Now().Add(time.Minute))
+	st.EnrolPushDevice(ctx, []byte("t"), store.PushDevice{ID: "dev1", Name: "Pixel", PublicKey: []byte{4}}, time.Now())
+	st.Close()
+	out, err := runCmd(t, userDevicesCommand(), "", "alice", "--store", path)
+	if err != nil || !strings.Contains(out, "dev1\tPixel\tset up ") || !strings.Contains(out, "notifications off") {
+		t.Fatalf("list: %v %q", err, out)
+	}
+	if _, err := runCmd(t, userDevicesCommand(), "", "bob", "--store", path, "--remove", "dev1"); err == nil || !strings.Contains(err.Error(), `bob has no device "dev1"`) {
+		t.Fatalf("removing another user's device: %v", err)
+	}
+	if out, err := runCmd(t, userDevicesCommand(), "", "alice", "--store", path, "--remove", "dev1"); err != nil || !strings.Contains(out, "removed device dev1") {
+		t.Fatalf("remove: %v %q", err, out)
+	}
+	if out, _ := runCmd(t, userDevicesCommand(), "", "alice", "--store", path); !strings.Contains(out, "no authenticator devices") {
+		t.Fatalf("after removal: %q", out)
+	}
+}

@@ -115,6 +115,11 @@ func (s *SQLite) RenamePushDevice(ctx context.Context, id, name string) error {
 	return s.updateDevice(ctx, `UPDATE push_devices SET name = ? WHERE id = ?`, name, id)
 }
 
+// DeletePushDevice implements Store.
+func (s *SQLite) DeletePushDevice(ctx context.Context, username, id string) error {
+	return s.updateDevice(ctx, `DELETE FROM push_devices WHERE username = ? AND id = ?`, username, id)
+}
+
 // SetPushSubscription implements Store.
 func (s *SQLite) SetPushSubscription(ctx context.Context, id, subscription string, gone bool) error {
 	return s.updateDevice(ctx, `UPDATE push_devices SET subscription = ?, gone = ? WHERE id = ?`, subscription, gone, id)

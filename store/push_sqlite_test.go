@@ -68,6 +68,15 @@ func TestPushEnrolment(t *testing.T) {
 	if devs, _ := s.PushDevices(ctx, "bob"); len(devs) != 0 {
 		t.Fatalf("bob has alice's devices: %+v", devs)
 	}
+	if err := s.DeletePushDevice(ctx, "bob", "d1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("bob removed alice's device: %v", err)
+	}
+	if err := s.DeletePushDevice(ctx, "alice", "d1"); err != nil {
+		t.Fatal(err)
+	}
+	if devs, _ := s.PushDevices(ctx, "alice"); len(devs) != 1 {
+		t.Fatalf("after removing one: %+v", devs)
+	}
 }
 
 func TestPushRequests(t *testing.T) {

@@ -215,6 +215,9 @@ type Store interface {
 	PushDevice(ctx context.Context, id string) (PushDevice, error)
 	// RenamePushDevice sets a device's name.
 	RenamePushDevice(ctx context.Context, id, name string) error
+	// DeletePushDevice removes one of a user's devices (a lost phone);
+	// ErrNotFound when the user has no such device.
+	DeletePushDevice(ctx context.Context, username, id string) error
 	// SetPushSubscription replaces a device's subscription and its gone flag.
 	SetPushSubscription(ctx context.Context, id, subscription string, gone bool) error
 	// PutPushRequest stores a new request: the challenge's earlier pending
