@@ -76,3 +76,21 @@ func TestCaddyfileErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestDemoCaddyfileAdapts keeps Caddyfile.example (the README's first
+// command) valid: it adapts, and turns on what the README says it does.
+func TestDemoCaddyfileAdapts(t *testing.T) {
+	raw, err := os.ReadFile("../Caddyfile.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := caddyconfig.GetAdapter("caddyfile").Adapt(raw, map[string]any{"filename": "Caddyfile.example"})
+	if err != nil {
+		t.Fatalf("Caddyfile.example: %v", err)
+	}
+	for _, want := range []string{`"registration":{"first_sign_in":true}`, `"sms":{"transport":"outbox"`, `"voice":{"transport":"outbox"`, `"push":{"contact":"mailto:admin@localhost"}`} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("adapted demo config lacks %s:\n%s", want, out)
+		}
+	}
+}
