@@ -27,7 +27,7 @@ type pushEnv struct {
 	svc *pushtest.Service
 }
 
-func newPushEnv(t *testing.T, opts ...envOption) *pushEnv {
+func newPushEnv(t testing.TB, opts ...envOption) *pushEnv {
 	t.Helper()
 	svc := pushtest.NewService(t)
 	sealer, err := store.NewSealer(make([]byte, 32))
@@ -41,7 +41,7 @@ func newPushEnv(t *testing.T, opts ...envOption) *pushEnv {
 }
 
 // device posts a JSON body to the authenticator API.
-func (e *pushEnv) device(t *testing.T, action string, body any) (int, map[string]any) {
+func (e *pushEnv) device(t testing.TB, action string, body any) (int, map[string]any) {
 	t.Helper()
 	b, _ := json.Marshal(body)
 	res, err := http.Post(e.srv.URL+Prefix+"push/"+action, "application/json", bytes.NewReader(b))
@@ -58,7 +58,7 @@ var enrolRe = regexp.MustCompile(`href="(http[^"]+#enrol=([A-Za-z0-9_-]+))"`)
 
 // setUpPhone runs first-sign-in registration with the authenticator app
 // for user and returns the enrolled phone and the signed-in browser.
-func (e *pushEnv) setUpPhone(t *testing.T, user string) (*pushtest.Phone, *browser) {
+func (e *pushEnv) setUpPhone(t testing.TB, user string) (*pushtest.Phone, *browser) {
 	t.Helper()
 	b := e.browser()
 	b.login(user, testPassword)
@@ -97,7 +97,7 @@ func (e *pushEnv) setUpPhone(t *testing.T, user string) (*pushtest.Phone, *brows
 	return ph, b
 }
 
-func (b *browser) pollState(t *testing.T, path string) string {
+func (b *browser) pollState(t testing.TB, path string) string {
 	t.Helper()
 	var s struct{ State string }
 	json.Unmarshal([]byte(b.get(Prefix+path).body), &s)
@@ -108,7 +108,7 @@ var numberRe = regexp.MustCompile(`id="number"[^>]*>(\d\d)<`)
 
 // requestSignIn runs the password step for a user with a phone and
 // returns the number the page shows.
-func (e *pushEnv) requestSignIn(t *testing.T, b *browser, user string) int {
+func (e *pushEnv) requestSignIn(t testing.TB, b *browser, user string) int {
 	t.Helper()
 	if r := b.login(user, testPassword); r.header.Get("Location") != Prefix+"verify" {
 		t.Fatalf("login: %d %s", r.status, r.body)
@@ -123,7 +123,7 @@ func (e *pushEnv) requestSignIn(t *testing.T, b *browser, user string) int {
 }
 
 // pending lists the requests as the phone's app sees them.
-func (e *pushEnv) pending(t *testing.T, ph *pushtest.Phone) []push.Notification {
+func (e *pushEnv) pending(t testing.TB, ph *pushtest.Phone) []push.Notification {
 	t.Helper()
 	status, out := e.device(t, "pending", ph.Signed(e.clock.Now(), "pending", ""))
 	if status != http.StatusOK {
@@ -135,7 +135,7 @@ func (e *pushEnv) pending(t *testing.T, ph *pushtest.Phone) []push.Notification 
 	return list
 }
 
-func (e *pushEnv) answer(t *testing.T, ph *pushtest.Phone, req string, number int, decision string) (int, map[string]any) {
+func (e *pushEnv) answer(t testing.TB, ph *pushtest.Phone, req string, number int, decision string) (int, map[string]any) {
 	t.Helper()
 	return e.device(t, "answer", ph.Answer(e.clock.Now(), req, number, decision))
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,7 +32,7 @@ type rig struct {
 
 func (r *rig) clock() time.Time { return r.now }
 
-func newRig(t *testing.T) *rig {
+func newRig(t testing.TB) *rig {
 	t.Helper()
 	st, err := store.OpenSQLite(filepath.Join(t.TempDir(), "state.db"))
 	if err != nil {
@@ -50,7 +51,7 @@ func newRig(t *testing.T) *rig {
 
 // enrol sets up a phone for user through a set-up token, as the QR code
 // does.
-func (r *rig) enrol(t *testing.T, user string, ph *pushtest.Phone) {
+func (r *rig) enrol(t testing.TB, user string, ph *pushtest.Phone) {
 	t.Helper()
 	ch := verifiers.Challenge{ID: "setup-" + ph.Name}
 	token, err := r.v.NewEnrolment(context.Background(), verifiers.User{Name: user}, ch)
@@ -500,5 +501,50 @@ func TestDeviceWithoutNotifications(t *testing.T) {
 	}
 	if got := r.check("c1"); got != verifiers.Accepted {
 		t.Fatalf("check: %v", got)
+	}
+}
+
+// BenchmarkStart is one sign-in request: the store writes and a real Web
+// Push request (encryption, VAPID signature, HTTP) to the local service.
+func BenchmarkStart(b *testing.B) {
+	r := newRig(b)
+	r.v.Limits = push.Limits{PerUser: 1 << 30, MaxPending: 1 << 30}
+	ph := pushtest.NewPhone(b, r.svc, "Pixel")
+	r.enrol(b, "alice", ph)
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		if _, err := r.v.Start(ctx, r.alice, verifiers.Challenge{ID: strconv.Itoa(i), Host: "app.example.com"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAnswer is the device's approval: signature check and the
+// atomic state change.
+func BenchmarkAnswer(b *testing.B) {
+	r := newRig(b)
+	r.v.Sender = nil
+	r.v.Limits = push.Limits{PerUser: 1 << 30, MaxPending: 1 << 30}
+	ph := pushtest.NewPhone(b, nil, "Pixel")
+	r.enrol(b, "alice", ph)
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		b.StopTimer()
+		i++
+		p, err := r.v.Start(ctx, r.alice, verifiers.Challenge{ID: strconv.Itoa(i)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		reqs, _ := r.st.PendingPushRequests(ctx, "alice", r.now)
+		a := ph.Answer(r.now, reqs[0].ID, atoi(p.Show), push.Approve)
+		b.StartTimer()
+		if _, _, out, err := r.v.Answer(ctx, a); err != nil || out != push.Approved {
+			b.Fatal(out, err)
+		}
 	}
 }
