@@ -421,3 +421,40 @@ func TestPushStrongestByDefault(t *testing.T) {
 		t.Fatalf("other methods: %s", other.body)
 	}
 }
+
+// FuzzDeviceAPI posts arbitrary bodies to the authenticator API: every
+// answer is a clear 4xx (or 200 for a harmless list), never a 500, and
+// nothing but a validly signed answer changes a waiting request.
+func FuzzDeviceAPI(f *testing.F) {
+	e := newPushEnv(f)
+	ph, _ := e.setUpPhone(f, "alice")
+	b := e.browser()
+	e.requestSignIn(f, b, "alice")
+	req := e.pending(f, ph)[0]
+	now := e.clock.Now()
+	f.Add("answer", mustJSON(ph.Answer(now, req.Request, 1, "maybe")))
+	f.Add("answer", strings.Replace(mustJSON(ph.Answer(now, req.Request, req.Choices[0], push.Approve)), `"sig":"`, `"sig":"A`, 1))
+	f.Add("answer", `{"device":"`+ph.Device+`","ts":1e99,"request":"`+req.Request+`","number":-1,"decision":"approve","sig":""}`)
+	f.Add("pending", mustJSON(ph.Signed(now, "pending", "")))
+	f.Add("pending", `{"device":"`+ph.Device+`","subscription":"{\"endpoint\":\"http://169.254.169.254/\"}"}`)
+	f.Add("enrol", `{"token":"x","key":"BAAA","subscription":"{}","name":"\u0000","sig":"!"}`)
+	f.Add("rename", `{"device":null,"name":[1,2]}`)
+	f.Add("config", "")
+	f.Add("../verify", "{")
+	f.Fuzz(func(t *testing.T, action, body string) {
+		b.t = t
+		res, err := http.Post(e.srv.URL+Prefix+"push/"+action, "application/json", strings.NewReader(body))
+		if err != nil {
+			return
+		}
+		res.Body.Close()
+		switch res.StatusCode {
+		case 200, 400, 401, 404, 405, 409:
+		default:
+			t.Fatalf("POST push/%s %q: %d", action, body, res.StatusCode)
+		}
+		if s := b.pollState(t, "verify/status"); s != "pending" {
+			t.Fatalf("POST push/%s %q changed the request to %q", action, body, s)
+		}
+	})
+}
