@@ -19,6 +19,7 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -255,7 +256,11 @@ func (v *Verifier) notify(ctx context.Context, devs []store.PushDevice, req stor
 		return 0, 0, len(devs)
 	}
 	payload, _ := json.Marshal(NotificationOf(req))
-	for _, d := range devs {
+	// All devices at once: a slow push service delays the sign-in page by
+	// one timeout, not one per device.
+	errs := make([]error, len(devs))
+	var wg sync.WaitGroup
+	for i, d := range devs {
 		switch {
 		case d.Gone:
 			gone++
@@ -264,8 +269,14 @@ func (v *Verifier) notify(ctx context.Context, devs []store.PushDevice, req stor
 			off++
 			continue
 		}
-		err := v.Sender.Send(ctx, d.Subscription, payload, RequestLifetime)
-		switch {
+		wg.Go(func() { errs[i] = v.Sender.Send(ctx, d.Subscription, payload, RequestLifetime) })
+	}
+	wg.Wait()
+	for i, d := range devs {
+		if d.Gone || d.Subscription == "" {
+			continue
+		}
+		switch err := errs[i]; {
 		case err == nil:
 			sent++
 		case errors.Is(err, ErrGone):

@@ -548,3 +548,23 @@ func BenchmarkAnswer(b *testing.B) {
 		}
 	}
 }
+
+func TestEveryDeviceIsNotified(t *testing.T) {
+	r := newRig(t)
+	phone := pushtest.NewPhone(t, r.svc, "Pixel")
+	tablet := pushtest.NewPhone(t, r.svc, "Tablet")
+	r.enrol(t, "alice", phone)
+	r.enrol(t, "alice", tablet)
+	p := r.start(t, "c1")
+	msgs := r.svc.Messages()
+	if len(msgs) != 2 || msgs[0].Payload.Request != msgs[1].Payload.Request || !strings.Contains(p.Message, "your 2 devices") {
+		t.Fatalf("prompt %q, messages %+v", p.Message, msgs)
+	}
+	// Either device may answer; the tablet does.
+	if _, _, out, err := r.v.Answer(context.Background(), tablet.Answer(r.now, msgs[0].Payload.Request, atoi(p.Show), push.Approve)); out != push.Approved || err != nil {
+		t.Fatalf("tablet: %v %v", out, err)
+	}
+	if got := r.check("c1"); got != verifiers.Accepted {
+		t.Fatalf("check: %v", got)
+	}
+}

@@ -73,10 +73,11 @@ func (k VAPIDKeys) Check() error {
 	return nil
 }
 
-// NewClient is the HTTP client for push services: a timeout, and no
-// redirects (a redirect could lead anywhere).
+// NewClient is the HTTP client for push services: a 5 s timeout (the
+// sign-in page waits for it; the request can still be approved from the
+// app), and no redirects (a redirect could lead anywhere).
 func NewClient() *http.Client {
-	return &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
+	return &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}}
 }
