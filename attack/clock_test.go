@@ -1,0 +1,5 @@
+package attack
+
+import "time"
+
+func nowTime() time.Time { return time.Now() }
