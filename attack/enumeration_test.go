@@ -1,0 +1,127 @@
+package attack
+
+import (
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestUserEnumeration signs in 200 times with wrong passwords for existing
+// users and 200 times for names that do not exist, interleaved: the status
+// and the page (minus the echoed name and the form token) are the same,
+// and the response times cannot be told apart by their medians (within
+// 10 %) or by a two-sample Kolmogorov–Smirnov test (p > 0.01).
+func TestUserEnumeration(t *testing.T) {
+	if testing.Short() {
+		t.Skip("400 password checks take about a minute")
+	}
+	known := names("staff", 200)
+	start(t, known, "")
+	token := regexp.MustCompile(`name="csrf" value="[^"]+"`)
+	c := newClient(t)
+	csrf := c.csrf("/.stepgate/")
+	try := func(name string) (time.Duration, int, string) {
+		f := url.Values{"username": {name}, "password": {"wrong password"}, "csrf": {csrf}}
+		t0 := time.Now()
+		r := c.do("POST", "/.stepgate/", strings.NewReader(f.Encode()), nil)
+		d := time.Since(t0)
+		return d, r.status, token.ReplaceAllString(strings.ReplaceAll(r.body, name, "NAME"), "")
+	}
+	// Warm-up: the first unknown name creates the dummy hash once.
+	try("warm-up-a")
+	try("warm-up-b")
+	var kt, ut []float64
+	var body string
+	for i := range 200 {
+		pair := []string{known[i], "nobody" + known[i]}
+		if rand.IntN(2) == 0 { // no systematic order: GC and caches favour neither
+			pair[0], pair[1] = pair[1], pair[0]
+		}
+		for _, name := range pair {
+			d, status, b := try(name)
+			if status != http.StatusUnauthorized {
+				t.Fatalf("%s: status %d", name, status)
+			}
+			if body == "" {
+				body = b
+			} else if b != body {
+				t.Fatalf("%s: the page differs:\n%s\n---\n%s", name, b, body)
+			}
+			if strings.HasPrefix(name, "nobody") {
+				ut = append(ut, d.Seconds())
+			} else {
+				kt = append(kt, d.Seconds())
+			}
+		}
+	}
+	mk, mu := median(kt), median(ut)
+	d, p := ksTest(kt, ut)
+	t.Logf("200 + 200 wrong passwords: median %.1f ms (existing) vs %.1f ms (unknown); KS D=%.3f p=%.3f", mk*1000, mu*1000, d, p)
+	if math.Abs(mk-mu) > 0.10*math.Max(mk, mu) {
+		t.Errorf("medians differ by more than 10%%: %.1f ms vs %.1f ms", mk*1000, mu*1000)
+	}
+	if p <= 0.01 {
+		t.Errorf("the Kolmogorov–Smirnov test tells them apart: D=%.3f p=%.4f", d, p)
+	}
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// ksTest is the two-sample Kolmogorov–Smirnov test: the largest distance
+// between the empirical distributions, and its asymptotic p-value.
+func ksTest(a, b []float64) (d, p float64) {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		x := math.Min(a[i], b[j])
+		for i < len(a) && a[i] <= x {
+			i++
+		}
+		for j < len(b) && b[j] <= x {
+			j++
+		}
+		d = math.Max(d, math.Abs(float64(i)/float64(len(a))-float64(j)/float64(len(b))))
+	}
+	ne := float64(len(a)*len(b)) / float64(len(a)+len(b))
+	lambda := (math.Sqrt(ne) + 0.12 + 0.11/math.Sqrt(ne)) * d
+	if lambda < 0.2 {
+		return d, 1 // the series does not converge near 0, where Q is 1
+	}
+	for k := 1; k <= 100; k++ {
+		term := 2 * math.Pow(-1, float64(k-1)) * math.Exp(-2*float64(k*k)*lambda*lambda)
+		p += term
+		if math.Abs(term) < 1e-10 {
+			break
+		}
+	}
+	return d, math.Min(1, math.Max(0, p))
+}
+
+// TestKSTestCanTellApart keeps the statistic honest: it must separate two
+// samples whose timings differ by 15 %.
+func TestKSTestCanTellApart(t *testing.T) {
+	var a, b []float64
+	for i := range 200 {
+		x := 0.160 + float64(i%20)*0.001
+		a = append(a, x)
+		b = append(b, x*1.15)
+	}
+	if _, p := ksTest(a, b); p > 0.01 {
+		t.Fatalf("15 %% slower not detected: p=%.3f", p)
+	}
+	if _, p := ksTest(a, a); p < 0.99 {
+		t.Fatalf("identical samples: p=%.3f", p)
+	}
+}
