@@ -17,14 +17,14 @@ func TestCrossSiteRequestForgery(t *testing.T) {
 	attacker := newClient(t)
 	stolen := attacker.csrf("/.stepgate/")
 	forms := map[string]url.Values{
-		"/.stepgate/":                {"username": {"alice"}, "password": {password_}},
-		"/.stepgate/verify":          {"code": {"123456"}},
-		"/.stepgate/verify/method":   {"method": {"sms"}},
-		"/.stepgate/logout":          {},
-		"/.stepgate/register":        {"code": {"123456"}},
-		"/.stepgate/register/phone":  {"phone": {"+14155552671"}},
-		"/.stepgate/register/push":   {},
-		"/.stepgate/outbox/answer":   {"digits": {"#"}},
+		"/.stepgate/":               {"username": {"alice"}, "password": {password_}},
+		"/.stepgate/verify":         {"code": {"123456"}},
+		"/.stepgate/verify/method":  {"method": {"sms"}},
+		"/.stepgate/logout":         {},
+		"/.stepgate/register":       {"code": {"123456"}},
+		"/.stepgate/register/phone": {"phone": {"+14155552671"}},
+		"/.stepgate/register/push":  {},
+		"/.stepgate/outbox/answer":  {"digits": {"#"}},
 	}
 	tries := 0
 	for path, form := range forms {
