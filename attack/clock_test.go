@@ -14,3 +14,8 @@ func readFile(t interface{ Fatal(...any) }, path string) string {
 	}
 	return string(b)
 }
+
+func readFileOK(path string) string {
+	b, _ := os.ReadFile(path)
+	return string(b)
+}
