@@ -1,6 +1,7 @@
 package caddymodule_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddytest"
+
+	"github.com/stepgate/stepgate/caddymodule"
 )
 
 // TestCaddyfileAdapt checks each testdata/adapt/*.caddyfiletest: a
@@ -93,4 +96,38 @@ func TestDemoCaddyfileAdapts(t *testing.T) {
 			t.Errorf("adapted demo config lacks %s:\n%s", want, out)
 		}
 	}
+}
+
+// FuzzCaddyfileBlock adapts arbitrary stepgate blocks: no panic, and
+// whatever adapts is JSON the app can decode.
+func FuzzCaddyfileBlock(f *testing.F) {
+	for _, s := range []string{
+		"users_file u\n\t\tsecret s",
+		"push {\n\t\t\tservice http://127.0.0.1:1 x\n\t\t\tpause 1h\n\t\t}",
+		"sms twilio {\n\t\t\taccount_sid {env.X}\n\t\t}",
+		"voice outbox f {\n\t\t\tmode press_key\n\t\t}",
+		"send_limits {\n\t\t\tper_user -1\n\t\t}",
+		"password_cpu 1e9%",
+		"lockout {\n\t\t\tthreshold 0x10\n\t\t}",
+		"session {\n\t\t\tidle 9999999999h\n\t\t}",
+		"{\n}\n}\n{",
+		"\"unterminated",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, block string) {
+		cf := "{\n\tstepgate {\n\t\t" + block + "\n\t}\n}\n\nexample.com {\n\tstepgate\n}\n"
+		out, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cf), map[string]any{"filename": "Caddyfile"})
+		if err != nil {
+			return
+		}
+		var cfg struct {
+			Apps struct {
+				Stepgate *caddymodule.App `json:"stepgate"`
+			} `json:"apps"`
+		}
+		if err := json.Unmarshal(out, &cfg); err != nil {
+			t.Fatalf("adapted JSON does not decode: %v\n%s", err, out)
+		}
+	})
 }
