@@ -46,6 +46,47 @@ func Hash(password string) (string, error) {
 		argon2.Version, argonMemory, argonTime, argonThreads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
 
+// dummyPassword is what unknown users' passwords are checked against.
+const dummyPassword = "stepgate-dummy-password-for-unknown-users"
+
+// HashLike returns a hash of password made with the same algorithm and
+// cost parameters as model (argon2id or bcrypt), so that checking a
+// password against it takes as long as checking one against model.
+func HashLike(model, password string) (string, error) {
+	if strings.HasPrefix(model, "$argon2id$") {
+		p, err := parseArgon2id(model)
+		if err != nil {
+			return "", err
+		}
+		salt := make([]byte, len(p.salt))
+		rand.Read(salt)
+		key := argon2.IDKey([]byte(password), salt, p.time, p.memory, p.threads, uint32(len(p.key)))
+		b64 := base64.RawStdEncoding
+		return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
+			argon2.Version, p.memory, p.time, p.threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+	}
+	cost, err := bcrypt.Cost([]byte(model))
+	if err != nil {
+		return "", fmt.Errorf("not an argon2id or bcrypt hash: %w", err)
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(password), cost)
+	return string(h), err
+}
+
+// hashKind is the part of a hash that decides how long checking it takes:
+// the algorithm and its parameters, without salt and key.
+func hashKind(hash string) string {
+	if strings.HasPrefix(hash, "$argon2id$") {
+		if i := strings.LastIndex(hash[:strings.LastIndex(hash, "$")], "$"); i > 0 {
+			return hash[:i]
+		}
+	}
+	if len(hash) >= 7 && strings.HasPrefix(hash, "$2") {
+		return "$2$" + hash[4:6] // bcrypt: the cost; the variants cost the same
+	}
+	return hash
+}
+
 // phc is a parsed argon2id hash.
 type phc struct {
 	memory  uint32

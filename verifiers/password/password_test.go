@@ -2,6 +2,7 @@ package password
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -244,13 +245,54 @@ func TestUnknownUserCostsTheSameHash(t *testing.T) {
 	}
 	// The unknown user's password was checked against a hash with the
 	// same argon2id parameters as a real user's, so both take as long.
-	dummy, err := parseArgon2id(d.dummyHash)
+	dummy, err := parseArgon2id(d.dummy(d.current.Load(), "nobody"))
 	if err != nil {
 		t.Fatalf("no dummy hash was computed: %v", err)
 	}
 	real, _ := parseArgon2id(h)
 	if dummy.memory != real.memory || dummy.time != real.time || dummy.threads != real.threads || len(dummy.key) != len(real.key) {
 		t.Fatalf("dummy hash parameters %+v differ from a real hash's %+v", dummy, real)
+	}
+}
+
+// TestUnknownUsersMirrorMixedHashes: with a users file of bcrypt and
+// cheaper argon2id hashes, unknown names are checked against dummies of
+// those same kinds, in the file's proportions, and a name always maps to
+// the same kind; so response times do not reveal which names exist.
+func TestUnknownUsersMirrorMixedHashes(t *testing.T) {
+	b, _ := bcrypt.GenerateFromPassword([]byte("pw"), 6)
+	cheap, _ := HashLike("$argon2id$v=19$m=8192,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA", "pw")
+	path := filepath.Join(t.TempDir(), "users.yaml")
+	var yml strings.Builder
+	yml.WriteString("users:\n")
+	for i := range 10 {
+		h := string(b)
+		if i%2 == 1 {
+			h = cheap
+		}
+		fmt.Fprintf(&yml, "  u%d:\n    password: '%s'\n", i, h)
+	}
+	if err := os.WriteFile(path, []byte(yml.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for i := range 200 {
+		name := fmt.Sprintf("nobody%d", i)
+		dummy := d.dummy(d.current.Load(), name)
+		if again := d.dummy(d.current.Load(), name); again != dummy {
+			t.Fatal("one name mapped to two dummies")
+		}
+		if !Verify(dummy, dummyPassword) {
+			t.Fatalf("dummy %q does not verify", dummy)
+		}
+		kinds[hashKind(dummy)]++
+	}
+	if len(kinds) != 2 || kinds[hashKind(string(b))] < 60 || kinds[hashKind(cheap)] < 60 {
+		t.Fatalf("dummy kinds for 200 unknown names: %v", kinds)
 	}
 }
 

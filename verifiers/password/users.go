@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"os"
 	"path/filepath"
@@ -56,6 +57,11 @@ type snapshot struct {
 	users   map[string]entry
 	modTime time.Time
 	size    int64
+	// kinds has one model hash per user, in name order: an unknown name is
+	// checked against a dummy of the kind of model it maps to, so unknown
+	// names take as long as the real users do, whatever hash kinds the
+	// file mixes.
+	kinds []string
 }
 
 // Directory is the users file in memory. Lookups never touch the disk; a
@@ -65,8 +71,8 @@ type Directory struct {
 	path    string
 	current atomic.Pointer[snapshot]
 
-	dummyOnce sync.Once
-	dummyHash string
+	dummies sync.Map // hash kind → dummy hash of that kind
+	seed    maphash.Seed
 
 	// hashing bounds password hashing in memory (64 MiB per argon2id run)
 	// and in CPU time, so a flood of sign-ins cannot starve the proxy.
@@ -78,7 +84,7 @@ func Open(path string) (*Directory, error) {
 	if path == "" {
 		return nil, errors.New("no users file configured (users_file)")
 	}
-	d := &Directory{path: path, hashing: newGate(DefaultCPUShare)}
+	d := &Directory{path: path, hashing: newGate(DefaultCPUShare), seed: maphash.MakeSeed()}
 	snap, err := load(path)
 	if err != nil {
 		return nil, err
@@ -118,6 +124,14 @@ func load(path string) (*snapshot, error) {
 			hash:   u.Password,
 			groups: strings.Join(u.Groups, ","),
 		}
+	}
+	names := make([]string, 0, len(snap.users))
+	for name := range snap.users {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		snap.kinds = append(snap.kinds, snap.users[name].hash)
 	}
 	return snap, nil
 }
@@ -175,10 +189,11 @@ func (d *Directory) Len() int { return len(d.current.Load().users) }
 // Checks wait in line for a hashing slot (see SetCPUShare); after
 // DefaultHashWait in line, or when ctx ends, the error is ErrBusy or ctx's.
 func (d *Directory) Authenticate(ctx context.Context, name, password string) (verifiers.User, bool, error) {
-	e, known := d.current.Load().users[NormalizeName(name)]
+	snap := d.current.Load()
+	e, known := snap.users[NormalizeName(name)]
 	hash := e.hash
 	if !known {
-		hash = d.dummy()
+		hash = d.dummy(snap, name)
 	}
 	var ok bool
 	if err := d.hashing.run(ctx, func() { ok = Verify(hash, password) }); err != nil {
@@ -206,15 +221,26 @@ func (d *Directory) CPUShare() float64 { return d.hashing.share }
 // Call it before serving.
 func (d *Directory) SetHashWait(wait time.Duration) { d.hashing.wait = wait }
 
-func (d *Directory) dummy() string {
-	d.dummyOnce.Do(func() {
-		h, err := Hash("stepgate-dummy-password-for-unknown-users")
-		if err != nil {
-			panic("password: cannot hash the dummy password: " + err.Error()) // crypto/rand failure
-		}
-		d.dummyHash = h
-	})
-	return d.dummyHash
+func (d *Directory) dummy(snap *snapshot, name string) string {
+	model := ""
+	if len(snap.kinds) > 0 {
+		// The same name always maps to the same kind (within this
+		// process), in the proportions of the file.
+		model = snap.kinds[maphash.String(d.seed, name)%uint64(len(snap.kinds))]
+	}
+	kind := hashKind(model)
+	if h, ok := d.dummies.Load(kind); ok {
+		return h.(string)
+	}
+	h, err := HashLike(model, dummyPassword)
+	if model == "" || err != nil {
+		h, err = Hash(dummyPassword)
+	}
+	if err != nil {
+		panic("password: cannot hash the dummy password: " + err.Error()) // crypto/rand failure
+	}
+	actual, _ := d.dummies.LoadOrStore(kind, h)
+	return actual.(string)
 }
 
 // Reload re-reads the users file if its size or modification time changed.
