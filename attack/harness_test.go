@@ -9,24 +9,19 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
-	"github.com/pquerna/otp"
-	"github.com/pquerna/otp/totp"
 
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 	_ "github.com/stepgate/stepgate/caddymodule"
+	"github.com/stepgate/stepgate/internal/gatewaytest"
 	"github.com/stepgate/stepgate/verifiers/password"
 )
 
@@ -43,17 +38,13 @@ const (
 var testHash string
 
 func TestMain(m *testing.M) {
-	tmp, err := os.MkdirTemp("", "stepgate-attack-")
-	if err != nil {
-		panic(err)
-	}
-	os.Setenv("XDG_DATA_HOME", filepath.Join(tmp, "data"))
-	os.Setenv("XDG_CONFIG_HOME", filepath.Join(tmp, "config"))
+	cleanup := gatewaytest.Isolate("stepgate-attack-")
+	var err error
 	if testHash, err = password.Hash(password_); err != nil {
 		panic(err)
 	}
 	code := m.Run()
-	os.RemoveAll(tmp)
+	cleanup()
 	os.Exit(code)
 }
 
@@ -67,20 +58,6 @@ type gateway struct {
 	cfg   string
 }
 
-// usersFile writes users (all with the test password) and returns its path.
-func usersFile(t *testing.T, dir string, names ...string) string {
-	var b strings.Builder
-	b.WriteString("users:\n")
-	for _, n := range names {
-		fmt.Fprintf(&b, "  %s:\n    email: %s@example.com\n    groups: [staff]\n    password: '%s'\n", n, n, testHash)
-	}
-	path := filepath.Join(dir, "users.yaml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // start serves the echo app behind Stepgate for users, with extra stepgate
 // options (a lockout of 5, first-sign-in registration and a log file are
 // always set).
@@ -89,7 +66,7 @@ func start(t *testing.T, users []string, extra string) *gateway {
 	g := &gateway{t: t, dir: t.TempDir()}
 	g.db = filepath.Join(g.dir, "state.db")
 	g.log = filepath.Join(g.dir, "caddy.log")
-	g.users = usersFile(t, g.dir, users...)
+	g.users = gatewaytest.WriteUsers(t, testHash, users...)
 	g.cfg = fmt.Sprintf(`{
 	skip_install_trust
 	admin localhost:%d
@@ -116,7 +93,7 @@ http://localhost:%d, http://127.0.0.1:%d {
 	stepgate
 	reverse_proxy %s
 }
-`, adminPort, httpPort, g.log, g.users, secret, g.db, extra, httpPort, httpPort, echo(t))
+`, adminPort, httpPort, g.log, g.users, secret, g.db, extra, httpPort, httpPort, gatewaytest.Echo(t))
 	g.restart()
 	return g
 }
@@ -150,32 +127,16 @@ next:
 	return out
 }
 
-// echo is the protected app: it answers with the request's headers.
-func echo(t *testing.T) string {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var lines []string
-		for k, vs := range r.Header {
-			for _, v := range vs {
-				lines = append(lines, k+": "+v)
-			}
-		}
-		sort.Strings(lines)
-		fmt.Fprintf(w, "APP %s\n%s\n", r.URL.RequestURI(), strings.Join(lines, "\n"))
-	}))
-	t.Cleanup(srv.Close)
-	return srv.Listener.Addr().String()
-}
-
-// client is a browser: a cookie jar, no automatic redirects.
+// client is gatewaytest's browser with this suite's short names.
 type client struct {
+	*gatewaytest.Client
 	t *testing.T
 	c *http.Client
 }
 
 func newClient(t *testing.T) *client {
-	jar, _ := cookiejar.New(nil)
-	return &client{t: t, c: &http.Client{Jar: jar, Timeout: 30 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	g := gatewaytest.NewClient(t, base)
+	return &client{Client: g, t: t, c: g.HTTP}
 }
 
 type response struct {
@@ -185,54 +146,22 @@ type response struct {
 	header   http.Header
 }
 
-// do sends a request; hdr may set "Host".
+func wrap(r gatewaytest.Response) response { return response{r.Status, r.Body, r.Location, r.Header} }
+
+// do sends a request; hdr may set "Host". A body makes it a same-origin
+// form post unless hdr says otherwise.
 func (c *client) do(method, path string, body io.Reader, hdr map[string]string) response {
 	c.t.Helper()
-	req, err := http.NewRequest(method, base+path, body)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	req.Header.Set("Accept", "text/html")
-	if method == "POST" {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Origin", base)
-		req.Header.Set("Sec-Fetch-Site", "same-origin")
-	}
-	for k, v := range hdr {
-		if k == "Host" {
-			req.Host = v
-			continue
-		}
-		req.Header[k] = []string{v}
-	}
-	res, err := c.c.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-	return response{res.StatusCode, string(b), res.Header.Get("Location"), res.Header}
+	return wrap(c.Do(method, path, body, hdr))
 }
 
-func (c *client) get(path string) response { return c.do("GET", path, nil, nil) }
+func (c *client) get(path string) response { return wrap(c.Get(path)) }
 
-var csrfRe = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+func (c *client) csrf(path string) string { return c.CSRF(path) }
 
-// csrf reads the form token from the page at path.
-func (c *client) csrf(path string) string {
-	c.t.Helper()
-	m := csrfRe.FindStringSubmatch(c.get(path).body)
-	if m == nil {
-		c.t.Fatalf("no CSRF token on %s", path)
-	}
-	return m[1]
-}
-
-// post submits a form with the token from the page at from.
 func (c *client) post(from, to string, form url.Values) response {
 	c.t.Helper()
-	form.Set("csrf", c.csrf(from))
-	return c.do("POST", to, strings.NewReader(form.Encode()), nil)
+	return wrap(c.Post(from, to, form))
 }
 
 // login runs the password step.
@@ -240,29 +169,15 @@ func (c *client) login(user, pw string) response {
 	return c.post("/.stepgate/", "/.stepgate/", url.Values{"username": {user}, "password": {pw}})
 }
 
-func (c *client) cookie(name string) string {
-	u, _ := url.Parse(base)
-	for _, ck := range c.c.Jar.Cookies(u) {
-		if ck.Name == name {
-			return ck.Value
-		}
-	}
-	return ""
-}
+func (c *client) cookie(name string) string { return c.Cookie(name) }
 
-func code(t *testing.T, secret string, at time.Time) string {
-	t.Helper()
-	c, err := totp.GenerateCodeCustom(secret, at, totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
+func code(t *testing.T, secret string, at time.Time) string { return gatewaytest.Code(t, secret, at) }
 
-var secretRe = regexp.MustCompile(`id="secret">([A-Z2-7 ]+)<`)
+var secretRe = gatewaytest.SecretRe
 
-// register signs user in for the first time, setting up an authenticator
-// app, and returns its secret; c is then signed in.
+// register signs user in for the first time from the plain sign-in page,
+// setting up an authenticator app, and returns its secret; c is then
+// signed in.
 func (c *client) register(user string) string {
 	c.t.Helper()
 	if r := c.login(user, password_); r.location != "/.stepgate/register" {

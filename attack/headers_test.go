@@ -45,7 +45,7 @@ func TestIdentityHeaderSpoofing(t *testing.T) {
 					if strings.Contains(got, "mallory") || strings.Contains(got, "admins") {
 						t.Errorf("%s: %v reached the app:\n%s", name, values, got)
 					}
-					if c == anonymous && strings.HasPrefix(got, "APP") {
+					if c == anonymous && strings.HasPrefix(got, "BACKEND") {
 						t.Errorf("%s: an anonymous request reached the app", name)
 					}
 					if c == signedIn && strings.Count(got, "Remote-User: alice") != 1 {
@@ -70,7 +70,7 @@ func TestForwardedHeaderTricks(t *testing.T) {
 		t.Fatalf("redirect with forged forwarding headers: %d %q", r.status, r.location)
 	}
 	// A Host that is no site here gets nothing from the app.
-	if r := c.do("GET", "/app", nil, map[string]string{"Host": "evil.com"}); strings.HasPrefix(r.body, "APP") || strings.Contains(r.location, "evil") {
+	if r := c.do("GET", "/app", nil, map[string]string{"Host": "evil.com"}); strings.HasPrefix(r.body, "BACKEND") || strings.Contains(r.location, "evil") {
 		t.Fatalf("forged Host: %d %q %q", r.status, r.location, r.body)
 	}
 	// The sign-in page's links and cookies do not follow the forged host.

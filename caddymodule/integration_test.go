@@ -4,24 +4,19 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
-	"github.com/pquerna/otp"
-	"github.com/pquerna/otp/totp"
 
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	_ "github.com/stepgate/stepgate/caddymodule"
+	"github.com/stepgate/stepgate/internal/gatewaytest"
 	"github.com/stepgate/stepgate/verifiers/password"
 )
 
@@ -34,51 +29,24 @@ const (
 var testHash string
 
 func TestMain(m *testing.M) {
-	// Caddy's data and config directories (and so the default store) go to
-	// a temporary place, never the developer's home.
-	tmp, err := os.MkdirTemp("", "stepgate-caddytest-")
-	if err != nil {
-		panic(err)
-	}
-	os.Setenv("XDG_DATA_HOME", filepath.Join(tmp, "data"))
-	os.Setenv("XDG_CONFIG_HOME", filepath.Join(tmp, "config"))
+	cleanup := gatewaytest.Isolate("stepgate-caddytest-")
+	var err error
 	if testHash, err = password.Hash(testPassword); err != nil {
 		panic(err)
 	}
 	code := m.Run()
-	os.RemoveAll(tmp)
+	cleanup()
 	os.Exit(code)
 }
 
 // writeUsers writes a users file with the given users, all with testPassword.
 func writeUsers(t *testing.T, users ...string) string {
-	t.Helper()
-	var b strings.Builder
-	b.WriteString("users:\n")
-	for _, u := range users {
-		fmt.Fprintf(&b, "  %s:\n    display_name: %s Example\n    email: %s@example.com\n    groups: [staff]\n    password: '%s'\n", u, strings.ToUpper(u[:1])+u[1:], u, testHash)
-	}
-	path := filepath.Join(t.TempDir(), "users.yaml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return gatewaytest.WriteUsers(t, testHash, users...)
 }
 
 // echoBackend is the protected app: it answers with the request headers it
 // received, one per line, sorted.
-func echoBackend(t *testing.T) string {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var lines []string
-		for k, v := range r.Header {
-			lines = append(lines, k+": "+strings.Join(v, "|"))
-		}
-		sort.Strings(lines)
-		fmt.Fprintf(w, "BACKEND %s\n%s\n", r.URL.RequestURI(), strings.Join(lines, "\n"))
-	}))
-	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://")
-}
+func echoBackend(t *testing.T) string { return gatewaytest.Echo(t) }
 
 // startCaddyfile loads a Caddyfile into the in-process Caddy: the test
 // server's global options, then the stepgate global block and the sites.
@@ -136,17 +104,13 @@ http://localhost:9080, http://127.0.0.1:9080 {
 `, backend, backend))
 }
 
-// client is a browser-like client: a cookie jar, no automatic redirects.
+// client is gatewaytest's browser with this package's short names.
 type client struct {
+	*gatewaytest.Client
 	t *testing.T
-	c *http.Client
 }
 
-func newClient(t *testing.T) *client {
-	jar, _ := cookiejar.New(nil)
-	return &client{t: t, c: &http.Client{Jar: jar, Timeout: 10 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-}
+func newClient(t *testing.T) *client { return &client{Client: gatewaytest.NewClient(t, base), t: t} }
 
 type response struct {
 	status   int
@@ -154,90 +118,35 @@ type response struct {
 	location string
 }
 
+func wrap(r gatewaytest.Response) response { return response{r.Status, r.Body, r.Location} }
+
+// do sends a request to a full URL; a form makes it a same-origin post.
 func (c *client) do(method, u string, form url.Values, hdr map[string]string) response {
 	c.t.Helper()
 	var body io.Reader
 	if form != nil {
 		body = strings.NewReader(form.Encode())
 	}
-	req, err := http.NewRequest(method, u, body)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	req.Header.Set("Accept", "text/html")
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Origin", base)
-		req.Header.Set("Sec-Fetch-Site", "same-origin")
-	}
-	for k, v := range hdr {
-		if k == "Host" {
-			req.Host = v
-			continue
-		}
-		req.Header[k] = []string{v}
-	}
-	res, err := c.c.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return response{res.StatusCode, string(b), res.Header.Get("Location")}
+	return wrap(c.Do(method, u, body, hdr))
 }
 
-func (c *client) get(path string) response { return c.do("GET", base+path, nil, nil) }
-
-var (
-	csrfRe   = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-	secretRe = regexp.MustCompile(`id="secret">([A-Z2-7 ]+)<`)
-)
+func (c *client) get(path string) response { return wrap(c.Get(path)) }
 
 // post submits a form with the CSRF token from the page at from.
 func (c *client) post(from, to string, form url.Values) response {
 	c.t.Helper()
-	m := csrfRe.FindStringSubmatch(c.get(from).body)
-	if m == nil {
-		c.t.Fatalf("no CSRF token on %s", from)
-	}
-	form.Set("csrf", m[1])
-	return c.do("POST", base+to, form, nil)
+	return wrap(c.Post(from, to, form))
 }
 
-func (c *client) cookie(name string) string {
-	u, _ := url.Parse(base)
-	for _, ck := range c.c.Jar.Cookies(u) {
-		if ck.Name == name {
-			return ck.Value
-		}
-	}
-	return ""
-}
+func (c *client) cookie(name string) string { return c.Cookie(name) }
 
-func code(t *testing.T, secret string, at time.Time) string {
-	t.Helper()
-	c, err := totp.GenerateCodeCustom(secret, at, totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
+func code(t *testing.T, secret string, at time.Time) string { return gatewaytest.Code(t, secret, at) }
 
 // register signs a new user in for the first time, setting up TOTP.
 func (c *client) register(user, rd string) (secret string, final response) {
 	c.t.Helper()
-	r := c.post("/.stepgate/?rd="+url.QueryEscape(rd), "/.stepgate/", url.Values{"username": {user}, "password": {testPassword}, "rd": {rd}})
-	if r.status != http.StatusSeeOther || r.location != "/.stepgate/register" {
-		c.t.Fatalf("password step for %s: %d %q", user, r.status, r.location)
-	}
-	page := c.get("/.stepgate/register")
-	m := secretRe.FindStringSubmatch(page.body)
-	if m == nil {
-		c.t.Fatalf("registration page without a secret: %d", page.status)
-	}
-	secret = strings.ReplaceAll(m[1], " ", "")
-	final = c.post("/.stepgate/register", "/.stepgate/register", url.Values{"code": {code(c.t, secret, time.Now())}})
-	return secret, final
+	secret, r := c.Register(user, testPassword, rd)
+	return secret, wrap(r)
 }
 
 func TestSignInThroughCaddy(t *testing.T) {
