@@ -1,6 +1,7 @@
 package attack
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -16,7 +17,8 @@ import (
 // users and 200 times for names that do not exist, interleaved: the status
 // and the page (minus the echoed name and the form token) are the same,
 // and the response times cannot be told apart by their medians (within
-// 10 %) or by a two-sample Kolmogorov–Smirnov test (p > 0.01).
+// 10 %) or by a two-sample Kolmogorov–Smirnov test (p > 0.01), in one of
+// two rounds.
 func TestUserEnumeration(t *testing.T) {
 	if testing.Short() {
 		t.Skip("400 password checks take about a minute")
@@ -36,38 +38,51 @@ func TestUserEnumeration(t *testing.T) {
 	// Warm-up: the first unknown name creates the dummy hash once.
 	try("warm-up-a")
 	try("warm-up-b")
-	var kt, ut []float64
 	var body string
-	for i := range 200 {
-		pair := []string{known[i], "nobody" + known[i]}
-		if rand.IntN(2) == 0 { // no systematic order: GC and caches favour neither
-			pair[0], pair[1] = pair[1], pair[0]
+	measure := func(round int) (kt, ut []float64) {
+		for i := range 200 {
+			pair := []string{known[i], fmt.Sprintf("nobody%d-%s", round, known[i])}
+			if rand.IntN(2) == 0 { // no systematic order: GC and caches favour neither
+				pair[0], pair[1] = pair[1], pair[0]
+			}
+			for _, name := range pair {
+				d, status, b := try(name)
+				if status != http.StatusUnauthorized {
+					t.Fatalf("%s: status %d", name, status)
+				}
+				if body == "" {
+					body = b
+				} else if b != body {
+					t.Fatalf("%s: the page differs:\n%s\n---\n%s", name, b, body)
+				}
+				if strings.HasPrefix(name, "nobody") {
+					ut = append(ut, d.Seconds())
+				} else {
+					kt = append(kt, d.Seconds())
+				}
+			}
 		}
-		for _, name := range pair {
-			d, status, b := try(name)
-			if status != http.StatusUnauthorized {
-				t.Fatalf("%s: status %d", name, status)
-			}
-			if body == "" {
-				body = b
-			} else if b != body {
-				t.Fatalf("%s: the page differs:\n%s\n---\n%s", name, b, body)
-			}
-			if strings.HasPrefix(name, "nobody") {
-				ut = append(ut, d.Seconds())
-			} else {
-				kt = append(kt, d.Seconds())
-			}
+		return kt, ut
+	}
+	// A test at p = 0.01 fails one run in a hundred by chance alone, so a
+	// failed round is measured once more: a real difference fails both.
+	for round := 1; round <= 2; round++ {
+		kt, ut := measure(round)
+		mk, mu := median(kt), median(ut)
+		d, p := ksTest(kt, ut)
+		t.Logf("round %d, 200 + 200 wrong passwords: median %.1f ms (existing) vs %.1f ms (unknown); KS D=%.3f p=%.3f", round, mk*1000, mu*1000, d, p)
+		var why string
+		switch {
+		case math.Abs(mk-mu) > 0.10*math.Max(mk, mu):
+			why = fmt.Sprintf("medians differ by more than 10%%: %.1f ms vs %.1f ms", mk*1000, mu*1000)
+		case p <= 0.01:
+			why = fmt.Sprintf("the Kolmogorov–Smirnov test tells them apart: D=%.3f p=%.4f", d, p)
+		default:
+			return
 		}
-	}
-	mk, mu := median(kt), median(ut)
-	d, p := ksTest(kt, ut)
-	t.Logf("200 + 200 wrong passwords: median %.1f ms (existing) vs %.1f ms (unknown); KS D=%.3f p=%.3f", mk*1000, mu*1000, d, p)
-	if math.Abs(mk-mu) > 0.10*math.Max(mk, mu) {
-		t.Errorf("medians differ by more than 10%%: %.1f ms vs %.1f ms", mk*1000, mu*1000)
-	}
-	if p <= 0.01 {
-		t.Errorf("the Kolmogorov–Smirnov test tells them apart: D=%.3f p=%.4f", d, p)
+		if round == 2 {
+			t.Error(why)
+		}
 	}
 }
 
