@@ -22,7 +22,6 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 	_ "github.com/stepgate/stepgate/caddymodule"
 	"github.com/stepgate/stepgate/internal/gatewaytest"
-	"github.com/stepgate/stepgate/verifiers/password"
 )
 
 // Ports of this package's Caddy, apart from caddymodule's tests (which
@@ -37,16 +36,7 @@ const (
 
 var testHash string
 
-func TestMain(m *testing.M) {
-	cleanup := gatewaytest.Isolate("stepgate-attack-")
-	var err error
-	if testHash, err = password.Hash(password_); err != nil {
-		panic(err)
-	}
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { gatewaytest.Main(m, "stepgate-attack-", password_, &testHash) }
 
 // gateway is one running Caddy with Stepgate.
 type gateway struct {

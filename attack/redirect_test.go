@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // payloads reads testdata/redirects.txt, decoding \t \n \r \0 and \xNN.
@@ -65,7 +66,7 @@ func TestOpenRedirect(t *testing.T) {
 		}
 		m := secretRe.FindStringSubmatch(c.get("/.stepgate/register").body)
 		s := strings.ReplaceAll(m[1], " ", "")
-		r = c.post("/.stepgate/register", "/.stepgate/register", url.Values{"code": {code(t, s, nowTime())}})
+		r = c.post("/.stepgate/register", "/.stepgate/register", url.Values{"code": {code(t, s, time.Now())}})
 		if r.status != http.StatusSeeOther || !sameSite(r.location) {
 			t.Errorf("rd %q: after sign-in sent to %q (%d)", p, r.location, r.status)
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -90,7 +91,11 @@ func TestReplayTextCode(t *testing.T) {
 	st.Close()
 	c := newClient(t)
 	c.login("alice", password_)
-	lines := readFile(t, g.dir+"/outbox.jsonl")
+	raw, err := os.ReadFile(g.dir + "/outbox.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := string(raw)
 	m := outboxCode.FindAllString(lines, -1)
 	if len(m) == 0 {
 		t.Fatalf("no code in the outbox: %s", lines)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 
@@ -13,8 +14,8 @@ import (
 
 // outboxSends counts the messages the outbox recorded.
 func outboxSends(t *testing.T, path string) int {
-	b := readFileOK(path)
-	return strings.Count(b, "\n")
+	b, _ := os.ReadFile(path) // no file: nothing sent
+	return strings.Count(string(b), "\n")
 }
 
 // TestSMSPumping: one client sets up phone numbers for many accounts, all

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,7 +16,6 @@ import (
 
 	_ "github.com/stepgate/stepgate/caddymodule"
 	"github.com/stepgate/stepgate/internal/gatewaytest"
-	"github.com/stepgate/stepgate/verifiers/password"
 )
 
 const (
@@ -28,16 +26,7 @@ const (
 
 var testHash string
 
-func TestMain(m *testing.M) {
-	cleanup := gatewaytest.Isolate("stepgate-caddytest-")
-	var err error
-	if testHash, err = password.Hash(testPassword); err != nil {
-		panic(err)
-	}
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { gatewaytest.Main(m, "stepgate-caddytest-", testPassword, &testHash) }
 
 // writeUsers writes a users file with the given users, all with testPassword.
 func writeUsers(t *testing.T, users ...string) string {

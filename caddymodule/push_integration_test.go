@@ -137,10 +137,7 @@ func TestPushRefusalsThroughCaddy(t *testing.T) {
 		t.Fatalf("forged signature: %d", status)
 	}
 	// The wrong number denies it.
-	wrong := req.Choices[0]
-	if wrong == number {
-		wrong = req.Choices[1]
-	}
+	wrong := pushtest.WrongChoice(req.Choices, number)
 	if _, out := device(t, "answer", ph.Answer(time.Now(), req.Request, wrong, push.Approve)); out["result"] != "wrong-number" {
 		t.Fatalf("wrong number: %v", out)
 	}

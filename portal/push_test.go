@@ -222,10 +222,7 @@ func TestPushDeniedAndWrongNumber(t *testing.T) {
 	}
 	number, _ := strconv.Atoi(numberRe.FindStringSubmatch(b.get(Prefix + "verify").body)[1])
 	req = e.pending(t, ph)[0]
-	wrong := req.Choices[0]
-	if wrong == number {
-		wrong = req.Choices[1]
-	}
+	wrong := pushtest.WrongChoice(req.Choices, number)
 	if status, out := e.answer(t, ph, req.Request, wrong, push.Approve); status != http.StatusOK || out["result"] != "wrong-number" {
 		t.Fatalf("wrong number: %d %v", status, out)
 	}

@@ -21,6 +21,8 @@ import (
 
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
+
+	pw "github.com/stepgate/stepgate/verifiers/password"
 )
 
 // Isolate points Caddy's data and config directories (and so the default
@@ -34,6 +36,20 @@ func Isolate(prefix string) func() {
 	os.Setenv("XDG_DATA_HOME", filepath.Join(tmp, "data"))
 	os.Setenv("XDG_CONFIG_HOME", filepath.Join(tmp, "config"))
 	return func() { os.RemoveAll(tmp) }
+}
+
+// Main is a TestMain for packages that run Caddy: it isolates Caddy's
+// directories, sets *hash to a hash of password (for WriteUsers), runs the
+// tests, cleans up and exits.
+func Main(m *testing.M, prefix, password string, hash *string) {
+	cleanup := Isolate(prefix)
+	var err error
+	if *hash, err = pw.Hash(password); err != nil {
+		panic(err)
+	}
+	code := m.Run()
+	cleanup()
+	os.Exit(code)
 }
 
 // WriteUsers writes a users file with the given users (display name,

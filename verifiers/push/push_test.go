@@ -200,10 +200,7 @@ func TestApprovalsRefused(t *testing.T) {
 		t.Fatalf("refused answers changed the request: %v", got)
 	}
 	// The wrong number denies the request.
-	wrong := n.Choices[0]
-	if wrong == right {
-		wrong = n.Choices[1]
-	}
+	wrong := pushtest.WrongChoice(n.Choices, right)
 	if _, _, out, err := r.v.Answer(ctx, ph.Answer(r.now, n.Request, wrong, push.Approve)); err != nil || out != push.WrongNumber {
 		t.Fatalf("wrong number: %v %v", out, err)
 	}

@@ -320,6 +320,17 @@ func (p *Phone) Answer(at time.Time, request string, number int, decision string
 		Request: request, Number: number, Decision: decision}
 }
 
+// WrongChoice is one of a request's choices that is not number: what a
+// user picking the wrong number sends.
+func WrongChoice(choices []int, number int) int {
+	for _, c := range choices {
+		if c != number {
+			return c
+		}
+	}
+	return number + 1
+}
+
 // decrypt opens an aes128gcm body (one record) for this phone.
 func (p *Phone) decrypt(body []byte) ([]byte, error) {
 	if len(body) < 21 {
