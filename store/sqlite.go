@@ -389,6 +389,60 @@ func (s *SQLite) AddFailure(ctx context.Context, username, method string, at tim
 	return f, nil
 }
 
+// TakeAttempt implements Store. The read and the write are one IMMEDIATE
+// transaction (see _txlock in OpenSQLite): SQLite's write lock is taken
+// before the counter is read, so concurrent attempts, in this process or
+// another one on the same file, see each other's counts.
+func (s *SQLite) TakeAttempt(ctx context.Context, username, method string, now time.Time, backoff Backoff) (_ Attempt, err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Attempt{}, fmt.Errorf("taking an attempt: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	var a Attempt
+	var last int64
+	err = tx.QueryRowContext(ctx, `SELECT count, last_at FROM failures WHERE username = ? AND method = ?`, username, method).
+		Scan(&a.Failures.Count, &last)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return Attempt{}, fmt.Errorf("taking an attempt: %w", err)
+	default:
+		a.Failures.Last = time.UnixMilli(last)
+	}
+	if a.Wait, a.Locked = backoff(a.Failures, now); a.Wait > 0 || a.Locked {
+		return a, tx.Rollback()
+	}
+	err = tx.QueryRowContext(ctx,
+		`INSERT INTO failures (username, method, count, last_at) VALUES (?, ?, 1, ?)
+		 ON CONFLICT (username, method) DO UPDATE SET count = count + 1, last_at = excluded.last_at
+		 RETURNING count, last_at`,
+		username, method, now.UnixMilli()).Scan(&a.Failures.Count, &last)
+	if err != nil {
+		return Attempt{}, fmt.Errorf("taking an attempt: %w", err)
+	}
+	a.Failures.Last = time.UnixMilli(last)
+	a.Taken = true
+	if err = tx.Commit(); err != nil {
+		return Attempt{}, fmt.Errorf("taking an attempt: %w", err)
+	}
+	return a, nil
+}
+
+// ReturnAttempt implements Store.
+func (s *SQLite) ReturnAttempt(ctx context.Context, username, method string) error {
+	_, err := s.db.ExecContext(ctx,
+		`UPDATE failures SET count = count - 1 WHERE username = ? AND method = ? AND count > 0`, username, method)
+	if err != nil {
+		return fmt.Errorf("returning an attempt: %w", err)
+	}
+	return nil
+}
+
 // ResetFailures implements Store.
 func (s *SQLite) ResetFailures(ctx context.Context, username, method string) error {
 	_, err := s.db.ExecContext(ctx, `DELETE FROM failures WHERE username = ? AND method = ?`, username, method)

@@ -134,6 +134,26 @@ type Failures struct {
 	Last time.Time
 }
 
+// Backoff decides from a failure counter whether another attempt may be
+// made at now: a zero wait and false let it through; a positive wait (back
+// off) or locked (until an administrator unlocks the account) refuse it.
+type Backoff func(f Failures, now time.Time) (wait time.Duration, locked bool)
+
+// Attempt is what TakeAttempt decided.
+type Attempt struct {
+	// Taken: the attempt was counted as a failure in advance. The caller
+	// checks it, then gives it back: ResetFailures after a success,
+	// ReturnAttempt when the check could not be made.
+	Taken bool
+	// Failures is the counter after taking the attempt, or as found when
+	// the attempt was refused.
+	Failures Failures
+	// Wait is how long to wait before the next attempt, when refused.
+	Wait time.Duration
+	// Locked: refused until an administrator unlocks the account.
+	Locked bool
+}
+
 // Revocation withdraws sessions. Either SessionID is set (one session is
 // revoked), or Username and NotBefore are (all that user's sessions issued
 // before NotBefore are revoked).
@@ -166,6 +186,16 @@ type Store interface {
 	Failures(ctx context.Context, username, method string) (Failures, error)
 	// AddFailure counts one more failure and returns the new counter.
 	AddFailure(ctx context.Context, username, method string, at time.Time) (Failures, error)
+	// TakeAttempt atomically applies backoff to the counter of a user and
+	// method and, unless it refuses, counts one more failure before the
+	// caller checks anything: of any number of concurrent attempts, only as
+	// many as backoff allows are ever checked. The attempt's time is its
+	// failure time.
+	TakeAttempt(ctx context.Context, username, method string, now time.Time, backoff Backoff) (Attempt, error)
+	// ReturnAttempt gives back one attempt taken by TakeAttempt whose check
+	// could not be made (the server was busy, the code had expired): the
+	// counter goes down by one, never below zero.
+	ReturnAttempt(ctx context.Context, username, method string) error
 	// ResetFailures clears the counter after a success.
 	ResetFailures(ctx context.Context, username, method string) error
 	// UnlockUser clears every failure counter of a user (an administrator

@@ -379,3 +379,107 @@ func TestCalls(t *testing.T) {
 		t.Fatal("an expired call was approved")
 	}
 }
+
+// testBackoff lets 5 attempts through, then one a minute, and locks at 8.
+func testBackoff(f Failures, now time.Time) (time.Duration, bool) {
+	switch {
+	case f.Count >= 8:
+		return 0, true
+	case f.Count >= 5:
+		return max(0, f.Last.Add(time.Minute).Sub(now)), false
+	}
+	return 0, false
+}
+
+func TestTakeAttempt(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	now := time.Now().Truncate(time.Millisecond)
+	for i := 1; i <= 5; i++ {
+		a, err := s.TakeAttempt(ctx, "alice", "code", now, testBackoff)
+		if err != nil || !a.Taken || a.Failures.Count != i || !a.Failures.Last.Equal(now) {
+			t.Fatalf("attempt %d = %+v, %v", i, a, err)
+		}
+	}
+	a, err := s.TakeAttempt(ctx, "alice", "code", now.Add(30*time.Second), testBackoff)
+	if err != nil || a.Taken || a.Wait != 30*time.Second || a.Failures.Count != 5 {
+		t.Fatalf("attempt in back-off = %+v, %v", a, err)
+	}
+	// A returned attempt (the check could not run) no longer counts.
+	if err := s.ReturnAttempt(ctx, "alice", "code"); err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := s.Failures(ctx, "alice", "code"); f.Count != 4 {
+		t.Fatalf("after ReturnAttempt: %+v", f)
+	}
+	// Back to 5, then the back-off is over a minute later; at 8, locked.
+	later := now
+	for i := 5; i <= 8; i++ {
+		if a, err := s.TakeAttempt(ctx, "alice", "code", later, testBackoff); err != nil || !a.Taken || a.Failures.Count != i {
+			t.Fatalf("attempt %d at %v = %+v, %v", i, later.Sub(now), a, err)
+		}
+		later = later.Add(time.Minute)
+	}
+	if a, err := s.TakeAttempt(ctx, "alice", "code", later.Add(time.Hour), testBackoff); err != nil || a.Taken || !a.Locked {
+		t.Fatalf("attempt past the hard limit = %+v, %v", a, err)
+	}
+	// Other users and methods have their own counters.
+	if a, _ := s.TakeAttempt(ctx, "alice", "password", now, testBackoff); !a.Taken || a.Failures.Count != 1 {
+		t.Fatalf("password shares the code counter: %+v", a)
+	}
+	// ReturnAttempt never goes below zero.
+	for range 3 {
+		if err := s.ReturnAttempt(ctx, "bob", "code"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a, _ := s.TakeAttempt(ctx, "bob", "code", now, testBackoff); a.Failures.Count != 1 {
+		t.Fatalf("bob after returning unowned attempts: %+v", a)
+	}
+}
+
+// TestTakeAttemptConcurrent: 300 attempts at once on one account, through
+// eight handles on the same database file (as from several Caddy
+// instances on one host), take exactly as many as the back-off allows.
+func TestTakeAttemptConcurrent(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.db")
+	var handles [8]*SQLite
+	for i := range handles {
+		s, err := OpenSQLite(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		handles[i] = s
+	}
+	now := time.Now()
+	var taken, refused atomic.Int32
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range 300 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			a, err := handles[i%len(handles)].TakeAttempt(ctx, "alice", "code", now, testBackoff)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if a.Taken {
+				taken.Add(1)
+			} else {
+				refused.Add(1)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if taken.Load() != 5 || refused.Load() != 295 {
+		t.Fatalf("300 concurrent attempts: %d taken, %d refused; want 5 and 295", taken.Load(), refused.Load())
+	}
+	if f, _ := handles[0].Failures(ctx, "alice", "code"); f.Count != 5 {
+		t.Fatalf("counter after the burst = %d, want 5", f.Count)
+	}
+}
