@@ -184,42 +184,46 @@ func (p *Portal) postLogin(w http.ResponseWriter, r *http.Request) {
 		}
 		p.render(w, r, status, "login", pageData{Title: "Sign in", Heading: "Sign in", Error: msg, Rd: rd, Username: typed})
 	}
-	// The lock is checked for every name, existing or not, so a locked
-	// message does not reveal that an account exists.
+	// The attempt is taken for every name, existing or not, so a locked
+	// message does not reveal that an account exists. It is counted as a
+	// failure before the password is checked (see takeAttempt), so any
+	// number of concurrent guesses check no more than the back-off allows.
+	var taken store.Failures
 	if name != "" {
-		if msg, locked := p.locked(ctx, name, "password"); locked {
-			p.audit(r, "sign-in", name, "password", "locked")
+		f, msg, ok := p.takeAttempt(r, name, "password", "password")
+		if !ok {
 			again(http.StatusTooManyRequests, msg)
 			return
 		}
+		taken = f
 	}
 	user, ok, err := p.cfg.Users.Authenticate(ctx, typed, r.PostFormValue("password"))
 	if err != nil {
-		// Hashing is at its ceiling (password_cpu) or the client left.
+		// Hashing is at its ceiling (password_cpu) or the client left:
+		// the password was never checked, so the attempt is given back.
+		if name != "" {
+			p.returnAttempt(ctx, name, "password")
+		}
 		p.audit(r, "sign-in", name, "password", "busy")
 		again(http.StatusServiceUnavailable, "Sign-in is busy right now. Try again in a moment.")
 		return
 	}
 	if !ok {
-		if name != "" {
-			// Count failures for unknown names too: the same store write
-			// keeps the timing equal, and the same lockout keeps the
-			// messages equal.
-			if _, err := p.cfg.Store.AddFailure(ctx, name, "password", p.cfg.Now()); err != nil {
-				p.log.Error("counting failure", zap.Error(err))
-			}
-		}
-		p.audit(r, "sign-in", name, "password", "failure")
+		// Unknown names were counted too: the same store write keeps the
+		// timing equal, and the same lockout keeps the messages equal.
+		p.failed(r, name, "password", "failure", taken)
 		again(http.StatusUnauthorized, msgBadLogin+p.cfg.HelpContact+".")
 		return
+	}
+	// The password was right: the attempt taken for it is given back with
+	// the failures before it.
+	if err := p.cfg.Store.ResetFailures(ctx, user.Name, "password"); err != nil {
+		p.log.Error("resetting failures", zap.Error(err))
 	}
 	if user.Disabled {
 		p.audit(r, "sign-in", user.Name, "password", "disabled")
 		again(http.StatusForbidden, "Your account has been disabled. Contact "+p.cfg.HelpContact+".")
 		return
-	}
-	if err := p.cfg.Store.ResetFailures(ctx, user.Name, "password"); err != nil {
-		p.log.Error("resetting failures", zap.Error(err))
 	}
 	p.audit(r, "sign-in", user.Name, "password", "password-ok")
 
@@ -263,22 +267,58 @@ func (p *Portal) postLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 // locked reports whether the account's method is in back-off, with the
-// message to show.
+// message to show. It only reads the counter: where the user makes a guess,
+// takeAttempt counts it atomically instead.
 func (p *Portal) locked(ctx context.Context, name, method string) (string, bool) {
 	f, err := p.cfg.Store.Failures(ctx, name, method)
 	if err != nil {
 		// Fail closed: without the counter we cannot enforce the limit.
 		p.log.Error("reading failure counter", zap.Error(err))
-		return "Sign-in is unavailable right now. Try again in a moment.", true
+		return msgUnavailable, true
 	}
 	wait, hard := p.cfg.Lockout.Wait(f, p.cfg.Now())
-	if hard {
-		return fmt.Sprintf(msgHardLock, p.cfg.HelpContact), true
+	return lockedMessage(wait, hard, p.cfg.HelpContact), hard || wait > 0
+}
+
+const msgUnavailable = "Sign-in is unavailable right now. Try again in a moment."
+
+func lockedMessage(wait time.Duration, hard bool, contact string) string {
+	switch {
+	case hard:
+		return fmt.Sprintf(msgHardLock, contact)
+	case wait > 0:
+		return fmt.Sprintf(msgLocked, humanWait(wait))
 	}
-	if wait > 0 {
-		return fmt.Sprintf(msgLocked, humanWait(wait)), true
+	return ""
+}
+
+// takeAttempt takes one attempt at a guess (a password, a typed code) on
+// the user's counter before the guess is checked: the store counts it as a
+// failure in the same atomic step that applies the back-off, so a burst of
+// parallel guesses cannot all be checked before the first failures are
+// counted. The caller gives the attempt back: ResetFailures after a
+// success, returnAttempt when the guess could not be checked. When the
+// attempt is refused (back-off, lockout, or the store failing: fail
+// closed) it returns false and the message to show.
+func (p *Portal) takeAttempt(r *http.Request, user, counter, method string) (store.Failures, string, bool) {
+	a, err := p.cfg.Store.TakeAttempt(r.Context(), user, counter, p.cfg.Now(), p.cfg.Lockout.Wait)
+	if err != nil {
+		p.log.Error("taking an attempt", zap.Error(err))
+		p.audit(r, "sign-in", user, method, "error", zap.Error(err))
+		return store.Failures{}, msgUnavailable, false
 	}
-	return "", false
+	if !a.Taken {
+		p.audit(r, "sign-in", user, method, "locked", zap.Int("failures_in_a_row", a.Failures.Count))
+		return a.Failures, lockedMessage(a.Wait, a.Locked, p.cfg.HelpContact), false
+	}
+	return a.Failures, "", true
+}
+
+// returnAttempt gives back an attempt whose guess could not be checked.
+func (p *Portal) returnAttempt(ctx context.Context, user, counter string) {
+	if err := p.cfg.Store.ReturnAttempt(ctx, user, counter); err != nil {
+		p.log.Error("returning an attempt", zap.Error(err))
+	}
 }
 
 func humanWait(d time.Duration) string {
@@ -419,16 +459,20 @@ func (p *Portal) verifyPage(r *http.Request, pd pending, user verifiers.User, ms
 // result, and for a failure the message and status to show.
 func (p *Portal) checkCode(r *http.Request, user verifiers.User, method string, check func(code string) (verifiers.Result, error)) (verifiers.Result, string, int) {
 	ctx := r.Context()
-	if msg, locked := p.locked(ctx, user.Name, codeFailures); locked {
-		p.audit(r, "sign-in", user.Name, method, "locked")
-		return verifiers.Rejected, msg, http.StatusTooManyRequests
-	}
 	code, ok := totp.NormalizeCode(r.PostFormValue("code"))
 	if !ok {
+		if msg, locked := p.locked(ctx, user.Name, codeFailures); locked {
+			return verifiers.Rejected, msg, http.StatusTooManyRequests
+		}
 		return verifiers.Rejected, msgBadCodeFormat, http.StatusBadRequest
+	}
+	taken, msg, ok := p.takeAttempt(r, user.Name, codeFailures, method)
+	if !ok {
+		return verifiers.Rejected, msg, http.StatusTooManyRequests
 	}
 	res, err := check(code)
 	if err != nil {
+		p.returnAttempt(ctx, user.Name, codeFailures)
 		p.audit(r, "sign-in", user.Name, method, "error", zap.Error(err))
 		return verifiers.Rejected, "We couldn't check your code right now. Try again in a moment.", http.StatusServiceUnavailable
 	}
@@ -439,24 +483,34 @@ func (p *Portal) checkCode(r *http.Request, user verifiers.User, method string, 
 		}
 		return res, "", http.StatusOK
 	case verifiers.Replayed:
-		p.addFailure(r, user.Name, method, "replayed")
+		p.failed(r, user.Name, method, "replayed", taken)
 		return res, msgUsedCode, http.StatusUnauthorized
 	case verifiers.Expired:
+		// No guess was checked: there was no live code to compare with.
+		p.returnAttempt(ctx, user.Name, codeFailures)
 		p.audit(r, "sign-in", user.Name, method, "expired")
 		return res, msgCodeGone, http.StatusUnauthorized
 	default:
-		p.addFailure(r, user.Name, method, "failure")
+		p.failed(r, user.Name, method, "failure", taken)
 		return res, wrongCodeMessage(method), http.StatusUnauthorized
 	}
 }
 
+// addFailure counts a failure that was not a guess made here (a denial
+// given on the phone) and logs it.
 func (p *Portal) addFailure(r *http.Request, user, method, outcome string) {
 	f, err := p.cfg.Store.AddFailure(r.Context(), user, codeFailures, p.cfg.Now())
 	if err != nil {
 		p.log.Error("counting failure", zap.Error(err))
 	}
+	p.failed(r, user, method, outcome, f)
+}
+
+// failed logs a failure already counted (f is the counter with it), and
+// the lockout when this failure starts the back-off or the hard lock.
+func (p *Portal) failed(r *http.Request, user, method, outcome string, f store.Failures) {
 	p.audit(r, "sign-in", user, method, outcome, zap.Int("failures_in_a_row", f.Count))
-	if f.Count == p.cfg.Lockout.Threshold || f.Count == p.cfg.Lockout.HardLimit {
+	if user != "" && (f.Count == p.cfg.Lockout.Threshold || f.Count == p.cfg.Lockout.HardLimit) {
 		p.audit(r, "lockout", user, method, "locked", zap.Int("failures_in_a_row", f.Count))
 	}
 }
