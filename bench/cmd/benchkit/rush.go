@@ -25,30 +25,28 @@ func users(args []string) error {
 	file := fs.String("file", "", "users file to write")
 	n := fs.Int("n", 100, "number of users")
 	prefix := fs.String("prefix", "user", "user name prefix")
-	extra := fs.String("extra", "", "users file whose users: lines are kept (appended after ours)")
+	extra := fs.String("extra", "", "users file whose users are kept")
 	pw := fs.String("password", "", "password")
 	fs.Parse(args)
 	h, err := password.Hash(*pw)
 	if err != nil {
 		return err
 	}
-	var b strings.Builder
-	b.WriteString("users:\n")
-	for i := 1; i <= *n; i++ {
-		fmt.Fprintf(&b, "  %s%03d:\n    password: '%s'\n", *prefix, i, h)
-	}
 	if *extra != "" {
 		raw, err := os.ReadFile(*extra)
 		if err != nil {
 			return err
 		}
-		rest, ok := strings.CutPrefix(string(raw), "users:\n")
-		if !ok {
-			return fmt.Errorf("%s does not start with users:", *extra)
+		if err := os.WriteFile(*file, raw, 0o600); err != nil {
+			return err
 		}
-		b.WriteString(rest)
 	}
-	return os.WriteFile(*file, []byte(b.String()), 0o600)
+	for i := 1; i <= *n; i++ {
+		if err := password.AddUser(*file, password.NewUser{Name: fmt.Sprintf("%s%03d", *prefix, i), Hash: h}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // fromAddr makes b's connections come from the local address ip, so the
