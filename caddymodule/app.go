@@ -107,11 +107,12 @@ type App struct {
 	// successful sign-in.
 	PasswordHash *PasswordHashConfig `json:"password_hash,omitempty"`
 
-	portal *portal.Portal
-	store  store.Store
-	users  *password.Directory
-	logger *zap.Logger
-	cancel context.CancelFunc
+	portal   *portal.Portal
+	store    store.Store
+	users    *password.Directory
+	gateHeld bool // this app holds a reference to the shared hashing gate
+	logger   *zap.Logger
+	cancel   context.CancelFunc
 }
 
 // PasswordAttemptsConfig is the budget of failed password attempts per
@@ -139,6 +140,18 @@ type PasswordHashConfig struct {
 	// Lanes is the number of lanes, each of which can use a core (default 1).
 	Lanes uint8 `json:"lanes,omitempty"`
 }
+
+// hashingGates holds the process's password hashing gate while any
+// configuration uses it (Caddy's way of keeping state across reloads).
+var hashingGates = caddy.NewUsagePool()
+
+const hashingGateKey = "stepgate.password"
+
+// sharedGate is the hashing gate in hashingGates.
+type sharedGate struct{ *password.Gate }
+
+// Destruct has nothing to release: the gate holds no resources.
+func (sharedGate) Destruct() error { return nil }
 
 // StoreConfig selects the persistent store.
 type StoreConfig struct {
@@ -214,6 +227,17 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.passwordLimits(users); err != nil {
 		return err
 	}
+	// One hashing gate per process, kept across config reloads: the old
+	// configuration's sign-ins in flight and the new one's share its
+	// slots (and so its memory bound) and its per-network budgets.
+	g, _, err := hashingGates.LoadOrNew(hashingGateKey, func() (caddy.Destructor, error) {
+		return sharedGate{password.NewGate()}, nil
+	})
+	if err != nil {
+		return err
+	}
+	a.gateHeld = true
+	users.UseGate(g.(sharedGate).Gate)
 
 	secrets, err := a.secrets(repl)
 	if err != nil {
@@ -408,8 +432,12 @@ func (a *App) Stop() error {
 	return nil
 }
 
-// Cleanup closes the store.
+// Cleanup closes the store and lets go of the hashing gate.
 func (a *App) Cleanup() error {
+	if a.gateHeld {
+		a.gateHeld = false
+		hashingGates.Delete(hashingGateKey)
+	}
 	if a.store != nil {
 		return a.store.Close()
 	}

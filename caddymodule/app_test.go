@@ -4,6 +4,7 @@ import (
 	webpush "github.com/SherClockHolmes/webpush-go"
 
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,10 +21,39 @@ func provision(t *testing.T, a *App) error {
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	t.Cleanup(cancel)
 	err := a.Provision(ctx)
-	if err == nil {
-		t.Cleanup(func() { a.Cleanup() })
-	}
+	// Caddy cleans up after a failed Provision too.
+	t.Cleanup(func() { a.Cleanup() })
 	return err
+}
+
+// TestHashingGateOutlivesAConfigReload: a new configuration shares the
+// running one's hashing gate, so a network that used its budget of failed
+// attempts is still refused after a reload (and the two configurations'
+// hashes share one set of slots, bounding memory across the reload).
+func TestHashingGateOutlivesAConfigReload(t *testing.T) {
+	dir := t.TempDir()
+	h, _ := password.Hash("pw")
+	users := filepath.Join(dir, "users.yaml")
+	os.WriteFile(users, []byte("users:\n  alice:\n    password: '"+h+"'\n"), 0o600)
+	cfg := func() *App {
+		return &App{UsersFile: users, Secret: strings.Repeat("s", 32), Store: &StoreConfig{Path: filepath.Join(dir, "state.db")},
+			PasswordAttempts: &PasswordAttemptsConfig{Count: 1, Per: caddy.Duration(time.Hour)}}
+	}
+	old := cfg()
+	if err := provision(t, old); err != nil {
+		t.Fatal(err)
+	}
+	const source = "203.0.113.77"
+	if _, ok, err := old.users.Authenticate(context.Background(), source, "mallory", "guess"); ok || err != nil {
+		t.Fatalf("first guess: %v %v", ok, err)
+	}
+	reloaded := cfg()
+	if err := provision(t, reloaded); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := reloaded.users.Authenticate(context.Background(), source, "mallory", "guess"); !errors.Is(err, password.ErrTooManyAttempts) {
+		t.Fatalf("second guess after a reload: %v, want ErrTooManyAttempts", err)
+	}
 }
 
 func TestProvisionErrors(t *testing.T) {

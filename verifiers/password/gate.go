@@ -451,3 +451,21 @@ func (g *gate) limits() Limits {
 	defer g.mu.Unlock()
 	return g.lim
 }
+
+// Gate is a hashing gate several Directories can share (see UseGate): when
+// a Caddy config reload replaces the Directory while the old one still
+// answers sign-ins in flight, both hash in one set of slots, so hashing
+// memory stays bounded across the reload, and the per-network budgets
+// carry over instead of starting afresh.
+type Gate struct{ g *gate }
+
+// NewGate returns a gate with DefaultLimits for hashes of DefaultParams.
+func NewGate() *Gate { return &Gate{g: newGate(DefaultLimits, DefaultParams.Threads)} }
+
+// UseGate makes d check passwords through g from now on, and gives g d's
+// limits and hash parameters (the latest Directory's settings apply to
+// every Directory sharing g). Call it before serving.
+func (d *Directory) UseGate(g *Gate) {
+	g.g.configure(d.hashing.limits(), d.Params().Threads)
+	d.hashing = g.g
+}
