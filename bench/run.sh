@@ -272,14 +272,12 @@ if [ "$FLOOD" = 1 ]; then
 	echo
 	echo "Password flood: $FLOOD_CLIENTS clients posting wrong passwords for random user names (ratio = throughput kept)"
 	"$work/benchkit" report -dir "$OUT" -phase f -baseline stepgate
-	for f in "$OUT"/f*-flood.txt; do echo "$(basename "$f" .txt): $(cat "$f")"; done
 fi
 if [ "$RUSH" = 1 ]; then
 	echo
 	echo "9 o'clock: $RUSH_PEOPLE people signing in once each from their own addresses within ${RUSH_SECONDS}s, while $FLOOD_CLIENTS flood clients on one address post wrong passwords (ratio = throughput kept)"
 	"$work/benchkit" report -dir "$OUT" -phase n -baseline stepgate
 	echo "people: $(cat "$OUT/n1-rush.txt")"
-	echo "flood: $(cat "$OUT/n1-flood.txt")"
 fi
 if [ -s "$OUT/stepgate.pprof" ]; then
 	echo
