@@ -25,7 +25,7 @@ type Params struct {
 }
 
 // DefaultParams are OWASP's first recommended argon2id configuration
-// (19 MiB, 2 passes, 1 lane). One check takes about a sixth of the time of
+// (19 MiB, 2 passes, 1 lane). One check takes a sixth or less of the time of
 // the 64 MiB, 3-pass, 2-lane hashes Stepgate made before and a third of
 // their memory (BenchmarkVerifyArgon2id; numbers in bench/README.md). An
 // offline attacker with a stolen users file pays the same per guess;
