@@ -26,6 +26,7 @@ type TooManyAttemptsError struct {
 	RetryAfter time.Duration
 }
 
+// Error says when the source may try again.
 func (e *TooManyAttemptsError) Error() string {
 	return fmt.Sprintf("password: too many sign-in attempts from this network, try again in %s", e.RetryAfter)
 }
@@ -197,6 +198,11 @@ func (g *gate) configure(lim Limits, threads uint8) {
 	g.lim = lim.withDefaults()
 	g.slots = max(1, runtime.GOMAXPROCS(0)/(2*max(1, int(threads))))
 	g.cpu = min(g.cpu, g.lim.CPUBurst.Seconds())
+	// Budgets carry over (a config reload keeps the gate), but never above
+	// the new limit.
+	for _, s := range g.sources {
+		s.tokens = min(s.tokens, float64(g.lim.Attempts))
+	}
 }
 
 // perToken is how long a source takes to regain one attempt.

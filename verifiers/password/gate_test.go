@@ -365,3 +365,20 @@ func TestWaitGivesUp(t *testing.T) {
 		t.Fatalf("the attempts were not given back: %v", err)
 	}
 }
+
+// TestNewLimitsClampBudgets: the budgets carry over a reconfiguration
+// (Caddy's config reload keeps the gate), but never above the new limit.
+func TestNewLimitsClampBudgets(t *testing.T) {
+	g, _ := testGate(Limits{Attempts: 1000, CPUShare: 1})
+	for range 3 {
+		if _, err := g.run(context.Background(), "a", func() {}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.configure(Limits{Attempts: 2, Per: time.Hour, CPUShare: 1, RefusalDelay: -1}, 1)
+	for i, want := range []error{nil, nil, ErrTooManyAttempts} {
+		if _, err := g.run(context.Background(), "a", func() {}); !errors.Is(err, want) {
+			t.Fatalf("attempt %d under the new limit: %v, want %v", i+1, err, want)
+		}
+	}
+}
