@@ -73,8 +73,9 @@ type Limits struct {
 // mistyping a password ten times in a row never meets the limit, an office
 // behind one NAT meets it only if its people fail 20 times within a
 // minute, and a flood from one source gets one hash every 3 s.
-// 10 % of the CPU in the long run with a 10 s burst: about 250 checks of
-// 40 ms at once, then 5 a second on two cores.
+// 10 % of the CPU in the long run with a 10 s burst: with checks of
+// 40–100 ms (DefaultParams on the benchmark machine), 100–250 checks at
+// once, then 2–5 a second on two cores.
 var DefaultLimits = Limits{
 	Attempts:       20,
 	Per:            time.Minute,
