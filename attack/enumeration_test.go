@@ -35,7 +35,7 @@ func TestUserEnumeration(t *testing.T) {
 		d := time.Since(t0)
 		return d, r.status, token.ReplaceAllString(strings.ReplaceAll(r.body, name, "NAME"), "")
 	}
-	// Warm-up: the first unknown name creates the dummy hash once.
+	// Warm-up: the first requests open the connection and load the pages.
 	try("warm-up-a")
 	try("warm-up-b")
 	var body string

@@ -74,7 +74,11 @@ func start(t *testing.T, users []string, extra string) *gateway {
 		store sqlite %s
 		registration first_sign_in
 		help_contact "the help desk"
+		# The tests sign in back to back from one address, and the budget
+		# outlives each test's config reload: no ceiling and no budget in
+		# their way (TestPasswordFloodFromOneNetwork sets its own).
 		password_cpu 100%%
+		password_attempts 1000000 per 1m
 		%s
 	}
 }

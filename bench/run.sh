@@ -4,6 +4,7 @@
 #   bench/run.sh                      # 3 rounds × 10 s per scenario
 #   ROUNDS=5 DURATION=15 bench/run.sh
 #   PROFILE=1 bench/run.sh            # also a CPU profile of the stepgate scenario
+#   RUSH_SECONDS=30 bench/run.sh      # a shorter 9 o'clock phase
 #
 # Every server (each scenario's Caddy, the upstream, the forward-auth service)
 # runs pinned to core 0 and wrk to core 1, so the server core is the one that
@@ -20,6 +21,9 @@ SCENARIOS=${SCENARIOS:-proxy stepgate forward_auth basic_auth respond}
 FLOOD=${FLOOD:-1}
 COOLDOWN=${COOLDOWN:-20}
 PASSWORD_CPU=${PASSWORD_CPU:-}
+RUSH=${RUSH:-1}
+RUSH_PEOPLE=${RUSH_PEOPLE:-100}
+RUSH_SECONDS=${RUSH_SECONDS:-60}
 OUT=${OUT:-}
 
 cd "$(dirname "$0")/.."
@@ -93,7 +97,9 @@ SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 start upstream "$work/benchkit" upstream -addr 127.0.0.1:9101
 start fwdauth "$work/benchkit" fwdauth -addr 127.0.0.1:9102 -key "$FWDKEY"
 
-"$work/stepgate" user add alice --users-file "$work/users.yaml" --password-stdin <<<"$PASSWORD" >/dev/null
+"$work/stepgate" user add alice --users-file "$work/alice.yaml" --password-stdin <<<"$PASSWORD" >/dev/null
+# The people of the 9 o'clock phase: user001 … with the same password.
+"$work/benchkit" users -file "$work/users.yaml" -n "$RUSH_PEOPLE" -password "$PASSWORD" -extra "$work/alice.yaml"
 BCRYPT=$("$work/benchkit" bcrypt -password "$PASSWORD")
 
 # Every proxy transport keeps enough idle connections for all wrk clients:
@@ -167,7 +173,7 @@ BASIC=$(printf 'alice:%s' "$PASSWORD" | base64 -w0)
 # differences are the checks, not header sizes; each ignores what is not its.
 HDRS=(-H "Cookie: $COOKIE; $FWDCOOKIE" -H "Authorization: Basic $BASIC")
 url() {
-	local n=${1%+flood}
+	local n=${1%%+*}
 	eval "echo http://127.0.0.1:\$port_$n/"
 }
 
@@ -190,12 +196,12 @@ load() {
 
 rss() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 
-# measure PHASE ROUND NAME runs one wrk load and keeps its output and the
-# TIME_WAIT sockets it left (connection churn shows up as thousands).
+# measure PHASE ROUND NAME [SECONDS] runs one wrk load and keeps its output
+# and the TIME_WAIT sockets it left (connection churn shows up as thousands).
 measure() {
-	local phase=$1 round=$2 name=$3 before after
+	local phase=$1 round=$2 name=$3 secs=${4:-$DURATION} before after
 	before=$(timewait)
-	load "$name" "$DURATION" "$OUT/$phase$round-$name.wrk"
+	load "$name" "$secs" "$OUT/$phase$round-$name.wrk"
 	after=$(timewait)
 	echo $((after > before ? after - before : 0)) >"$OUT/$phase$round-$name.tw"
 }
@@ -238,6 +244,27 @@ if [ "$FLOOD" = 1 ]; then
 	rss "$pid_stepgate" >"$OUT/stepgate+flood.rss"
 fi
 
+# Phase n, 9 o'clock: the stepgate scenario alone for RUSH_SECONDS, then for
+# as long again while RUSH_PEOPLE people sign in once each (the whole first
+# sign-in: password, then authenticator set-up), each from its own
+# loopback address (127.0.0.2, .3, …), their starts spread over the first
+# five sixths, and FLOOD_CLIENTS clients on 127.0.0.1 post wrong passwords
+# for random names as fast as they are answered.
+if [ "$RUSH" = 1 ]; then
+	printf 'stepgate\nstepgate+rush\n' >"$OUT/n-scenarios"
+	[ "$FLOOD" != 1 ] || sleep "$COOLDOWN"
+	echo "9 o'clock: stepgate alone, then with $RUSH_PEOPLE people signing in and $FLOOD_CLIENTS flood clients (${RUSH_SECONDS}s each)" >&2
+	measure n 1 stepgate "$RUSH_SECONDS"
+	"${LOAD[@]}" "$work/benchkit" flood -base "$(url stepgate)" -c "$FLOOD_CLIENTS" -d "${RUSH_SECONDS}s" >"$OUT/n1-flood.txt" &
+	flood_pid=$!
+	"${LOAD[@]}" "$work/benchkit" rush -base "$(url stepgate)" -n "$RUSH_PEOPLE" -password "$PASSWORD" \
+		-first 127.0.0.2 -spread "$((RUSH_SECONDS * 5 / 6))s" >"$OUT/n1-rush.txt" &
+	rush_pid=$!
+	measure n 1 stepgate+rush "$RUSH_SECONDS"
+	wait "$flood_pid" "$rush_pid"
+	rss "$pid_stepgate" >"$OUT/stepgate+rush.rss"
+fi
+
 echo
 echo "Stepgate load test: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(go version | cut -d' ' -f3), wrk -t1 -c$CONNS -d${DURATION}s"
 "$work/benchkit" report -dir "$OUT" -phase r -baseline proxy
@@ -245,6 +272,12 @@ if [ "$FLOOD" = 1 ]; then
 	echo
 	echo "Password flood: $FLOOD_CLIENTS clients posting wrong passwords for random user names (ratio = throughput kept)"
 	"$work/benchkit" report -dir "$OUT" -phase f -baseline stepgate
+fi
+if [ "$RUSH" = 1 ]; then
+	echo
+	echo "9 o'clock: $RUSH_PEOPLE people signing in once each from their own addresses within ${RUSH_SECONDS}s, while $FLOOD_CLIENTS flood clients on one address post wrong passwords (ratio = throughput kept)"
+	"$work/benchkit" report -dir "$OUT" -phase n -baseline stepgate
+	echo "people: $(cat "$OUT/n1-rush.txt")"
 fi
 if [ -s "$OUT/stepgate.pprof" ]; then
 	echo

@@ -89,17 +89,69 @@ type App struct {
 	OutboxAllowed bool `json:"outbox_allowed,omitempty"`
 
 	// PasswordCPU is the percentage of the machine's CPU time password
-	// hashing may take while sign-ins queue up (default 10; 100 removes the
-	// ceiling). It keeps a flood of password attempts from starving the
-	// proxied traffic.
+	// hashing may take in the long run (default 10; 100 removes the
+	// ceiling). It keeps a flood of password attempts from many addresses
+	// from starving the proxied traffic.
 	PasswordCPU float64 `json:"password_cpu,omitempty"`
+	// PasswordCPUBurst is how much hashing time (of one core) may be spent
+	// beyond PasswordCPU after a quiet spell, so that many people signing
+	// in at the same moment are not held to the long-run share
+	// (default 10s).
+	PasswordCPUBurst caddy.Duration `json:"password_cpu_burst,omitempty"`
+	// PasswordAttempts is the budget of failed password attempts per
+	// client network (default 20 per minute).
+	PasswordAttempts *PasswordAttemptsConfig `json:"password_attempts,omitempty"`
+	// PasswordHash sets the argon2id parameters of password hashes
+	// (default 19 MiB, 2 passes, 1 lane). Stored hashes with other
+	// parameters, and bcrypt hashes, are replaced at the user's next
+	// successful sign-in.
+	PasswordHash *PasswordHashConfig `json:"password_hash,omitempty"`
 
-	portal *portal.Portal
-	store  store.Store
-	users  *password.Directory
-	logger *zap.Logger
-	cancel context.CancelFunc
+	portal   *portal.Portal
+	store    store.Store
+	users    *password.Directory
+	gateHeld bool // this app holds a reference to the shared hashing gate
+	logger   *zap.Logger
+	cancel   context.CancelFunc
 }
+
+// PasswordAttemptsConfig is the budget of failed password attempts per
+// client network: an IPv4 address, or an IPv6 /64 (the address is Caddy's
+// client_ip, which honours trusted_proxies).
+type PasswordAttemptsConfig struct {
+	// Count is how many failed attempts a network may make in a row before
+	// its next attempt is refused (429, "Too many sign-in attempts from
+	// your network") without checking the password. A correct password
+	// gives its attempt back. Default 20.
+	Count int `json:"count,omitempty"`
+	// Per is how long a network takes to regain all Count attempts
+	// (default 1m).
+	Per caddy.Duration `json:"per,omitempty"`
+}
+
+// PasswordHashConfig sets the argon2id parameters of password hashes.
+type PasswordHashConfig struct {
+	// MemoryKiB is the memory one password check uses, in KiB (default
+	// 19456, 19 MiB). At most half the cores check passwords at once, so
+	// hashing holds at most that many times this much memory.
+	MemoryKiB uint32 `json:"memory_kib,omitempty"`
+	// Passes is the number of passes over the memory (default 2).
+	Passes uint32 `json:"passes,omitempty"`
+	// Lanes is the number of lanes, each of which can use a core (default 1).
+	Lanes uint8 `json:"lanes,omitempty"`
+}
+
+// hashingGates holds the process's password hashing gate while any
+// configuration uses it (Caddy's way of keeping state across reloads).
+var hashingGates = caddy.NewUsagePool()
+
+const hashingGateKey = "stepgate.password"
+
+// sharedGate is the hashing gate in hashingGates.
+type sharedGate struct{ *password.Gate }
+
+// Destruct has nothing to release: the gate holds no resources.
+func (sharedGate) Destruct() error { return nil }
 
 // StoreConfig selects the persistent store.
 type StoreConfig struct {
@@ -171,13 +223,21 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.users = users
-	switch {
-	case a.PasswordCPU == 0:
-	case a.PasswordCPU < 1 || a.PasswordCPU > 100:
-		return fmt.Errorf("password_cpu %g%%: must be between 1%% and 100%%", a.PasswordCPU)
-	default:
-		users.SetCPUShare(a.PasswordCPU / 100)
+	users.SetLogger(a.logger)
+	if err := a.passwordLimits(users); err != nil {
+		return err
 	}
+	// One hashing gate per process, kept across config reloads: the old
+	// configuration's sign-ins in flight and the new one's share its
+	// slots (and so its memory bound) and its per-network budgets.
+	g, _, err := hashingGates.LoadOrNew(hashingGateKey, func() (caddy.Destructor, error) {
+		return sharedGate{password.NewGate()}, nil
+	})
+	if err != nil {
+		return err
+	}
+	a.gateHeld = true
+	users.UseGate(g.(sharedGate).Gate)
 
 	secrets, err := a.secrets(repl)
 	if err != nil {
@@ -247,6 +307,45 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.portal = p
+	return nil
+}
+
+// passwordLimits applies the password_* options to the users directory.
+func (a *App) passwordLimits(users *password.Directory) error {
+	var lim password.Limits
+	switch {
+	case a.PasswordCPU == 0:
+	case a.PasswordCPU < 1 || a.PasswordCPU > 100:
+		return fmt.Errorf("password_cpu %g%%: must be between 1%% and 100%%", a.PasswordCPU)
+	default:
+		lim.CPUShare = a.PasswordCPU / 100
+	}
+	if a.PasswordCPUBurst < 0 {
+		return fmt.Errorf("password_cpu_burst %s: must not be negative", time.Duration(a.PasswordCPUBurst))
+	}
+	lim.CPUBurst = time.Duration(a.PasswordCPUBurst)
+	if pa := a.PasswordAttempts; pa != nil {
+		if pa.Count < 0 || pa.Per < 0 {
+			return fmt.Errorf("password_attempts %d per %s: must not be negative", pa.Count, time.Duration(pa.Per))
+		}
+		lim.Attempts, lim.Per = pa.Count, time.Duration(pa.Per)
+	}
+	users.SetLimits(lim)
+	if ph := a.PasswordHash; ph != nil {
+		p := password.DefaultParams
+		if ph.MemoryKiB != 0 {
+			p.Memory = ph.MemoryKiB
+		}
+		if ph.Passes != 0 {
+			p.Time = ph.Passes
+		}
+		if ph.Lanes != 0 {
+			p.Threads = ph.Lanes
+		}
+		if err := users.SetParams(p); err != nil {
+			return fmt.Errorf("password_hash: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -333,8 +432,12 @@ func (a *App) Stop() error {
 	return nil
 }
 
-// Cleanup closes the store.
+// Cleanup closes the store and lets go of the hashing gate.
 func (a *App) Cleanup() error {
+	if a.gateHeld {
+		a.gateHeld = false
+		hashingGates.Delete(hashingGateKey)
+	}
 	if a.store != nil {
 		return a.store.Close()
 	}

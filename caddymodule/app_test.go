@@ -4,10 +4,12 @@ import (
 	webpush "github.com/SherClockHolmes/webpush-go"
 
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
@@ -19,10 +21,39 @@ func provision(t *testing.T, a *App) error {
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	t.Cleanup(cancel)
 	err := a.Provision(ctx)
-	if err == nil {
-		t.Cleanup(func() { a.Cleanup() })
-	}
+	// Caddy cleans up after a failed Provision too.
+	t.Cleanup(func() { a.Cleanup() })
 	return err
+}
+
+// TestHashingGateOutlivesAConfigReload: a new configuration shares the
+// running one's hashing gate, so a network that used its budget of failed
+// attempts is still refused after a reload (and the two configurations'
+// hashes share one set of slots, bounding memory across the reload).
+func TestHashingGateOutlivesAConfigReload(t *testing.T) {
+	dir := t.TempDir()
+	h, _ := password.Hash("pw")
+	users := filepath.Join(dir, "users.yaml")
+	os.WriteFile(users, []byte("users:\n  alice:\n    password: '"+h+"'\n"), 0o600)
+	cfg := func() *App {
+		return &App{UsersFile: users, Secret: strings.Repeat("s", 32), Store: &StoreConfig{Path: filepath.Join(dir, "state.db")},
+			PasswordAttempts: &PasswordAttemptsConfig{Count: 1, Per: caddy.Duration(time.Hour)}}
+	}
+	old := cfg()
+	if err := provision(t, old); err != nil {
+		t.Fatal(err)
+	}
+	const source = "203.0.113.77"
+	if _, ok, err := old.users.Authenticate(context.Background(), source, "mallory", "guess"); ok || err != nil {
+		t.Fatalf("first guess: %v %v", ok, err)
+	}
+	reloaded := cfg()
+	if err := provision(t, reloaded); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := reloaded.users.Authenticate(context.Background(), source, "mallory", "guess"); !errors.Is(err, password.ErrTooManyAttempts) {
+		t.Fatalf("second guess after a reload: %v, want ErrTooManyAttempts", err)
+	}
 }
 
 func TestProvisionErrors(t *testing.T) {
@@ -68,6 +99,9 @@ func TestProvisionErrors(t *testing.T) {
 		"voice transport":             {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, Voice: &VoiceConfig{Transport: "fax"}}, `unknown voice transport "fax"`},
 		"verify sid":                  {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, SMS: &SMSConfig{Transport: "twilio", Twilio: &TwilioConfig{AccountSID: "AC1", AuthToken: "t", From: "+15555550100", VerifyServiceSID: "MG1"}}}, "not a Verify service SID"},
 		"password_cpu range":          {App{UsersFile: users, Secret: good, PasswordCPU: 0.5}, "password_cpu 0.5%: must be between 1% and 100%"},
+		"password_cpu_burst negative": {App{UsersFile: users, Secret: good, PasswordCPUBurst: -1}, "password_cpu_burst -1ns: must not be negative"},
+		"password_attempts negative":  {App{UsersFile: users, Secret: good, PasswordAttempts: &PasswordAttemptsConfig{Count: -1}}, "password_attempts -1 per 0s: must not be negative"},
+		"password_hash range":         {App{UsersFile: users, Secret: good, PasswordHash: &PasswordHashConfig{Passes: 100}}, "password_hash: argon2id parameters out of range (m=19456 KiB, t=100, p=1)"},
 		"push half a key pair":        {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, Push: &PushConfig{VAPIDPublicKey: "BAAA"}}, "push: vapid private key"},
 		"push mismatched keys":        {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, Push: &PushConfig{VAPIDPublicKey: otherPub, VAPIDPrivateKey: vapidPriv}}, "does not belong to the private key"},
 		"push contact":                {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, Push: &PushConfig{Contact: "ops@example.com"}}, "must be a mailto: address or an https URL"},
@@ -121,15 +155,27 @@ func TestProvisionAndSecretFile(t *testing.T) {
 	if a.Portal() == nil || b.Portal() == nil {
 		t.Fatal("no portal")
 	}
-	// password_cpu reaches the users directory; unset keeps the default.
-	if got := a.users.CPUShare(); got != password.DefaultCPUShare {
-		t.Errorf("default hashing share %v, want %v", got, password.DefaultCPUShare)
+	// The password_* options reach the users directory; unset ones keep
+	// the defaults.
+	if got := a.users.Limits(); got != password.DefaultLimits {
+		t.Errorf("default limits %+v, want %+v", got, password.DefaultLimits)
 	}
-	c := App{UsersFile: users, SecretFile: secretFile, PasswordCPU: 40, Store: &StoreConfig{Path: filepath.Join(dir, "state", "state.db")}}
+	if got := a.users.Params(); got != password.DefaultParams {
+		t.Errorf("default hash parameters %+v, want %+v", got, password.DefaultParams)
+	}
+	c := App{UsersFile: users, SecretFile: secretFile, PasswordCPU: 40, PasswordCPUBurst: caddy.Duration(time.Minute),
+		PasswordAttempts: &PasswordAttemptsConfig{Count: 50, Per: caddy.Duration(time.Hour)},
+		PasswordHash:     &PasswordHashConfig{MemoryKiB: 46 * 1024, Passes: 1},
+		Store:            &StoreConfig{Path: filepath.Join(dir, "state", "state.db")}}
 	if err := provision(t, &c); err != nil {
 		t.Fatal(err)
 	}
-	if got := c.users.CPUShare(); got != 0.4 {
-		t.Errorf("password_cpu 40%%: hashing share %v, want 0.4", got)
+	want := password.DefaultLimits
+	want.CPUShare, want.CPUBurst, want.Attempts, want.Per = 0.4, time.Minute, 50, time.Hour
+	if got := c.users.Limits(); got != want {
+		t.Errorf("configured limits %+v, want %+v", got, want)
+	}
+	if got := c.users.Params(); got != (password.Params{Memory: 46 * 1024, Time: 1, Threads: 1}) {
+		t.Errorf("configured hash parameters %+v", got)
 	}
 }

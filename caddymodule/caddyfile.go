@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 
@@ -39,6 +40,13 @@ func init() {
 //		registration first_sign_in
 //		help_contact <text>
 //		password_cpu <percent>%
+//		password_cpu_burst <duration>
+//		password_attempts <count> per <duration>
+//		password_hash {
+//			memory <size>                  # e.g. 19MiB, 19456KiB
+//			passes <n>
+//			lanes  <n>
+//		}
 //		sms outbox [<file>]                # development: codes go to the log
 //		sms twilio {
 //			account_sid <sid>
@@ -166,6 +174,60 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, d.Errf("password_cpu %q: want a percentage from 1%% to 100%%, e.g. 15%%", v)
 			}
 			app.PasswordCPU = pct
+		case "password_cpu_burst":
+			if err := durationArg(d, &app.PasswordCPUBurst); err != nil {
+				return nil, err
+			}
+		case "password_attempts":
+			var n, per, dur string
+			if !d.AllArgs(&n, &per, &dur) || per != "per" {
+				return nil, d.Errf("want password_attempts <count> per <duration>, e.g. password_attempts 20 per 1m")
+			}
+			count, err := strconv.Atoi(n)
+			if err != nil || count < 1 || count > 1_000_000 {
+				return nil, d.Errf("password_attempts %q: want a count from 1 to 1000000", n)
+			}
+			window, err := caddy.ParseDuration(dur)
+			if err != nil || window <= 0 {
+				return nil, d.Errf("password_attempts: invalid duration %q", dur)
+			}
+			app.PasswordAttempts = &PasswordAttemptsConfig{Count: count, Per: caddy.Duration(window)}
+		case "password_hash":
+			app.PasswordHash = new(PasswordHashConfig)
+			ph := app.PasswordHash
+			err := subBlock(d, map[string]func() error{
+				"memory": func() error {
+					var v string
+					if err := oneArg(d, &v); err != nil {
+						return err
+					}
+					kib, err := parseKiB(v)
+					if err != nil {
+						return d.Errf("password_hash memory %q: %v", v, err)
+					}
+					ph.MemoryKiB = kib
+					return nil
+				},
+				"passes": func() error {
+					var n int
+					if err := intArg(d, &n, 1, 64); err != nil {
+						return err
+					}
+					ph.Passes = uint32(n)
+					return nil
+				},
+				"lanes": func() error {
+					var n int
+					if err := intArg(d, &n, 1, 255); err != nil {
+						return err
+					}
+					ph.Lanes = uint8(n)
+					return nil
+				},
+			})
+			if err != nil {
+				return nil, err
+			}
 		case "sms":
 			b, err := parsePhone(d, false)
 			if err != nil {
@@ -403,4 +465,28 @@ func intArg(d *caddyfile.Dispenser, dst *int, lo, hi int) error {
 	}
 	*dst = n
 	return nil
+}
+
+// parseKiB reads a memory size with a KiB, MiB or GiB suffix, in KiB,
+// within what argon2id accepts here (8 KiB to 2 GiB).
+func parseKiB(v string) (uint32, error) {
+	units := []struct {
+		suffix string
+		kib    uint64
+	}{{"KiB", 1}, {"MiB", 1 << 10}, {"GiB", 1 << 20}}
+	for _, u := range units {
+		num, ok := strings.CutSuffix(v, u.suffix)
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseUint(num, 10, 32)
+		if err != nil {
+			return 0, errors.New("want a whole number of KiB, MiB or GiB, e.g. 19MiB")
+		}
+		if kib := n * u.kib; kib >= 8 && kib <= 1<<21 {
+			return uint32(kib), nil
+		}
+		return 0, errors.New("want 8KiB to 2GiB")
+	}
+	return 0, errors.New("want a size ending in KiB, MiB or GiB, e.g. 19MiB")
 }

@@ -36,7 +36,7 @@ func TestUserAddCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, ok, _ := d.Authenticate(context.Background(), "carol", "s3cret pass")
+	u, ok, _ := d.Authenticate(context.Background(), "127.0.0.1", "carol", "s3cret pass")
 	if !ok || u.Email != "carol@example.com" || u.DisplayName != "Carol C" || strings.Join(u.Groups, ",") != "eng,ops" {
 		t.Fatalf("added user: %+v ok=%v", u, ok)
 	}

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stepgate/stepgate/verifiers/password"
 )
 
 func TestFirstSignInRegistrationThenCodeSignIn(t *testing.T) {
@@ -137,25 +139,51 @@ func TestWrongPasswordAndUnknownUserLookAlike(t *testing.T) {
 }
 
 // TestPasswordHashingAtItsCeilingSaysBusy: when password hashing has used
-// its CPU share, the next sign-in waits its turn and, after the wait, is
-// told to try again; that is not counted as a failed attempt.
+// its CPU share and burst, the next sign-in waits its turn and, after the
+// wait, is told to try again; that is not counted as a failed attempt.
 func TestPasswordHashingAtItsCeilingSaysBusy(t *testing.T) {
 	e := newEnv(t)
-	e.cfg.Users.SetCPUShare(0.001) // one hash, then a long rest
-	e.cfg.Users.SetHashWait(50 * time.Millisecond)
+	// One hash empties the bucket, which then refills over hours.
+	e.cfg.Users.SetLimits(password.Limits{CPUShare: 1e-6, CPUBurst: time.Nanosecond, Attempts: 100, Wait: 50 * time.Millisecond})
 	b := e.browser()
 	if r := b.login("alice", "nope"); r.status != http.StatusUnauthorized {
 		t.Fatalf("first attempt: %d", r.status)
 	}
 	r := b.login("alice", testPassword)
 	if r.status != http.StatusServiceUnavailable || !strings.Contains(r.body, "Sign-in is busy right now") {
-		t.Fatalf("attempt during the rest: %d, want 503 and the busy message:\n%s", r.status, r.body)
+		t.Fatalf("attempt with the bucket empty: %d, want 503 and the busy message:\n%s", r.status, r.body)
 	}
 	if f, _ := e.st.Failures(context.Background(), "alice", "password"); f.Count != 1 {
 		t.Fatalf("failures %d, want 1: a busy answer is not a failed attempt", f.Count)
 	}
 	if len(e.events("sign-in", "busy")) != 1 {
 		t.Fatal("busy sign-in not audited")
+	}
+}
+
+// TestTooManyAttemptsFromOneNetwork: once a client's network has used its
+// budget of failed attempts, its next attempt is answered 429 with a clear
+// message and Retry-After, without checking the password, audited, and not
+// counted against the account (no lockout from someone else's flood).
+func TestTooManyAttemptsFromOneNetwork(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.Users.SetLimits(password.Limits{CPUShare: 1, Attempts: 2, Per: time.Minute, RefusalDelay: -1})
+	b := e.browser()
+	for i := range 2 {
+		if r := b.login("alice", "nope"); r.status != http.StatusUnauthorized {
+			t.Fatalf("attempt %d: %d", i+1, r.status)
+		}
+	}
+	r := b.login("alice", testPassword)
+	const msg = "Too many sign-in attempts from your network. Try again in 30 seconds."
+	if r.status != http.StatusTooManyRequests || !strings.Contains(r.body, msg) || r.header.Get("Retry-After") != "30" {
+		t.Fatalf("third attempt: %d, Retry-After %q, want 429 saying %q:\n%s", r.status, r.header.Get("Retry-After"), msg, r.body)
+	}
+	if f, _ := e.st.Failures(context.Background(), "alice", "password"); f.Count != 2 {
+		t.Fatalf("failures %d, want 2: a refused attempt is not an account failure", f.Count)
+	}
+	if len(e.events("sign-in", "source-limited")) != 1 {
+		t.Fatal("refused attempt not audited")
 	}
 }
 

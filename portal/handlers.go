@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -197,13 +198,29 @@ func (p *Portal) postLogin(w http.ResponseWriter, r *http.Request) {
 		}
 		taken = f
 	}
-	user, ok, err := p.cfg.Users.Authenticate(ctx, typed, r.PostFormValue("password"))
-	if err != nil {
-		// Hashing is at its ceiling (password_cpu) or the client left:
-		// the password was never checked, so the attempt is given back.
-		if name != "" {
-			p.returnAttempt(ctx, name, "password")
+	user, ok, err := p.cfg.Users.Authenticate(ctx, verifiers.SourceKey(p.cfg.ClientIP(r)), typed, r.PostFormValue("password"))
+	if err != nil && name != "" {
+		// The password was never checked (the client's network is over
+		// its budget, no hashing slot came free, or the client left): the
+		// attempt is given back.
+		p.returnAttempt(ctx, name, "password")
+	}
+	var tooMany *password.TooManyAttemptsError
+	switch {
+	case errors.As(err, &tooMany):
+		// The client's network used its budget of failed attempts: nothing
+		// was checked, and no account's failures count it.
+		secs := int(tooMany.RetryAfter / time.Second)
+		p.audit(r, "sign-in", name, "password", "source-limited", zap.Int("retry_after_s", secs))
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		wait := strconv.Itoa(secs) + " seconds"
+		if secs == 1 {
+			wait = "1 second"
 		}
+		again(http.StatusTooManyRequests, "Too many sign-in attempts from your network. Try again in "+wait+".")
+		return
+	case err != nil:
+		// No hashing slot came free in time, or the client left.
 		p.audit(r, "sign-in", name, "password", "busy")
 		again(http.StatusServiceUnavailable, "Sign-in is busy right now. Try again in a moment.")
 		return

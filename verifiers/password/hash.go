@@ -14,12 +14,41 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-// Argon2id parameters for new hashes: RFC 9106's second recommended option
-// (64 MiB, 3 passes), with parallelism 2 to suit small servers.
+// Params are the argon2id cost parameters of new password hashes.
+type Params struct {
+	// Memory is the memory one check uses, in KiB.
+	Memory uint32
+	// Time is the number of passes over the memory.
+	Time uint32
+	// Threads is the number of lanes (and cores) one check uses.
+	Threads uint8
+}
+
+// DefaultParams are OWASP's first recommended argon2id configuration
+// (19 MiB, 2 passes, 1 lane). One check takes a sixth or less of the time of
+// the 64 MiB, 3-pass, 2-lane hashes Stepgate made before and a third of
+// their memory (BenchmarkVerifyArgon2id; numbers in bench/README.md). An
+// offline attacker with a stolen users file pays the same per guess;
+// online guessing is limited by the lockout and the per-network budget
+// (Limits), not by the hash's cost.
+var DefaultParams = Params{Memory: 19 * 1024, Time: 2, Threads: 1}
+
+// Check reports whether p is within the bounds Stepgate accepts for hashes
+// it reads (8 KiB to 2 GiB, 1 to 64 passes, 1 to 255 lanes, and at least
+// 8 KiB per lane as argon2 requires).
+func (p Params) Check() error {
+	if p.Memory < 8 || p.Memory > 1<<21 || p.Time < 1 || p.Time > 64 || p.Threads < 1 {
+		return fmt.Errorf("argon2id parameters out of range (m=%d KiB, t=%d, p=%d): want 8 KiB to 2 GiB, 1 to 64 passes, at least 1 lane", p.Memory, p.Time, p.Threads)
+	}
+	return nil
+}
+
+// String is p in the PHC string's notation, e.g. "m=19456,t=2,p=1".
+func (p Params) String() string {
+	return fmt.Sprintf("m=%d,t=%d,p=%d", p.Memory, p.Time, p.Threads)
+}
+
 const (
-	argonMemory  = 64 * 1024
-	argonTime    = 3
-	argonThreads = 2
 	argonKeyLen  = 32
 	argonSaltLen = 16
 )
@@ -28,49 +57,62 @@ const (
 // refused before any hashing, so a huge form field cannot burn CPU.
 const MaxPasswordLen = 1024
 
-// Hash returns an argon2id hash of password in PHC string format.
+// Hash returns an argon2id hash of password in PHC string format, made
+// with DefaultParams.
 func Hash(password string) (string, error) {
+	return HashWith(DefaultParams, password)
+}
+
+// HashWith returns an argon2id hash of password made with the parameters p.
+func HashWith(p Params, password string) (string, error) {
+	if err := p.Check(); err != nil {
+		return "", err
+	}
 	if password == "" {
 		return "", errors.New("empty password")
 	}
 	if len(password) > MaxPasswordLen {
 		return "", fmt.Errorf("password longer than %d bytes", MaxPasswordLen)
 	}
-	salt := make([]byte, argonSaltLen)
-	if _, err := rand.Read(salt); err != nil {
-		return "", err
-	}
-	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
-	b64 := base64.RawStdEncoding
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
-		argon2.Version, argonMemory, argonTime, argonThreads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+	salt := randomBytes(argonSaltLen)
+	key := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, argonKeyLen)
+	return formatArgon2id(p, salt, key), nil
 }
 
-// dummyPassword is what unknown users' passwords are checked against.
-const dummyPassword = "stepgate-dummy-password-for-unknown-users"
+func formatArgon2id(p Params, salt, key []byte) string {
+	b64 := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$%s$%s$%s", argon2.Version, p, b64.EncodeToString(salt), b64.EncodeToString(key))
+}
 
-// HashLike returns a hash of password made with the same algorithm and
-// cost parameters as model (argon2id or bcrypt), so that checking a
-// password against it takes as long as checking one against model.
-func HashLike(model, password string) (string, error) {
+// bcryptBase64 is bcrypt's own base64 alphabet, without padding.
+var bcryptBase64 = base64.NewEncoding("./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789").WithPadding(base64.NoPadding)
+
+// dummyLike returns a hash with the same algorithm and cost parameters as
+// model (argon2id or bcrypt; DefaultParams' argon2id when model is neither)
+// but a random salt and a random key. Checking any password against it
+// takes as long as checking one against model, because both algorithms
+// compute the whole hash before comparing, and no password matches it
+// (but with probability 2^-184 or less). Making it costs no hashing, so
+// dummies are made when the users file loads, not at sign-in: a dummy
+// computed at sign-in would be a hash outside the hashing gate.
+func dummyLike(model string) string {
 	if strings.HasPrefix(model, "$argon2id$") {
-		p, err := parseArgon2id(model)
-		if err != nil {
-			return "", err
+		if p, err := parseArgon2id(model); err == nil {
+			return formatArgon2id(Params{Memory: p.memory, Time: p.time, Threads: p.threads}, randomBytes(len(p.salt)), randomBytes(len(p.key)))
 		}
-		salt := make([]byte, len(p.salt))
-		rand.Read(salt)
-		key := argon2.IDKey([]byte(password), salt, p.time, p.memory, p.threads, uint32(len(p.key)))
-		b64 := base64.RawStdEncoding
-		return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
-			argon2.Version, p.memory, p.time, p.threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 	}
-	cost, err := bcrypt.Cost([]byte(model))
-	if err != nil {
-		return "", fmt.Errorf("not an argon2id or bcrypt hash: %w", err)
+	if cost, err := bcrypt.Cost([]byte(model)); err == nil {
+		// $2b$NN$ then the 16-byte salt and the 23-byte hash in bcrypt's
+		// base64, as bcrypt writes them.
+		return fmt.Sprintf("$2b$%02d$%s%s", cost, bcryptBase64.EncodeToString(randomBytes(16)), bcryptBase64.EncodeToString(randomBytes(23)))
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte(password), cost)
-	return string(h), err
+	return formatArgon2id(DefaultParams, randomBytes(argonSaltLen), randomBytes(argonKeyLen))
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b) // never fails (crypto/rand panics rather than return short)
+	return b
 }
 
 // hashKind is the part of a hash that decides how long checking it takes:
@@ -112,7 +154,7 @@ func parseArgon2id(s string) (phc, error) {
 	}
 	// Bounds keep a hostile or mistyped users file from making every sign-in
 	// allocate gigabytes or spin for minutes.
-	if p.memory < 8 || p.memory > 1<<21 || p.time < 1 || p.time > 64 || p.threads < 1 {
+	if (Params{Memory: p.memory, Time: p.time, Threads: p.threads}).Check() != nil {
 		return p, fmt.Errorf("argon2id parameters out of range %q", parts[3])
 	}
 	var err error

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.uber.org/zap"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/stepgate/stepgate/verifiers"
@@ -62,6 +64,12 @@ type snapshot struct {
 	// names take as long as the real users do, whatever hash kinds the
 	// file mixes.
 	kinds []string
+	// dummies has one dummy hash per kind in kinds (or one of the
+	// configured parameters for an empty file), made when the file loads.
+	// Making a dummy costs no hashing (see dummyLike), so no sign-in ever
+	// computes one, and a reload does not leave an empty cache for the
+	// next burst of unknown names to fill.
+	dummies map[string]string
 }
 
 // Directory is the users file in memory. Lookups never touch the disk; a
@@ -71,21 +79,30 @@ type Directory struct {
 	path    string
 	current atomic.Pointer[snapshot]
 
-	dummies sync.Map // hash kind → dummy hash of that kind
-	seed    maphash.Seed
+	seed   maphash.Seed
+	params atomic.Pointer[Params]
 
-	// hashing bounds password hashing in memory (64 MiB per argon2id run)
-	// and in CPU time, so a flood of sign-ins cannot starve the proxy.
+	// hashing bounds password hashing in memory (one argon2id run per
+	// slot) and in CPU time, and budgets failed attempts per source, so a
+	// flood of sign-ins can neither starve the proxy nor lock users out.
 	hashing *gate
+
+	logger  *zap.Logger
+	writeMu sync.Mutex // one upgrade of the users file at a time
+	write   func(path string, data []byte, mode os.FileMode, ok func() error) error
 }
 
-// Open loads the users file at path.
+// Open loads the users file at path. New and upgraded hashes use
+// DefaultParams and the gate DefaultLimits until SetParams or SetLimits
+// say otherwise.
 func Open(path string) (*Directory, error) {
 	if path == "" {
 		return nil, errors.New("no users file configured (users_file)")
 	}
-	d := &Directory{path: path, hashing: newGate(DefaultCPUShare), seed: maphash.MakeSeed()}
-	snap, err := load(path)
+	p := DefaultParams
+	d := &Directory{path: path, hashing: newGate(DefaultLimits, p.Threads), seed: maphash.MakeSeed(), logger: zap.NewNop(), write: writeAtomicIf}
+	d.params.Store(&p)
+	snap, err := load(path, p)
 	if err != nil {
 		return nil, err
 	}
@@ -93,10 +110,41 @@ func Open(path string) (*Directory, error) {
 	return d, nil
 }
 
+// SetParams sets the argon2id parameters of upgraded hashes (and of the
+// dummy hash when the users file is empty). Call it before serving.
+func (d *Directory) SetParams(p Params) error {
+	if err := p.Check(); err != nil {
+		return err
+	}
+	d.params.Store(&p)
+	d.hashing.configure(d.hashing.limits(), p.Threads)
+	snap := *d.current.Load()
+	if len(snap.kinds) == 0 {
+		snap.dummies = map[string]string{"": dummyLike(formatArgon2id(p, make([]byte, argonSaltLen), make([]byte, argonKeyLen)))}
+		d.current.Store(&snap)
+	}
+	return nil
+}
+
+// Params are the argon2id parameters SetParams set.
+func (d *Directory) Params() Params { return *d.params.Load() }
+
+// SetLimits sets the hashing gate's limits; zero fields take
+// DefaultLimits' values. Call it before serving.
+func (d *Directory) SetLimits(l Limits) {
+	d.hashing.configure(l, d.Params().Threads)
+}
+
+// Limits are the hashing gate's limits in force.
+func (d *Directory) Limits() Limits { return d.hashing.limits() }
+
+// SetLogger sets where the directory logs hash upgrades and their failures.
+func (d *Directory) SetLogger(l *zap.Logger) { d.logger = l }
+
 // Path is the users file's path.
 func (d *Directory) Path() string { return d.path }
 
-func load(path string) (*snapshot, error) {
+func load(path string, params Params) (*snapshot, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading users file: %w", err)
@@ -130,8 +178,16 @@ func load(path string) (*snapshot, error) {
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	snap.dummies = map[string]string{}
 	for _, name := range names {
-		snap.kinds = append(snap.kinds, snap.users[name].hash)
+		h := snap.users[name].hash
+		snap.kinds = append(snap.kinds, h)
+		if _, ok := snap.dummies[hashKind(h)]; !ok {
+			snap.dummies[hashKind(h)] = dummyLike(h)
+		}
+	}
+	if len(names) == 0 {
+		snap.dummies[""] = dummyLike(formatArgon2id(params, make([]byte, argonSaltLen), make([]byte, argonKeyLen)))
 	}
 	return snap, nil
 }
@@ -180,67 +236,181 @@ func (d *Directory) LookupWithGroups(name string) (verifiers.User, string, bool)
 // Len is the number of users loaded.
 func (d *Directory) Len() int { return len(d.current.Load().users) }
 
-// Authenticate checks a username and password. It returns the user (which
-// may be disabled: the caller decides what to say) and whether the password
-// matched. An unknown user costs the same as a known one: the password is
-// checked against a dummy hash with the same parameters, so response time
-// does not reveal which usernames exist.
+// Authenticate checks a username and password for a client whose network
+// is source (verifiers.SourceKey of its address). It returns the user
+// (which may be disabled: the caller decides what to say) and whether the
+// password matched. An unknown user costs the same as a known one: the
+// password is checked against a dummy hash with the same parameters, so
+// response time does not reveal which usernames exist.
 //
-// Checks wait in line for a hashing slot (see SetCPUShare); after
-// DefaultHashWait in line, or when ctx ends, the error is ErrBusy or ctx's.
-func (d *Directory) Authenticate(ctx context.Context, name, password string) (verifiers.User, bool, error) {
+// Every check goes through the hashing gate (see Limits): when source has
+// used its budget of failed attempts the error is a *TooManyAttemptsError
+// and nothing is checked; when no hashing slot came free in time it is
+// ErrBusy; when ctx ends it is ctx's error. A correct password gives its
+// attempt back to source's budget.
+//
+// A correct password whose hash is not of the configured parameters is
+// hashed again with them, in the same slot, and the users file entry is
+// rewritten (see upgrade); a failure there is logged, and the sign-in
+// goes on.
+func (d *Directory) Authenticate(ctx context.Context, source, name, password string) (verifiers.User, bool, error) {
 	snap := d.current.Load()
 	e, known := snap.users[NormalizeName(name)]
 	hash := e.hash
 	if !known {
 		hash = d.dummy(snap, name)
 	}
+	params := d.Params()
 	var ok bool
-	if err := d.hashing.run(ctx, func() { ok = Verify(hash, password) }); err != nil {
+	var newHash string
+	var hashErr error
+	giveBack, err := d.hashing.run(ctx, source, func() {
+		ok = Verify(hash, password)
+		if ok && known && hashKind(hash) != paramsKind(params) {
+			newHash, hashErr = HashWith(params, password)
+		}
+	})
+	if err != nil {
 		return verifiers.User{}, false, err
 	}
 	if !known {
 		return verifiers.User{}, false, nil
 	}
+	if ok {
+		giveBack()
+		switch {
+		case hashErr != nil:
+			d.logger.Error("upgrading password hash", zap.String("user", e.user.Name), zap.Error(hashErr))
+		case newHash != "":
+			if err := d.upgrade(e.user.Name, hash, newHash); err != nil {
+				d.logger.Error("upgrading password hash", zap.String("user", e.user.Name), zap.Error(err))
+			} else {
+				d.logger.Info("upgraded password hash", zap.String("user", e.user.Name), zap.String("from", hashKind(hash)), zap.String("to", paramsKind(params)))
+			}
+		}
+	}
 	return e.user, ok, nil
 }
 
-// SetCPUShare sets the fraction of the machine's time (0 < share ≤ 1)
-// password hashing may take while sign-ins queue up; 1 removes the ceiling
-// and keeps only the bound on concurrent hashes. Call it before serving.
-func (d *Directory) SetCPUShare(share float64) {
-	d.hashing.share = share
+// paramsKind is hashKind of a hash made with p.
+func paramsKind(p Params) string {
+	return "$argon2id$v=19$" + p.String()
 }
 
-// CPUShare is the hashing ceiling SetCPUShare set (DefaultCPUShare unless
-// changed).
-func (d *Directory) CPUShare() float64 { return d.hashing.share }
-
-// SetHashWait sets how long a sign-in waits in line for a hashing slot
-// before Authenticate gives up with ErrBusy (DefaultHashWait unless set).
-// Call it before serving.
-func (d *Directory) SetHashWait(wait time.Duration) { d.hashing.wait = wait }
-
+// dummy returns the dummy hash an unknown name is checked against. The same
+// name always maps to the same kind (within this process), in the
+// proportions of the file.
 func (d *Directory) dummy(snap *snapshot, name string) string {
-	model := ""
-	if len(snap.kinds) > 0 {
-		// The same name always maps to the same kind (within this
-		// process), in the proportions of the file.
-		model = snap.kinds[maphash.String(d.seed, name)%uint64(len(snap.kinds))]
+	if len(snap.kinds) == 0 {
+		return snap.dummies[""]
 	}
-	kind := hashKind(model)
-	if h, ok := d.dummies.Load(kind); ok {
-		return h.(string)
-	}
-	h, err := HashLike(model, dummyPassword)
-	if model == "" || err != nil {
-		h, err = Hash(dummyPassword)
-	}
+	model := snap.kinds[maphash.String(d.seed, name)%uint64(len(snap.kinds))]
+	return snap.dummies[hashKind(model)]
+}
+
+// errUpgradeStale means the users file entry changed since it was read:
+// someone else changed the password, so the upgrade is dropped.
+var errUpgradeStale = errors.New("the user's password hash changed in the file meanwhile; not upgraded")
+
+// upgrade replaces name's password hash old with new in the users file. It
+// re-reads the file and writes only if the entry still holds old, edits
+// that one value in the YAML document (keeping every other entry, the
+// comments and the order), checks that the result parses to the same
+// users with only that hash changed, and replaces the file atomically,
+// unless the file changed between the read and the rename.
+func (d *Directory) upgrade(name, old, new string) error {
+	d.writeMu.Lock()
+	defer d.writeMu.Unlock()
+	st, err := os.Stat(d.path)
 	if err != nil {
-		panic("password: cannot hash the dummy password: " + err.Error()) // crypto/rand failure
+		return fmt.Errorf("reading users file: %w", err)
 	}
-	actual, _ := d.dummies.LoadOrStore(kind, h)
-	return actual.(string)
+	raw, err := os.ReadFile(d.path)
+	if err != nil {
+		return fmt.Errorf("reading users file: %w", err)
+	}
+	before, err := parse(raw)
+	if err != nil {
+		return fmt.Errorf("users file %s: %w", d.path, err)
+	}
+	if before.Users[name].Password != old {
+		return errUpgradeStale
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return fmt.Errorf("users file %s: %w", d.path, err)
+	}
+	node := passwordNode(&doc, name)
+	if node == nil || node.Value != old {
+		return errUpgradeStale
+	}
+	node.Value = new
+	node.Style = yaml.SingleQuotedStyle
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
+		return fmt.Errorf("encoding users file: %w", err)
+	}
+	enc.Close()
+	after, err := parse(buf.Bytes())
+	if err != nil {
+		return fmt.Errorf("upgraded users file would not parse (not changed): %w", err)
+	}
+	want := before
+	u := want.Users[name]
+	u.Password = new
+	want.Users[name] = u
+	if !reflect.DeepEqual(after, want) {
+		return errors.New("upgraded users file would differ in more than one hash (not changed)")
+	}
+	unchanged := func() error {
+		now, err := os.Stat(d.path)
+		if err != nil || !now.ModTime().Equal(st.ModTime()) || now.Size() != st.Size() || !os.SameFile(now, st) {
+			return errors.New("users file changed while upgrading a hash (not changed)")
+		}
+		return nil
+	}
+	if err := d.write(d.path, buf.Bytes(), st.Mode().Perm(), unchanged); err != nil {
+		return err
+	}
+	if _, err := d.Reload(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// passwordNode finds the value node of users → name → password in a
+// users file's YAML document.
+func passwordNode(doc *yaml.Node, name string) *yaml.Node {
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
+		return nil
+	}
+	users := mappingValue(doc.Content[0], "users")
+	if users == nil {
+		return nil
+	}
+	entry := mappingValue(users, name)
+	if entry == nil {
+		return nil
+	}
+	return mappingValue(entry, "password")
+}
+
+func mappingValue(m *yaml.Node, key string) *yaml.Node {
+	if m.Kind != yaml.MappingNode {
+		return nil
+	}
+	var found *yaml.Node
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			if found != nil {
+				return nil // a duplicate key: leave such a file alone
+			}
+			found = m.Content[i+1]
+		}
+	}
+	return found
 }
 
 // Reload re-reads the users file if its size or modification time changed.
@@ -254,7 +424,7 @@ func (d *Directory) Reload() (bool, error) {
 	if st.ModTime().Equal(cur.modTime) && st.Size() == cur.size {
 		return false, nil
 	}
-	snap, err := load(d.path)
+	snap, err := load(d.path, d.Params())
 	if err != nil {
 		return false, err
 	}
@@ -347,6 +517,12 @@ func mustMarshal(uf usersFile) []byte {
 // writeAtomic writes data to a temporary file in the same directory, syncs
 // it, and renames it over path.
 func writeAtomic(path string, data []byte, mode os.FileMode) error {
+	return writeAtomicIf(path, data, mode, func() error { return nil })
+}
+
+// writeAtomicIf is writeAtomic that calls ok just before the rename and
+// leaves path alone when it returns an error.
+func writeAtomicIf(path string, data []byte, mode os.FileMode, ok func() error) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("writing users file: %w", err)
@@ -366,6 +542,9 @@ func writeAtomic(path string, data []byte, mode os.FileMode) error {
 	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("writing users file: %w", err)
+	}
+	if err := ok(); err != nil {
+		return err
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("writing users file: %w", err)

@@ -8,10 +8,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -25,6 +27,7 @@ import (
 var (
 	csrfRe   = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 	secretRe = regexp.MustCompile(`id="secret">([A-Z2-7 ]+)<`)
+	errorRe  = regexp.MustCompile(`(?s)class="error"[^>]*>\s*(.*?)\s*<`)
 )
 
 // browser is a cookie-keeping client that does not follow redirects, so
@@ -84,42 +87,67 @@ func signin(args []string) error {
 	user := fs.String("user", "alice", "user name")
 	pw := fs.String("password", "", "password")
 	fs.Parse(args)
-	b := newBrowser(*base)
-	status, _, hdr, err := b.post("/.stepgate/", "/.stepgate/", url.Values{"username": {*user}, "password": {*pw}})
+	cookie, err := signinWith(context.Background(), newBrowser(*base), *user, *pw)
 	if err != nil {
 		return err
 	}
+	fmt.Println(cookie)
+	return nil
+}
+
+// stepError is a sign-in step that answered with the wrong status.
+type stepError struct {
+	step   string
+	status int
+	detail string
+}
+
+func (e *stepError) Error() string {
+	return fmt.Sprintf("%s step: got %d %s", e.step, e.status, e.detail)
+}
+
+// signinWith signs user in through the portal (password, then the
+// first-sign-in authenticator set-up) and returns the session cookie as
+// name=value.
+func signinWith(_ context.Context, b *browser, user, pw string) (string, error) {
+	status, body, hdr, err := b.post("/.stepgate/", "/.stepgate/", url.Values{"username": {user}, "password": {pw}})
+	if err != nil {
+		return "", err
+	}
 	if status != http.StatusSeeOther || hdr.Get("Location") != "/.stepgate/register" {
-		return fmt.Errorf("password step: want 303 to the registration page, got %d %q (is this the user's first sign-in, with registration first_sign_in?)", status, hdr.Get("Location"))
+		detail := fmt.Sprintf("%q, want 303 to the registration page (is this the user's first sign-in, with registration first_sign_in?)", hdr.Get("Location"))
+		if m := errorRe.FindStringSubmatch(body); m != nil {
+			detail = fmt.Sprintf("%q", m[1])
+		}
+		return "", &stepError{"password", status, detail}
 	}
 	_, page, _, err := b.do("GET", "/.stepgate/register", nil)
 	if err != nil {
-		return err
+		return "", err
 	}
 	m := secretRe.FindStringSubmatch(page)
 	if m == nil {
-		return errors.New("registration page shows no secret")
+		return "", errors.New("registration page shows no secret")
 	}
 	code, err := totp.GenerateCodeCustom(strings.ReplaceAll(m[1], " ", ""), time.Now(),
 		totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
 	if err != nil {
-		return err
+		return "", err
 	}
 	status, _, _, err = b.post("/.stepgate/register", "/.stepgate/register", url.Values{"code": {code}})
 	if err != nil {
-		return err
+		return "", err
 	}
 	if status != http.StatusSeeOther {
-		return fmt.Errorf("code step: want 303, got %d", status)
+		return "", &stepError{"code", status, ""}
 	}
 	u, _ := url.Parse(b.base)
 	for _, c := range b.c.Jar.Cookies(u) {
 		if strings.HasPrefix(c.Name, "stepgate") && !strings.Contains(c.Name, "-") {
-			fmt.Println(c.Name + "=" + c.Value)
-			return nil
+			return c.Name + "=" + c.Value, nil
 		}
 	}
-	return errors.New("signed in, but no session cookie was set")
+	return "", errors.New("signed in, but no session cookie was set")
 }
 
 // flood posts wrong passwords for random user names, as a password-spraying
@@ -135,6 +163,7 @@ func flood(args []string) error {
 	defer cancel()
 	var mu sync.Mutex
 	statuses := map[int]int{}
+	says := map[int]string{} // the first error message seen per status
 	var errs atomic.Int64
 	var wg sync.WaitGroup
 	for range *clients {
@@ -155,7 +184,7 @@ func flood(args []string) error {
 			for ctx.Err() == nil {
 				var r [8]byte
 				rand.Read(r[:])
-				status, _, _, err := b.do("POST", "/.stepgate/", url.Values{"username": {"u" + hex.EncodeToString(r[:])},
+				status, body, _, err := b.do("POST", "/.stepgate/", url.Values{"username": {"u" + hex.EncodeToString(r[:])},
 					"password": {"wrong password"}, "csrf": {m[1]}})
 				if err != nil {
 					errs.Add(1)
@@ -163,6 +192,11 @@ func flood(args []string) error {
 				}
 				mu.Lock()
 				statuses[status]++
+				if _, seen := says[status]; !seen {
+					if e := errorRe.FindStringSubmatch(body); e != nil {
+						says[status] = e[1]
+					}
+				}
 				mu.Unlock()
 			}
 		}()
@@ -176,5 +210,8 @@ func flood(args []string) error {
 	}
 	sort.Strings(parts)
 	fmt.Printf("attempts %d (%.1f/s) statuses %s errors %d\n", total, float64(total)/dur.Seconds(), strings.Join(parts, " "), errs.Load())
+	for _, s := range slices.Sorted(maps.Keys(says)) {
+		fmt.Printf("  %d says: %s\n", s, says[s])
+	}
 	return nil
 }

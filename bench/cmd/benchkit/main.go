@@ -22,6 +22,12 @@ const usage = `usage: benchkit <command> [flags]
                                         session cookie as name=value
   flood     -base URL -c N -d DUR       N clients posting wrong passwords for random
                                         user names to the sign-in form for DUR
+  users     -file F -n N -password P [-extra F2]
+                                        write a users file with N users (user001 …)
+  rush      -base URL -n N -password P -first IP -spread DUR
+                                        N people signing in once each (first sign-in),
+                                        each from its own address (IP, IP+1, …), their
+                                        starts spread over DUR: the 9 o'clock rush
   report    -dir D -baseline NAME       print the results table from run.sh's files
 `
 
@@ -37,6 +43,8 @@ func main() {
 		"bcrypt":    bcryptHash,
 		"signin":    signin,
 		"flood":     flood,
+		"users":     users,
+		"rush":      rush,
 		"report":    report,
 	}
 	run, ok := cmds[os.Args[1]]
