@@ -537,9 +537,19 @@ func (p *Portal) register(w http.ResponseWriter, r *http.Request) {
 		show(http.StatusOK, "")
 		return
 	}
+	setUp := false // the user has set up a method meanwhile
 	res, msg, status := p.checkCode(r, user, "totp", func(code string) (verifiers.Result, error) {
-		return p.totp.Enroll(r.Context(), user, pd.Secret, code)
+		res, err := p.totp.Enroll(r.Context(), user, pd.Secret, code)
+		if errors.Is(err, store.ErrAlreadySetUp) {
+			setUp = true
+			return verifiers.Expired, nil
+		}
+		return res, err
 	})
+	if setUp {
+		p.restart(w, r, msgRestart)
+		return
+	}
 	if res != verifiers.Accepted {
 		show(status, msg)
 		return

@@ -317,7 +317,12 @@ func (p *Portal) registerPhone(w http.ResponseWriter, r *http.Request) {
 			show(status, msg, pd.Prompt)
 			return
 		}
-		if err := p.cfg.Store.SetPhone(r.Context(), user.Name, pd.Phone); err != nil {
+		// Atomically the first method, or nothing: the user may have set
+		// up another method since this page was opened.
+		if err := p.cfg.Store.SetFirstPhone(r.Context(), user.Name, pd.Phone); errors.Is(err, store.ErrAlreadySetUp) {
+			p.restart(w, r, msgRestart)
+			return
+		} else if err != nil {
 			p.storeError(w, r, err)
 			return
 		}

@@ -11,18 +11,19 @@ import (
 )
 
 // PutPushEnrolment implements Store.
-func (s *SQLite) PutPushEnrolment(ctx context.Context, tokenHash []byte, challengeID, username string, expires time.Time) error {
+func (s *SQLite) PutPushEnrolment(ctx context.Context, tokenHash []byte, challengeID, username string, expires time.Time, firstMethod bool) error {
 	_, err := s.db.ExecContext(ctx,
-		`INSERT INTO push_enrolments (token_hash, challenge_id, username, expires_at) VALUES (?, ?, ?, ?)`,
-		tokenHash, challengeID, username, expires.UnixMilli())
+		`INSERT INTO push_enrolments (token_hash, challenge_id, username, expires_at, first_method) VALUES (?, ?, ?, ?, ?)`,
+		tokenHash, challengeID, username, expires.UnixMilli(), firstMethod)
 	if err != nil {
 		return fmt.Errorf("storing enrolment token: %w", err)
 	}
 	return nil
 }
 
-// EnrolPushDevice implements Store: the token's conditional UPDATE and the
-// device's INSERT commit together or not at all.
+// EnrolPushDevice implements Store: the token's conditional UPDATE, the
+// check that the user has no method yet and the device's INSERT commit
+// together or not at all.
 func (s *SQLite) EnrolPushDevice(ctx context.Context, tokenHash []byte, d PushDevice, now time.Time) (_ PushDevice, challengeID string, err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -31,19 +32,27 @@ func (s *SQLite) EnrolPushDevice(ctx context.Context, tokenHash []byte, d PushDe
 	defer func() {
 		if err != nil {
 			tx.Rollback()
-			if !errors.Is(err, ErrNotFound) {
+			if !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrAlreadySetUp) {
 				err = fmt.Errorf("enrolling device: %w", err)
 			}
 		}
 	}()
+	var first bool
 	err = tx.QueryRowContext(ctx,
 		`UPDATE push_enrolments SET device_id = ? WHERE token_hash = ? AND device_id = '' AND expires_at > ?
-		 RETURNING username, challenge_id`, d.ID, tokenHash, now.UnixMilli()).Scan(&d.Username, &challengeID)
+		 RETURNING username, challenge_id, first_method`, d.ID, tokenHash, now.UnixMilli()).Scan(&d.Username, &challengeID, &first)
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, "", ErrNotFound
 	}
 	if err != nil {
 		return d, "", err
+	}
+	// A kept set-up link must not add a phone to an account that has
+	// since been set up (by its owner, or by this link's other uses).
+	if first {
+		if err = lockNoMethod(ctx, tx, d.Username); err != nil {
+			return d, "", err
+		}
 	}
 	d.Created = now
 	if _, err = tx.ExecContext(ctx,
@@ -58,12 +67,31 @@ func (s *SQLite) EnrolPushDevice(ctx context.Context, tokenHash []byte, d PushDe
 func (s *SQLite) PushEnrolled(ctx context.Context, challengeID string) (PushDevice, error) {
 	var id string
 	err := s.db.QueryRowContext(ctx,
-		`SELECT device_id FROM push_enrolments WHERE challenge_id = ? AND device_id != '' LIMIT 1`, challengeID).Scan(&id)
+		`SELECT device_id FROM push_enrolments WHERE challenge_id = ? AND device_id != '' AND finished = 0 LIMIT 1`, challengeID).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return PushDevice{}, ErrNotFound
 	}
 	if err != nil {
 		return PushDevice{}, fmt.Errorf("reading enrolment: %w", err)
+	}
+	return s.PushDevice(ctx, id)
+}
+
+// FinishPushEnrolment implements Store. The guarded UPDATE is the
+// check-and-set: of racing finishes (a replayed pending cookie), one sees
+// a row.
+func (s *SQLite) FinishPushEnrolment(ctx context.Context, challengeID, username string) (PushDevice, error) {
+	var id string
+	err := s.db.QueryRowContext(ctx,
+		`UPDATE push_enrolments SET finished = 1
+		 WHERE challenge_id = ? AND username = ? AND device_id != '' AND finished = 0
+		   AND EXISTS (SELECT 1 FROM push_devices WHERE id = push_enrolments.device_id AND username = ?)
+		 RETURNING device_id`, challengeID, username, username).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return PushDevice{}, ErrNotFound
+	}
+	if err != nil {
+		return PushDevice{}, fmt.Errorf("finishing enrolment: %w", err)
 	}
 	return s.PushDevice(ctx, id)
 }

@@ -98,6 +98,7 @@ var (
 	ErrBadSignature  = errors.New("the request was not signed by this device")
 	ErrNotPending    = errors.New("this request has expired or was already answered")
 	ErrBadToken      = errors.New("this set-up code has expired or was already used; start the set-up again")
+	ErrAlreadySetUp  = errors.New("this account has a sign-in method set up since this set-up code was made, so the code can't add a device")
 	ErrStale         = errors.New("the device's clock is off, or the request is old; check the time on your phone")
 )
 

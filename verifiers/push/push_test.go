@@ -50,11 +50,13 @@ func newRig(t testing.TB) *rig {
 }
 
 // enrol sets up a phone for user through a set-up token, as the QR code
-// does.
+// does: the first with a token of first-sign-in registration, any later
+// one with a token for another device.
 func (r *rig) enrol(t testing.TB, user string, ph *pushtest.Phone) {
 	t.Helper()
 	ch := verifiers.Challenge{ID: "setup-" + ph.Name}
-	token, err := r.v.NewEnrolment(context.Background(), verifiers.User{Name: user}, ch)
+	devs, _ := r.st.PushDevices(context.Background(), user)
+	token, err := r.v.NewEnrolment(context.Background(), verifiers.User{Name: user}, ch, len(devs) == 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +338,7 @@ func TestEnrolmentRefusals(t *testing.T) {
 	r := newRig(t)
 	ctx := context.Background()
 	ph := pushtest.NewPhone(t, r.svc, "Pixel")
-	token, _ := r.v.NewEnrolment(ctx, r.alice, verifiers.Challenge{ID: "s1"})
+	token, _ := r.v.NewEnrolment(ctx, r.alice, verifiers.Challenge{ID: "s1"}, true)
 	var ie *push.InputError
 	for name, tc := range map[string]struct {
 		edit func(*push.Enrolment)
@@ -369,8 +371,20 @@ func TestEnrolmentRefusals(t *testing.T) {
 	if _, _, err := r.v.Enrol(ctx, pushtest.NewPhone(t, r.svc, "Second").Enrolment(token)); !errors.Is(err, push.ErrBadToken) {
 		t.Fatalf("token used twice: %v", err)
 	}
+	// A set-up link kept while the user set up another method enrols
+	// nothing.
+	kept, _ := r.v.NewEnrolment(ctx, verifiers.User{Name: "bob"}, verifiers.Challenge{ID: "s3"}, true)
+	if err := r.st.SetFirstTOTP(ctx, "bob", []byte("sealed"), 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.v.Enrol(ctx, pushtest.NewPhone(t, r.svc, "Attacker").Enrolment(kept)); !errors.Is(err, push.ErrAlreadySetUp) {
+		t.Fatalf("kept set-up link: %v", err)
+	}
+	if devs, _ := r.st.PushDevices(ctx, "bob"); len(devs) != 0 {
+		t.Fatalf("a kept set-up link enrolled %d devices", len(devs))
+	}
 	// Ten minutes later a token is refused.
-	late, _ := r.v.NewEnrolment(ctx, r.alice, verifiers.Challenge{ID: "s2"})
+	late, _ := r.v.NewEnrolment(ctx, r.alice, verifiers.Challenge{ID: "s2"}, false)
 	r.now = r.now.Add(push.EnrolmentLifetime)
 	if _, _, err := r.v.Enrol(ctx, ph.Enrolment(late)); !errors.Is(err, push.ErrBadToken) {
 		t.Fatalf("expired token: %v", err)
