@@ -137,7 +137,7 @@ func TestPushRefusalsThroughCaddy(t *testing.T) {
 		t.Fatalf("forged signature: %d", status)
 	}
 	// The wrong number denies it.
-	wrong := pushtest.WrongChoice(req.Choices, number)
+	wrong := pushtest.WrongNumber(number)
 	if _, out := device(t, "answer", ph.Answer(time.Now(), req.Request, wrong, push.Approve)); out["result"] != "wrong-number" {
 		t.Fatalf("wrong number: %v", out)
 	}

@@ -25,7 +25,7 @@ func (p *Portal) waitsForApproval(pd pending) bool {
 // says what happened to the request.
 func (p *Portal) checkPush(w http.ResponseWriter, r *http.Request, pd pending, user verifiers.User, show func(int, string)) {
 	ctx := r.Context()
-	res, done := p.checkAnswered(w, r, pd, user, p.push, "We haven't had your answer yet. On your phone, select the number shown here and Approve, then continue.", show)
+	res, done := p.checkAnswered(w, r, pd, user, p.push, "We haven't had your answer yet. On your phone, type the number shown here and tap Approve, then continue.", show)
 	if done {
 		return
 	}
@@ -44,7 +44,7 @@ func (p *Portal) checkPush(w http.ResponseWriter, r *http.Request, pd pending, u
 	case req.State == store.PushFraud:
 		show(http.StatusForbidden, "You reported this sign-in as suspicious, so it was stopped and requests to your phone are turned off. If it was you after all, contact "+p.cfg.HelpContact+".")
 	case strings.HasPrefix(req.Detail, "wrong number"):
-		show(http.StatusUnauthorized, "The number selected on your phone didn't match the one shown here, so the request was denied. Send another request, or sign in another way.")
+		show(http.StatusUnauthorized, "The number typed on your phone didn't match the one shown here, so the request was denied. Send another request, or sign in another way.")
 	default:
 		show(http.StatusUnauthorized, "The request was denied on your phone. Send another request, or sign in another way.")
 	}

@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -192,25 +190,25 @@ func (s *SQLite) PutPushRequest(ctx context.Context, r PushRequest, maxPending i
 	}
 	if _, err = tx.ExecContext(ctx,
 		`INSERT INTO push_requests (id, challenge_id, username, number, choices, state, client_ip, host, created_at, expires_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.ID, r.ChallengeID, r.Username, r.Number, joinInts(r.Choices), PushPending, r.ClientIP, r.Host,
+		 VALUES (?, ?, ?, ?, '', ?, ?, ?, ?, ?)`,
+		r.ID, r.ChallengeID, r.Username, r.Number, PushPending, r.ClientIP, r.Host,
 		r.Created.UnixMilli(), r.Expires.UnixMilli()); err != nil {
 		return err
 	}
 	return tx.Commit()
 }
 
-const pushRequestColumns = `id, challenge_id, username, number, choices, state, detail, device_id, client_ip, host, created_at, expires_at`
+// The column choices is no longer used (the phone once offered three
+// numbers to pick from); new rows store ”.
+const pushRequestColumns = `id, challenge_id, username, number, state, detail, device_id, client_ip, host, created_at, expires_at`
 
 func scanPushRequest(row interface{ Scan(...any) error }, now time.Time) (PushRequest, error) {
 	var r PushRequest
-	var choices string
 	var created, expires int64
-	if err := row.Scan(&r.ID, &r.ChallengeID, &r.Username, &r.Number, &choices, &r.State, &r.Detail, &r.Device,
+	if err := row.Scan(&r.ID, &r.ChallengeID, &r.Username, &r.Number, &r.State, &r.Detail, &r.Device,
 		&r.ClientIP, &r.Host, &created, &expires); err != nil {
 		return r, err
 	}
-	r.Choices = splitInts(choices)
 	r.Created, r.Expires = time.UnixMilli(created), time.UnixMilli(expires)
 	if r.State == PushPending && !now.Before(r.Expires) {
 		r.State = PushExpired
@@ -297,22 +295,4 @@ func (s *SQLite) InitSetting(ctx context.Context, key, value string) (string, er
 		return "", fmt.Errorf("storing setting %s: %w", key, err)
 	}
 	return s.Setting(ctx, key)
-}
-
-func joinInts(ns []int) string {
-	parts := make([]string, len(ns))
-	for i, n := range ns {
-		parts[i] = strconv.Itoa(n)
-	}
-	return strings.Join(parts, ",")
-}
-
-func splitInts(s string) []int {
-	var out []int
-	for _, f := range strings.Split(s, ",") {
-		if n, err := strconv.Atoi(f); err == nil {
-			out = append(out, n)
-		}
-	}
-	return out
 }

@@ -92,11 +92,10 @@ type PushRequest struct {
 	ID          string
 	ChallengeID string
 	Username    string
-	// Number is the one the sign-in page shows; Choices are what the phone
-	// offers (Number and two others, shuffled).
-	Number  int
-	Choices []int
-	State   string
+	// Number is the one the sign-in page shows and the user types on the
+	// phone; the phone is never told it.
+	Number int
+	State  string
 	// Detail says why it was denied ("wrong number") or who answered.
 	Detail string
 	// Device is the device that answered.

@@ -188,7 +188,8 @@ const (
 	Report  = "report" // deny, and report suspicious activity
 )
 
-// Answer is a device's answer to a request.
+// Answer is a device's answer to a request. Number is what the user typed
+// (0 with a denial).
 type Answer struct {
 	Signed
 	Request  string `json:"request"`

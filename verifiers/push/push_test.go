@@ -2,6 +2,7 @@ package push_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"path/filepath"
@@ -108,11 +109,19 @@ func TestNotificationIsRealWebPush(t *testing.T) {
 		t.Errorf("headers: sub %q TTL %q urgency %q", m.Subject, m.TTL, m.Urgency)
 	}
 	n := m.Payload
-	if n.Host != "app.example.com" || n.ClientIP != "198.51.100.7" || n.User != "alice" || len(n.Choices) != 3 {
-		t.Errorf("payload: %+v", n)
+	if n.Host != "app.example.com" || n.ClientIP != "198.51.100.7" || n.User != "alice" || len(p.Show) != 2 {
+		t.Errorf("payload: %+v, page's number %q", n, p.Show)
 	}
-	if !slices.Contains(n.Choices, atoi(p.Show)) || len(p.Show) != 2 {
-		t.Errorf("the page's number %q is not among the phone's choices %v", p.Show, n.Choices)
+	// The phone is not told the number, nor offered a few to pick from:
+	// the user must type the one on the sign-in page.
+	var fields map[string]any
+	if err := json.Unmarshal([]byte(m.Raw), &fields); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range fields {
+		if !slices.Contains([]string{"request", "host", "ip", "time", "expires", "user"}, k) {
+			t.Errorf("the notification carries %q: %v", k, v)
+		}
 	}
 	if !strings.Contains(p.Message, "Pixel") {
 		t.Errorf("prompt: %q", p.Message)
@@ -202,7 +211,7 @@ func TestApprovalsRefused(t *testing.T) {
 		t.Fatalf("refused answers changed the request: %v", got)
 	}
 	// The wrong number denies the request.
-	wrong := pushtest.WrongChoice(n.Choices, right)
+	wrong := pushtest.WrongNumber(right)
 	if _, _, out, err := r.v.Answer(ctx, ph.Answer(r.now, n.Request, wrong, push.Approve)); err != nil || out != push.WrongNumber {
 		t.Fatalf("wrong number: %v %v", out, err)
 	}
