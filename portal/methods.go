@@ -143,7 +143,7 @@ func (p *Portal) devAllowed(r *http.Request, user, method string) bool {
 }
 
 func (p *Portal) attempt(r *http.Request, pd *pending) verifiers.Challenge {
-	return verifiers.Challenge{ID: pd.ID, Created: time.Unix(pd.Created, 0), ClientIP: p.cfg.ClientIP(r), Host: requestHost(r)}
+	return verifiers.Challenge{ID: pd.ID, Created: time.Unix(pd.Created, 0), ClientIP: p.cfg.ClientIP(r), Host: p.siteName(r)}
 }
 
 // sendErrorMessage logs a failed send and returns the words for the user.

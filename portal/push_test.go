@@ -154,8 +154,10 @@ func TestPushSetUpAndApprove(t *testing.T) {
 		t.Fatalf("continue before approving: %d", r.status)
 	}
 	// The phone got the real notification, and lists the same request.
+	// This front door names no site (see WithSite): the issuer is shown,
+	// never the Host header.
 	msgs := e.svc.Messages()
-	if len(msgs) != 1 || msgs[0].Payload.User != "alice" || msgs[0].Payload.ClientIP != "127.0.0.1" || msgs[0].Payload.Host != "127.0.0.1" {
+	if len(msgs) != 1 || msgs[0].Payload.User != "alice" || msgs[0].Payload.ClientIP != "127.0.0.1" || msgs[0].Payload.Host != "Stepgate" {
 		t.Fatalf("notifications %+v, refused %v", msgs, e.svc.Refused())
 	}
 	list := e.pending(t, ph)
