@@ -320,7 +320,7 @@ func (p *Portal) registerPhone(w http.ResponseWriter, r *http.Request) {
 		// Atomically the first method, or nothing: the user may have set
 		// up another method since this page was opened.
 		if err := p.cfg.Store.SetFirstPhone(r.Context(), user.Name, pd.Phone); errors.Is(err, store.ErrAlreadySetUp) {
-			p.restart(w, r, msgRestart)
+			p.restart(w, r, p.msgSetUpMeanwhile())
 			return
 		} else if err != nil {
 			p.storeError(w, r, err)
