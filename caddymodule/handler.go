@@ -21,6 +21,10 @@ func init() {
 // Remote-Email and Remote-Name set, and every client-sent copy of those
 // headers removed. It also serves the sign-in portal under /.stepgate/.
 //
+// Sign-in requests sent to a phone name the site by the host matchers on
+// the routes leading to the handler (a Caddyfile's site addresses), never
+// by a Host header the client chose: see siteName.
+//
 // After sign-in the placeholders {http.auth.user.id},
 // {http.auth.user.groups}, {http.auth.user.email} and
 // {http.auth.user.name} hold the user's identity.
@@ -86,6 +90,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // once in the routes of the server r arrived on: the handler is
 // provisioned before its server's routes are.
 func (h *Handler) siteHosts(r *http.Request) []string {
+	if h.site == nil { // not provisioned: name no site
+		return nil
+	}
 	h.site.once.Do(func() {
 		if srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok {
 			h.site.hosts, _ = siteHosts(srv.Routes, h, nil)
