@@ -120,7 +120,12 @@ func TestReplayPushApproval(t *testing.T) {
 	ph := enrolPhone(t, svc, "alice")
 	c := newClient(t)
 	c.login("alice", password_)
-	number := regexp.MustCompile(`id="number"[^>]*>(\d\d)<`).FindStringSubmatch(c.get("/.stepgate/verify").body)[1]
+	page := c.get("/.stepgate/verify").body
+	m := regexp.MustCompile(`id="number"[^>]*>(\d\d)<`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no number on the sign-in page: %s", page)
+	}
+	number := m[1]
 	n, _ := strconv.Atoi(number)
 	req := svc.Messages()[len(svc.Messages())-1].Payload.Request
 	answer, _ := json.Marshal(ph.Answer(time.Now(), req, n, push.Approve))

@@ -330,7 +330,7 @@ func TestBrowserPhoneCall(t *testing.T) {
 
 // TestBrowserAuthenticatorApp sets up the Stepgate Authenticator in one
 // Chromium tab (the "phone") from the QR code's link shown in another (the
-// computer), then signs in by picking the number on the phone and
+// computer), then signs in by typing the number on the phone and
 // approving: the sign-in page continues by itself.
 func TestBrowserAuthenticatorApp(t *testing.T) {
 	svc := pushtest.NewService(t)
@@ -395,8 +395,11 @@ func TestBrowserAuthenticatorApp(t *testing.T) {
 	step(t, phone, "the request appears on the phone",
 		chromedp.WaitVisible(chromedp.Search(`//h2[normalize-space()="Sign in to localhost?"]`)))
 	screenshot(t, phone, "16-authenticator-request")
-	step(t, phone, "pick the number and approve",
-		chromedp.Click(chromedp.Search(fmt.Sprintf(`//button[@data-number=%q]`, number))),
+	if enabled, _ := chromedp.Run(phone, chromedp.Evaluate[bool](`!document.querySelector("button.approve").disabled`)); enabled {
+		t.Error("Approve can be tapped before a number is typed")
+	}
+	step(t, phone, "type the number and approve",
+		chromedp.SendKeys(labelled("Enter the number shown on the sign-in page"), number),
 		chromedp.Click(button("Approve")),
 		chromedp.WaitVisible(chromedp.Search(`//*[@id="info" and contains(., "Approved")]`)))
 	screenshot(t, phone, "17-authenticator-approved")

@@ -101,7 +101,7 @@ func TestUserDevicesCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	st.PutPushEnrolment(ctx, []byte("t"), "c", "alice", time.Now().Add(time.Minute))
+	st.PutPushEnrolment(ctx, []byte("t"), "c", "alice", time.Now().Add(time.Minute), true)
 	st.EnrolPushDevice(ctx, []byte("t"), store.PushDevice{ID: "dev1", Name: "Pixel", PublicKey: []byte{4}}, time.Now())
 	st.Close()
 	out, err := runCmd(t, userDevicesCommand(), "", "alice", "--store", path)

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"fmt"
 	"net/http"
+	"sync"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -20,6 +21,10 @@ func init() {
 // Remote-Email and Remote-Name set, and every client-sent copy of those
 // headers removed. It also serves the sign-in portal under /.stepgate/.
 //
+// Sign-in requests sent to a phone name the site by the host matchers on
+// the routes leading to the handler (a Caddyfile's site addresses), never
+// by a Host header the client chose: see siteName.
+//
 // After sign-in the placeholders {http.auth.user.id},
 // {http.auth.user.groups}, {http.auth.user.email} and
 // {http.auth.user.name} hold the user's identity.
@@ -30,6 +35,15 @@ type Handler struct {
 
 	portal *portal.Portal
 	policy portal.Policy
+
+	site *siteCache
+}
+
+// siteCache holds the host names of a handler's site, found at its first
+// request.
+type siteCache struct {
+	once  sync.Once
+	hosts []string
 }
 
 // CaddyModule returns the Caddy module information.
@@ -47,6 +61,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("stepgate: %w", err)
 	}
 	h.portal = app.(*App).Portal()
+	h.site = new(siteCache)
 	if h.Allow != nil {
 		h.policy = *h.Allow
 	}
@@ -56,7 +71,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if portal.IsPortalPath(r) {
-		h.portal.ServeHTTP(w, r)
+		h.portal.ServeHTTP(w, r.WithContext(portal.WithSite(r.Context(), siteName(r, h.siteHosts(r)))))
 		return nil
 	}
 	id, done := h.portal.Protect(w, r, h.policy)
@@ -69,6 +84,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	repl.Set("http.auth.user.email", id.User.Email)
 	repl.Set("http.auth.user.name", id.User.DisplayName)
 	return next.ServeHTTP(w, r)
+}
+
+// siteHosts returns the host names of the site this handler is on, found
+// once in the routes of the server r arrived on: the handler is
+// provisioned before its server's routes are.
+func (h *Handler) siteHosts(r *http.Request) []string {
+	if h.site == nil { // not provisioned: name no site
+		return nil
+	}
+	h.site.once.Do(func() {
+		if srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok {
+			h.site.hosts, _ = siteHosts(srv.Routes, h, nil)
+		}
+	})
+	return h.site.hosts
 }
 
 // Interface guards

@@ -137,7 +137,7 @@ func TestPushRefusalsThroughCaddy(t *testing.T) {
 		t.Fatalf("forged signature: %d", status)
 	}
 	// The wrong number denies it.
-	wrong := pushtest.WrongChoice(req.Choices, number)
+	wrong := pushtest.WrongNumber(number)
 	if _, out := device(t, "answer", ph.Answer(time.Now(), req.Request, wrong, push.Approve)); out["result"] != "wrong-number" {
 		t.Fatalf("wrong number: %v", out)
 	}
@@ -155,5 +155,68 @@ func TestPushRefusalsThroughCaddy(t *testing.T) {
 	}
 	if r := c.post("/.stepgate/", "/.stepgate/", url.Values{"username": {"alice"}, "password": {testPassword}}); r.status != http.StatusForbidden {
 		t.Fatalf("sign-in after the report: %d", r.status)
+	}
+}
+
+// hostHeader sends every request with a Host header of the client's
+// choosing, whatever the URL.
+type hostHeader string
+
+func (h hostHeader) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Host = string(h)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestPushNamesTheMatchedSite: the approval request names the site as the
+// Caddyfile does, not as the signing-in client's Host header does. On a
+// wildcard site the client's host could be "login-to-your-bank"; on a
+// catch-all site anything at all.
+func TestPushNamesTheMatchedSite(t *testing.T) {
+	svc := pushtest.NewService(t)
+	block, _ := stepgateBlock(t, writeUsers(t, "alice"), fmt.Sprintf(`totp {
+			issuer "Example Corp"
+		}
+		push {
+			contact mailto:ops@example.com
+			service %s
+			max_pending 5
+			per_user 10
+			pause_after 10
+		}`, svc.Origin()))
+	echo := echoBackend(t)
+	startCaddyfile(t, block, fmt.Sprintf(`
+http://app.localhost:9080 {
+	stepgate
+	reverse_proxy %[1]s
+}
+
+http://*.localhost:9080 {
+	route /* {
+		stepgate
+		reverse_proxy %[1]s
+	}
+}
+
+http://:9080 {
+	stepgate
+	reverse_proxy %[1]s
+}
+`, echo))
+	enrolPhone(t, newClient(t), svc, "alice")
+	for _, tc := range []struct{ host, want string }{
+		{"app.localhost", "app.localhost"},
+		{"APP.localhost:9080", "app.localhost"},
+		{"login-to-your-bank.localhost", "*.localhost"},
+		{"127.0.0.2", "Example Corp"},
+		{"localhost", "Example Corp"},
+	} {
+		c := newClient(t)
+		c.HTTP.Transport = hostHeader(tc.host)
+		approvalPage(t, c, "alice")
+		msgs := svc.Messages()
+		if got := msgs[len(msgs)-1].Payload.Host; got != tc.want {
+			t.Errorf("signing in with Host %q, the phone asks to sign in to %q, want %q", tc.host, got, tc.want)
+		}
 	}
 }

@@ -394,6 +394,13 @@ func (p *Portal) restart(w http.ResponseWriter, r *http.Request, msg string) {
 
 const msgRestart = "Your sign-in took too long or was interrupted. Sign in again."
 
+// msgSetUpMeanwhile sends back to sign in a user whose set-up found the
+// account already set up: by this set-up finishing before (a second click),
+// or by someone else who knows the password.
+func (p *Portal) msgSetUpMeanwhile() string {
+	return "Your account now has a verification method set up, so this set-up has ended. Sign in again to use it. If you didn't set one up, contact " + p.cfg.HelpContact + "."
+}
+
 // Messages for code entry.
 const (
 	msgBadCodeFormat = "Enter the 6-digit code."
@@ -556,7 +563,11 @@ func (p *Portal) registering(w http.ResponseWriter, r *http.Request) (pending, v
 		return pd, user, false
 	}
 	if any, err := p.anySetUp(r.Context(), user); err != nil || any {
-		p.restart(w, r, msgRestart)
+		msg := msgRestart
+		if any {
+			msg = p.msgSetUpMeanwhile()
+		}
+		p.restart(w, r, msg)
 		return pd, user, false
 	}
 	return pd, user, true
@@ -608,9 +619,19 @@ func (p *Portal) register(w http.ResponseWriter, r *http.Request) {
 		show(http.StatusOK, "")
 		return
 	}
+	setUp := false // the user has set up a method meanwhile
 	res, msg, status := p.checkCode(r, user, "totp", func(code string) (verifiers.Result, error) {
-		return p.totp.Enroll(r.Context(), user, pd.Secret, code)
+		res, err := p.totp.Enroll(r.Context(), user, pd.Secret, code)
+		if errors.Is(err, store.ErrAlreadySetUp) {
+			setUp = true
+			return verifiers.Expired, nil
+		}
+		return res, err
 	})
+	if setUp {
+		p.restart(w, r, p.msgSetUpMeanwhile())
+		return
+	}
 	if res != verifiers.Accepted {
 		show(status, msg)
 		return

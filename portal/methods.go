@@ -143,7 +143,7 @@ func (p *Portal) devAllowed(r *http.Request, user, method string) bool {
 }
 
 func (p *Portal) attempt(r *http.Request, pd *pending) verifiers.Challenge {
-	return verifiers.Challenge{ID: pd.ID, Created: time.Unix(pd.Created, 0), ClientIP: p.cfg.ClientIP(r), Host: requestHost(r)}
+	return verifiers.Challenge{ID: pd.ID, Created: time.Unix(pd.Created, 0), ClientIP: p.cfg.ClientIP(r), Host: p.siteName(r)}
 }
 
 // sendErrorMessage logs a failed send and returns the words for the user.
@@ -317,7 +317,12 @@ func (p *Portal) registerPhone(w http.ResponseWriter, r *http.Request) {
 			show(status, msg, pd.Prompt)
 			return
 		}
-		if err := p.cfg.Store.SetPhone(r.Context(), user.Name, pd.Phone); err != nil {
+		// Atomically the first method, or nothing: the user may have set
+		// up another method since this page was opened.
+		if err := p.cfg.Store.SetFirstPhone(r.Context(), user.Name, pd.Phone); errors.Is(err, store.ErrAlreadySetUp) {
+			p.restart(w, r, p.msgSetUpMeanwhile())
+			return
+		} else if err != nil {
 			p.storeError(w, r, err)
 			return
 		}

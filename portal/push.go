@@ -25,7 +25,7 @@ func (p *Portal) waitsForApproval(pd pending) bool {
 // says what happened to the request.
 func (p *Portal) checkPush(w http.ResponseWriter, r *http.Request, pd pending, user verifiers.User, show func(int, string)) {
 	ctx := r.Context()
-	res, done := p.checkAnswered(w, r, pd, user, p.push, "We haven't had your answer yet. On your phone, select the number shown here and Approve, then continue.", show)
+	res, done := p.checkAnswered(w, r, pd, user, p.push, "We haven't had your answer yet. On your phone, type the number shown here and tap Approve, then continue.", show)
 	if done {
 		return
 	}
@@ -44,7 +44,7 @@ func (p *Portal) checkPush(w http.ResponseWriter, r *http.Request, pd pending, u
 	case req.State == store.PushFraud:
 		show(http.StatusForbidden, "You reported this sign-in as suspicious, so it was stopped and requests to your phone are turned off. If it was you after all, contact "+p.cfg.HelpContact+".")
 	case strings.HasPrefix(req.Detail, "wrong number"):
-		show(http.StatusUnauthorized, "The number selected on your phone didn't match the one shown here, so the request was denied. Send another request, or sign in another way.")
+		show(http.StatusUnauthorized, "The number typed on your phone didn't match the one shown here, so the request was denied. Send another request, or sign in another way.")
 	default:
 		show(http.StatusUnauthorized, "The request was denied on your phone. Send another request, or sign in another way.")
 	}
@@ -70,6 +70,10 @@ func (p *Portal) verifyStatus(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(map[string]string{"state": state})
 }
 
+// errRegistrationOff refuses a set-up token after first-sign-in
+// registration was turned off.
+var errRegistrationOff = errors.New("first-sign-in registration is turned off")
+
 // deviceError is an answer to the authenticator app: a status and words
 // for the person holding the phone.
 func (p *Portal) deviceError(w http.ResponseWriter, r *http.Request, err error) {
@@ -80,6 +84,8 @@ func (p *Portal) deviceError(w http.ResponseWriter, r *http.Request, err error) 
 		status, msg = http.StatusBadRequest, ie.Msg
 	case errors.Is(err, push.ErrBadToken):
 		status, msg = http.StatusBadRequest, "This set-up code has expired or was already used. On your computer, start setting up again to get a new QR code."
+	case errors.Is(err, push.ErrAlreadySetUp), errors.Is(err, errRegistrationOff):
+		status, msg = http.StatusForbidden, "This account already has a sign-in method set up, so this set-up code can't add a device. If you didn't set one up, contact "+p.cfg.HelpContact+"."
 	case errors.Is(err, push.ErrUnknownDevice):
 		status, msg = http.StatusNotFound, "This device is no longer set up for sign-in. Set it up again from the sign-in page on your computer."
 	case errors.Is(err, push.ErrBadSignature):
@@ -145,6 +151,13 @@ func (p *Portal) deviceAPI(w http.ResponseWriter, r *http.Request, action string
 	case "enrol":
 		var e push.Enrolment
 		if !readJSON(w, r, &e) {
+			return
+		}
+		// Tokens come from first-sign-in registration: a kept one is
+		// refused once registration is turned off (here) or once the
+		// user has any method (atomically, in the store).
+		if !p.cfg.FirstSignInRegistration {
+			p.deviceError(w, r, errRegistrationOff)
 			return
 		}
 		d, _, err := p.push.Enrol(ctx, e)
@@ -244,22 +257,35 @@ func (p *Portal) registerPush(w http.ResponseWriter, r *http.Request) {
 	// The device this set-up enrolled makes the user "set up", so it is
 	// looked for before registering() would refuse the user for it.
 	if pd, user, ok := p.readPending(r, stageRegister); ok && p.cfg.FirstSignInRegistration && pd.Enrol != "" {
-		d, err := p.push.EnrolledDevice(ctx, p.attempt(r, &pd))
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			p.storeError(w, r, err)
-			return
-		}
-		if err == nil && d.Username == user.Name {
-			if r.Method != http.MethodPost {
+		if r.Method != http.MethodPost {
+			d, err := p.push.EnrolledDevice(ctx, p.attempt(r, &pd))
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				p.storeError(w, r, err)
+				return
+			}
+			if err == nil && d.Username == user.Name {
 				// The set-up is done: continue with a form post (the
 				// session cookie is only set on POST).
 				p.render(w, r, http.StatusOK, "pushsetup", pageData{Title: "Your phone is set up", Heading: "Your phone is set up",
 					Username: user.Name, Info: "Your phone (" + d.Name + ") is set up for sign-in requests.", Done: true})
 				return
 			}
-			p.audit(r, "method-added", user.Name, push.Method, "success", zap.String("device", d.Name))
-			p.finish(w, r, pd, user, push.Method)
-			return
+		} else {
+			// Finishing is single use, like every second step: the store
+			// marks the set-up finished in one guarded write, so a
+			// replayed pending cookie (or 20 at once) finishes nothing
+			// more and falls through to registering(), which sends a
+			// user who now has a method back to sign in.
+			d, err := p.push.FinishEnrolment(ctx, user, p.attempt(r, &pd))
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				p.storeError(w, r, err)
+				return
+			}
+			if err == nil {
+				p.audit(r, "method-added", user.Name, push.Method, "success", zap.String("device", d.Name))
+				p.finish(w, r, pd, user, push.Method)
+				return
+			}
 		}
 	}
 	pd, user, ok := p.registering(w, r)
@@ -267,7 +293,7 @@ func (p *Portal) registerPush(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if pd.Enrol == "" {
-		token, err := p.push.NewEnrolment(ctx, user, p.attempt(r, &pd))
+		token, err := p.push.NewEnrolment(ctx, user, p.attempt(r, &pd), true)
 		if err != nil {
 			p.storeError(w, r, err)
 			return

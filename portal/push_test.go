@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -153,12 +154,14 @@ func TestPushSetUpAndApprove(t *testing.T) {
 		t.Fatalf("continue before approving: %d", r.status)
 	}
 	// The phone got the real notification, and lists the same request.
+	// This front door names no site (see WithSite): the issuer is shown,
+	// never the Host header.
 	msgs := e.svc.Messages()
-	if len(msgs) != 1 || msgs[0].Payload.User != "alice" || msgs[0].Payload.ClientIP != "127.0.0.1" || msgs[0].Payload.Host != "127.0.0.1" {
+	if len(msgs) != 1 || msgs[0].Payload.User != "alice" || msgs[0].Payload.ClientIP != "127.0.0.1" || msgs[0].Payload.Host != "Stepgate" {
 		t.Fatalf("notifications %+v, refused %v", msgs, e.svc.Refused())
 	}
 	list := e.pending(t, ph)
-	if len(list) != 1 || list[0].Request != msgs[0].Payload.Request || !contains(list[0].Choices, number) {
+	if len(list) != 1 || list[0].Request != msgs[0].Payload.Request {
 		t.Fatalf("app lists %+v; page shows %d", list, number)
 	}
 	if status, out := e.answer(t, ph, list[0].Request, number, push.Approve); status != http.StatusOK || out["result"] != "approved" {
@@ -183,13 +186,35 @@ func TestPushSetUpAndApprove(t *testing.T) {
 	}
 }
 
-func contains(ns []int, n int) bool {
-	for _, x := range ns {
-		if x == n {
-			return true
+// TestPushNumberIsNotOnThePhone: neither the notification nor the app's
+// list tells the phone the number to match, or offers a few to pick from:
+// a user approving without looking at the sign-in page gets it right one
+// time in 90, not one in 3.
+func TestPushNumberIsNotOnThePhone(t *testing.T) {
+	e := newPushEnv(t)
+	ph, _ := e.setUpPhone(t, "alice")
+	e.requestSignIn(t, e.browser(), "alice")
+	allowed := []string{"request", "host", "ip", "time", "expires", "user"}
+	var payload map[string]any
+	msgs := e.svc.Messages()
+	if len(msgs) != 1 || json.Unmarshal([]byte(msgs[0].Raw), &payload) != nil {
+		t.Fatalf("notifications: %+v", msgs)
+	}
+	status, out := e.device(t, "pending", struct {
+		push.Signed
+		Subscription string `json:"subscription"`
+	}{ph.Signed(e.clock.Now(), "pending", ph.Subscription()), ph.Subscription()})
+	reqs, _ := out["requests"].([]any)
+	if status != http.StatusOK || len(reqs) != 1 {
+		t.Fatalf("pending: %d %v", status, out)
+	}
+	for where, fields := range map[string]map[string]any{"notification": payload, "app's list": reqs[0].(map[string]any)} {
+		for k, v := range fields {
+			if !slices.Contains(allowed, k) {
+				t.Errorf("the %s carries %q: %v", where, k, v)
+			}
 		}
 	}
-	return false
 }
 
 func TestPushDeniedAndWrongNumber(t *testing.T) {
@@ -222,7 +247,7 @@ func TestPushDeniedAndWrongNumber(t *testing.T) {
 	}
 	number, _ := strconv.Atoi(numberRe.FindStringSubmatch(b.get(Prefix + "verify").body)[1])
 	req = e.pending(t, ph)[0]
-	wrong := pushtest.WrongChoice(req.Choices, number)
+	wrong := pushtest.WrongNumber(number)
 	if status, out := e.answer(t, ph, req.Request, wrong, push.Approve); status != http.StatusOK || out["result"] != "wrong-number" {
 		t.Fatalf("wrong number: %d %v", status, out)
 	}
@@ -430,7 +455,7 @@ func FuzzDeviceAPI(f *testing.F) {
 	req := e.pending(f, ph)[0]
 	now := e.clock.Now()
 	f.Add("answer", mustJSON(ph.Answer(now, req.Request, 1, "maybe")))
-	f.Add("answer", strings.Replace(mustJSON(ph.Answer(now, req.Request, req.Choices[0], push.Approve)), `"sig":"`, `"sig":"A`, 1))
+	f.Add("answer", strings.Replace(mustJSON(ph.Answer(now, req.Request, 42, push.Approve)), `"sig":"`, `"sig":"A`, 1))
 	f.Add("answer", `{"device":"`+ph.Device+`","ts":1e99,"request":"`+req.Request+`","number":-1,"decision":"approve","sig":""}`)
 	f.Add("pending", mustJSON(ph.Signed(now, "pending", "")))
 	f.Add("pending", `{"device":"`+ph.Device+`","subscription":"{\"endpoint\":\"http://169.254.169.254/\"}"}`)

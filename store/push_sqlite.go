@@ -5,24 +5,23 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 )
 
 // PutPushEnrolment implements Store.
-func (s *SQLite) PutPushEnrolment(ctx context.Context, tokenHash []byte, challengeID, username string, expires time.Time) error {
+func (s *SQLite) PutPushEnrolment(ctx context.Context, tokenHash []byte, challengeID, username string, expires time.Time, firstMethod bool) error {
 	_, err := s.db.ExecContext(ctx,
-		`INSERT INTO push_enrolments (token_hash, challenge_id, username, expires_at) VALUES (?, ?, ?, ?)`,
-		tokenHash, challengeID, username, expires.UnixMilli())
+		`INSERT INTO push_enrolments (token_hash, challenge_id, username, expires_at, first_method) VALUES (?, ?, ?, ?, ?)`,
+		tokenHash, challengeID, username, expires.UnixMilli(), firstMethod)
 	if err != nil {
 		return fmt.Errorf("storing enrolment token: %w", err)
 	}
 	return nil
 }
 
-// EnrolPushDevice implements Store: the token's conditional UPDATE and the
-// device's INSERT commit together or not at all.
+// EnrolPushDevice implements Store: the token's conditional UPDATE, the
+// check that the user has no method yet and the device's INSERT commit
+// together or not at all.
 func (s *SQLite) EnrolPushDevice(ctx context.Context, tokenHash []byte, d PushDevice, now time.Time) (_ PushDevice, challengeID string, err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -31,19 +30,27 @@ func (s *SQLite) EnrolPushDevice(ctx context.Context, tokenHash []byte, d PushDe
 	defer func() {
 		if err != nil {
 			tx.Rollback()
-			if !errors.Is(err, ErrNotFound) {
+			if !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrAlreadySetUp) {
 				err = fmt.Errorf("enrolling device: %w", err)
 			}
 		}
 	}()
+	var first bool
 	err = tx.QueryRowContext(ctx,
 		`UPDATE push_enrolments SET device_id = ? WHERE token_hash = ? AND device_id = '' AND expires_at > ?
-		 RETURNING username, challenge_id`, d.ID, tokenHash, now.UnixMilli()).Scan(&d.Username, &challengeID)
+		 RETURNING username, challenge_id, first_method`, d.ID, tokenHash, now.UnixMilli()).Scan(&d.Username, &challengeID, &first)
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, "", ErrNotFound
 	}
 	if err != nil {
 		return d, "", err
+	}
+	// A kept set-up link must not add a phone to an account that has
+	// since been set up (by its owner, or by this link's other uses).
+	if first {
+		if err = lockNoMethod(ctx, tx, d.Username); err != nil {
+			return d, "", err
+		}
 	}
 	d.Created = now
 	if _, err = tx.ExecContext(ctx,
@@ -58,12 +65,31 @@ func (s *SQLite) EnrolPushDevice(ctx context.Context, tokenHash []byte, d PushDe
 func (s *SQLite) PushEnrolled(ctx context.Context, challengeID string) (PushDevice, error) {
 	var id string
 	err := s.db.QueryRowContext(ctx,
-		`SELECT device_id FROM push_enrolments WHERE challenge_id = ? AND device_id != '' LIMIT 1`, challengeID).Scan(&id)
+		`SELECT device_id FROM push_enrolments WHERE challenge_id = ? AND device_id != '' AND finished = 0 LIMIT 1`, challengeID).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return PushDevice{}, ErrNotFound
 	}
 	if err != nil {
 		return PushDevice{}, fmt.Errorf("reading enrolment: %w", err)
+	}
+	return s.PushDevice(ctx, id)
+}
+
+// FinishPushEnrolment implements Store. The guarded UPDATE is the
+// check-and-set: of racing finishes (a replayed pending cookie), one sees
+// a row.
+func (s *SQLite) FinishPushEnrolment(ctx context.Context, challengeID, username string) (PushDevice, error) {
+	var id string
+	err := s.db.QueryRowContext(ctx,
+		`UPDATE push_enrolments SET finished = 1
+		 WHERE challenge_id = ? AND username = ? AND device_id != '' AND finished = 0
+		   AND EXISTS (SELECT 1 FROM push_devices WHERE id = push_enrolments.device_id AND username = ?)
+		 RETURNING device_id`, challengeID, username, username).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return PushDevice{}, ErrNotFound
+	}
+	if err != nil {
+		return PushDevice{}, fmt.Errorf("finishing enrolment: %w", err)
 	}
 	return s.PushDevice(ctx, id)
 }
@@ -164,25 +190,25 @@ func (s *SQLite) PutPushRequest(ctx context.Context, r PushRequest, maxPending i
 	}
 	if _, err = tx.ExecContext(ctx,
 		`INSERT INTO push_requests (id, challenge_id, username, number, choices, state, client_ip, host, created_at, expires_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.ID, r.ChallengeID, r.Username, r.Number, joinInts(r.Choices), PushPending, r.ClientIP, r.Host,
+		 VALUES (?, ?, ?, ?, '', ?, ?, ?, ?, ?)`,
+		r.ID, r.ChallengeID, r.Username, r.Number, PushPending, r.ClientIP, r.Host,
 		r.Created.UnixMilli(), r.Expires.UnixMilli()); err != nil {
 		return err
 	}
 	return tx.Commit()
 }
 
-const pushRequestColumns = `id, challenge_id, username, number, choices, state, detail, device_id, client_ip, host, created_at, expires_at`
+// The column choices is no longer used (the phone once offered three
+// numbers to pick from); new rows store ”.
+const pushRequestColumns = `id, challenge_id, username, number, state, detail, device_id, client_ip, host, created_at, expires_at`
 
 func scanPushRequest(row interface{ Scan(...any) error }, now time.Time) (PushRequest, error) {
 	var r PushRequest
-	var choices string
 	var created, expires int64
-	if err := row.Scan(&r.ID, &r.ChallengeID, &r.Username, &r.Number, &choices, &r.State, &r.Detail, &r.Device,
+	if err := row.Scan(&r.ID, &r.ChallengeID, &r.Username, &r.Number, &r.State, &r.Detail, &r.Device,
 		&r.ClientIP, &r.Host, &created, &expires); err != nil {
 		return r, err
 	}
-	r.Choices = splitInts(choices)
 	r.Created, r.Expires = time.UnixMilli(created), time.UnixMilli(expires)
 	if r.State == PushPending && !now.Before(r.Expires) {
 		r.State = PushExpired
@@ -269,22 +295,4 @@ func (s *SQLite) InitSetting(ctx context.Context, key, value string) (string, er
 		return "", fmt.Errorf("storing setting %s: %w", key, err)
 	}
 	return s.Setting(ctx, key)
-}
-
-func joinInts(ns []int) string {
-	parts := make([]string, len(ns))
-	for i, n := range ns {
-		parts[i] = strconv.Itoa(n)
-	}
-	return strings.Join(parts, ",")
-}
-
-func splitInts(s string) []int {
-	var out []int
-	for _, f := range strings.Split(s, ",") {
-		if n, err := strconv.Atoi(f); err == nil {
-			out = append(out, n)
-		}
-	}
-	return out
 }

@@ -1,9 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
-	"slices"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -12,7 +14,7 @@ func TestPushEnrolment(t *testing.T) {
 	s := openTest(t)
 	ctx := context.Background()
 	now := time.Unix(1_700_000_000, 0)
-	if err := s.PutPushEnrolment(ctx, []byte("tok1"), "ch1", "alice", now.Add(10*time.Minute)); err != nil {
+	if err := s.PutPushEnrolment(ctx, []byte("tok1"), "ch1", "alice", now.Add(10*time.Minute), true); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.PushEnrolled(ctx, "ch1"); !errors.Is(err, ErrNotFound) {
@@ -36,12 +38,12 @@ func TestPushEnrolment(t *testing.T) {
 		t.Fatalf("PushEnrolled: %+v %v", got, err)
 	}
 	// An expired token is refused.
-	s.PutPushEnrolment(ctx, []byte("tok2"), "ch2", "alice", now.Add(time.Minute))
+	s.PutPushEnrolment(ctx, []byte("tok2"), "ch2", "alice", now.Add(time.Minute), true)
 	if _, _, err := s.EnrolPushDevice(ctx, []byte("tok2"), PushDevice{ID: "d3", Name: "z", PublicKey: []byte{4}}, now.Add(time.Minute)); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("expired token: %v", err)
 	}
 	// Of racing enrolments with one token, exactly one wins.
-	s.PutPushEnrolment(ctx, []byte("tok3"), "ch3", "alice", now.Add(time.Minute))
+	s.PutPushEnrolment(ctx, []byte("tok3"), "ch3", "carol", now.Add(time.Minute), true)
 	if wins := concurrentWins(t, func() (bool, error) {
 		_, _, err := s.EnrolPushDevice(ctx, []byte("tok3"), PushDevice{ID: "raced", Name: "r", PublicKey: []byte{4}}, now)
 		if errors.Is(err, ErrNotFound) {
@@ -50,6 +52,11 @@ func TestPushEnrolment(t *testing.T) {
 		return err == nil, err
 	}); wins != 1 {
 		t.Fatalf("%d enrolments with one token", wins)
+	}
+	// A token that is not for a first method adds a second device.
+	s.PutPushEnrolment(ctx, []byte("tok4"), "ch4", "alice", now.Add(time.Minute), false)
+	if _, _, err := s.EnrolPushDevice(ctx, []byte("tok4"), PushDevice{ID: "d4", Name: "Tablet", PublicKey: []byte{4}}, now); err != nil {
+		t.Fatalf("second device: %v", err)
 	}
 
 	if err := s.RenamePushDevice(ctx, "d1", "Work phone"); err != nil {
@@ -79,19 +86,119 @@ func TestPushEnrolment(t *testing.T) {
 	}
 }
 
+// TestFirstMethodOnlyOnce: the writes of first-sign-in registration refuse
+// a user who has any method, whichever came first; a kept set-up token
+// adds nothing, and stores nothing, once the user has set up another
+// method.
+func TestFirstMethodOnlyOnce(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1_700_000_000, 0)
+	dev := func(id string) PushDevice { return PushDevice{ID: id, Name: "Phone", PublicKey: []byte{4}} }
+	var tokens atomic.Int32
+	adds := map[string]func(s *SQLite, user string) error{
+		"totp":  func(s *SQLite, user string) error { return s.SetFirstTOTP(ctx, user, []byte("sealed"), 1) },
+		"phone": func(s *SQLite, user string) error { return s.SetFirstPhone(ctx, user, "+14155552671") },
+		"push": func(s *SQLite, user string) error {
+			tok := []byte(fmt.Sprintf("tok-%s-%d", user, tokens.Add(1)))
+			if err := s.PutPushEnrolment(ctx, tok, "ch-"+user, user, now.Add(time.Minute), true); err != nil {
+				return err
+			}
+			_, _, err := s.EnrolPushDevice(ctx, tok, dev("dev-"+string(tok)), now)
+			return err
+		},
+	}
+	for first, addFirst := range adds {
+		for then, addThen := range adds {
+			t.Run(first+" then "+then, func(t *testing.T) {
+				s := openTest(t)
+				if err := addFirst(s, "alice"); err != nil {
+					t.Fatal(err)
+				}
+				before, _ := s.SecurityInfo(ctx, "alice")
+				devsBefore, _ := s.PushDevices(ctx, "alice")
+				if err := addThen(s, "alice"); !errors.Is(err, ErrAlreadySetUp) {
+					t.Fatalf("second first method: %v", err)
+				}
+				after, _ := s.SecurityInfo(ctx, "alice")
+				devsAfter, _ := s.PushDevices(ctx, "alice")
+				if !bytes.Equal(before.TOTPSecret, after.TOTPSecret) || before.Phone != after.Phone || len(devsBefore) != len(devsAfter) {
+					t.Fatalf("a refused registration changed alice's methods: %+v %+v, %d %d devices", before, after, len(devsBefore), len(devsAfter))
+				}
+				// Another user is not affected.
+				if err := addThen(s, "bob"); err != nil {
+					t.Fatalf("bob's first method: %v", err)
+				}
+			})
+		}
+	}
+	// Racing first methods of one user: exactly one is stored.
+	s := openTest(t)
+	var i atomic.Int32
+	if wins := concurrentWins(t, func() (bool, error) {
+		names := []string{"totp", "phone", "push"}
+		err := adds[names[int(i.Add(1))%3]](s, "carol")
+		if errors.Is(err, ErrAlreadySetUp) {
+			return false, nil
+		}
+		return err == nil, err
+	}); wins != 1 {
+		t.Fatalf("%d first methods stored for one user", wins)
+	}
+}
+
+// TestFinishPushEnrolment: finishing a set-up succeeds once, for its
+// user, while its device exists.
+func TestFinishPushEnrolment(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	now := time.Unix(1_700_000_000, 0)
+	if _, err := s.FinishPushEnrolment(ctx, "ch1", "alice"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("finish without a set-up: %v", err)
+	}
+	s.PutPushEnrolment(ctx, []byte("tok1"), "ch1", "alice", now.Add(time.Minute), true)
+	if _, err := s.FinishPushEnrolment(ctx, "ch1", "alice"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("finish before a device enrolled: %v", err)
+	}
+	if _, _, err := s.EnrolPushDevice(ctx, []byte("tok1"), PushDevice{ID: "d1", Name: "Pixel", PublicKey: []byte{4}}, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.FinishPushEnrolment(ctx, "ch1", "mallory"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("another user finished alice's set-up: %v", err)
+	}
+	if wins := concurrentWins(t, func() (bool, error) {
+		d, err := s.FinishPushEnrolment(ctx, "ch1", "alice")
+		if errors.Is(err, ErrNotFound) {
+			return false, nil
+		}
+		return err == nil && d.ID == "d1", err
+	}); wins != 1 {
+		t.Fatalf("one set-up finished %d times", wins)
+	}
+	if _, err := s.PushEnrolled(ctx, "ch1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a finished set-up still reads as enrolled: %v", err)
+	}
+	// A device removed before the set-up finished does not finish it.
+	s.PutPushEnrolment(ctx, []byte("tok2"), "ch2", "bob", now.Add(time.Minute), true)
+	s.EnrolPushDevice(ctx, []byte("tok2"), PushDevice{ID: "d2", Name: "Pixel", PublicKey: []byte{4}}, now)
+	s.DeletePushDevice(ctx, "bob", "d2")
+	if _, err := s.FinishPushEnrolment(ctx, "ch2", "bob"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("finish with a removed device: %v", err)
+	}
+}
+
 func TestPushRequests(t *testing.T) {
 	s := openTest(t)
 	ctx := context.Background()
 	now := time.Unix(1_700_000_000, 0)
 	req := func(id, ch string, at time.Time) PushRequest {
-		return PushRequest{ID: id, ChallengeID: ch, Username: "alice", Number: 42, Choices: []int{17, 42, 88},
+		return PushRequest{ID: id, ChallengeID: ch, Username: "alice", Number: 42,
 			ClientIP: "192.0.2.1", Host: "app.example.com", Created: at, Expires: at.Add(2 * time.Minute)}
 	}
 	if err := s.PutPushRequest(ctx, req("r1", "c1", now), 3); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.LatestPushRequest(ctx, "c1", "alice", now)
-	if err != nil || got.State != PushPending || got.Number != 42 || !slices.Equal(got.Choices, []int{17, 42, 88}) || got.Host != "app.example.com" {
+	if err != nil || got.State != PushPending || got.Number != 42 || got.Host != "app.example.com" {
 		t.Fatalf("latest: %+v %v", got, err)
 	}
 	if _, err := s.LatestPushRequest(ctx, "c1", "mallory", now); !errors.Is(err, ErrNotFound) {

@@ -138,6 +138,8 @@ var sqliteMigrations = []string{
 		key   TEXT PRIMARY KEY,
 		value TEXT NOT NULL
 	);`,
+	`ALTER TABLE push_enrolments ADD COLUMN finished INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE push_enrolments ADD COLUMN first_method INTEGER NOT NULL DEFAULT 1;`,
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {
@@ -192,6 +194,69 @@ func (s *SQLite) SetTOTP(ctx context.Context, username string, sealed []byte, la
 		username, sealed, lastStep, time.Now().Unix())
 	if err != nil {
 		return fmt.Errorf("storing authenticator secret: %w", err)
+	}
+	return nil
+}
+
+// SetFirstTOTP implements Store.
+func (s *SQLite) SetFirstTOTP(ctx context.Context, username string, sealed []byte, lastStep int64) error {
+	return s.firstMethod(ctx, username, "storing authenticator secret", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE security_info SET totp_secret = ?, totp_last_step = ? WHERE username = ?`,
+			sealed, lastStep, username)
+		return err
+	})
+}
+
+// SetFirstPhone implements Store.
+func (s *SQLite) SetFirstPhone(ctx context.Context, username, phone string) error {
+	return s.firstMethod(ctx, username, "storing phone number", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE security_info SET phone = ? WHERE username = ?`, phone, username)
+		return err
+	})
+}
+
+// firstMethod runs add in a transaction when the user has no method yet,
+// and otherwise returns ErrAlreadySetUp.
+func (s *SQLite) firstMethod(ctx context.Context, username, what string, add func(*sql.Tx) error) (err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+			if !errors.Is(err, ErrAlreadySetUp) {
+				err = fmt.Errorf("%s: %w", what, err)
+			}
+		}
+	}()
+	if err = lockNoMethod(ctx, tx, username); err != nil {
+		return err
+	}
+	if err = add(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// lockNoMethod locks the user's security_info row (creating it) and
+// returns ErrAlreadySetUp when the user has any method. Every write that
+// adds a method touches that row first, so two first-sign-in
+// registrations of one user racing (an attacker's phone, the user's
+// authenticator app) are serialised on it, also on a database that
+// locks rows rather than the whole file.
+func lockNoMethod(ctx context.Context, tx *sql.Tx, username string) error {
+	var has bool
+	err := tx.QueryRowContext(ctx,
+		`INSERT INTO security_info (username, updated_at) VALUES (?, ?)
+		 ON CONFLICT (username) DO UPDATE SET updated_at = excluded.updated_at
+		 RETURNING totp_secret IS NOT NULL OR phone != '' OR EXISTS (SELECT 1 FROM push_devices WHERE username = ?)`,
+		username, time.Now().Unix(), username).Scan(&has)
+	if err != nil {
+		return err
+	}
+	if has {
+		return ErrAlreadySetUp
 	}
 	return nil
 }

@@ -13,6 +13,11 @@ import (
 // ErrNotFound is returned when a user has no stored record.
 var ErrNotFound = errors.New("not found")
 
+// ErrAlreadySetUp is returned by the operations that add a user's first
+// method (first-sign-in registration) when the user already has one: an
+// authenticator secret, a phone number or an authenticator device.
+var ErrAlreadySetUp = errors.New("the user already has a verification method set up")
+
 // SecurityInfo is what the store knows about one user's verification methods.
 type SecurityInfo struct {
 	// Username is the user the record belongs to.
@@ -87,11 +92,10 @@ type PushRequest struct {
 	ID          string
 	ChallengeID string
 	Username    string
-	// Number is the one the sign-in page shows; Choices are what the phone
-	// offers (Number and two others, shuffled).
-	Number  int
-	Choices []int
-	State   string
+	// Number is the one the sign-in page shows and the user types on the
+	// phone; the phone is never told it.
+	Number int
+	State  string
 	// Detail says why it was denied ("wrong number") or who answered.
 	Detail string
 	// Device is the device that answered.
@@ -177,6 +181,10 @@ type Store interface {
 	SecurityInfo(ctx context.Context, username string) (SecurityInfo, error)
 	// SetTOTP stores a user's sealed TOTP secret, and marks lastStep as used.
 	SetTOTP(ctx context.Context, username string, sealed []byte, lastStep int64) error
+	// SetFirstTOTP is SetTOTP for first-sign-in registration: atomically,
+	// it stores nothing and returns ErrAlreadySetUp when the user already
+	// has any method.
+	SetFirstTOTP(ctx context.Context, username string, sealed []byte, lastStep int64) error
 	// UseTOTPStep atomically records step as used if it is newer than every
 	// step used so far; it reports false when the step was already used (or an
 	// older one), which means the code is a replay.
@@ -204,6 +212,10 @@ type Store interface {
 
 	// SetPhone stores a user's confirmed phone number ("" removes it).
 	SetPhone(ctx context.Context, username, phone string) error
+	// SetFirstPhone is SetPhone for first-sign-in registration: atomically,
+	// it stores nothing and returns ErrAlreadySetUp when the user already
+	// has any method.
+	SetFirstPhone(ctx context.Context, username, phone string) error
 
 	// PutCode stores a code for its challenge, replacing the challenge's
 	// earlier code (with its tries).
@@ -230,15 +242,23 @@ type Store interface {
 
 	// PutPushEnrolment stores a one-time enrolment token (as a hash) that
 	// lets one device enrol for username during the sign-in challengeID.
-	PutPushEnrolment(ctx context.Context, tokenHash []byte, challengeID, username string, expires time.Time) error
+	// firstMethod marks a token of first-sign-in registration.
+	PutPushEnrolment(ctx context.Context, tokenHash []byte, challengeID, username string, expires time.Time, firstMethod bool) error
 	// EnrolPushDevice atomically uses up a live enrolment token and stores
 	// d for the token's user. It returns the stored device, and the
 	// challenge the token was issued for; ErrNotFound when the token is
-	// unknown, used or expired.
+	// unknown, used or expired. For a token of first-sign-in registration
+	// it stores nothing and returns ErrAlreadySetUp when the user already
+	// has any method (set up since the token was issued).
 	EnrolPushDevice(ctx context.Context, tokenHash []byte, d PushDevice, now time.Time) (PushDevice, string, error)
 	// PushEnrolled returns the device enrolled with the token of a
-	// challenge, or ErrNotFound while none has.
+	// challenge while its set-up is unfinished, or ErrNotFound.
 	PushEnrolled(ctx context.Context, challengeID string) (PushDevice, error)
+	// FinishPushEnrolment atomically marks the set-up of challengeID
+	// finished and returns its device: once, for the user whose token
+	// enrolled a device that still exists. Every other call returns
+	// ErrNotFound.
+	FinishPushEnrolment(ctx context.Context, challengeID, username string) (PushDevice, error)
 	// PushDevices lists a user's devices, oldest first.
 	PushDevices(ctx context.Context, username string) ([]PushDevice, error)
 	// PushDevice returns one device, or ErrNotFound.

@@ -232,21 +232,24 @@
     card.appendChild(el("h2", {}, "Sign in to " + r.host + "?"));
     var when = new Date(r.time).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
     card.appendChild(el("p", { "class": "small" }, r.user + " · requested at " + when + " from " + r.ip));
-    var how = el("p", {}, "Select the number shown on the sign-in page, then Approve.");
+    // The phone is not told the number: the user types the one the
+    // sign-in page shows, so a tap without looking is right 1 time in 90.
+    var inputId = "number-" + r.request;
+    var how = el("div", { "class": "stack type-number" });
+    how.appendChild(el("label", { "for": inputId }, "Enter the number shown on the sign-in page"));
+    var typed = el("input", { id: inputId, type: "text", inputmode: "numeric", pattern: "[0-9]*", maxlength: "2",
+      autocomplete: "off", "class": "number-input", "aria-describedby": inputId + "-hint" });
+    how.appendChild(typed);
+    how.appendChild(el("p", { id: inputId + "-hint", "class": "small" }, "Didn't try to sign in? Select Deny."));
     card.appendChild(how);
-    var numbers = el("div", { "class": "numbers", role: "radiogroup", "aria-label": "Number shown on the sign-in page" });
-    var chosen = null;
     var approve = el("button", { type: "button", "class": "approve", disabled: "" }, "Approve");
-    r.choices.forEach(function (n) {
-      var b = el("button", { type: "button", role: "radio", "aria-checked": "false", "data-number": String(n) }, String(n));
-      b.onclick = function () {
-        chosen = n;
-        numbers.querySelectorAll("button").forEach(function (o) { o.setAttribute("aria-checked", String(o === b)); });
-        approve.disabled = false;
-      };
-      numbers.appendChild(b);
-    });
-    card.appendChild(numbers);
+    typed.oninput = function () {
+      typed.value = typed.value.replace(/[^0-9]/g, "").slice(0, 2);
+      approve.disabled = typed.value.length !== 2;
+    };
+    typed.onkeydown = function (e) {
+      if (e.key === "Enter" && !approve.disabled) { approve.click(); }
+    };
     var actions = el("div", { "class": "actions" });
     var deny = el("button", { type: "button", "class": "secondary deny" }, "Deny");
     actions.appendChild(deny);
@@ -262,8 +265,8 @@
     followUp.appendChild(fa);
     card.appendChild(followUp);
 
-    approve.onclick = function () { answer(card, r, chosen, "approve"); };
-    deny.onclick = function () { actions.hidden = true; numbers.hidden = true; how.hidden = true; followUp.hidden = false; };
+    approve.onclick = function () { answer(card, r, parseInt(typed.value, 10), "approve"); };
+    deny.onclick = function () { actions.hidden = true; how.hidden = true; followUp.hidden = false; };
     justDeny.onclick = function () { answer(card, r, 0, "deny"); };
     report.onclick = function () { answer(card, r, 0, "report"); };
     if (location.hash === "#request=" + encodeURIComponent(r.request)) { card.scrollIntoView(); }
@@ -273,7 +276,7 @@
   function answer(card, r, number, decision) {
     if (answering[r.request]) { return; }
     answering[r.request] = true;
-    card.querySelectorAll("button").forEach(function (b) { b.disabled = true; });
+    card.querySelectorAll("button, input").forEach(function (b) { b.disabled = true; });
     signed(current, "answer", [r.request, String(number), decision], { request: r.request, number: number, decision: decision })
       .then(function (res) {
         say(res.result === "approved" ? "info" : "error", res.message);

@@ -15,12 +15,14 @@ import (
 )
 
 // NewEnrolment makes a one-time token that lets one device enrol for user
-// during the sign-in ch (the set-up QR code carries it).
-func (v *Verifier) NewEnrolment(ctx context.Context, user verifiers.User, ch verifiers.Challenge) (string, error) {
+// during the sign-in ch (the set-up QR code carries it). first marks a
+// token of first-sign-in registration: it enrols nothing once the user
+// has any method.
+func (v *Verifier) NewEnrolment(ctx context.Context, user verifiers.User, ch verifiers.Challenge, first bool) (string, error) {
 	b := make([]byte, 32)
 	rand.Read(b)
 	token := base64.RawURLEncoding.EncodeToString(b)
-	return token, v.Store.PutPushEnrolment(ctx, tokenHash(token), ch.ID, user.Name, v.Now().Add(EnrolmentLifetime))
+	return token, v.Store.PutPushEnrolment(ctx, tokenHash(token), ch.ID, user.Name, v.Now().Add(EnrolmentLifetime), first)
 }
 
 func tokenHash(token string) []byte {
@@ -28,9 +30,19 @@ func tokenHash(token string) []byte {
 	return h[:]
 }
 
-// Enrolled device of a sign-in's set-up, or store.ErrNotFound while none.
+// EnrolledDevice returns the device enrolled by the unfinished set-up of
+// the sign-in ch, or store.ErrNotFound while none has (or once the set-up
+// is finished).
 func (v *Verifier) EnrolledDevice(ctx context.Context, ch verifiers.Challenge) (store.PushDevice, error) {
 	return v.Store.PushEnrolled(ctx, ch.ID)
+}
+
+// FinishEnrolment marks the set-up of the sign-in ch finished and returns
+// its device. It succeeds once, for the user whose set-up enrolled a
+// device that still exists; every other call returns store.ErrNotFound,
+// so a replayed set-up page cannot finish a sign-in again.
+func (v *Verifier) FinishEnrolment(ctx context.Context, user verifiers.User, ch verifiers.Challenge) (store.PushDevice, error) {
+	return v.Store.FinishPushEnrolment(ctx, ch.ID, user.Name)
 }
 
 // Enrolment is what the app sends to enrol: the token from the QR code,
@@ -50,7 +62,9 @@ type InputError struct{ Msg string }
 func (e *InputError) Error() string { return e.Msg }
 
 // Enrol stores a new device for the token's user and returns it with the
-// sign-in that issued the token.
+// sign-in that issued the token. A token of first-sign-in registration
+// whose user has set up any method since it was issued (a set-up link an
+// attacker kept) enrols nothing: ErrAlreadySetUp.
 func (v *Verifier) Enrol(ctx context.Context, e Enrolment) (store.PushDevice, string, error) {
 	_, raw, err := ParsePublicKey(e.PublicKey)
 	if err != nil {
@@ -71,8 +85,11 @@ func (v *Verifier) Enrol(ctx context.Context, e Enrolment) (store.PushDevice, st
 	}
 	d := store.PushDevice{ID: randomID(), Name: name, PublicKey: raw, Subscription: e.Subscription}
 	d, ch, err := v.Store.EnrolPushDevice(ctx, tokenHash(e.Token), d, v.Now())
-	if errors.Is(err, store.ErrNotFound) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
 		return d, "", ErrBadToken
+	case errors.Is(err, store.ErrAlreadySetUp):
+		return d, "", ErrAlreadySetUp
 	}
 	return d, ch, err
 }
@@ -171,7 +188,8 @@ const (
 	Report  = "report" // deny, and report suspicious activity
 )
 
-// Answer is a device's answer to a request.
+// Answer is a device's answer to a request. Number is what the user typed
+// (0 with a denial).
 type Answer struct {
 	Signed
 	Request  string `json:"request"`

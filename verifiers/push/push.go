@@ -1,9 +1,10 @@
 // Package push is the "authenticator app notification" method: a phone
 // running the Stepgate Authenticator (a web app the portal serves) gets a
-// Web Push notification for each sign-in, shows three numbers, and the user
-// approves by picking the one on the sign-in page. The phone signs every
-// answer with an ECDSA P-256 key that never leaves it; the store accepts
-// each approval once.
+// Web Push notification for each sign-in, and the user approves by typing
+// the two-digit number the sign-in page shows. The phone is never told the
+// number, so approving without looking at the sign-in page succeeds one
+// time in 90. The phone signs every answer with an ECDSA P-256 key that
+// never leaves it; the store accepts each approval once.
 package push
 
 import (
@@ -98,6 +99,7 @@ var (
 	ErrBadSignature  = errors.New("the request was not signed by this device")
 	ErrNotPending    = errors.New("this request has expired or was already answered")
 	ErrBadToken      = errors.New("this set-up code has expired or was already used; start the set-up again")
+	ErrAlreadySetUp  = errors.New("this account has a sign-in method set up since this set-up code was made, so the code can't add a device")
 	ErrStale         = errors.New("the device's clock is off, or the request is old; check the time on your phone")
 )
 
@@ -175,21 +177,21 @@ func (v *Verifier) paused(ctx context.Context, user string) (time.Time, error) {
 }
 
 // Notification is the payload a phone receives (encrypted end to end) and
-// what its app lists.
+// what its app lists. It never carries the number to match: the user
+// types the one the sign-in page shows.
 type Notification struct {
 	Request  string `json:"request"`
 	Host     string `json:"host"`
 	ClientIP string `json:"ip"`
 	Time     int64  `json:"time"` // unix milliseconds
 	Expires  int64  `json:"expires"`
-	Choices  []int  `json:"choices"`
 	User     string `json:"user"`
 }
 
 // NotificationOf is what a request looks like to the phone.
 func NotificationOf(r store.PushRequest) Notification {
 	return Notification{Request: r.ID, Host: r.Host, ClientIP: r.ClientIP, Time: r.Created.UnixMilli(),
-		Expires: r.Expires.UnixMilli(), Choices: r.Choices, User: r.Username}
+		Expires: r.Expires.UnixMilli(), User: r.Username}
 }
 
 // Start implements verifiers.Verifier: it stores a request with a number
@@ -224,8 +226,8 @@ func (v *Verifier) Start(ctx context.Context, user verifiers.User, ch verifiers.
 	} else if blocked != nil {
 		return verifiers.Prompt{}, &LimitError{Retry: retry}
 	}
-	number, choices := numbers()
-	req := store.PushRequest{ID: randomID(), ChallengeID: ch.ID, Username: user.Name, Number: number, Choices: choices,
+	number := matchNumber()
+	req := store.PushRequest{ID: randomID(), ChallengeID: ch.ID, Username: user.Name, Number: number,
 		ClientIP: ch.ClientIP, Host: ch.Host, Created: now, Expires: now.Add(RequestLifetime)}
 	if err := v.Store.PutPushRequest(ctx, req, l.MaxPending); err != nil {
 		return verifiers.Prompt{}, err
@@ -337,26 +339,11 @@ func (v *Verifier) Check(ctx context.Context, user verifiers.User, ch verifiers.
 	return verifiers.Expired, nil
 }
 
-// numbers picks the number to match (10–99) and the three the phone shows.
-func numbers() (int, []int) {
-	pick := func() int {
-		n, _ := rand.Int(rand.Reader, big.NewInt(90))
-		return int(n.Int64()) + 10
-	}
-	choices := []int{pick()}
-	for len(choices) < 3 {
-		n := pick()
-		if n != choices[0] && (len(choices) < 2 || n != choices[1]) {
-			choices = append(choices, n)
-		}
-	}
-	number := choices[0]
-	// Shuffle so the position does not give the answer away.
-	for i := len(choices) - 1; i > 0; i-- {
-		j, _ := rand.Int(rand.Reader, big.NewInt(int64(i+1)))
-		choices[i], choices[j.Int64()] = choices[j.Int64()], choices[i]
-	}
-	return number, choices
+// matchNumber picks the number to match, 10–99: the sign-in page shows
+// it and the user types it on the phone.
+func matchNumber() int {
+	n, _ := rand.Int(rand.Reader, big.NewInt(90))
+	return int(n.Int64()) + 10
 }
 
 func randomID() string {

@@ -2,6 +2,7 @@ package push_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"path/filepath"
@@ -50,11 +51,13 @@ func newRig(t testing.TB) *rig {
 }
 
 // enrol sets up a phone for user through a set-up token, as the QR code
-// does.
+// does: the first with a token of first-sign-in registration, any later
+// one with a token for another device.
 func (r *rig) enrol(t testing.TB, user string, ph *pushtest.Phone) {
 	t.Helper()
 	ch := verifiers.Challenge{ID: "setup-" + ph.Name}
-	token, err := r.v.NewEnrolment(context.Background(), verifiers.User{Name: user}, ch)
+	devs, _ := r.st.PushDevices(context.Background(), user)
+	token, err := r.v.NewEnrolment(context.Background(), verifiers.User{Name: user}, ch, len(devs) == 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,11 +109,19 @@ func TestNotificationIsRealWebPush(t *testing.T) {
 		t.Errorf("headers: sub %q TTL %q urgency %q", m.Subject, m.TTL, m.Urgency)
 	}
 	n := m.Payload
-	if n.Host != "app.example.com" || n.ClientIP != "198.51.100.7" || n.User != "alice" || len(n.Choices) != 3 {
-		t.Errorf("payload: %+v", n)
+	if n.Host != "app.example.com" || n.ClientIP != "198.51.100.7" || n.User != "alice" || len(p.Show) != 2 {
+		t.Errorf("payload: %+v, page's number %q", n, p.Show)
 	}
-	if !slices.Contains(n.Choices, atoi(p.Show)) || len(p.Show) != 2 {
-		t.Errorf("the page's number %q is not among the phone's choices %v", p.Show, n.Choices)
+	// The phone is not told the number, nor offered a few to pick from:
+	// the user must type the one on the sign-in page.
+	var fields map[string]any
+	if err := json.Unmarshal([]byte(m.Raw), &fields); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range fields {
+		if !slices.Contains([]string{"request", "host", "ip", "time", "expires", "user"}, k) {
+			t.Errorf("the notification carries %q: %v", k, v)
+		}
 	}
 	if !strings.Contains(p.Message, "Pixel") {
 		t.Errorf("prompt: %q", p.Message)
@@ -200,7 +211,7 @@ func TestApprovalsRefused(t *testing.T) {
 		t.Fatalf("refused answers changed the request: %v", got)
 	}
 	// The wrong number denies the request.
-	wrong := pushtest.WrongChoice(n.Choices, right)
+	wrong := pushtest.WrongNumber(right)
 	if _, _, out, err := r.v.Answer(ctx, ph.Answer(r.now, n.Request, wrong, push.Approve)); err != nil || out != push.WrongNumber {
 		t.Fatalf("wrong number: %v %v", out, err)
 	}
@@ -336,7 +347,7 @@ func TestEnrolmentRefusals(t *testing.T) {
 	r := newRig(t)
 	ctx := context.Background()
 	ph := pushtest.NewPhone(t, r.svc, "Pixel")
-	token, _ := r.v.NewEnrolment(ctx, r.alice, verifiers.Challenge{ID: "s1"})
+	token, _ := r.v.NewEnrolment(ctx, r.alice, verifiers.Challenge{ID: "s1"}, true)
 	var ie *push.InputError
 	for name, tc := range map[string]struct {
 		edit func(*push.Enrolment)
@@ -369,8 +380,20 @@ func TestEnrolmentRefusals(t *testing.T) {
 	if _, _, err := r.v.Enrol(ctx, pushtest.NewPhone(t, r.svc, "Second").Enrolment(token)); !errors.Is(err, push.ErrBadToken) {
 		t.Fatalf("token used twice: %v", err)
 	}
+	// A set-up link kept while the user set up another method enrols
+	// nothing.
+	kept, _ := r.v.NewEnrolment(ctx, verifiers.User{Name: "bob"}, verifiers.Challenge{ID: "s3"}, true)
+	if err := r.st.SetFirstTOTP(ctx, "bob", []byte("sealed"), 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.v.Enrol(ctx, pushtest.NewPhone(t, r.svc, "Attacker").Enrolment(kept)); !errors.Is(err, push.ErrAlreadySetUp) {
+		t.Fatalf("kept set-up link: %v", err)
+	}
+	if devs, _ := r.st.PushDevices(ctx, "bob"); len(devs) != 0 {
+		t.Fatalf("a kept set-up link enrolled %d devices", len(devs))
+	}
 	// Ten minutes later a token is refused.
-	late, _ := r.v.NewEnrolment(ctx, r.alice, verifiers.Challenge{ID: "s2"})
+	late, _ := r.v.NewEnrolment(ctx, r.alice, verifiers.Challenge{ID: "s2"}, false)
 	r.now = r.now.Add(push.EnrolmentLifetime)
 	if _, _, err := r.v.Enrol(ctx, ph.Enrolment(late)); !errors.Is(err, push.ErrBadToken) {
 		t.Fatalf("expired token: %v", err)

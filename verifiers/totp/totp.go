@@ -111,7 +111,10 @@ func (v *Verifier) NewKey(u verifiers.User) (*otp.Key, error) {
 }
 
 // Enroll confirms a new secret with a code from the user's app and, when
-// the code is right, stores the sealed secret (with the code's step used).
+// the code is right, stores the sealed secret (with the code's step used)
+// as the user's first method: it is for first-sign-in registration, so
+// when the user has set up any method meanwhile it stores nothing and
+// returns an error wrapping store.ErrAlreadySetUp.
 func (v *Verifier) Enroll(ctx context.Context, u verifiers.User, secret, code string) (verifiers.Result, error) {
 	step, ok := MatchStep(secret, code, v.now())
 	if !ok {
@@ -121,7 +124,7 @@ func (v *Verifier) Enroll(ctx context.Context, u verifiers.User, secret, code st
 	if err != nil {
 		return verifiers.Rejected, err
 	}
-	if err := v.Store.SetTOTP(ctx, u.Name, sealed, step); err != nil {
+	if err := v.Store.SetFirstTOTP(ctx, u.Name, sealed, step); err != nil {
 		return verifiers.Rejected, err
 	}
 	return verifiers.Accepted, nil

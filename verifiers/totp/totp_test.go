@@ -80,6 +80,12 @@ func TestEnrollThenCheck(t *testing.T) {
 	if ok, _ := v.Enrolled(ctx, alice); !ok {
 		t.Fatal("not enrolled after enrolment")
 	}
+	// Enrolment is first-sign-in registration: a second one (a replayed
+	// form, or a second browser) cannot replace the secret.
+	other, _ := v.NewKey(alice)
+	if r, err := v.Enroll(ctx, alice, other.Secret(), code(t, other.Secret(), now)); r == verifiers.Accepted || !errors.Is(err, store.ErrAlreadySetUp) {
+		t.Fatalf("second enrolment: %v %v", r, err)
+	}
 	// The code used to confirm enrolment cannot sign in again.
 	if r, _ := v.Check(ctx, alice, verifiers.Challenge{}, enrollCode); r != verifiers.Replayed {
 		t.Fatalf("enrolment code reused: %v", r)

@@ -40,6 +40,7 @@ type Message struct {
 	Urgency string
 	Subject string // the VAPID "sub" claim
 	Payload push.Notification
+	Raw     string // the decrypted payload as sent
 }
 
 // Service is a fake push service.
@@ -144,7 +145,7 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	s.messages = append(s.messages, Message{Phone: ph.Name, TTL: r.Header.Get("TTL"), Urgency: r.Header.Get("Urgency"), Subject: sub, Payload: n})
+	s.messages = append(s.messages, Message{Phone: ph.Name, TTL: r.Header.Get("TTL"), Urgency: r.Header.Get("Urgency"), Subject: sub, Payload: n, Raw: string(plain)})
 	s.mu.Unlock()
 	w.WriteHeader(http.StatusCreated)
 }
@@ -320,15 +321,10 @@ func (p *Phone) Answer(at time.Time, request string, number int, decision string
 		Request: request, Number: number, Decision: decision}
 }
 
-// WrongChoice is one of a request's choices that is not number: what a
-// user picking the wrong number sends.
-func WrongChoice(choices []int, number int) int {
-	for _, c := range choices {
-		if c != number {
-			return c
-		}
-	}
-	return number + 1
+// WrongNumber is a two-digit number other than number: what a user who
+// types the wrong number sends.
+func WrongNumber(number int) int {
+	return (number-10+1)%90 + 10
 }
 
 // decrypt opens an aes128gcm body (one record) for this phone.
