@@ -309,3 +309,34 @@ func wrongCode(code string) string {
 	}
 	return "000000"
 }
+
+// TestCodeIsBoundToItsNumber: in one challenge, a code sent to one number
+// does not confirm another; a code sent for sign-in stops working once the
+// user's number changes.
+func TestCodeIsBoundToItsNumber(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	ch := verifiers.Challenge{ID: "setup", ClientIP: "192.0.2.7"}
+	const other = "+14155550199"
+	if _, err := e.v.SendTo(ctx, e.alice, ch, other); err != nil {
+		t.Fatal(err)
+	}
+	code := e.sentCode(t)
+	if res, err := e.v.CheckNumber(ctx, e.alice, ch, alicePh, code); err != nil || res != verifiers.Rejected {
+		t.Fatalf("code sent to %s checked for %s: %v %v", other, alicePh, res, err)
+	}
+	if res, err := e.v.CheckNumber(ctx, e.alice, ch, "+1 415 555 0199", code); err != nil || res != verifiers.Accepted {
+		t.Fatalf("code checked for the number it was sent to: %v %v", res, err)
+	}
+
+	e.clock = e.clock.Add(time.Minute)
+	signIn := verifiers.Challenge{ID: "sign-in", ClientIP: "192.0.2.7"}
+	if _, err := e.v.Start(ctx, e.alice, signIn); err != nil {
+		t.Fatal(err)
+	}
+	code = e.sentCode(t)
+	e.st.SetPhone(ctx, "alice", other)
+	if res, err := e.v.Check(ctx, e.alice, signIn, code); err != nil || res != verifiers.Rejected {
+		t.Fatalf("code sent to the old number after the number changed: %v %v", res, err)
+	}
+}
