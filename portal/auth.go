@@ -112,20 +112,26 @@ func (p *Portal) validate(r *http.Request, s session) *Identity {
 }
 
 // Protect makes the per-request decision for a protected route. When the
-// request may go on, it strips client-sent identity headers, sets the real
-// ones and returns the identity with done=false. Otherwise it has written
-// the response (redirect, 401 or 403) and returns done=true.
+// request may go on, it strips client-sent identity headers and Stepgate's
+// own cookies, sets the real identity headers and returns the identity
+// with done=false. Otherwise it has written the response (redirect, 401 or
+// 403) and returns done=true.
+//
+// Once Protect has let a request through, the request no longer carries
+// the session cookie: a second protected route the same request passes
+// through (a stricter `stepgate` inside a `route`) must use Admit with the
+// identity the first one returned.
 func (p *Portal) Protect(w http.ResponseWriter, r *http.Request, pol Policy) (id *Identity, done bool) {
 	id = p.Authenticate(r)
 	if id == nil {
 		p.challenge(w, r)
 		return nil, true
 	}
-	if !pol.Allows(id.User) {
-		p.forbidden(w, r, id)
+	if !p.Admit(w, r, id, pol) {
 		return nil, true
 	}
 	StripIdentityHeaders(r.Header)
+	StripStepgateCookies(r.Header)
 	setIdentityHeaders(r.Header, id)
 	if id.refresh {
 		s := id.sess
@@ -133,6 +139,17 @@ func (p *Portal) Protect(w http.ResponseWriter, r *http.Request, pol Policy) (id
 		p.setSession(w, r, s)
 	}
 	return id, false
+}
+
+// Admit applies pol to id, the identity Protect established earlier for
+// the same request, and reports whether the request may go on; when it may
+// not, it has written the 403.
+func (p *Portal) Admit(w http.ResponseWriter, r *http.Request, id *Identity, pol Policy) bool {
+	if !pol.Allows(id.User) {
+		p.forbidden(w, r, id)
+		return false
+	}
+	return true
 }
 
 // Groups is the comma-separated group list, as sent in Remote-Groups.
