@@ -128,7 +128,7 @@ func StripStepgateCookies(h http.Header) {
 func withoutStepgateCookies(line string) string {
 	// First pass: which cookies go, and whether those that stay are one
 	// run of the original text.
-	start, end := -1, 0
+	start, end, size := -1, 0, 0
 	removed, gap, split := false, false, false
 	for off := 0; off < len(line); {
 		part, next := cookiePart(line, off)
@@ -143,6 +143,7 @@ func withoutStepgateCookies(line string) string {
 			}
 			split = split || gap
 			end = part.to
+			size += part.to - part.from + len("; ")
 		}
 		off = next
 	}
@@ -157,7 +158,7 @@ func withoutStepgateCookies(line string) string {
 	// Second pass, only when a Stepgate cookie sits between two others:
 	// one allocation for the new header.
 	var b strings.Builder
-	b.Grow(end - start)
+	b.Grow(size - len("; "))
 	for off := 0; off < len(line); {
 		part, next := cookiePart(line, off)
 		if name, _, _ := strings.Cut(part.text(line), "="); !part.empty() && !isStepgateCookie(strings.TrimRight(name, " \t")) {
