@@ -96,7 +96,7 @@ func (p *Portal) validate(r *http.Request, s session) *Identity {
 		return nil
 	}
 	now := p.cfg.Now().Unix()
-	if now-s.Issued >= int64(p.cfg.Lifetime/time.Second) || now-s.Seen >= int64(p.cfg.Idle/time.Second) || s.Issued > now+60 {
+	if now >= p.expiry(s) || now-s.Seen >= int64(p.cfg.Idle/time.Second) || s.Issued > now+60 {
 		return nil
 	}
 	if p.revoked.revoked(s.ID, s.User, s.Issued) {
@@ -198,13 +198,27 @@ func (p *Portal) forbidden(w http.ResponseWriter, r *http.Request, id *Identity)
 	})
 }
 
+// expiry is when s ends (unix seconds): the lifetime in force when it was
+// issued, or the current one when that is shorter. Lowering `lifetime`
+// shortens existing sessions; raising it never lengthens them, so nothing
+// revoked under the old lifetime can come back. Sessions from before the
+// expiry was recorded (Expires 0) follow the current lifetime.
+func (p *Portal) expiry(s session) int64 {
+	end := s.Issued + int64(p.cfg.Lifetime/time.Second)
+	if s.Expires != 0 && s.Expires < end {
+		end = s.Expires
+	}
+	return end
+}
+
 // newSession issues a fresh session for user: a new random 128-bit ID
 // every time, so no session identifier known before sign-in survives it.
 func (p *Portal) newSession(r *http.Request, user string) session {
 	b := make([]byte, 16)
 	rand.Read(b)
 	now := p.cfg.Now().Unix()
-	return session{ID: hex.EncodeToString(b), User: user, Aud: p.audience(r), Issued: now, Seen: now}
+	return session{ID: hex.EncodeToString(b), User: user, Aud: p.audience(r), Issued: now, Seen: now,
+		Expires: now + int64(p.cfg.Lifetime/time.Second)}
 }
 
 // setSession writes the session cookie.
@@ -217,7 +231,7 @@ func (p *Portal) setSession(w http.ResponseWriter, r *http.Request, s session) b
 	c := &http.Cookie{
 		Name: names.session, Value: v, Path: "/", HttpOnly: true, Secure: r.TLS != nil,
 		SameSite: http.SameSiteLaxMode,
-		MaxAge:   int(time.Unix(s.Issued, 0).Add(p.cfg.Lifetime).Sub(p.cfg.Now()) / time.Second),
+		MaxAge:   int(p.expiry(s) - p.cfg.Now().Unix()),
 	}
 	if names.session == domainSessionName {
 		c.Domain = p.cfg.CookieDomain
