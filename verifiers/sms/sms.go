@@ -53,7 +53,7 @@ type Limits struct {
 	Cooldown        time.Duration // between two sends to one user (30 s)
 	PerUser         int           // sends per user per hour (10)
 	PerNumber       int           // sends per destination number per hour (10)
-	PerIP           int           // sends per client IP per hour (20)
+	PerIP           int           // sends per client IP (IPv6: per /64) per hour (20)
 	GlobalPerMinute int           // sends per minute, all users together (60)
 }
 
@@ -204,7 +204,8 @@ func (v *Verifier) Reserve(ctx context.Context, user verifiers.User, ch verifier
 		{Key: m + "-cooldown:" + user.Name, Max: 1, Window: l.Cooldown},
 		{Key: m + "-user:" + user.Name, Max: l.PerUser, Window: time.Hour},
 		{Key: m + "-number:" + n.E164, Max: l.PerNumber, Window: time.Hour},
-		{Key: m + "-ip:" + ch.ClientIP, Max: l.PerIP, Window: time.Hour},
+		// An IPv6 client counts by its /64, which it can rotate freely.
+		{Key: m + "-ip:" + verifiers.SourceKey(ch.ClientIP), Max: l.PerIP, Window: time.Hour},
 		{Key: m + "-global", Max: l.GlobalPerMinute, Window: time.Minute},
 	}
 	blocked, retry, err := v.Store.TakeSend(ctx, limits, v.Now())

@@ -340,3 +340,32 @@ func TestCodeIsBoundToItsNumber(t *testing.T) {
 		t.Fatalf("code sent to the old number after the number changed: %v %v", res, err)
 	}
 }
+
+// TestPerIPLimitCountsIPv6By64: one IPv6 client rotating addresses in its
+// /64 meets the per-IP limit; another /64 and IPv4 clients are counted on
+// their own.
+func TestPerIPLimitCountsIPv6By64(t *testing.T) {
+	e := newEnv(t)
+	e.v.Limits = Limits{PerIP: 2}
+	ctx := context.Background()
+	send := func(i int, ip string) error {
+		user := verifiers.User{Name: "u" + string(rune('a'+i))}
+		_, err := e.v.SendTo(ctx, user, verifiers.Challenge{ID: user.Name, ClientIP: ip}, "+1415555010"+string(rune('0'+i)))
+		return err
+	}
+	for i, ip := range []string{"2001:db8:1:2::1", "2001:db8:1:2:aaaa::7"} {
+		if err := send(i, ip); err != nil {
+			t.Fatalf("send %d from %s: %v", i, ip, err)
+		}
+	}
+	var le *LimitError
+	if err := send(2, "2001:db8:1:2:ffff:ffff:ffff:fffe"); !errors.As(err, &le) || le.Limit != "ip" {
+		t.Fatalf("third send from the same /64: %v", err)
+	}
+	if err := send(3, "2001:db8:1:3::1"); err != nil {
+		t.Fatalf("send from another /64: %v", err)
+	}
+	if err := send(4, "192.0.2.1"); err != nil {
+		t.Fatalf("send from IPv4: %v", err)
+	}
+}
