@@ -182,13 +182,9 @@ func (s span) text(line string) string { return line[s.from:s.to] }
 // cookiePart returns the cookie that starts at off in line, and where the
 // next one starts.
 func cookiePart(line string, off int) (span, int) {
-	next := len(line)
+	to, next := len(line), len(line)
 	if i := strings.IndexByte(line[off:], ';'); i >= 0 {
-		next = off + i + 1
-	}
-	to := next
-	if to > off && to <= len(line) && line[to-1] == ';' {
-		to--
+		to, next = off+i, off+i+1
 	}
 	from := off
 	for from < to && (line[from] == ' ' || line[from] == '\t') {
