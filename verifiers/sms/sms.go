@@ -236,6 +236,10 @@ func (v *Verifier) Check(ctx context.Context, user verifiers.User, ch verifiers.
 	if err != nil {
 		return verifiers.Rejected, err
 	}
+	// The code was hashed with the number as SendTo parsed it.
+	if n, err := phone.Parse(number); err == nil {
+		number = n.E164
+	}
 	return v.checkStored(ctx, user, ch, number, input)
 }
 
