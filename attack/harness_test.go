@@ -53,6 +53,13 @@ type gateway struct {
 // always set).
 func start(t *testing.T, users []string, extra string) *gateway {
 	t.Helper()
+	return startSite(t, users, extra, "stepgate\n\treverse_proxy %s")
+}
+
+// startSite is start with another site block body: site has one %s, which
+// becomes the echo app's address.
+func startSite(t *testing.T, users []string, extra, site string) *gateway {
+	t.Helper()
 	g := &gateway{t: t, dir: t.TempDir()}
 	g.db = filepath.Join(g.dir, "state.db")
 	g.log = filepath.Join(g.dir, "caddy.log")
@@ -84,10 +91,9 @@ func start(t *testing.T, users []string, extra string) *gateway {
 }
 
 http://localhost:%d, http://127.0.0.1:%d {
-	stepgate
-	reverse_proxy %s
+	%s
 }
-`, adminPort, httpPort, g.log, g.users, secret, g.db, extra, httpPort, httpPort, gatewaytest.Echo(t))
+`, adminPort, httpPort, g.log, g.users, secret, g.db, extra, httpPort, httpPort, strings.ReplaceAll(site, "%s", gatewaytest.Echo(t)))
 	g.restart()
 	return g
 }

@@ -92,3 +92,45 @@ func TestForwardedHeaderTricks(t *testing.T) {
 		t.Fatalf("audit log: %v", lines)
 	}
 }
+
+// TestSessionCookieKeptFromApp: a signed-in browser's request reaches the
+// app with the app's own cookies unchanged and none of Stepgate's (session,
+// pending, CSRF), so neither the app nor its logs can replay a session;
+// the session still works for the browser afterwards.
+func TestSessionCookieKeptFromApp(t *testing.T) {
+	start(t, []string{"alice"}, "")
+	c := newClient(t)
+	c.register("alice")
+	session := c.cookie("stepgate")
+	if session == "" {
+		t.Fatal("no session cookie after sign-in")
+	}
+	c.get("/.stepgate/") // a CSRF cookie too
+	for _, cookies := range []string{"", "theme=dark; lang=\"en GB\""} {
+		req, _ := http.NewRequest("GET", base+"/app", nil)
+		req.Header.Set("Accept", "text/html")
+		if cookies != "" {
+			req.Header.Set("Cookie", cookies) // the jar adds Stepgate's after these
+		}
+		res, err := c.c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := make([]byte, 8192)
+		n, _ := res.Body.Read(body)
+		res.Body.Close()
+		got := string(body[:n])
+		if !strings.HasPrefix(got, "BACKEND") || !strings.Contains(got, "Remote-User: alice") {
+			t.Fatalf("signed-in request did not reach the app: %d\n%s", res.StatusCode, got)
+		}
+		if strings.Contains(got, "stepgate") || strings.Contains(got, session) {
+			t.Errorf("a Stepgate cookie reached the app:\n%s", got)
+		}
+		if cookies == "" && strings.Contains(got, "Cookie:") {
+			t.Errorf("an empty Cookie header reached the app:\n%s", got)
+		}
+		if cookies != "" && !strings.Contains(got, "\nCookie: "+cookies+"\n") {
+			t.Errorf("the app's own cookies changed:\n%s", got)
+		}
+	}
+}

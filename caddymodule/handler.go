@@ -68,16 +68,31 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	return nil
 }
 
+// identityVar is the request variable in which the first stepgate handler
+// of a request leaves the identity it established. Only handlers set
+// request variables; clients cannot.
+const identityVar = "stepgate.identity"
+
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if portal.IsPortalPath(r) {
 		h.portal.ServeHTTP(w, r.WithContext(portal.WithSite(r.Context(), siteName(r, h.siteHosts(r)))))
 		return nil
 	}
+	// Protect takes Stepgate's cookies out of the request, so a second
+	// stepgate handler on the same request (a stricter one inside a
+	// route) judges the identity the first one found.
+	if id, ok := caddyhttp.GetVar(r.Context(), identityVar).(*portal.Identity); ok && id != nil {
+		if !h.portal.Admit(w, r, id, h.policy) {
+			return nil
+		}
+		return next.ServeHTTP(w, r)
+	}
 	id, done := h.portal.Protect(w, r, h.policy)
 	if done {
 		return nil
 	}
+	caddyhttp.SetVar(r.Context(), identityVar, id)
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	repl.Set("http.auth.user.id", id.User.Name)
 	repl.Set("http.auth.user.groups", id.Groups())

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -272,5 +273,36 @@ func TestExpiredSessionThroughCaddy(t *testing.T) {
 	time.Sleep(2500 * time.Millisecond)
 	if r := c.get("/"); r.status != http.StatusFound {
 		t.Fatalf("expired session: %d", r.status)
+	}
+}
+
+// TestNestedRulesJudgeOneIdentity: a request that meets two stepgate
+// handlers (the site's, then a stricter one inside a route) is judged by
+// both with the identity the first found, although the first took the
+// session cookie out of the request: an admin passes both, a user who is
+// not an admin is refused by the second, and the app sees no session.
+func TestNestedRulesJudgeOneIdentity(t *testing.T) {
+	users := filepath.Join(t.TempDir(), "users.yaml")
+	yaml := "users:\n  alice:\n    groups: [staff]\n    password: '" + testHash + "'\n" +
+		"  root:\n    groups: [staff, admins]\n    password: '" + testHash + "'\n"
+	if err := os.WriteFile(users, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startCaddy(t, users, "", echoBackend(t))
+	root, alice := newClient(t), newClient(t)
+	root.register("root", "/")
+	alice.register("alice", "/")
+	r := root.get("/admin/panel")
+	if r.status != http.StatusOK || !strings.HasPrefix(r.body, "BACKEND /admin/panel") || !strings.Contains(r.body, "Remote-User: root") {
+		t.Fatalf("admin through both rules: %d %s", r.status, r.body)
+	}
+	if strings.Contains(r.body, "stepgate") {
+		t.Errorf("a Stepgate cookie reached the app:\n%s", r.body)
+	}
+	if r := alice.get("/admin/panel"); r.status != http.StatusForbidden {
+		t.Errorf("non-admin on the stricter rule: %d", r.status)
+	}
+	if r := alice.get("/reports"); r.status != http.StatusOK {
+		t.Errorf("non-admin on the general rule: %d", r.status)
 	}
 }

@@ -96,7 +96,7 @@ func (p *Portal) validate(r *http.Request, s session) *Identity {
 		return nil
 	}
 	now := p.cfg.Now().Unix()
-	if now-s.Issued >= int64(p.cfg.Lifetime/time.Second) || now-s.Seen >= int64(p.cfg.Idle/time.Second) || s.Issued > now+60 {
+	if now >= p.expiry(s) || now-s.Seen >= int64(p.cfg.Idle/time.Second) || s.Issued > now+60 {
 		return nil
 	}
 	if p.revoked.revoked(s.ID, s.User, s.Issued) {
@@ -112,20 +112,26 @@ func (p *Portal) validate(r *http.Request, s session) *Identity {
 }
 
 // Protect makes the per-request decision for a protected route. When the
-// request may go on, it strips client-sent identity headers, sets the real
-// ones and returns the identity with done=false. Otherwise it has written
-// the response (redirect, 401 or 403) and returns done=true.
+// request may go on, it strips client-sent identity headers and Stepgate's
+// own cookies, sets the real identity headers and returns the identity
+// with done=false. Otherwise it has written the response (redirect, 401 or
+// 403) and returns done=true.
+//
+// Once Protect has let a request through, the request no longer carries
+// the session cookie: a second protected route the same request passes
+// through (a stricter `stepgate` inside a `route`) must use Admit with the
+// identity the first one returned.
 func (p *Portal) Protect(w http.ResponseWriter, r *http.Request, pol Policy) (id *Identity, done bool) {
 	id = p.Authenticate(r)
 	if id == nil {
 		p.challenge(w, r)
 		return nil, true
 	}
-	if !pol.Allows(id.User) {
-		p.forbidden(w, r, id)
+	if !p.Admit(w, r, id, pol) {
 		return nil, true
 	}
 	StripIdentityHeaders(r.Header)
+	StripStepgateCookies(r.Header)
 	setIdentityHeaders(r.Header, id)
 	if id.refresh {
 		s := id.sess
@@ -133,6 +139,17 @@ func (p *Portal) Protect(w http.ResponseWriter, r *http.Request, pol Policy) (id
 		p.setSession(w, r, s)
 	}
 	return id, false
+}
+
+// Admit applies pol to id, the identity Protect established earlier for
+// the same request, and reports whether the request may go on; when it may
+// not, it has written the 403.
+func (p *Portal) Admit(w http.ResponseWriter, r *http.Request, id *Identity, pol Policy) bool {
+	if !pol.Allows(id.User) {
+		p.forbidden(w, r, id)
+		return false
+	}
+	return true
 }
 
 // Groups is the comma-separated group list, as sent in Remote-Groups.
@@ -181,13 +198,27 @@ func (p *Portal) forbidden(w http.ResponseWriter, r *http.Request, id *Identity)
 	})
 }
 
+// expiry is when s ends (unix seconds): the lifetime in force when it was
+// issued, or the current one when that is shorter. Lowering `lifetime`
+// shortens existing sessions; raising it never lengthens them, so nothing
+// revoked under the old lifetime can come back. Sessions from before the
+// expiry was recorded (Expires 0) follow the current lifetime.
+func (p *Portal) expiry(s session) int64 {
+	end := s.Issued + int64(p.cfg.Lifetime/time.Second)
+	if s.Expires != 0 && s.Expires < end {
+		end = s.Expires
+	}
+	return end
+}
+
 // newSession issues a fresh session for user: a new random 128-bit ID
 // every time, so no session identifier known before sign-in survives it.
 func (p *Portal) newSession(r *http.Request, user string) session {
 	b := make([]byte, 16)
 	rand.Read(b)
 	now := p.cfg.Now().Unix()
-	return session{ID: hex.EncodeToString(b), User: user, Aud: p.audience(r), Issued: now, Seen: now}
+	return session{ID: hex.EncodeToString(b), User: user, Aud: p.audience(r), Issued: now, Seen: now,
+		Expires: now + int64(p.cfg.Lifetime/time.Second)}
 }
 
 // setSession writes the session cookie.
@@ -200,7 +231,7 @@ func (p *Portal) setSession(w http.ResponseWriter, r *http.Request, s session) b
 	c := &http.Cookie{
 		Name: names.session, Value: v, Path: "/", HttpOnly: true, Secure: r.TLS != nil,
 		SameSite: http.SameSiteLaxMode,
-		MaxAge:   int(time.Unix(s.Issued, 0).Add(p.cfg.Lifetime).Sub(p.cfg.Now()) / time.Second),
+		MaxAge:   int(p.expiry(s) - p.cfg.Now().Unix()),
 	}
 	if names.session == domainSessionName {
 		c.Domain = p.cfg.CookieDomain

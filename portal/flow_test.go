@@ -370,3 +370,53 @@ func TestSessionTimeouts(t *testing.T) {
 		t.Fatalf("session outlived its lifetime: %d", r.status)
 	}
 }
+
+// TestRaisedLifetimeRevivesNoRevokedSession: a session signed out under a
+// 2-hour lifetime stays dead after the lifetime is raised to 8 hours (a
+// new portal on the same store, as after editing the Caddyfile), also once
+// the revocation record's own expiry has passed and it is forgotten.
+func TestRaisedLifetimeRevivesNoRevokedSession(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Lifetime = 2 * time.Hour; c.Idle = 2 * time.Hour })
+	b := e.browser()
+	b.register("alice")
+	e.clock.Add(110 * time.Minute)
+	if r := b.get("/"); r.status != 200 {
+		t.Fatalf("before sign-out: %d", r.status)
+	}
+	stolen := plainNames.session + "=" + b.cookie(plainNames.session).Value // the latest copy
+	e.clock.Add(5 * time.Minute)
+	if r := b.post(Prefix+"logout", Prefix+"logout", url.Values{}); r.status != 200 {
+		t.Fatalf("sign-out: %d", r.status)
+	}
+	raised := func() *env {
+		e2 := newEnvWith(t, e.usersFile, e.st, func(c *Config) { c.Now = e.clock.Now; c.Lifetime = 8 * time.Hour; c.Idle = 8 * time.Hour })
+		e2.clock = e.clock
+		if err := e2.p.SyncRevocations(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		return e2
+	}
+	e2 := raised()
+	if r := e2.rawGet("/", stolen, nil); r.status != http.StatusFound {
+		t.Fatalf("revoked session with a raised lifetime: %d", r.status)
+	}
+	// Past the old lifetime: the revocation record has expired, and the
+	// session with it.
+	e.clock.Add(10 * time.Minute)
+	if err := e2.p.SyncRevocations(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if r := e2.rawGet("/", stolen, nil); r.status != http.StatusFound {
+		t.Fatalf("revoked session after its revocation expired: %d", r.status)
+	}
+	if r := raised().rawGet("/", stolen, nil); r.status != http.StatusFound {
+		t.Fatalf("revoked session on a portal started after the revocation expired: %d", r.status)
+	}
+	// A session issued under the raised lifetime gets all of it.
+	b2 := e2.browser()
+	b2.register("bob")
+	e.clock.Add(7 * time.Hour)
+	if r := b2.get("/"); r.status != 200 {
+		t.Fatalf("session issued under the 8-hour lifetime, after 7 hours: %d", r.status)
+	}
+}

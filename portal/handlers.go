@@ -144,7 +144,7 @@ func methodNotAllowed(w http.ResponseWriter, r *http.Request) bool {
 }
 
 func (p *Portal) safeRd(r *http.Request, raw string) string {
-	return SafeReturnURL(raw, requestHost(r), p.cfg.CookieDomain, r.TLS == nil)
+	return SafeReturnURL(raw, r.Host, p.cfg.CookieDomain, r.TLS == nil)
 }
 
 // getLogin shows the password step, or sends a signed-in user on.

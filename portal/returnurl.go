@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"net"
 	"net/url"
 	"strings"
 )
@@ -13,14 +14,21 @@ const maxReturnURL = 2048
 //
 //   - a path on this host: it starts with exactly one "/" (never "//" or
 //     "/\", which browsers read as another host);
-//   - or an absolute https URL (http only when allowHTTP, for the loopback
-//     demo) without userinfo whose host is host itself or, with
-//     cookieDomain set, that domain or one of its subdomains.
+//   - or an absolute URL without userinfo with the request's own scheme
+//     (https, or http when plainHTTP: the loopback demo) and port, whose
+//     host is the request's host itself or, with cookieDomain set, that
+//     domain or one of its subdomains.
+//
+// hostport is the request's Host (r.Host), with its port when it has one;
+// without one the scheme's default port (443, or 80 for http) is meant,
+// and a URL that names no port means the same. Another port on the same
+// host is another site, possibly one that anybody on the machine can
+// start, so it is refused.
 //
 // Anything with control characters, spaces, backslashes or non-ASCII bytes
 // is refused outright: browsers strip or reinterpret them ("/\tevil.com",
 // "/\\evil.com", look-alike IDN hosts), so no such URL is ever "safe".
-func SafeReturnURL(raw, host, cookieDomain string, allowHTTP bool) string {
+func SafeReturnURL(raw, hostport, cookieDomain string, plainHTTP bool) string {
 	if raw == "" || len(raw) > maxReturnURL {
 		return "/"
 	}
@@ -42,10 +50,23 @@ func SafeReturnURL(raw, host, cookieDomain string, allowHTTP bool) string {
 		// FuzzSafeReturnURL).
 		return raw
 	}
-	switch {
-	case u.Scheme == "https":
-	case u.Scheme == "http" && allowHTTP:
-	default:
+	scheme, defaultPort := "https", "443"
+	if plainHTTP {
+		scheme, defaultPort = "http", "80"
+	}
+	if u.Scheme != scheme { // url.Parse lower-cases the scheme
+		return "/"
+	}
+	host, port := hostport, defaultPort
+	if h, p, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+		if p != "" {
+			port = p
+		}
+	}
+	host = strings.Trim(host, "[]")
+	// Ports are compared as spelled: "0443" is refused, not read as 443.
+	if p := u.Port(); p != port && !(p == "" && port == defaultPort) {
 		return "/"
 	}
 	// The host must be spelled exactly as a hostname: no trailing dot, no

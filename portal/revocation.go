@@ -80,7 +80,14 @@ func (rv *revocations) sync(ctx context.Context, st store.Store, now time.Time) 
 }
 
 // storeRevocation is the revocation of one session, kept until the session
-// would have expired anyway.
+// would have expired anyway: until its own recorded expiry, which no later
+// change of the lifetime can extend (see Portal.expiry), or, for a session
+// issued before expiries were recorded, one current lifetime after issue,
+// whichever is later.
 func storeRevocation(s session, lifetime time.Duration) store.Revocation {
-	return store.Revocation{SessionID: s.ID, Username: s.User, Expires: time.Unix(s.Issued, 0).Add(lifetime)}
+	exp := time.Unix(s.Issued, 0).Add(lifetime)
+	if e := time.Unix(s.Expires, 0); s.Expires != 0 && e.After(exp) {
+		exp = e
+	}
+	return store.Revocation{SessionID: s.ID, Username: s.User, Expires: exp}
 }

@@ -21,7 +21,13 @@ func TestSafeReturnURL(t *testing.T) {
 		{"/reports?q=1#top", "/reports?q=1#top", ""},
 		{"/", "/", ""},
 		{"https://app.example.com/x", "https://app.example.com/x", ""},
-		{"https://APP.example.com:8443/x", "https://APP.example.com:8443/x", ""},
+		{"https://APP.example.com:443/x", "https://APP.example.com:443/x", ""},
+		{"https://app.example.com:/x", "https://app.example.com:/x", ""},
+		{"https://APP.example.com:8443/x", "/", ""},
+		{"https://app.example.com:9999/", "/", ""},
+		{"https://app.example.com:0443/", "/", ""},
+		{"https://app.example.com:80/", "/", ""},
+		{"https://wiki.example.com:8443/x", "/", "example.com"},
 		{"https://wiki.example.com/x", "/", ""},
 		{"https://wiki.example.com/x", "https://wiki.example.com/x", "example.com"},
 		{"https://example.com/x", "https://example.com/x", "example.com"},
@@ -56,8 +62,29 @@ func TestSafeReturnURL(t *testing.T) {
 			t.Errorf("SafeReturnURL(%q, domain %q) = %q, want %q", tc.in, tc.domain, got, tc.want)
 		}
 	}
-	if got := SafeReturnURL("http://localhost:8080/x", "localhost", "", true); got != "http://localhost:8080/x" {
-		t.Errorf("loopback http: %q", got)
+	// Same scheme, host and port as the request, the default port when
+	// either leaves it out.
+	for _, tc := range []struct {
+		in, hostport string
+		plainHTTP    bool
+		want         string
+	}{
+		{"http://localhost:8080/x", "localhost:8080", true, "http://localhost:8080/x"},
+		{"http://localhost:9999/x", "localhost:8080", true, "/"},
+		{"http://localhost/x", "localhost:8080", true, "/"},
+		{"http://localhost:80/x", "localhost", true, "http://localhost:80/x"},
+		{"http://localhost:8080/x", "localhost", true, "/"},
+		{"https://localhost:8080/x", "localhost:8080", true, "/"},
+		{"http://[::1]:8080/x", "[::1]:8080", true, "http://[::1]:8080/x"},
+		{"http://[::1]:8081/x", "[::1]:8080", true, "/"},
+		{"https://app.example.com/x", "app.example.com:443", false, "https://app.example.com/x"},
+		{"https://app.example.com/x", "app.example.com:8443", false, "/"},
+		{"https://app.example.com:8443/x", "app.example.com:8443", false, "https://app.example.com:8443/x"},
+		{"http://app.example.com:8443/x", "app.example.com:8443", false, "/"},
+	} {
+		if got := SafeReturnURL(tc.in, tc.hostport, "", tc.plainHTTP); got != tc.want {
+			t.Errorf("SafeReturnURL(%q, %q, plain HTTP %v) = %q, want %q", tc.in, tc.hostport, tc.plainHTTP, got, tc.want)
+		}
 	}
 }
 
@@ -66,7 +93,8 @@ func TestSafeReturnURL(t *testing.T) {
 // allowed host.
 func FuzzSafeReturnURL(f *testing.F) {
 	for _, s := range []string{"/", "/a?b=c", "//evil.com", "/\\evil.com", "https:evil.com", "%2f%2fevil.com",
-		"https://evil.com@app.example.com", "https://app.example.com/x", "/\t/evil.com", "https://wiki.example.com"} {
+		"https://evil.com@app.example.com", "https://app.example.com/x", "/\t/evil.com", "https://wiki.example.com",
+		"https://app.example.com:8443/", "https://app.example.com:443/", "https://wiki.example.com:1/"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
@@ -80,6 +108,9 @@ func FuzzSafeReturnURL(f *testing.F) {
 		u, err := url.Parse(out)
 		if err != nil || u.Scheme != "https" || u.User != nil || !(u.Hostname() == "app.example.com" || inCookieDomain(strings.ToLower(u.Hostname()), "example.com")) {
 			t.Fatalf("%q -> %q: off-site", in, out)
+		}
+		if p := u.Port(); p != "" && p != "443" {
+			t.Fatalf("%q -> %q: another port", in, out)
 		}
 		// What a browser would make of it: resolve against the portal.
 		base, _ := url.Parse("https://app.example.com/.stepgate/")
@@ -180,15 +211,18 @@ func TestBadCookiesAreRefused(t *testing.T) {
 	for name, cookie := range map[string]string{
 		"byte flip start":  plainNames.session + "=" + flip(good, 3),
 		"byte flip middle": plainNames.session + "=" + flip(good, len(good)/2),
-		"byte flip end":    plainNames.session + "=" + flip(good, len(good)-2),
-		"truncated":        plainNames.session + "=" + good[:len(good)-10],
-		"swapped fields":   plainNames.session + "=" + swapped,
-		"empty":            plainNames.session + "=",
-		"garbage":          plainNames.session + "=!!!not base64!!!",
-		"huge":             plainNames.session + "=" + strings.Repeat("A", 8000),
-		"other secret":     plainNames.session + "=" + foreign,
-		"pending cookie":   plainNames.session + "=" + pendingValue,
-		"pending as is":    plainNames.pending + "=" + pendingValue,
+		// In the decoded bytes (the MAC's last byte): a flip of the last
+		// base64 character may touch only padding bits, which decode to
+		// the same bytes, the same valid cookie.
+		"byte flip end":  plainNames.session + "=" + base64.URLEncoding.EncodeToString([]byte(flip(string(raw), len(raw)-1))),
+		"truncated":      plainNames.session + "=" + good[:len(good)-10],
+		"swapped fields": plainNames.session + "=" + swapped,
+		"empty":          plainNames.session + "=",
+		"garbage":        plainNames.session + "=!!!not base64!!!",
+		"huge":           plainNames.session + "=" + strings.Repeat("A", 8000),
+		"other secret":   plainNames.session + "=" + foreign,
+		"pending cookie": plainNames.session + "=" + pendingValue,
+		"pending as is":  plainNames.pending + "=" + pendingValue,
 	} {
 		if r := e.rawGet("/", cookie, nil); r.status != http.StatusFound {
 			t.Errorf("%s: %d", name, r.status)

@@ -20,15 +20,25 @@ type session struct {
 	Aud    string // host (or "." + cookie_domain) the session was issued for
 	Issued int64  // unix seconds: absolute timeout counts from here
 	Seen   int64  // unix seconds: idle timeout counts from here
+	// Expires (unix seconds) is Issued plus the lifetime in force when the
+	// session was issued. Raising the lifetime later never lengthens a
+	// session, so a revocation kept until Expires outlives the session it
+	// revokes. Zero in sessions issued before it was recorded (format 1).
+	Expires int64
 }
 
 // sessionSerializer is a compact, allocation-light encoding of *session for
 // securecookie (gob and JSON cost several microseconds per request on the
 // hot path). Format: version byte, then each string length-prefixed, then
-// the two times as varints.
+// the times as varints: Issued and Seen, and in format 2 Expires.
+// Sessions are written in format 2; format 1 is still read, so an upgrade
+// signs nobody out.
 type sessionSerializer struct{}
 
-const sessionFormat = 1
+const (
+	sessionFormat   = 2
+	sessionFormatV1 = 1 // no Expires
+)
 
 var errBadSession = errors.New("malformed session payload")
 
@@ -37,7 +47,7 @@ func (sessionSerializer) Serialize(src interface{}) ([]byte, error) {
 	if !ok {
 		return nil, errors.New("session serializer: unsupported type")
 	}
-	b := make([]byte, 0, 1+len(s.ID)+len(s.User)+len(s.Aud)+3+20)
+	b := make([]byte, 0, 1+len(s.ID)+len(s.User)+len(s.Aud)+3+30)
 	b = append(b, sessionFormat)
 	for _, str := range []string{s.ID, s.User, s.Aud} {
 		b = binary.AppendUvarint(b, uint64(len(str)))
@@ -45,6 +55,7 @@ func (sessionSerializer) Serialize(src interface{}) ([]byte, error) {
 	}
 	b = binary.AppendVarint(b, s.Issued)
 	b = binary.AppendVarint(b, s.Seen)
+	b = binary.AppendVarint(b, s.Expires)
 	return b, nil
 }
 
@@ -53,9 +64,10 @@ func (sessionSerializer) Deserialize(src []byte, dst interface{}) error {
 	if !ok {
 		return errors.New("session serializer: unsupported type")
 	}
-	if len(src) < 1 || src[0] != sessionFormat {
+	if len(src) < 1 || src[0] != sessionFormat && src[0] != sessionFormatV1 {
 		return errBadSession
 	}
+	format := src[0]
 	src = src[1:]
 	// One string copy of the payload, sliced three ways: one allocation
 	// instead of three on the hot path.
@@ -75,7 +87,18 @@ func (sessionSerializer) Deserialize(src []byte, dst interface{}) error {
 		return errBadSession
 	}
 	src = src[k:]
-	if s.Seen, k = binary.Varint(src); k <= 0 || k != len(src) || k != varintLen(s.Seen) {
+	if s.Seen, k = binary.Varint(src); k <= 0 || k != varintLen(s.Seen) {
+		return errBadSession
+	}
+	src = src[k:]
+	s.Expires = 0
+	if format == sessionFormatV1 {
+		if len(src) != 0 {
+			return errBadSession
+		}
+		return nil
+	}
+	if s.Expires, k = binary.Varint(src); k <= 0 || k != len(src) || k != varintLen(s.Expires) {
 		return errBadSession
 	}
 	return nil

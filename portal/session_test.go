@@ -1,13 +1,17 @@
 package portal
 
 import (
+	"encoding/binary"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
+
+	"github.com/gorilla/securecookie"
 )
 
 func TestSessionSerializerRoundTrip(t *testing.T) {
-	in := session{ID: "0123456789abcdef0123456789abcdef", User: "alice", Aud: ".example.com", Issued: 1_800_000_000, Seen: -5}
+	in := session{ID: "0123456789abcdef0123456789abcdef", User: "alice", Aud: ".example.com", Issued: 1_800_000_000, Seen: -5, Expires: 1_800_043_200}
 	b, err := sessionSerializer{}.Serialize(&in)
 	if err != nil {
 		t.Fatal(err)
@@ -27,6 +31,56 @@ func TestSessionSerializerRoundTrip(t *testing.T) {
 	if _, err := (sessionSerializer{}).Serialize("nope"); err == nil {
 		t.Error("serialized a string")
 	}
+	// Format 1 (before sessions recorded their expiry) still decodes,
+	// with no expiry of its own; nothing may follow its last field.
+	v1 := []byte{1, 1, 'a', 1, 'b', 1, 'c'}
+	v1 = binary.AppendVarint(v1, 1_800_000_000)
+	v1 = binary.AppendVarint(v1, 1_800_000_060)
+	want := session{ID: "a", User: "b", Aud: "c", Issued: 1_800_000_000, Seen: 1_800_000_060}
+	out = session{Expires: 99}
+	if err := (sessionSerializer{}).Deserialize(v1, &out); err != nil || out != want {
+		t.Fatalf("format 1: %+v, %v", out, err)
+	}
+	if err := (sessionSerializer{}).Deserialize(binary.AppendVarint(v1, 5), &out); err == nil {
+		t.Error("format 1 with an expiry accepted")
+	}
+}
+
+// TestFormat1SessionStillSignedIn: a cookie written before sessions
+// recorded their expiry still works, and ends one lifetime after issue.
+func TestFormat1SessionStillSignedIn(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Lifetime = 2 * time.Hour; c.Idle = 2 * time.Hour })
+	now := e.clock.Now().Unix()
+	v1 := []byte{1, 2, 'i', 'd', 5, 'a', 'l', 'i', 'c', 'e', 9}
+	v1 = append(v1, "127.0.0.1"...)
+	v1 = binary.AppendVarint(v1, now)
+	v1 = binary.AppendVarint(v1, now)
+	sc := securecookie.New(e.p.keys[0].cookieHash, e.p.keys[0].cookieBlock)
+	sc.SetSerializer(rawSerializer{})
+	value, err := sc.Encode(plainNames.session, v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := e.rawGet("/", plainNames.session+"="+value, nil); r.status != http.StatusOK {
+		t.Fatalf("format 1 cookie: %d", r.status)
+	}
+	e.clock.Add(2*time.Hour - time.Minute)
+	if r := e.rawGet("/", plainNames.session+"="+value, nil); r.status != http.StatusOK {
+		t.Fatalf("format 1 cookie within its lifetime: %d", r.status)
+	}
+	e.clock.Add(time.Minute)
+	if r := e.rawGet("/", plainNames.session+"="+value, nil); r.status != http.StatusFound {
+		t.Fatalf("format 1 cookie past its lifetime: %d", r.status)
+	}
+}
+
+// rawSerializer passes bytes through, to write payloads of old formats.
+type rawSerializer struct{}
+
+func (rawSerializer) Serialize(src interface{}) ([]byte, error) { return src.([]byte), nil }
+func (rawSerializer) Deserialize(src []byte, dst interface{}) error {
+	*dst.(*[]byte) = src
+	return nil
 }
 
 // FuzzSessionPayload: any bytes inside a validly signed cookie must decode
@@ -39,6 +93,13 @@ func FuzzSessionPayload(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var s session
 		if err := (sessionSerializer{}).Deserialize(b, &s); err != nil {
+			return
+		}
+		if b[0] == sessionFormatV1 {
+			// Read, never written: it re-encodes as the current format.
+			if s.Expires != 0 {
+				t.Fatalf("format 1 %x decoded with an expiry: %+v", b, s)
+			}
 			return
 		}
 		again, err := sessionSerializer{}.Serialize(&s)

@@ -174,6 +174,50 @@ func TestPhoneSetUpThenTextMessageSignIn(t *testing.T) {
 	}
 }
 
+// TestPhoneSetUpCodeIsBoundToTheNumber: a code texted to one number never
+// confirms another number in the same set-up. The attacker asks for a code
+// to a number they do not own (A) and keeps that pending cookie, asks for a
+// code to their own number (B), then types B's code with A's cookie: A
+// must not be stored.
+func TestPhoneSetUpCodeIsBoundToTheNumber(t *testing.T) {
+	const numberA, numberB = "+14155550177", "+14155550188"
+	e, inbox := newSMSEnv(t)
+	b := e.browser()
+	if r := b.login("bob", testPassword); r.header.Get("Location") != Prefix+"register" {
+		t.Fatalf("password step: %d %s", r.status, r.header.Get("Location"))
+	}
+	if r := b.post(Prefix+"register/phone", Prefix+"register/phone", url.Values{"phone": {numberA}}); r.status != http.StatusOK {
+		t.Fatalf("code to A: %d %s", r.status, r.body)
+	}
+	withA := *b.cookie(plainNames.pending)
+	e.clock.Add(31 * time.Second) // past the resend cooldown
+	if r := b.post(Prefix+"register/phone", Prefix+"register/phone", url.Values{"phone": {numberB}}); r.status != http.StatusOK {
+		t.Fatalf("code to B: %d %s", r.status, r.body)
+	}
+	withB := *b.cookie(plainNames.pending)
+	codeB := inbox.lastCode(t, numberB)
+
+	setPending := func(c http.Cookie) {
+		u, _ := url.Parse(b.base)
+		b.c.Jar.SetCookies(u, []*http.Cookie{{Name: c.Name, Value: c.Value, Path: "/"}})
+	}
+	setPending(withA)
+	if r := b.post(Prefix+"register/phone", Prefix+"register/phone", url.Values{"code": {codeB}}); r.status == http.StatusSeeOther || b.cookie(plainNames.session) != nil {
+		t.Fatalf("B's code with A's pending cookie signed in: %d", r.status)
+	}
+	if info, _ := e.st.SecurityInfo(context.Background(), "bob"); info.Phone != "" {
+		t.Fatalf("number %s stored with a code sent to %s", info.Phone, numberB)
+	}
+	// The code still confirms the number it was sent to.
+	setPending(withB)
+	if r := b.post(Prefix+"register/phone", Prefix+"register/phone", url.Values{"code": {codeB}}); r.status != http.StatusSeeOther {
+		t.Fatalf("B's code with B's pending cookie: %d %s", r.status, r.body)
+	}
+	if info, _ := e.st.SecurityInfo(context.Background(), "bob"); info.Phone != numberB {
+		t.Fatalf("stored phone %q, want %s", info.Phone, numberB)
+	}
+}
+
 func TestResendCooldownAndReplacedCode(t *testing.T) {
 	e, inbox, b := bobAtTextCode(t)
 	first := inbox.lastCode(t, bobPhone)

@@ -1,6 +1,7 @@
 // Package sms is the "text message" method: a 6-digit code sent to the
 // user's confirmed phone number, valid 10 minutes, single use, at most 5
-// wrong tries, stored only as a keyed hash bound to the sign-in challenge.
+// wrong tries, stored only as a keyed hash bound to the sign-in challenge
+// and to the number it was sent to.
 package sms
 
 import (
@@ -52,7 +53,7 @@ type Limits struct {
 	Cooldown        time.Duration // between two sends to one user (30 s)
 	PerUser         int           // sends per user per hour (10)
 	PerNumber       int           // sends per destination number per hour (10)
-	PerIP           int           // sends per client IP per hour (20)
+	PerIP           int           // sends per client IP (IPv6: per /64) per hour (20)
 	GlobalPerMinute int           // sends per minute, all users together (60)
 }
 
@@ -169,7 +170,7 @@ func (v *Verifier) SendTo(ctx context.Context, user verifiers.User, ch verifiers
 	}
 	// The code is stored before it is sent: a store failure sends nothing.
 	if err := v.Store.PutCode(ctx, store.Code{ChallengeID: ch.ID, Username: user.Name, Method: v.Method(),
-		Hash: v.hash(ch.ID, code), Expires: now.Add(CodeLifetime)}); err != nil {
+		Hash: v.hash(ch.ID, n.E164, code), Expires: now.Add(CodeLifetime)}); err != nil {
 		return verifiers.Prompt{}, err
 	}
 	body := fmt.Sprintf("%s is your %s verification code. It expires in 10 minutes. Don't share it with anyone.", code, v.AppName)
@@ -203,7 +204,8 @@ func (v *Verifier) Reserve(ctx context.Context, user verifiers.User, ch verifier
 		{Key: m + "-cooldown:" + user.Name, Max: 1, Window: l.Cooldown},
 		{Key: m + "-user:" + user.Name, Max: l.PerUser, Window: time.Hour},
 		{Key: m + "-number:" + n.E164, Max: l.PerNumber, Window: time.Hour},
-		{Key: m + "-ip:" + ch.ClientIP, Max: l.PerIP, Window: time.Hour},
+		// An IPv6 client counts by its /64, which it can rotate freely.
+		{Key: m + "-ip:" + verifiers.SourceKey(ch.ClientIP), Max: l.PerIP, Window: time.Hour},
 		{Key: m + "-global", Max: l.GlobalPerMinute, Window: time.Minute},
 	}
 	blocked, retry, err := v.Store.TakeSend(ctx, limits, v.Now())
@@ -230,20 +232,38 @@ func (v *Verifier) Check(ctx context.Context, user verifiers.User, ch verifiers.
 		}
 		return v.Service.Check(ctx, number, input)
 	}
-	return v.checkStored(ctx, user, ch, input)
+	number, err := v.Phone(ctx, user)
+	if err != nil {
+		return verifiers.Rejected, err
+	}
+	// The code was hashed with the number as SendTo parsed it.
+	if n, err := phone.Parse(number); err == nil {
+		number = n.E164
+	}
+	return v.checkStored(ctx, user, ch, number, input)
 }
 
 // CheckNumber checks a code sent to number with SendTo (setting up a phone
-// that is not stored yet).
+// that is not stored yet). Only a code sent to that very number, for that
+// challenge, is accepted: a code sent to another number in the same
+// sign-in proves nothing about this one.
 func (v *Verifier) CheckNumber(ctx context.Context, user verifiers.User, ch verifiers.Challenge, number, input string) (verifiers.Result, error) {
-	if v.Service != nil {
-		return v.Service.Check(ctx, number, input)
+	n, err := phone.Parse(number)
+	if err != nil {
+		return verifiers.Rejected, fmt.Errorf("checking a code for a number: %w", err)
 	}
-	return v.checkStored(ctx, user, ch, input)
+	if v.Service != nil {
+		return v.Service.Check(ctx, n.E164, input)
+	}
+	return v.checkStored(ctx, user, ch, n.E164, input)
 }
 
-func (v *Verifier) checkStored(ctx context.Context, user verifiers.User, ch verifiers.Challenge, input string) (verifiers.Result, error) {
-	res, err := v.Store.UseCode(ctx, ch.ID, user.Name, v.Method(), v.hash(ch.ID, input), v.Now(), MaxTries)
+// checkStored checks input against the code stored for the challenge.
+// The code's hash covers the number it was sent to, so a code sent to one
+// number never confirms another, and a code sent before the user's number
+// changed does not sign in with the new one.
+func (v *Verifier) checkStored(ctx context.Context, user verifiers.User, ch verifiers.Challenge, number, input string) (verifiers.Result, error) {
+	res, err := v.Store.UseCode(ctx, ch.ID, user.Name, v.Method(), v.hash(ch.ID, number, input), v.Now(), MaxTries)
 	if err != nil {
 		return verifiers.Rejected, err
 	}
@@ -257,10 +277,15 @@ func (v *Verifier) checkStored(ctx context.Context, user verifiers.User, ch veri
 	}
 }
 
-// hash binds a code to its challenge under the verifier's key.
-func (v *Verifier) hash(challengeID, code string) []byte {
+// hash binds a code to its challenge and to the number (E.164) it was sent
+// to, under the verifier's key. The challenge ID (random hex) and the
+// number (E.164) cannot contain the NUL bytes that end them, so no two
+// triples hash the same input.
+func (v *Verifier) hash(challengeID, number, code string) []byte {
 	m := hmac.New(sha256.New, v.Key)
 	m.Write([]byte(challengeID))
+	m.Write([]byte{0})
+	m.Write([]byte(number))
 	m.Write([]byte{0})
 	m.Write([]byte(code))
 	return m.Sum(nil)

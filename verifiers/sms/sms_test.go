@@ -309,3 +309,63 @@ func wrongCode(code string) string {
 	}
 	return "000000"
 }
+
+// TestCodeIsBoundToItsNumber: in one challenge, a code sent to one number
+// does not confirm another; a code sent for sign-in stops working once the
+// user's number changes.
+func TestCodeIsBoundToItsNumber(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	ch := verifiers.Challenge{ID: "setup", ClientIP: "192.0.2.7"}
+	const other = "+14155550199"
+	if _, err := e.v.SendTo(ctx, e.alice, ch, other); err != nil {
+		t.Fatal(err)
+	}
+	code := e.sentCode(t)
+	if res, err := e.v.CheckNumber(ctx, e.alice, ch, alicePh, code); err != nil || res != verifiers.Rejected {
+		t.Fatalf("code sent to %s checked for %s: %v %v", other, alicePh, res, err)
+	}
+	if res, err := e.v.CheckNumber(ctx, e.alice, ch, "+1 415 555 0199", code); err != nil || res != verifiers.Accepted {
+		t.Fatalf("code checked for the number it was sent to: %v %v", res, err)
+	}
+
+	e.clock = e.clock.Add(time.Minute)
+	signIn := verifiers.Challenge{ID: "sign-in", ClientIP: "192.0.2.7"}
+	if _, err := e.v.Start(ctx, e.alice, signIn); err != nil {
+		t.Fatal(err)
+	}
+	code = e.sentCode(t)
+	e.st.SetPhone(ctx, "alice", other)
+	if res, err := e.v.Check(ctx, e.alice, signIn, code); err != nil || res != verifiers.Rejected {
+		t.Fatalf("code sent to the old number after the number changed: %v %v", res, err)
+	}
+}
+
+// TestPerIPLimitCountsIPv6By64: one IPv6 client rotating addresses in its
+// /64 meets the per-IP limit; another /64 and IPv4 clients are counted on
+// their own.
+func TestPerIPLimitCountsIPv6By64(t *testing.T) {
+	e := newEnv(t)
+	e.v.Limits = Limits{PerIP: 2}
+	ctx := context.Background()
+	send := func(i int, ip string) error {
+		user := verifiers.User{Name: "u" + string(rune('a'+i))}
+		_, err := e.v.SendTo(ctx, user, verifiers.Challenge{ID: user.Name, ClientIP: ip}, "+1415555010"+string(rune('0'+i)))
+		return err
+	}
+	for i, ip := range []string{"2001:db8:1:2::1", "2001:db8:1:2:aaaa::7"} {
+		if err := send(i, ip); err != nil {
+			t.Fatalf("send %d from %s: %v", i, ip, err)
+		}
+	}
+	var le *LimitError
+	if err := send(2, "2001:db8:1:2:ffff:ffff:ffff:fffe"); !errors.As(err, &le) || le.Limit != "ip" {
+		t.Fatalf("third send from the same /64: %v", err)
+	}
+	if err := send(3, "2001:db8:1:3::1"); err != nil {
+		t.Fatalf("send from another /64: %v", err)
+	}
+	if err := send(4, "192.0.2.1"); err != nil {
+		t.Fatalf("send from IPv4: %v", err)
+	}
+}
