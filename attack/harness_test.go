@@ -157,6 +157,19 @@ func (c *client) do(method, path string, body io.Reader, hdr map[string]string) 
 
 func (c *client) get(path string) response { return wrap(c.Get(path)) }
 
+// send sends req as it is (with c's cookies) and returns the status and
+// the first limit bytes of the body.
+func (c *client) send(req *http.Request, limit int64) (int, string) {
+	c.t.Helper()
+	res, err := c.c.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(res.Body, limit))
+	return res.StatusCode, string(body)
+}
+
 func (c *client) csrf(path string) string { return c.CSRF(path) }
 
 func (c *client) post(from, to string, form url.Values) response {

@@ -33,14 +33,7 @@ func TestIdentityHeaderSpoofing(t *testing.T) {
 					req, _ := http.NewRequest("GET", base+"/app", nil)
 					req.Header.Set("Accept", accept)
 					req.Header[name] = values // the raw spelling, not canonicalised
-					res, err := c.c.Do(req)
-					if err != nil {
-						t.Fatal(err)
-					}
-					body := make([]byte, 8192)
-					n, _ := res.Body.Read(body)
-					res.Body.Close()
-					got := string(body[:n])
+					_, got := c.send(req, 8192)
 					tried++
 					if strings.Contains(got, "mallory") || strings.Contains(got, "admins") {
 						t.Errorf("%s: %v reached the app:\n%s", name, values, got)
@@ -112,16 +105,9 @@ func TestSessionCookieKeptFromApp(t *testing.T) {
 		if cookies != "" {
 			req.Header.Set("Cookie", cookies) // the jar adds Stepgate's after these
 		}
-		res, err := c.c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body := make([]byte, 8192)
-		n, _ := res.Body.Read(body)
-		res.Body.Close()
-		got := string(body[:n])
+		status, got := c.send(req, 8192)
 		if !strings.HasPrefix(got, "BACKEND") || !strings.Contains(got, "Remote-User: alice") {
-			t.Fatalf("signed-in request did not reach the app: %d\n%s", res.StatusCode, got)
+			t.Fatalf("signed-in request did not reach the app: %d\n%s", status, got)
 		}
 		if strings.Contains(got, "stepgate") || strings.Contains(got, session) {
 			t.Errorf("a Stepgate cookie reached the app:\n%s", got)
