@@ -185,50 +185,42 @@ func (p *Portal) postLogin(w http.ResponseWriter, r *http.Request) {
 		}
 		p.render(w, r, status, "login", pageData{Title: "Sign in", Heading: "Sign in", Error: msg, Rd: rd, Username: typed})
 	}
+	// A network over its budget of failed attempts is refused before
+	// anything else: nothing is checked, and no account's failures count
+	// it, so nobody is locked out by someone else's flood.
+	source := verifiers.SourceKey(p.cfg.ClientIP(r))
+	if err := p.cfg.Users.CheckSource(ctx, source); err != nil {
+		p.passwordRefused(w, r, name, err, again)
+		return
+	}
 	// The attempt is taken for every name, existing or not, so a locked
 	// message does not reveal that an account exists. It is counted as a
 	// failure before the password is checked (see takeAttempt), so any
 	// number of concurrent guesses check no more than the back-off allows.
-	var taken store.Failures
+	var taken store.Attempt
 	if name != "" {
-		f, msg, ok := p.takeAttempt(r, name, "password", "password")
+		a, msg, ok := p.takeAttempt(r, name, "password", "password")
 		if !ok {
 			again(http.StatusTooManyRequests, msg)
 			return
 		}
-		taken = f
+		taken = a
 	}
-	user, ok, err := p.cfg.Users.Authenticate(ctx, verifiers.SourceKey(p.cfg.ClientIP(r)), typed, r.PostFormValue("password"))
-	if err != nil && name != "" {
-		// The password was never checked (the client's network is over
-		// its budget, no hashing slot came free, or the client left): the
-		// attempt is given back.
-		p.returnAttempt(ctx, name, "password")
-	}
-	var tooMany *password.TooManyAttemptsError
-	switch {
-	case errors.As(err, &tooMany):
-		// The client's network used its budget of failed attempts: nothing
-		// was checked, and no account's failures count it.
-		secs := int(tooMany.RetryAfter / time.Second)
-		p.audit(r, "sign-in", name, "password", "source-limited", zap.Int("retry_after_s", secs))
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		wait := strconv.Itoa(secs) + " seconds"
-		if secs == 1 {
-			wait = "1 second"
+	user, ok, err := p.cfg.Users.Authenticate(ctx, source, typed, r.PostFormValue("password"))
+	if err != nil {
+		// The password was never checked (the network used its budget
+		// since CheckSource, no hashing slot came free, or the client
+		// left): the attempt is given back.
+		if name != "" {
+			p.returnAttempt(ctx, name, "password", taken)
 		}
-		again(http.StatusTooManyRequests, "Too many sign-in attempts from your network. Try again in "+wait+".")
-		return
-	case err != nil:
-		// No hashing slot came free in time, or the client left.
-		p.audit(r, "sign-in", name, "password", "busy")
-		again(http.StatusServiceUnavailable, "Sign-in is busy right now. Try again in a moment.")
+		p.passwordRefused(w, r, name, err, again)
 		return
 	}
 	if !ok {
 		// Unknown names were counted too: the same store write keeps the
 		// timing equal, and the same lockout keeps the messages equal.
-		p.failed(r, name, "password", "failure", taken)
+		p.failed(r, name, "password", "failure", taken.Failures)
 		again(http.StatusUnauthorized, msgBadLogin+p.cfg.HelpContact+".")
 		return
 	}
@@ -283,6 +275,26 @@ func (p *Portal) postLogin(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, Prefix+pd.Stage, http.StatusSeeOther)
 }
 
+// passwordRefused answers a password that was not checked: the client's
+// network used its budget of failed attempts (429, with when to try
+// again), or no hashing slot came free in time (503).
+func (p *Portal) passwordRefused(w http.ResponseWriter, r *http.Request, name string, err error, again func(int, string)) {
+	var tooMany *password.TooManyAttemptsError
+	if !errors.As(err, &tooMany) {
+		p.audit(r, "sign-in", name, "password", "busy")
+		again(http.StatusServiceUnavailable, "Sign-in is busy right now. Try again in a moment.")
+		return
+	}
+	secs := int(tooMany.RetryAfter / time.Second)
+	p.audit(r, "sign-in", name, "password", "source-limited", zap.Int("retry_after_s", secs))
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	wait := strconv.Itoa(secs) + " seconds"
+	if secs == 1 {
+		wait = "1 second"
+	}
+	again(http.StatusTooManyRequests, "Too many sign-in attempts from your network. Try again in "+wait+".")
+}
+
 // locked reports whether the account's method is in back-off, with the
 // message to show. It only reads the counter: where the user makes a guess,
 // takeAttempt counts it atomically instead.
@@ -317,23 +329,23 @@ func lockedMessage(wait time.Duration, hard bool, contact string) string {
 // success, returnAttempt when the guess could not be checked. When the
 // attempt is refused (back-off, lockout, or the store failing: fail
 // closed) it returns false and the message to show.
-func (p *Portal) takeAttempt(r *http.Request, user, counter, method string) (store.Failures, string, bool) {
+func (p *Portal) takeAttempt(r *http.Request, user, counter, method string) (store.Attempt, string, bool) {
 	a, err := p.cfg.Store.TakeAttempt(r.Context(), user, counter, p.cfg.Now(), p.cfg.Lockout.Wait)
 	if err != nil {
 		p.log.Error("taking an attempt", zap.Error(err))
 		p.audit(r, "sign-in", user, method, "error", zap.Error(err))
-		return store.Failures{}, msgUnavailable, false
+		return store.Attempt{}, msgUnavailable, false
 	}
 	if !a.Taken {
 		p.audit(r, "sign-in", user, method, "locked", zap.Int("failures_in_a_row", a.Failures.Count))
-		return a.Failures, lockedMessage(a.Wait, a.Locked, p.cfg.HelpContact), false
+		return a, lockedMessage(a.Wait, a.Locked, p.cfg.HelpContact), false
 	}
-	return a.Failures, "", true
+	return a, "", true
 }
 
 // returnAttempt gives back an attempt whose guess could not be checked.
-func (p *Portal) returnAttempt(ctx context.Context, user, counter string) {
-	if err := p.cfg.Store.ReturnAttempt(ctx, user, counter); err != nil {
+func (p *Portal) returnAttempt(ctx context.Context, user, counter string, a store.Attempt) {
+	if err := p.cfg.Store.ReturnAttempt(ctx, user, counter, a); err != nil {
 		p.log.Error("returning an attempt", zap.Error(err))
 	}
 }
@@ -496,7 +508,7 @@ func (p *Portal) checkCode(r *http.Request, user verifiers.User, method string, 
 	}
 	res, err := check(code)
 	if err != nil {
-		p.returnAttempt(ctx, user.Name, codeFailures)
+		p.returnAttempt(ctx, user.Name, codeFailures, taken)
 		p.audit(r, "sign-in", user.Name, method, "error", zap.Error(err))
 		return verifiers.Rejected, "We couldn't check your code right now. Try again in a moment.", http.StatusServiceUnavailable
 	}
@@ -507,15 +519,15 @@ func (p *Portal) checkCode(r *http.Request, user verifiers.User, method string, 
 		}
 		return res, "", http.StatusOK
 	case verifiers.Replayed:
-		p.failed(r, user.Name, method, "replayed", taken)
+		p.failed(r, user.Name, method, "replayed", taken.Failures)
 		return res, msgUsedCode, http.StatusUnauthorized
 	case verifiers.Expired:
 		// No guess was checked: there was no live code to compare with.
-		p.returnAttempt(ctx, user.Name, codeFailures)
+		p.returnAttempt(ctx, user.Name, codeFailures, taken)
 		p.audit(r, "sign-in", user.Name, method, "expired")
 		return res, msgCodeGone, http.StatusUnauthorized
 	default:
-		p.failed(r, user.Name, method, "failure", taken)
+		p.failed(r, user.Name, method, "failure", taken.Failures)
 		return res, wrongCodeMessage(method), http.StatusUnauthorized
 	}
 }

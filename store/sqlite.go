@@ -478,6 +478,7 @@ func (s *SQLite) TakeAttempt(ctx context.Context, username, method string, now t
 		return Attempt{}, fmt.Errorf("taking an attempt: %w", err)
 	default:
 		a.Failures.Last = time.UnixMilli(last)
+		a.Prev = a.Failures.Last
 	}
 	if a.Wait, a.Locked = backoff(a.Failures, now); a.Wait > 0 || a.Locked {
 		return a, tx.Rollback()
@@ -499,9 +500,19 @@ func (s *SQLite) TakeAttempt(ctx context.Context, username, method string, now t
 }
 
 // ReturnAttempt implements Store.
-func (s *SQLite) ReturnAttempt(ctx context.Context, username, method string) error {
+func (s *SQLite) ReturnAttempt(ctx context.Context, username, method string, a Attempt) error {
+	if !a.Taken {
+		return nil
+	}
+	var prev int64
+	if !a.Prev.IsZero() {
+		prev = a.Prev.UnixMilli()
+	}
 	_, err := s.db.ExecContext(ctx,
-		`UPDATE failures SET count = count - 1 WHERE username = ? AND method = ? AND count > 0`, username, method)
+		`UPDATE failures SET count = count - 1,
+		   last_at = CASE WHEN count = ? AND last_at = ? THEN ? ELSE last_at END
+		 WHERE username = ? AND method = ? AND count >= ? AND count > 0`,
+		a.Failures.Count, a.Failures.Last.UnixMilli(), prev, username, method, a.Failures.Count)
 	if err != nil {
 		return fmt.Errorf("returning an attempt: %w", err)
 	}

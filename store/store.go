@@ -156,6 +156,9 @@ type Attempt struct {
 	Wait time.Duration
 	// Locked: refused until an administrator unlocks the account.
 	Locked bool
+	// Prev is the time of the failure before this attempt (zero: none),
+	// which ReturnAttempt puts back.
+	Prev time.Time
 }
 
 // Revocation withdraws sessions. Either SessionID is set (one session is
@@ -200,10 +203,13 @@ type Store interface {
 	// many as backoff allows are ever checked. The attempt's time is its
 	// failure time.
 	TakeAttempt(ctx context.Context, username, method string, now time.Time, backoff Backoff) (Attempt, error)
-	// ReturnAttempt gives back one attempt taken by TakeAttempt whose check
+	// ReturnAttempt gives back attempt a, taken by TakeAttempt, whose check
 	// could not be made (the server was busy, the code had expired): the
-	// counter goes down by one, never below zero.
-	ReturnAttempt(ctx context.Context, username, method string) error
+	// counter goes down by one, and when no attempt was taken since, the
+	// time of the last failure goes back to what it was, so a returned
+	// attempt does not restart the back-off either. Nothing is given back
+	// when the counter has been reset since a was taken and is below a's.
+	ReturnAttempt(ctx context.Context, username, method string, a Attempt) error
 	// ResetFailures clears the counter after a success.
 	ResetFailures(ctx context.Context, username, method string) error
 	// UnlockUser clears every failure counter of a user (an administrator

@@ -405,12 +405,47 @@ func TestTakeAttempt(t *testing.T) {
 	if err != nil || a.Taken || a.Wait != 30*time.Second || a.Failures.Count != 5 {
 		t.Fatalf("attempt in back-off = %+v, %v", a, err)
 	}
-	// A returned attempt (the check could not run) no longer counts.
-	if err := s.ReturnAttempt(ctx, "alice", "code"); err != nil {
+	// A returned attempt (the check could not run) no longer counts, and
+	// the back-off runs from the failure before it again.
+	a6, err := s.TakeAttempt(ctx, "alice", "code", now.Add(61*time.Second), testBackoff)
+	if err != nil || !a6.Taken || a6.Failures.Count != 6 || !a6.Prev.Equal(now) {
+		t.Fatalf("attempt after the back-off = %+v, %v", a6, err)
+	}
+	if err := s.ReturnAttempt(ctx, "alice", "code", a6); err != nil {
 		t.Fatal(err)
 	}
-	if f, _ := s.Failures(ctx, "alice", "code"); f.Count != 4 {
-		t.Fatalf("after ReturnAttempt: %+v", f)
+	if f, _ := s.Failures(ctx, "alice", "code"); f.Count != 5 || !f.Last.Equal(now) {
+		t.Fatalf("after ReturnAttempt: %+v, want 5 failures, the last at %v", f, now)
+	}
+	// Returning an attempt not taken changes nothing.
+	if err := s.ReturnAttempt(ctx, "alice", "code", a); err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := s.Failures(ctx, "alice", "code"); f.Count != 5 {
+		t.Fatalf("after returning a refused attempt: %+v", f)
+	}
+	// An attempt taken after the one returned keeps its time.
+	a6, _ = s.TakeAttempt(ctx, "alice", "code", now.Add(61*time.Second), testBackoff)
+	a7, _ := s.TakeAttempt(ctx, "alice", "code", now.Add(3*time.Minute), testBackoff)
+	if !a7.Taken {
+		t.Fatalf("attempt 7 = %+v", a7)
+	}
+	s.ReturnAttempt(ctx, "alice", "code", a6)
+	if f, _ := s.Failures(ctx, "alice", "code"); f.Count != 6 || !f.Last.Equal(now.Add(3*time.Minute)) {
+		t.Fatalf("after returning attempt 6 of 7: %+v", f)
+	}
+	s.ReturnAttempt(ctx, "alice", "code", a7)
+	// After a reset, an attempt from before it is not given back.
+	s.ResetFailures(ctx, "alice", "code")
+	if a, _ := s.TakeAttempt(ctx, "alice", "code", now, testBackoff); a.Failures.Count != 1 {
+		t.Fatalf("after reset: %+v", a)
+	}
+	s.ReturnAttempt(ctx, "alice", "code", a6)
+	if f, _ := s.Failures(ctx, "alice", "code"); f.Count != 1 {
+		t.Fatalf("an attempt from before a reset was given back: %+v", f)
+	}
+	for i := 2; i <= 4; i++ {
+		s.TakeAttempt(ctx, "alice", "code", now, testBackoff)
 	}
 	// Back to 5, then the back-off is over a minute later; at 8, locked.
 	later := now
@@ -427,14 +462,15 @@ func TestTakeAttempt(t *testing.T) {
 	if a, _ := s.TakeAttempt(ctx, "alice", "password", now, testBackoff); !a.Taken || a.Failures.Count != 1 {
 		t.Fatalf("password shares the code counter: %+v", a)
 	}
-	// ReturnAttempt never goes below zero.
+	// ReturnAttempt never goes below zero, nor gives back another user's.
+	b1, _ := s.TakeAttempt(ctx, "bob", "code", now, testBackoff)
 	for range 3 {
-		if err := s.ReturnAttempt(ctx, "bob", "code"); err != nil {
+		if err := s.ReturnAttempt(ctx, "bob", "code", b1); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if a, _ := s.TakeAttempt(ctx, "bob", "code", now, testBackoff); a.Failures.Count != 1 {
-		t.Fatalf("bob after returning unowned attempts: %+v", a)
+	if f, _ := s.Failures(ctx, "bob", "code"); f.Count != 0 {
+		t.Fatalf("bob after returning one attempt three times: %+v", f)
 	}
 }
 

@@ -416,6 +416,27 @@ func (g *gate) await(ctx context.Context, w *waiter) error {
 	return err
 }
 
+// admit reports, without using any of it, whether key's budget allows a
+// check now: nil, or the *TooManyAttemptsError run would return (held
+// RefusalDelay, as there). It lets a caller refuse an attempt before it
+// does anything else for it, such as counting it against an account.
+func (g *gate) admit(ctx context.Context, key string) error {
+	g.mu.Lock()
+	src := g.source(key, g.now())
+	var retry time.Duration
+	switch {
+	case src.tokens < 1:
+		retry = time.Duration((1 - src.tokens) * float64(g.perToken()))
+	case len(src.waiting) >= g.lim.QueuePerSource:
+		retry = g.perToken()
+	default:
+		g.mu.Unlock()
+		return nil
+	}
+	g.mu.Unlock()
+	return g.refuse(ctx, retry)
+}
+
 // giveBack returns one attempt to key's budget.
 func (g *gate) giveBack(key string) {
 	g.mu.Lock()

@@ -89,7 +89,12 @@ type Directory struct {
 
 	logger  *zap.Logger
 	writeMu sync.Mutex // one upgrade of the users file at a time
-	write   func(path string, data []byte, mode os.FileMode, ok func() error) error
+	// upgradeOff is set when an upgrade of the users file failed (a
+	// read-only file, a full disk, an entry changed meanwhile) and cleared
+	// when the file is loaded again: without it, every sign-in of such a
+	// user would hash twice and fail again.
+	upgradeOff atomic.Bool
+	write      func(path string, data []byte, mode os.FileMode, ok func() error) error
 }
 
 // Open loads the users file at path. New and upgraded hashes use
@@ -266,7 +271,7 @@ func (d *Directory) Authenticate(ctx context.Context, source, name, password str
 	var hashErr error
 	giveBack, err := d.hashing.run(ctx, source, func() {
 		ok = Verify(hash, password)
-		if ok && known && hashKind(hash) != paramsKind(params) {
+		if ok && known && hashKind(hash) != paramsKind(params) && !d.upgradeOff.Load() {
 			newHash, hashErr = HashWith(params, password)
 		}
 	})
@@ -283,13 +288,24 @@ func (d *Directory) Authenticate(ctx context.Context, source, name, password str
 			d.logger.Error("upgrading password hash", zap.String("user", e.user.Name), zap.Error(hashErr))
 		case newHash != "":
 			if err := d.upgrade(e.user.Name, hash, newHash); err != nil {
-				d.logger.Error("upgrading password hash", zap.String("user", e.user.Name), zap.Error(err))
+				d.upgradeOff.Store(true)
+				d.logger.Error("upgrading password hash; no more upgrades until the users file changes", zap.String("user", e.user.Name), zap.Error(err))
 			} else {
 				d.logger.Info("upgraded password hash", zap.String("user", e.user.Name), zap.String("from", hashKind(hash)), zap.String("to", paramsKind(params)))
 			}
 		}
 	}
 	return e.user, ok, nil
+}
+
+// CheckSource reports whether source (verifiers.SourceKey of the client's
+// address) may have a password checked now, without using its budget:
+// nil, or the *TooManyAttemptsError Authenticate would return, after the
+// same pause. Callers that count an attempt against the account before
+// Authenticate (the lockout) ask first, so a network over its budget
+// never touches an account's failure counter.
+func (d *Directory) CheckSource(ctx context.Context, source string) error {
+	return d.hashing.admit(ctx, source)
 }
 
 // paramsKind is hashKind of a hash made with p.
@@ -429,6 +445,7 @@ func (d *Directory) Reload() (bool, error) {
 		return false, err
 	}
 	d.current.Store(snap)
+	d.upgradeOff.Store(false)
 	return true, nil
 }
 
