@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -145,17 +146,35 @@ func TestUpgradeLosesNoConcurrentChange(t *testing.T) {
 // written, the sign-in still succeeds and the failure is logged.
 func TestUpgradeFailureIsLoggedNotShown(t *testing.T) {
 	d, path, hashes, logs := upgradeEnv(t)
+	writes := 0
 	d.write = func(string, []byte, os.FileMode, func() error) error {
+		writes++
 		return errors.New("writing users file: read-only file system")
 	}
-	if _, ok, err := d.Authenticate(context.Background(), "192.0.2.1", "alice", "pw"); !ok || err != nil {
-		t.Fatalf("sign-in with an unwritable users file: %v %v", ok, err)
+	for range 3 {
+		if _, ok, err := d.Authenticate(context.Background(), "192.0.2.1", "alice", "pw"); !ok || err != nil {
+			t.Fatalf("sign-in with an unwritable users file: %v %v", ok, err)
+		}
 	}
 	if fileHash(t, path, "alice") != hashes["alice"] {
 		t.Fatal("file changed")
 	}
-	if logs.FilterMessage("upgrading password hash").Len() != 1 {
-		t.Fatalf("failure not logged: %v", logs.All())
+	const msg = "upgrading password hash; no more upgrades until the users file changes"
+	if logs.FilterMessage(msg).Len() != 1 {
+		t.Fatalf("failure not logged once: %v", logs.All())
+	}
+	// After a failure, sign-ins stop hashing twice and writing, until the
+	// file is loaded again.
+	if writes != 1 {
+		t.Fatalf("%d writes for 3 sign-ins after a failed one, want 1", writes)
+	}
+	os.Chtimes(path, time.Now(), time.Now().Add(time.Minute))
+	if changed, err := d.Reload(); !changed || err != nil {
+		t.Fatalf("reload: %v %v", changed, err)
+	}
+	d.Authenticate(context.Background(), "192.0.2.1", "alice", "pw")
+	if writes != 2 {
+		t.Fatalf("%d writes after the file changed, want 2", writes)
 	}
 }
 
