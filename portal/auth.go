@@ -136,6 +136,12 @@ func (p *Portal) Protect(w http.ResponseWriter, r *http.Request, pol Policy) (id
 	if id.refresh {
 		s := id.sess
 		s.Seen = p.cfg.Now().Unix()
+		if s.Expires == 0 {
+			// A session from before sessions carried their expiry (format
+			// 1) gets the one it has now, so a lifetime raised later
+			// cannot lengthen it past a revocation kept until then.
+			s.Expires = p.expiry(s)
+		}
 		p.setSession(w, r, s)
 	}
 	return id, false

@@ -74,6 +74,44 @@ func TestFormat1SessionStillSignedIn(t *testing.T) {
 	}
 }
 
+// TestFormat1SessionRefreshGetsItsExpiry: a format-1 session refreshed by
+// the idle timer is written with the expiry it has under the lifetime in
+// force, so raising lifetime afterwards does not lengthen it.
+func TestFormat1SessionRefreshGetsItsExpiry(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Lifetime = 2 * time.Hour; c.Idle = 2 * time.Hour })
+	issued := e.clock.Now().Unix()
+	v1 := []byte{1, 2, 'i', 'd', 5, 'a', 'l', 'i', 'c', 'e', 9}
+	v1 = append(v1, "127.0.0.1"...)
+	v1 = binary.AppendVarint(v1, issued)
+	v1 = binary.AppendVarint(v1, issued)
+	sc := securecookie.New(e.p.keys[0].cookieHash, e.p.keys[0].cookieBlock)
+	sc.SetSerializer(rawSerializer{})
+	value, err := sc.Encode(plainNames.session, v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Add(time.Hour) // past a quarter of the idle timeout: refreshed
+	r := e.rawGet("/", plainNames.session+"="+value, nil)
+	var refreshed string
+	for _, c := range (&http.Response{Header: r.header}).Cookies() {
+		if c.Name == plainNames.session {
+			refreshed = c.Value
+		}
+	}
+	if r.status != http.StatusOK || refreshed == "" {
+		t.Fatalf("format 1 cookie after an hour: %d, refreshed cookie %q", r.status, refreshed)
+	}
+	var s session
+	if err := securecookie.DecodeMulti(plainNames.session, refreshed, &s, e.p.sessions...); err != nil || s.Expires != issued+2*3600 {
+		t.Fatalf("refreshed session: %+v, %v; want expiry %d", s, err, issued+2*3600)
+	}
+	e2 := newEnvWith(t, e.usersFile, e.st, func(c *Config) { c.Now, c.Lifetime, c.Idle = e.clock.Now, 8*time.Hour, 2*time.Hour })
+	e.clock.Add(time.Hour + time.Minute)
+	if r := e2.rawGet("/", plainNames.session+"="+refreshed, nil); r.status != http.StatusFound {
+		t.Fatalf("refreshed format 1 session past its lifetime, after lifetime was raised: %d, want 302", r.status)
+	}
+}
+
 // rawSerializer passes bytes through, to write payloads of old formats.
 type rawSerializer struct{}
 
