@@ -50,17 +50,7 @@ func TestSessionSerializerRoundTrip(t *testing.T) {
 // recorded their expiry still works, and ends one lifetime after issue.
 func TestFormat1SessionStillSignedIn(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.Lifetime = 2 * time.Hour; c.Idle = 2 * time.Hour })
-	now := e.clock.Now().Unix()
-	v1 := []byte{1, 2, 'i', 'd', 5, 'a', 'l', 'i', 'c', 'e', 9}
-	v1 = append(v1, "127.0.0.1"...)
-	v1 = binary.AppendVarint(v1, now)
-	v1 = binary.AppendVarint(v1, now)
-	sc := securecookie.New(e.p.keys[0].cookieHash, e.p.keys[0].cookieBlock)
-	sc.SetSerializer(rawSerializer{})
-	value, err := sc.Encode(plainNames.session, v1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	value := format1Cookie(t, e, e.clock.Now().Unix())
 	if r := e.rawGet("/", plainNames.session+"="+value, nil); r.status != http.StatusOK {
 		t.Fatalf("format 1 cookie: %d", r.status)
 	}
@@ -80,16 +70,7 @@ func TestFormat1SessionStillSignedIn(t *testing.T) {
 func TestFormat1SessionRefreshGetsItsExpiry(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.Lifetime = 2 * time.Hour; c.Idle = 2 * time.Hour })
 	issued := e.clock.Now().Unix()
-	v1 := []byte{1, 2, 'i', 'd', 5, 'a', 'l', 'i', 'c', 'e', 9}
-	v1 = append(v1, "127.0.0.1"...)
-	v1 = binary.AppendVarint(v1, issued)
-	v1 = binary.AppendVarint(v1, issued)
-	sc := securecookie.New(e.p.keys[0].cookieHash, e.p.keys[0].cookieBlock)
-	sc.SetSerializer(rawSerializer{})
-	value, err := sc.Encode(plainNames.session, v1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	value := format1Cookie(t, e, issued)
 	e.clock.Add(time.Hour) // past a quarter of the idle timeout: refreshed
 	r := e.rawGet("/", plainNames.session+"="+value, nil)
 	var refreshed string
@@ -110,6 +91,23 @@ func TestFormat1SessionRefreshGetsItsExpiry(t *testing.T) {
 	if r := e2.rawGet("/", plainNames.session+"="+refreshed, nil); r.status != http.StatusFound {
 		t.Fatalf("refreshed format 1 session past its lifetime, after lifetime was raised: %d, want 302", r.status)
 	}
+}
+
+// format1Cookie is alice's session cookie on 127.0.0.1 in format 1 (no
+// expiry of its own), issued and last seen at the unix time issued.
+func format1Cookie(t *testing.T, e *env, issued int64) string {
+	t.Helper()
+	v1 := []byte{1, 2, 'i', 'd', 5, 'a', 'l', 'i', 'c', 'e', 9}
+	v1 = append(v1, "127.0.0.1"...)
+	v1 = binary.AppendVarint(v1, issued)
+	v1 = binary.AppendVarint(v1, issued)
+	sc := securecookie.New(e.p.keys[0].cookieHash, e.p.keys[0].cookieBlock)
+	sc.SetSerializer(rawSerializer{})
+	value, err := sc.Encode(plainNames.session, v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return value
 }
 
 // rawSerializer passes bytes through, to write payloads of old formats.
