@@ -172,6 +172,9 @@ type waiter struct {
 	seq     uint64
 	ready   chan struct{}
 	granted bool
+	// turnedAway: taken out of line to make room for another source's
+	// check (see makeRoom); ready is closed, and the check gets ErrBusy.
+	turnedAway bool
 }
 
 func newGate(lim Limits, threads uint8) *gate {
@@ -272,7 +275,7 @@ func (g *gate) run(ctx context.Context, key string, f func()) (giveBack func(), 
 		retry := g.perToken()
 		g.mu.Unlock()
 		return nil, g.refuse(ctx, retry)
-	case g.queued >= g.lim.Queue:
+	case g.queued >= g.lim.Queue && !g.makeRoom(src):
 		g.mu.Unlock()
 		return nil, ErrBusy
 	}
@@ -363,6 +366,32 @@ func (g *gate) dispatch() {
 	}
 }
 
+// makeRoom makes room in a full line for a check of src by turning away
+// the newest check of the source with the most checks in line, when that
+// source has more in line than src would have with this check: networks
+// with many checks waiting cannot fill the line against everyone else, so
+// a newcomer is refused as busy only when the line is full of sources
+// with one or two checks each. It reports whether it made room. Callers
+// hold g.mu.
+func (g *gate) makeRoom(src *source) bool {
+	var most *source
+	for _, s := range g.active {
+		if most == nil || len(s.waiting) > len(most.waiting) {
+			most = s
+		}
+	}
+	if most == nil || len(most.waiting) <= len(src.waiting)+1 {
+		return false
+	}
+	// most keeps at least one check in line, so it stays active.
+	w := most.waiting[len(most.waiting)-1]
+	most.waiting = most.waiting[:len(most.waiting)-1]
+	g.queued--
+	w.turnedAway = true
+	close(w.ready)
+	return true
+}
+
 // turn records that src is served now: its next turn comes after every
 // source that has waited since. Callers hold g.mu.
 func (g *gate) turn(src *source) {
@@ -379,7 +408,10 @@ func (g *gate) await(ctx context.Context, w *waiter) error {
 	var err error
 	select {
 	case <-w.ready:
-		return nil
+		if !w.turnedAway {
+			return nil
+		}
+		err = ErrBusy
 	case <-c:
 		err = ErrBusy
 	case <-ctx.Done():
@@ -387,10 +419,13 @@ func (g *gate) await(ctx context.Context, w *waiter) error {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if w.granted {
+	switch {
+	case w.turnedAway:
+		// Already out of line (makeRoom).
+	case w.granted:
 		// Granted while giving up: pass the slot on.
 		g.busy--
-	} else {
+	default:
 		src := w.src
 		for i, o := range src.waiting {
 			if o == w {

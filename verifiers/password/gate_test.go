@@ -225,9 +225,18 @@ func TestFairQueueing(t *testing.T) {
 	queueUp(t, g, "user1", 1, order, errs)
 	queueUp(t, g, "user2", 1, order, errs)
 	queueUp(t, g, "user3", 2, order, errs)
-	if _, err := g.run(context.Background(), "user4", func() {}); !errors.Is(err, ErrBusy) {
-		t.Fatalf("a check with the line full (12): %v, want ErrBusy", err)
+	// The line is full (12): a fourth user still gets in, and the
+	// flood's newest check is turned away as busy to make room.
+	go func() {
+		_, err := g.run(context.Background(), "user4", func() { order <- "user4" })
+		if err != nil {
+			errs <- err
+		}
+	}()
+	if err := <-errs; !errors.Is(err, ErrBusy) {
+		t.Fatalf("the flood's check turned away: %v, want ErrBusy", err)
 	}
+	eventually(t, "user4 in line", func() bool { return g.queuedNow() == 12 })
 	close(release)
 	var got []string
 	for range 12 {
@@ -235,7 +244,7 @@ func TestFairQueueing(t *testing.T) {
 	}
 	// The flood was served last (the running hash): each user's first
 	// check comes first, then the flood and user3 take turns.
-	want := []string{"user1", "user2", "user3", "flood", "user3", "flood", "flood", "flood", "flood", "flood", "flood", "flood"}
+	want := []string{"user1", "user2", "user3", "user4", "flood", "user3", "flood", "flood", "flood", "flood", "flood", "flood"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("hashing order\n got %v\nwant %v", got, want)
 	}
@@ -243,6 +252,47 @@ func TestFairQueueing(t *testing.T) {
 	case err := <-errs:
 		t.Fatal(err)
 	default:
+	}
+}
+
+// TestFullLineOfSmallSourcesIsBusy: when the line is full of sources with
+// one check each, nobody is turned away for a newcomer, who is told the
+// gateway is busy; a turned-away check's attempt goes back to its source.
+func TestFullLineOfSmallSourcesIsBusy(t *testing.T) {
+	g, _ := testGate(Limits{Attempts: 3, CPUShare: 1, QueuePerSource: 8, Queue: 3, Wait: time.Hour})
+	release := make(chan struct{})
+	running := make(chan struct{})
+	go g.run(context.Background(), "a", func() { close(running); <-release })
+	<-running
+	order := make(chan string, 8)
+	errs := make(chan error, 8)
+	queueUp(t, g, "a", 2, order, errs)
+	queueUp(t, g, "b", 1, order, errs)
+	// The line is full; c has none in line, a has 2: a's newest check
+	// makes room for c.
+	go func() {
+		_, err := g.run(context.Background(), "c", func() { order <- "c" })
+		if err != nil {
+			errs <- err
+		}
+	}()
+	if err := <-errs; !errors.Is(err, ErrBusy) {
+		t.Fatalf("a's check turned away: %v, want ErrBusy", err)
+	}
+	eventually(t, "c in line", func() bool { return g.queuedNow() == 3 })
+	g.mu.Lock()
+	tokens := g.sources["a"].tokens
+	g.mu.Unlock()
+	if tokens != 1 {
+		t.Fatalf("a's budget after one of its three checks was turned away: %v, want 1 (two taken)", tokens)
+	}
+	// Now a, b and c have one each: d is busy.
+	if _, err := g.run(context.Background(), "d", func() {}); !errors.Is(err, ErrBusy) {
+		t.Fatalf("d with a full line of single checks: %v, want ErrBusy", err)
+	}
+	close(release)
+	for range 3 {
+		<-order
 	}
 }
 
