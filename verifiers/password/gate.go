@@ -370,8 +370,8 @@ func (g *gate) dispatch() {
 // the newest check of the source with the most checks in line, when that
 // source has more in line than src would have with this check: networks
 // with many checks waiting cannot fill the line against everyone else, so
-// a newcomer is refused as busy only when the line is full of sources
-// with one or two checks each. It reports whether it made room. Callers
+// a source with nothing in line is refused as busy only when every
+// source in the full line has one check waiting. It reports whether it made room. Callers
 // hold g.mu.
 func (g *gate) makeRoom(src *source) bool {
 	var most *source
