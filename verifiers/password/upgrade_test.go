@@ -3,9 +3,11 @@ package password
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -190,5 +192,54 @@ func TestLoneUserTenTimesInARow(t *testing.T) {
 				t.Fatalf("attempt %d (%s): ok %v, err %v", i+1, pw, ok, err)
 			}
 		}
+	}
+}
+
+// TestUsersFileWritersLoseNothing: `stepgate user add` run 20 times at
+// once while the gateway upgrades a hash at a sign-in: every new user and
+// the upgraded hash are in the file afterwards (each writer holds the
+// users file's lock from reading it to renaming the new one into place).
+func TestUsersFileWritersLoseNothing(t *testing.T) {
+	d, path, hashes, _ := upgradeEnv(t)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			if err := AddUser(path, NewUser{Name: fmt.Sprintf("new%d", i), Hash: hashes["carol"]}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		<-start
+		if _, ok, err := d.Authenticate(context.Background(), "192.0.2.1", "alice", "pw"); !ok || err != nil {
+			t.Errorf("alice: %v %v", ok, err)
+		}
+	}()
+	close(start)
+	wg.Wait()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uf, err := parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if _, ok := uf.Users[fmt.Sprintf("new%d", i)]; !ok {
+			t.Errorf("new%d lost", i)
+		}
+	}
+	if h := uf.Users["alice"].Password; hashKind(h) != paramsKind(cheap) {
+		t.Errorf("alice's hash not upgraded: %s", h)
+	}
+	if uf.Users["bob"].Password != hashes["bob"] || uf.Users["carol"].Password != hashes["carol"] {
+		t.Error("bob or carol changed")
 	}
 }

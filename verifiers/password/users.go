@@ -337,6 +337,11 @@ var errUpgradeStale = errors.New("the user's password hash changed in the file m
 func (d *Directory) upgrade(name, old, new string) error {
 	d.writeMu.Lock()
 	defer d.writeMu.Unlock()
+	unlock, err := lockUsersFile(d.path)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	st, err := os.Stat(d.path)
 	if err != nil {
 		return fmt.Errorf("reading users file: %w", err)
@@ -493,6 +498,11 @@ func AddUser(path string, u NewUser) error {
 	if NormalizeName(u.Name) != u.Name {
 		return fmt.Errorf("invalid username %q: use lower case letters, digits and . _ @ - (at most 64)", u.Name)
 	}
+	unlock, err := lockUsersFile(path)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	var uf usersFile
 	mode := os.FileMode(0o600)
 	raw, err := os.ReadFile(path)
