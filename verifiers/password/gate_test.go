@@ -194,14 +194,20 @@ func TestRefusalIsHeld(t *testing.T) {
 func queueUp(t *testing.T, g *gate, source string, n int, order chan<- string, errs chan<- error) {
 	for range n {
 		before := g.queuedNow()
-		go func() {
-			_, err := g.run(context.Background(), source, func() { order <- source })
-			if err != nil {
-				errs <- err
-			}
-		}()
+		goRun(g, source, order, errs)
 		eventually(t, "check in line", func() bool { return g.queuedNow() == before+1 })
 	}
+}
+
+// goRun starts a check of source that sends source to order when it
+// hashes, or its error to errs.
+func goRun(g *gate, source string, order chan<- string, errs chan<- error) {
+	go func() {
+		_, err := g.run(context.Background(), source, func() { order <- source })
+		if err != nil {
+			errs <- err
+		}
+	}()
 }
 
 // TestFairQueueing: with one slot busy and a flooding source's checks in
@@ -227,12 +233,7 @@ func TestFairQueueing(t *testing.T) {
 	queueUp(t, g, "user3", 2, order, errs)
 	// The line is full (12): a fourth user still gets in, and the
 	// flood's newest check is turned away as busy to make room.
-	go func() {
-		_, err := g.run(context.Background(), "user4", func() { order <- "user4" })
-		if err != nil {
-			errs <- err
-		}
-	}()
+	goRun(g, "user4", order, errs)
 	if err := <-errs; !errors.Is(err, ErrBusy) {
 		t.Fatalf("the flood's check turned away: %v, want ErrBusy", err)
 	}
@@ -270,12 +271,7 @@ func TestFullLineOfSmallSourcesIsBusy(t *testing.T) {
 	queueUp(t, g, "b", 1, order, errs)
 	// The line is full; c has none in line, a has 2: a's newest check
 	// makes room for c.
-	go func() {
-		_, err := g.run(context.Background(), "c", func() { order <- "c" })
-		if err != nil {
-			errs <- err
-		}
-	}()
+	goRun(g, "c", order, errs)
 	if err := <-errs; !errors.Is(err, ErrBusy) {
 		t.Fatalf("a's check turned away: %v, want ErrBusy", err)
 	}

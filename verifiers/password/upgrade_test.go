@@ -55,7 +55,8 @@ users:
 	return d, path, hashes, logs
 }
 
-func fileHash(t *testing.T, path, name string) string {
+// readUsers reads and parses the users file at path.
+func readUsers(t *testing.T, path string) usersFile {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -65,7 +66,12 @@ func fileHash(t *testing.T, path, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return uf.Users[name].Password
+	return uf
+}
+
+func fileHash(t *testing.T, path, name string) string {
+	t.Helper()
+	return readUsers(t, path).Users[name].Password
 }
 
 // TestUpgradeAtSignIn: a correct password whose hash is not of the
@@ -223,14 +229,7 @@ func TestUsersFileWritersLoseNothing(t *testing.T) {
 	}()
 	close(start)
 	wg.Wait()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	uf, err := parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
+	uf := readUsers(t, path)
 	for i := range 20 {
 		if _, ok := uf.Users[fmt.Sprintf("new%d", i)]; !ok {
 			t.Errorf("new%d lost", i)
