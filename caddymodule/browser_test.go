@@ -255,7 +255,7 @@ func TestBrowserTextMessages(t *testing.T) {
 	ctx := newBrowser(t)
 	passwordStep(t, ctx, "alice", testPassword, "Set up your authenticator app")
 	step(t, ctx, "choose a phone",
-		chromedp.Click(button("Can't use an authenticator app? Get codes by text message instead")),
+		chromedp.Click(button("Get codes by text message instead")),
 		chromedp.WaitVisible(heading("Set up your phone")))
 	screenshot(t, ctx, "8-set-up-phone")
 	step(t, ctx, "a number that is not international",

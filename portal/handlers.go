@@ -17,7 +17,6 @@ import (
 	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers"
 	"github.com/stepgate/stepgate/verifiers/password"
-	"github.com/stepgate/stepgate/verifiers/totp"
 )
 
 // maxFormBytes bounds every POST body; sign-in forms are tiny.
@@ -32,14 +31,12 @@ type pending struct {
 	Stage   string `json:"s"`           // stageVerify or stageRegister
 	Rd      string `json:"r"`           // safe return URL
 	Aud     string `json:"a"`           // host the sign-in runs on
-	Secret  string `json:"k,omitempty"` // new authenticator secret (registration)
 	Created int64  `json:"c"`           // unix seconds
-	M       string `json:"m,omitempty"` // the second-step method in use
+	M       string `json:"m,omitempty"` // the second-step method in use (registration: the one being set up)
 	Prompt  string `json:"n,omitempty"` // what starting it said ("We texted your phone …")
 	Err     string `json:"e,omitempty"` // why starting it failed
-	Phone   string `json:"p,omitempty"` // number being confirmed (registration), E.164
 	Show    string `json:"d,omitempty"` // the number to pick on the phone (approval requests)
-	Enrol   string `json:"t,omitempty"` // the device set-up token (registration)
+	State   string `json:"t,omitempty"` // the set-up's state (registration), the method's own
 }
 
 const (
@@ -54,12 +51,9 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		serveStatic(w, r)
 		return
 	}
-	if strings.HasPrefix(path, "/authenticator/") && p.push != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-		serveAuthenticator(w, r)
-		return
-	}
-	if rest, ok := strings.CutPrefix(path, "/twilio/"); ok {
-		p.twilioCallback(w, r, "twilio/"+rest)
+	rt, methodRoute := p.reg.route(strings.TrimPrefix(path, "/"))
+	if methodRoute && rt.Insecure {
+		p.serveRoute(w, r, rt)
 		return
 	}
 	if !p.insecureOK(r) {
@@ -70,8 +64,8 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	if rest, ok := strings.CutPrefix(path, "/push/"); ok {
-		p.deviceAPI(w, r, rest)
+	if methodRoute && !rt.Form {
+		p.serveRoute(w, r, rt)
 		return
 	}
 	if r.Method == http.MethodPost {
@@ -93,6 +87,10 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if methodRoute {
+		p.serveRoute(w, r, rt)
+		return
+	}
 	switch {
 	case path == "" || path == "/":
 		if path == "" {
@@ -108,30 +106,33 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.verify(w, r)
 	case path == "/verify/status":
 		p.verifyStatus(w, r)
-	case path == "/outbox/answer":
-		p.simulateAnswer(w, r)
 	case path == "/verify/other":
 		p.otherMethods(w, r)
 	case path == "/verify/method":
 		p.chooseMethod(w, r)
-	case path == "/register":
-		p.register(w, r)
-	case path == "/register/phone" && p.phoneCodes() != nil:
-		p.registerPhone(w, r)
-	case path == "/register/qr.png":
-		p.qr(w, r)
-	case path == "/register/push" && p.push != nil:
-		p.registerPush(w, r)
-	case path == "/register/push/status" && p.push != nil:
-		p.registerPushStatus(w, r)
-	case path == "/register/push/qr.png" && p.push != nil:
-		p.registerPushQR(w, r)
+	case path == "/register" || strings.HasPrefix(path, "/register/"):
+		p.register(w, r, strings.TrimPrefix(strings.TrimPrefix(path, "/register"), "/"))
 	case path == "/logout":
 		p.logout(w, r)
 	default:
-		p.render(w, r, http.StatusNotFound, "message", pageData{Title: "Not found", Heading: "Page not found",
-			Info: "There is no sign-in page at this address.", Continue: Prefix})
+		p.notFound(w, r)
 	}
+}
+
+func (p *Portal) notFound(w http.ResponseWriter, r *http.Request) {
+	p.render(w, r, http.StatusNotFound, "message", pageData{Title: "Not found", Heading: "Page not found",
+		Info: "There is no sign-in page at this address.", Continue: Prefix})
+}
+
+// serveRoute serves one of a method's own endpoints.
+func (p *Portal) serveRoute(w http.ResponseWriter, r *http.Request, rt verifiers.Route) {
+	securityHeaders(w.Header())
+	if !routeAllows(rt, r.Method) {
+		w.Header().Set("Allow", strings.Join(rt.Methods, ", "))
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	rt.Handler.ServeHTTP(w, r)
 }
 
 func methodNotAllowed(w http.ResponseWriter, r *http.Request) bool {
@@ -316,7 +317,7 @@ func lockedMessage(wait time.Duration, hard bool, contact string) string {
 	case hard:
 		return fmt.Sprintf(msgHardLock, contact)
 	case wait > 0:
-		return fmt.Sprintf(msgLocked, humanWait(wait))
+		return fmt.Sprintf(msgLocked, verifiers.HumanWait(wait))
 	}
 	return ""
 }
@@ -348,17 +349,6 @@ func (p *Portal) returnAttempt(ctx context.Context, user, counter string, a stor
 	if err := p.cfg.Store.ReturnAttempt(ctx, user, counter, a); err != nil {
 		p.log.Error("returning an attempt", zap.Error(err))
 	}
-}
-
-func humanWait(d time.Duration) string {
-	if d <= time.Minute {
-		return "a minute"
-	}
-	m := int((d + time.Minute - 1) / time.Minute)
-	if m < 60 {
-		return fmt.Sprintf("%d minutes", m)
-	}
-	return "an hour"
 }
 
 func randomID() string {
@@ -413,20 +403,14 @@ func (p *Portal) msgSetUpMeanwhile() string {
 	return "Your account now has a verification method set up, so this set-up has ended. Sign in again to use it. If you didn't set one up, contact " + p.cfg.HelpContact + "."
 }
 
+// badCodeFormat is what a code of the wrong form gets.
+func badCodeFormat(digits int) string { return fmt.Sprintf("Enter the %d-digit code.", digits) }
+
 // Messages for code entry.
 const (
-	msgBadCodeFormat = "Enter the 6-digit code."
-	msgUsedCode      = "That code has already been used. Wait for your app to show a new code, then enter it."
-	msgCodeGone      = "That code has expired or can't be used any more. Select Send a new code."
+	msgUsedCode = "That code has already been used. Wait for your app to show a new code, then enter it."
+	msgCodeGone = "That code has expired or can't be used any more. Select Send a new code."
 )
-
-// wrongCodeMessage is what a wrong code gets, in the words of its method.
-func wrongCodeMessage(method string) string {
-	if method == "totp" {
-		return "That code didn't work. Check the code in your app and try again."
-	}
-	return "That code didn't work. Check the code in the message and try again."
-}
 
 // verify runs the second step with the pending sign-in's current method.
 func (p *Portal) verify(w http.ResponseWriter, r *http.Request) {
@@ -434,37 +418,34 @@ func (p *Portal) verify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pd, user, ok := p.readPending(r, stageVerify)
-	v := p.verifier(pd.M)
-	if !ok || v == nil {
+	m := p.reg.get(pd.M)
+	if !ok || m == nil {
 		p.restart(w, r, msgRestart)
 		return
 	}
 	show := func(status int, msg string) {
-		d, err := p.verifyPage(r, pd, user, msg)
+		d, err := p.verifyPage(r, pd, user, m, msg)
 		if err != nil {
 			p.storeError(w, r, err)
 			return
 		}
 		if status >= http.StatusBadRequest {
-			// The request is over (denied, expired, …): no number to pick.
-			d.Number = ""
+			// The request is over (denied, expired, …): nothing to wait
+			// for, no number to pick.
+			d.Live, d.Number = false, ""
 		}
-		p.render(w, r, status, "verify", d)
+		p.renderPage(w, r, status, "verify", m.verify, d)
 	}
 	if r.Method != http.MethodPost {
 		show(http.StatusOK, pd.Err)
 		return
 	}
-	if p.waitsForCall(pd) {
-		p.checkCall(w, r, pd, user, show)
+	if m.desc.Answer != verifiers.TypedCode {
+		p.checkAnswered(w, r, pd, user, m, show)
 		return
 	}
-	if p.waitsForApproval(pd) {
-		p.checkPush(w, r, pd, user, show)
-		return
-	}
-	res, msg, status := p.checkCode(r, user, pd.M, func(code string) (verifiers.Result, error) {
-		return v.Check(r.Context(), user, p.attempt(r, &pd), code)
+	res, msg, status := p.checkCode(r, user, m, m.desc.CodeDigits, func(code string) (verifiers.Result, error) {
+		return m.Check(r.Context(), user, p.attempt(r, &pd), code)
 	})
 	if res != verifiers.Accepted {
 		show(status, msg)
@@ -473,34 +454,35 @@ func (p *Portal) verify(w http.ResponseWriter, r *http.Request) {
 	p.finish(w, r, pd, user, pd.M)
 }
 
-// verifyPage is what the code page shows for the current method.
-func (p *Portal) verifyPage(r *http.Request, pd pending, user verifiers.User, msg string) (pageData, error) {
-	have, err := p.userMethods(r.Context(), user)
+// verifyPage is what the verify page shows for the current method.
+func (p *Portal) verifyPage(r *http.Request, pd pending, user verifiers.User, m *method, msg string) (pageData, error) {
+	ctx := r.Context()
+	have, err := p.userMethods(ctx, user)
 	if err != nil {
 		return pageData{}, err
 	}
-	d := pageData{Title: "Enter code", Heading: "Enter code", Error: msg, Username: user.Name,
-		Method: pd.M, Prompt: pd.Prompt, Others: len(have) > 1}
-	if p.waitsForCall(pd) {
-		d.Title, d.Heading, d.Wait = "Answer the call", "Answer the call", true
-		d.Simulate = p.cfg.Voice.Simulate && fromThisMachine(r)
-	}
-	if p.waitsForApproval(pd) {
-		d.Title, d.Heading, d.Approve, d.Number = "Approve sign in request", "Approve sign in request", true, pd.Show
+	d := pageData{Title: m.desc.Heading, Heading: m.desc.Heading, Error: msg, Username: user.Name,
+		Method: pd.M, Prompt: pd.Prompt, Others: len(have) > 1, Answer: string(m.desc.Answer), Hint: m.desc.Hint,
+		Again: m.desc.Again, Number: pd.Show, Live: pd.Err == "", Digits: m.desc.CodeDigits, GoOn: m.desc.Continue}
+	if m.extra != nil {
+		if d.Step, err = m.extra.PageData(ctx, user, p.attempt(r, &pd)); err != nil {
+			return pageData{}, err
+		}
 	}
 	return d, nil
 }
 
-// checkCode runs one code check with the lockout around it and returns the
-// result, and for a failure the message and status to show.
-func (p *Portal) checkCode(r *http.Request, user verifiers.User, method string, check func(code string) (verifiers.Result, error)) (verifiers.Result, string, int) {
+// checkCode runs one typed code's check with the lockout around it and
+// returns the result, and for a failure the message and status to show.
+func (p *Portal) checkCode(r *http.Request, user verifiers.User, m *method, digits int, check func(code string) (verifiers.Result, error)) (verifiers.Result, string, int) {
 	ctx := r.Context()
-	code, ok := totp.NormalizeCode(r.PostFormValue("code"))
+	method := m.desc.Name
+	code, ok := verifiers.NormalizeCode(r.PostFormValue("code"), digits)
 	if !ok {
 		if msg, locked := p.locked(ctx, user.Name, codeFailures); locked {
 			return verifiers.Rejected, msg, http.StatusTooManyRequests
 		}
-		return verifiers.Rejected, msgBadCodeFormat, http.StatusBadRequest
+		return verifiers.Rejected, badCodeFormat(digits), http.StatusBadRequest
 	}
 	taken, msg, ok := p.takeAttempt(r, user.Name, codeFailures, method)
 	if !ok {
@@ -528,7 +510,11 @@ func (p *Portal) checkCode(r *http.Request, user verifiers.User, method string, 
 		return res, msgCodeGone, http.StatusUnauthorized
 	default:
 		p.failed(r, user.Name, method, "failure", taken.Failures)
-		return res, wrongCodeMessage(method), http.StatusUnauthorized
+		wrong := m.desc.WrongCode
+		if wrong == "" {
+			wrong = "That code didn't work. Check it and try again."
+		}
+		return res, wrong, http.StatusUnauthorized
 	}
 }
 
@@ -562,130 +548,6 @@ func (p *Portal) finish(w http.ResponseWriter, r *http.Request, pd pending, user
 	p.clearCookie(w, r, p.names(r).pending)
 	p.audit(r, "sign-in", user.Name, method, "success", zap.String("session", s.ID[:8]))
 	http.Redirect(w, r, p.safeRd(r, pd.Rd), http.StatusSeeOther)
-}
-
-// registering reads the pending first-sign-in registration; when it
-// returns false it has answered the request. Registration is only for
-// users with no method: otherwise a stolen password could replace the real
-// owner's authenticator or phone.
-func (p *Portal) registering(w http.ResponseWriter, r *http.Request) (pending, verifiers.User, bool) {
-	pd, user, ok := p.readPending(r, stageRegister)
-	if !ok || !p.cfg.FirstSignInRegistration {
-		p.restart(w, r, msgRestart)
-		return pd, user, false
-	}
-	if any, err := p.anySetUp(r.Context(), user); err != nil || any {
-		msg := msgRestart
-		if any {
-			msg = p.msgSetUpMeanwhile()
-		}
-		p.restart(w, r, msg)
-		return pd, user, false
-	}
-	return pd, user, true
-}
-
-// anySetUp reports whether the user has any method set up, usable or not
-// (calls blocked after a fraud report, texts turned off in the Caddyfile):
-// such a user must never be offered first-sign-in registration, or whoever
-// has their password could add their own method.
-func (p *Portal) anySetUp(ctx context.Context, user verifiers.User) (bool, error) {
-	info, err := p.cfg.Store.SecurityInfo(ctx, user.Name)
-	if errors.Is(err, store.ErrNotFound) {
-		err = nil
-	}
-	if err != nil || info.TOTPSecret != nil || info.Phone != "" {
-		return err == nil, err
-	}
-	devs, err := p.cfg.Store.PushDevices(ctx, user.Name)
-	return len(devs) > 0, err
-}
-
-// register walks a user without any method through setting up an
-// authenticator app, as their second step.
-func (p *Portal) register(w http.ResponseWriter, r *http.Request) {
-	if methodNotAllowed(w, r) {
-		return
-	}
-	pd, user, ok := p.registering(w, r)
-	if !ok {
-		return
-	}
-	if pd.Secret == "" {
-		key, err := p.totp.NewKey(user)
-		if err != nil {
-			p.storeError(w, r, err)
-			return
-		}
-		pd.Secret = key.Secret()
-		if !p.setPending(w, r, pd) {
-			p.storeError(w, r, errors.New("encoding pending cookie"))
-			return
-		}
-	}
-	show := func(status int, msg string) {
-		p.render(w, r, status, "register", pageData{Title: "Set up your authenticator app", Heading: "Set up your authenticator app",
-			Error: msg, Username: user.Name, Secret: groupSecret(pd.Secret), QR: Prefix + "register/qr.png", SMS: p.phoneCodes() != nil, Push: p.push != nil})
-	}
-	if r.Method != http.MethodPost {
-		show(http.StatusOK, "")
-		return
-	}
-	setUp := false // the user has set up a method meanwhile
-	res, msg, status := p.checkCode(r, user, "totp", func(code string) (verifiers.Result, error) {
-		res, err := p.totp.Enroll(r.Context(), user, pd.Secret, code)
-		if errors.Is(err, store.ErrAlreadySetUp) {
-			setUp = true
-			return verifiers.Expired, nil
-		}
-		return res, err
-	})
-	if setUp {
-		p.restart(w, r, p.msgSetUpMeanwhile())
-		return
-	}
-	if res != verifiers.Accepted {
-		show(status, msg)
-		return
-	}
-	p.audit(r, "method-added", user.Name, "totp", "success")
-	p.finish(w, r, pd, user, "totp")
-}
-
-// qr serves the QR code of the secret being registered.
-func (p *Portal) qr(w http.ResponseWriter, r *http.Request) {
-	p.servePNG(w, r, func(pd pending, user verifiers.User) ([]byte, error) {
-		if pd.Secret == "" {
-			return nil, nil
-		}
-		u, err := p.totp.KeyURL(user, pd.Secret)
-		if err != nil {
-			return nil, err
-		}
-		return totp.QRCode(u, 200)
-	})
-}
-
-// servePNG serves an image of the pending registration: draw returns nil
-// when there is nothing to draw.
-func (p *Portal) servePNG(w http.ResponseWriter, r *http.Request, draw func(pending, verifiers.User) ([]byte, error)) {
-	securityHeaders(w.Header())
-	pd, user, ok := p.readPending(r, stageRegister)
-	var png []byte
-	var err error
-	if ok {
-		png, err = draw(pd, user)
-	}
-	if err != nil {
-		p.storeError(w, r, err)
-		return
-	}
-	if png == nil {
-		http.NotFound(w, r)
-		return
-	}
-	w.Header().Set("Content-Type", "image/png")
-	w.Write(png)
 }
 
 // logout asks for confirmation (GET) or ends the session (POST). The

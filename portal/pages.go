@@ -3,6 +3,7 @@ package portal
 import (
 	"bytes"
 	"embed"
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -25,32 +26,47 @@ type pageData struct {
 	CSRF     string   // the form token (set by render)
 	Rd       string   // the safe return URL carried by the sign-in form
 	Username string   // the username typed so far, or the signed-in user
-	Secret   string   // the authenticator secret, grouped for typing
 	QR       string   // URL of the QR code image
 	Help     string   // who to contact
 	SignOut  bool     // show a "Sign out" button
 	Continue string   // a link to go on
-	Method   string   // the second-step method on the code page
+	Method   string   // the second-step method on the verify page
 	Prompt   string   // what starting the method said ("We texted your phone …")
 	Others   bool     // the user has other methods ("Sign in another way")
 	Choices  []choice // the other methods to choose from
-	Phone    string   // the masked number being set up
-	SMS      bool     // a phone can be set up (registration offers it)
-	Wait     bool     // the page waits for a phone call's answer
-	Simulate bool     // show the development outbox's "simulate the answer" buttons
-	Approve  bool     // the page waits for an approval on the phone
-	Number   string   // the number to select on the phone
-	Push     bool     // the authenticator app can be set up (registration offers it)
-	TOTP     bool     // link to setting up an app that shows codes
-	EnrolURL string   // the link that opens the authenticator app with a set-up token
-	Done     bool     // the phone's set-up is done: only a Continue button
+
+	// The verify page, in the words of its method (see verifiers.Description).
+	Answer string // what kind of answer: "code", "approval"
+	Hint   string // the instruction under the prompt
+	Again  string // the label of "start again" ("Send a new code")
+	Number string // the number to type on the phone
+	Live   bool   // an approval is still awaited: the page polls
+	Digits int    // the length of a typed code
+	GoOn   string // the label of the button that continues an approval
+
+	// Set-up pages.
+	First       bool    // first-sign-in registration
+	Action      string  // where the set-up's form posts
+	Step        any     // the method's data for its page
+	Offers      []offer // the other set-ups on offer
+	Cancel      string  // the link that leaves the set-up
+	CancelLabel string
+}
+
+// offer links to another method's set-up.
+type offer struct {
+	ID    string // the method's name
+	URL   string
+	Label string
 }
 
 type pages struct {
 	set map[string]*template.Template
 }
 
-var pageNames = []string{"login", "verify", "other", "register", "phone", "pushsetup", "message", "logout"}
+// pageNames are the portal's own pages; each method's verify page and its
+// own pages are parsed with its registration (forMethod).
+var pageNames = []string{"login", "other", "message", "logout"}
 
 func loadPages() (*pages, error) {
 	ps := &pages{set: map[string]*template.Template{}}
@@ -62,6 +78,50 @@ func loadPages() (*pages, error) {
 		ps.set[name] = t
 	}
 	return ps, nil
+}
+
+// noExtra is the verify page's extra part of a method without one.
+const noExtra = `{{define "extra"}}{{end}}`
+
+// forMethod parses a method's verify page (with the extra part from own,
+// if it has one) and its own pages, each inside the layout with the
+// portal's shared parts. own may be nil.
+func (ps *pages) forMethod(own fs.FS) (*template.Template, map[string]*template.Template, error) {
+	verify, err := template.New("layout.html").ParseFS(templateFS, "templates/layout.html", "templates/verify.html")
+	if err != nil {
+		return nil, nil, fmt.Errorf("parsing the verify page: %w", err)
+	}
+	extra := noExtra
+	if own != nil {
+		if b, err := fs.ReadFile(own, "verify-extra.html"); err == nil {
+			extra = string(b)
+		}
+	}
+	if _, err := verify.New("extra").Parse(extra); err != nil {
+		return nil, nil, fmt.Errorf("parsing verify-extra.html: %w", err)
+	}
+	out := map[string]*template.Template{}
+	if own == nil {
+		return verify, out, nil
+	}
+	names, err := fs.Glob(own, "*.html")
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, name := range names {
+		if name == "verify-extra.html" {
+			continue
+		}
+		t, err := template.New("layout.html").ParseFS(templateFS, "templates/layout.html", "templates/offers.html")
+		if err == nil {
+			t, err = t.ParseFS(own, name)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("parsing page %s: %w", name, err)
+		}
+		out[name] = t
+	}
+	return verify, out, nil
 }
 
 // securityHeaders are set on every portal response.
@@ -77,6 +137,11 @@ func securityHeaders(h http.Header) {
 // render writes a page. Templates are executed into a buffer first so a
 // template error becomes a clean 500 page, never half a page.
 func (p *Portal) render(w http.ResponseWriter, r *http.Request, status int, name string, d pageData) {
+	p.renderPage(w, r, status, name, p.pages.set[name], d)
+}
+
+// renderPage writes page t (called name in the log).
+func (p *Portal) renderPage(w http.ResponseWriter, r *http.Request, status int, name string, t *template.Template, d pageData) {
 	securityHeaders(w.Header())
 	// Every page with a form gets a token; message pages only when they
 	// show the Sign out button.
@@ -87,7 +152,7 @@ func (p *Portal) render(w http.ResponseWriter, r *http.Request, status int, name
 		d.Help = p.cfg.HelpContact
 	}
 	var buf bytes.Buffer
-	if err := p.pages.set[name].Execute(&buf, d); err != nil {
+	if err := t.Execute(&buf, d); err != nil {
 		p.log.Error("rendering page " + name + ": " + err.Error())
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusInternalServerError)
@@ -118,14 +183,9 @@ func serveStatic(w http.ResponseWriter, r *http.Request) {
 	w.Write(data)
 }
 
-// groupSecret splits a base32 secret into groups of four for typing.
-func groupSecret(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i += 4 {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString(s[i:min(i+4, len(s))])
-	}
-	return b.String()
+// writeJSON writes v as a JSON answer.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
 }

@@ -20,11 +20,6 @@ import (
 	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers"
 	"github.com/stepgate/stepgate/verifiers/password"
-	"github.com/stepgate/stepgate/verifiers/phone"
-	"github.com/stepgate/stepgate/verifiers/push"
-	"github.com/stepgate/stepgate/verifiers/sms"
-	"github.com/stepgate/stepgate/verifiers/totp"
-	"github.com/stepgate/stepgate/verifiers/voice"
 )
 
 // Prefix is the path under which the portal serves its pages on every
@@ -68,52 +63,9 @@ type Config struct {
 	ClientIP func(*http.Request) string
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
-}
-
-// SMSConfig is how text messages are sent and limited.
-type SMSConfig struct {
-	Sender sms.Sender
-	// Service, when set, makes and checks the codes (Twilio Verify).
-	Service   sms.CodeService
-	Limits    sms.Limits
-	Countries phone.Countries
-	// LoopbackOnly refuses to send unless the client and the site are on
-	// this machine: the development outbox writes codes to the log, so
-	// it must never serve real users.
-	LoopbackOnly bool
-}
-
-// VoiceConfig is how phone calls are placed and answered.
-type VoiceConfig struct {
-	Caller    voice.Caller
-	Mode      voice.Mode
-	Limits    sms.Limits
-	Countries phone.Countries
-	// PublicURL is where Twilio reaches the gateway (press_key callbacks);
-	// signatures are checked against it, never against the Host header.
-	PublicURL string
-	// AuthToken checks the X-Twilio-Signature of callbacks; empty (the
-	// outbox) refuses every callback.
-	AuthToken string
-	// LoopbackOnly: the development outbox, serving only this machine,
-	// with buttons that simulate the callee's answer.
-	LoopbackOnly bool
-	// Simulate shows those buttons (the outbox).
-	Simulate bool
-}
-
-// PushConfig is how approval requests are delivered and limited.
-type PushConfig struct {
-	// Sender delivers notifications. Default: Web Push with the settings
-	// below, its VAPID keys sealed in the store with the secret.
-	Sender push.Sender
-	// VAPID keys; empty: generated once and kept in the store.
-	VAPID push.VAPIDKeys
-	// Contact is the VAPID subject (mailto: or https:).
-	Contact string
-	// Services are extra allowed push services (see push.WebPush).
-	Services []string
-	Limits   push.Limits
+	// Methods are more second-step methods, beside the built-in ones that
+	// SMS, Voice and Push turn on.
+	Methods []verifiers.Factory
 }
 
 // Portal serves the sign-in pages and decides about every request.
@@ -122,14 +74,8 @@ type Portal struct {
 	keys     []keys
 	sessions []securecookie.Codec
 	pendings []securecookie.Codec
-	totp     *totp.Verifier
-	sms      *sms.Verifier   // nil when text messages are off
-	voice    *voice.Verifier // nil when phone calls are off
-	push     *push.Verifier  // nil when notifications are off
-	// methods are the second-step methods in use, strongest first: the
-	// default for a user who has not chosen one is the first they have
-	// (app notification, app code, call, text).
-	methods  []verifiers.Verifier
+	// reg is the second-step methods in use.
+	reg      *registry
 	revoked  *revocations
 	verified *verifiedCache // for __Host-/__Secure- session cookies
 	// verifiedPlain is for the plain-HTTP (loopback) cookie name.
@@ -206,35 +152,23 @@ func New(cfg Config) (*Portal, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.totp = &totp.Verifier{Store: cfg.Store, Sealer: sealer, Issuer: cfg.Issuer, Now: cfg.Now}
-	if cfg.Push != nil {
-		if cfg.Push.Sender == nil {
-			cfg.Push.Sender = &push.WebPush{Keys: cfg.Push.VAPID, Store: cfg.Store, Sealer: sealer,
-				Contact: cfg.Push.Contact, Services: cfg.Push.Services, Client: push.NewClient()}
-		}
-		p.push = &push.Verifier{Store: cfg.Store, Sender: cfg.Push.Sender, Limits: cfg.Push.Limits.WithDefaults(), Log: cfg.Logger, Now: cfg.Now}
-		p.methods = append(p.methods, p.push)
-	}
-	p.methods = append(p.methods, p.totp)
-	if cfg.Voice != nil {
-		if cfg.Voice.Caller == nil {
-			return nil, errors.New("portal: phone calls without a caller")
-		}
-		codes := voice.NewCodes(sms.Verifier{Store: cfg.Store, Key: p.keys[0].codes, AppName: cfg.Issuer,
-			Limits: cfg.Voice.Limits, Countries: cfg.Voice.Countries, Now: cfg.Now}, cfg.Voice.Caller, cfg.Issuer)
-		p.voice = &voice.Verifier{Codes: codes, Store: cfg.Store, Caller: cfg.Voice.Caller, Mode: cfg.Voice.Mode,
-			PublicURL: cfg.Voice.PublicURL, Prefix: Prefix, AppName: cfg.Issuer, Now: cfg.Now}
-		p.methods = append(p.methods, p.voice)
-	}
-	if cfg.SMS != nil {
-		if cfg.SMS.Sender == nil {
-			return nil, errors.New("portal: text messages without a sender")
-		}
-		p.sms = &sms.Verifier{Store: cfg.Store, Sender: cfg.SMS.Sender, Key: p.keys[0].codes, AppName: cfg.Issuer,
-			Limits: cfg.SMS.Limits, Countries: cfg.SMS.Countries, Now: cfg.Now, Service: cfg.SMS.Service}
-		p.methods = append(p.methods, p.sms)
-	}
 	if p.pages, err = loadPages(); err != nil {
+		return nil, err
+	}
+	env := verifiers.Env{Store: cfg.Store, Sealer: sealer, Key: p.keys[0].codes, Issuer: cfg.Issuer,
+		Prefix: Prefix, Now: cfg.Now, Log: cfg.Logger, Host: host{p}}
+	ms, err := builtinMethods(cfg, env)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range cfg.Methods {
+		m, err := f(env)
+		if err != nil {
+			return nil, fmt.Errorf("building a sign-in method: %w", err)
+		}
+		ms = append(ms, m)
+	}
+	if p.reg, err = newRegistry(ms, p.pages); err != nil {
 		return nil, err
 	}
 	return p, nil

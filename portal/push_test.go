@@ -435,7 +435,7 @@ func TestPushStrongestByDefault(t *testing.T) {
 	e.setUpPhone(t, "alice")
 	// alice also has an app that shows codes: the approval request comes
 	// first, the code is "another way".
-	e.p.totp.Store.SetTOTP(context.Background(), "alice", []byte("x"), 0)
+	e.p.cfg.Store.SetTOTP(context.Background(), "alice", []byte("x"), 0)
 	b := e.browser()
 	e.requestSignIn(t, b, "alice")
 	other := b.get(Prefix + "verify/other")

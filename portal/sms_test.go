@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stepgate/stepgate/verifiers"
 	"github.com/stepgate/stepgate/verifiers/phone"
 	"github.com/stepgate/stepgate/verifiers/sms"
 )
@@ -340,8 +341,11 @@ func TestTextCodesShareTheLockout(t *testing.T) {
 // The development outbox never texts a code to someone who is not on the
 // server itself: the code would be in the server's log, not on a phone.
 func TestOutboxServesOnlyLoopback(t *testing.T) {
-	e, inbox := newSMSEnv(t)
-	e.p.cfg.SMS.LoopbackOnly = true
+	inbox := &phoneInbox{}
+	countries, _ := phone.ParseCountries([]string{"+1"})
+	e := newEnv(t, func(c *Config) {
+		c.SMS = &SMSConfig{Sender: inbox, Countries: countries, LoopbackOnly: true}
+	})
 	e.st.SetPhone(context.Background(), "bob", bobPhone)
 	b := e.browser()
 	b.login("bob", testPassword) // the test server is on 127.0.0.1
@@ -354,7 +358,7 @@ func TestOutboxServesOnlyLoopback(t *testing.T) {
 	bob, _ := e.cfg.Users.Lookup("bob")
 	pd := pending{ID: "x", User: "bob", Stage: stageVerify, M: "sms", Aud: "app.example.com", Created: e.clock.Now().Unix()}
 	e.p.start(req, &pd, bob)
-	if pd.Err != msgOutboxOnly || inbox.count() != 1 {
+	if pd.Err != sms.ErrOutboxOnly.(verifiers.Refusal).Explain("", time.Time{}) || inbox.count() != 1 {
 		t.Fatalf("remote client: err %q, %d texts", pd.Err, inbox.count())
 	}
 }

@@ -6,6 +6,7 @@ package verifiers
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -44,6 +45,11 @@ type Challenge struct {
 	ClientIP string
 	// Host is the site being signed in to (shown on approval requests).
 	Host string
+	// Local: the client and the site are both on this machine (the
+	// development outboxes send only then).
+	Local bool
+	// Method is the method the sign-in uses now.
+	Method string
 }
 
 // Prompt tells the portal what to show after Start.
@@ -93,4 +99,27 @@ type Verifier interface {
 	Start(ctx context.Context, user User, ch Challenge) (Prompt, error)
 	// Check judges the user's answer to the challenge.
 	Check(ctx context.Context, user User, ch Challenge, input string) (Result, error)
+}
+
+// NormalizeCode removes the spaces and dashes people type into codes and
+// reports whether what is left is exactly digits digits.
+func NormalizeCode(input string, digits int) (string, bool) {
+	if len(input) > 32 {
+		return "", false
+	}
+	code := strings.Map(func(r rune) rune {
+		if r == ' ' || r == '-' {
+			return -1
+		}
+		return r
+	}, input)
+	if len(code) != digits {
+		return "", false
+	}
+	for i := 0; i < len(code); i++ {
+		if code[i] < '0' || code[i] > '9' {
+			return "", false
+		}
+	}
+	return code, true
 }

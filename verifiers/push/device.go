@@ -61,11 +61,11 @@ type InputError struct{ Msg string }
 
 func (e *InputError) Error() string { return e.Msg }
 
-// Enrol stores a new device for the token's user and returns it with the
+// EnrolDevice stores a new device for the token's user and returns it with the
 // sign-in that issued the token. A token of first-sign-in registration
 // whose user has set up any method since it was issued (a set-up link an
 // attacker kept) enrols nothing: ErrAlreadySetUp.
-func (v *Verifier) Enrol(ctx context.Context, e Enrolment) (store.PushDevice, string, error) {
+func (v *Verifier) EnrolDevice(ctx context.Context, e Enrolment) (store.PushDevice, string, error) {
 	_, raw, err := ParsePublicKey(e.PublicKey)
 	if err != nil {
 		return store.PushDevice{}, "", &InputError{err.Error()}

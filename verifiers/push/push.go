@@ -94,7 +94,6 @@ type Sender interface {
 
 // Errors the portal turns into words for the user.
 var (
-	ErrBlocked       = errors.New("approval requests are blocked for this account after a report of suspicious activity")
 	ErrUnknownDevice = errors.New("this device is not set up (it may have been removed)")
 	ErrBadSignature  = errors.New("the request was not signed by this device")
 	ErrNotPending    = errors.New("this request has expired or was already answered")
@@ -102,6 +101,16 @@ var (
 	ErrAlreadySetUp  = errors.New("this account has a sign-in method set up since this set-up code was made, so the code can't add a device")
 	ErrStale         = errors.New("the device's clock is off, or the request is old; check the time on your phone")
 )
+
+// ErrBlocked is returned when the user reported a request as suspicious:
+// the method stays off until an administrator unlocks the account.
+var ErrBlocked error = blockedError{}
+
+type blockedError struct{}
+
+func (blockedError) Error() string {
+	return "approval requests are blocked for this account after a report of suspicious activity"
+}
 
 // PausedError says the method is paused after too many denied or
 // unanswered requests.
@@ -121,6 +130,12 @@ func (e *LimitError) Error() string {
 // Verifier sends approval requests and judges the answers.
 type Verifier struct {
 	Store store.Store
+	// Prefix is the portal's path prefix ("/.stepgate/").
+	Prefix string
+	// Host serves the device API's logging and counting.
+	Host verifiers.Host
+	// AppName is the authenticator's title for this gateway (the issuer).
+	AppName string
 	// Sender delivers notifications; nil means none are sent (users open
 	// the app to see requests).
 	Sender Sender
@@ -229,7 +244,9 @@ func (v *Verifier) Start(ctx context.Context, user verifiers.User, ch verifiers.
 	number := matchNumber()
 	req := store.PushRequest{ID: randomID(), ChallengeID: ch.ID, Username: user.Name, Number: number,
 		ClientIP: ch.ClientIP, Host: ch.Host, Created: now, Expires: now.Add(RequestLifetime)}
-	if err := v.Store.PutPushRequest(ctx, req, l.MaxPending); err != nil {
+	if err := v.Store.PutPushRequest(ctx, req, l.MaxPending); errors.Is(err, store.ErrTooManyPending) {
+		return verifiers.Prompt{}, tooManyPending{err}
+	} else if err != nil {
 		return verifiers.Prompt{}, err
 	}
 	sent, gone, off := v.notify(ctx, devs, req)

@@ -61,7 +61,7 @@ func (r *rig) enrol(t testing.TB, user string, ph *pushtest.Phone) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, chID, err := r.v.Enrol(context.Background(), ph.Enrolment(token))
+	d, chID, err := r.v.EnrolDevice(context.Background(), ph.Enrolment(token))
 	if err != nil || d.Username != user || chID != ch.ID {
 		t.Fatalf("enrol: %+v %q %v", d, chID, err)
 	}
@@ -369,15 +369,15 @@ func TestEnrolmentRefusals(t *testing.T) {
 	} {
 		e := ph.Enrolment(token)
 		tc.edit(&e)
-		if _, _, err := r.v.Enrol(ctx, e); !tc.want(err) {
+		if _, _, err := r.v.EnrolDevice(ctx, e); !tc.want(err) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
 	// None of those used the token up; it works once.
-	if _, _, err := r.v.Enrol(ctx, ph.Enrolment(token)); err != nil {
+	if _, _, err := r.v.EnrolDevice(ctx, ph.Enrolment(token)); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.v.Enrol(ctx, pushtest.NewPhone(t, r.svc, "Second").Enrolment(token)); !errors.Is(err, push.ErrBadToken) {
+	if _, _, err := r.v.EnrolDevice(ctx, pushtest.NewPhone(t, r.svc, "Second").Enrolment(token)); !errors.Is(err, push.ErrBadToken) {
 		t.Fatalf("token used twice: %v", err)
 	}
 	// A set-up link kept while the user set up another method enrols
@@ -386,7 +386,7 @@ func TestEnrolmentRefusals(t *testing.T) {
 	if err := r.st.SetFirstTOTP(ctx, "bob", []byte("sealed"), 1); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.v.Enrol(ctx, pushtest.NewPhone(t, r.svc, "Attacker").Enrolment(kept)); !errors.Is(err, push.ErrAlreadySetUp) {
+	if _, _, err := r.v.EnrolDevice(ctx, pushtest.NewPhone(t, r.svc, "Attacker").Enrolment(kept)); !errors.Is(err, push.ErrAlreadySetUp) {
 		t.Fatalf("kept set-up link: %v", err)
 	}
 	if devs, _ := r.st.PushDevices(ctx, "bob"); len(devs) != 0 {
@@ -395,7 +395,7 @@ func TestEnrolmentRefusals(t *testing.T) {
 	// Ten minutes later a token is refused.
 	late, _ := r.v.NewEnrolment(ctx, r.alice, verifiers.Challenge{ID: "s2"}, false)
 	r.now = r.now.Add(push.EnrolmentLifetime)
-	if _, _, err := r.v.Enrol(ctx, ph.Enrolment(late)); !errors.Is(err, push.ErrBadToken) {
+	if _, _, err := r.v.EnrolDevice(ctx, ph.Enrolment(late)); !errors.Is(err, push.ErrBadToken) {
 		t.Fatalf("expired token: %v", err)
 	}
 }

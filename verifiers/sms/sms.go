@@ -14,6 +14,8 @@ import (
 	"math/big"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers"
 	"github.com/stepgate/stepgate/verifiers/phone"
@@ -111,6 +113,12 @@ type Verifier struct {
 	// Service, when set, makes and checks the codes instead (Twilio
 	// Verify); Sender, Key and Message are then unused.
 	Service CodeService
+	// LoopbackOnly refuses to send unless the client and the site are on
+	// this machine: the development outbox writes codes to the log, so it
+	// must never serve real users.
+	LoopbackOnly bool
+	// Log receives the outbox's refusals.
+	Log *zap.Logger
 }
 
 // Method implements verifiers.Verifier.
@@ -145,6 +153,9 @@ func (v *Verifier) Start(ctx context.Context, user verifiers.User, ch verifiers.
 	}
 	if number == "" {
 		return verifiers.Prompt{}, verifiers.ErrNotEnrolled
+	}
+	if err := v.OutboxOnly(ch); err != nil {
+		return verifiers.Prompt{}, err
 	}
 	return v.SendTo(ctx, user, ch, number)
 }
@@ -193,10 +204,10 @@ func (v *Verifier) SendTo(ctx context.Context, user verifiers.User, ch verifiers
 func (v *Verifier) Reserve(ctx context.Context, user verifiers.User, ch verifiers.Challenge, number string) (phone.Number, error) {
 	n, err := phone.Parse(number)
 	if err != nil {
-		return n, err
+		return n, &NumberError{Err: err}
 	}
 	if !v.Countries.Allows(n) {
-		return n, ErrCountry
+		return n, &CountryError{Allowed: v.Countries}
 	}
 	l := v.Limits.WithDefaults()
 	m := v.Method()

@@ -4,24 +4,20 @@
 package totp
 
 import (
-	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/base32"
 	"errors"
 	"fmt"
-	"image"
-	"image/color"
-	"image/png"
 	"strings"
 	"time"
 
-	"github.com/boombuler/barcode/qr"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
 	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers"
+	"github.com/stepgate/stepgate/verifiers/qrcode"
 )
 
 // Period, Digits and Skew are fixed: every authenticator app supports them.
@@ -112,22 +108,11 @@ func (v *Verifier) NewKey(u verifiers.User) (*otp.Key, error) {
 
 // Enroll confirms a new secret with a code from the user's app and, when
 // the code is right, stores the sealed secret (with the code's step used)
-// as the user's first method: it is for first-sign-in registration, so
-// when the user has set up any method meanwhile it stores nothing and
-// returns an error wrapping store.ErrAlreadySetUp.
+// as the user's first method: when the user has set up any method
+// meanwhile it stores nothing and returns an error wrapping
+// store.ErrAlreadySetUp.
 func (v *Verifier) Enroll(ctx context.Context, u verifiers.User, secret, code string) (verifiers.Result, error) {
-	step, ok := MatchStep(secret, code, v.now())
-	if !ok {
-		return verifiers.Rejected, nil
-	}
-	sealed, err := v.Sealer.Seal(u.Name, []byte(secret))
-	if err != nil {
-		return verifiers.Rejected, err
-	}
-	if err := v.Store.SetFirstTOTP(ctx, u.Name, sealed, step); err != nil {
-		return verifiers.Rejected, err
-	}
-	return verifiers.Accepted, nil
+	return v.enrol(ctx, u, secret, code, true)
 }
 
 // KeyURL rebuilds the otpauth:// URL of a secret for the QR code.
@@ -146,82 +131,21 @@ func (v *Verifier) KeyURL(u verifiers.User, secret string) (string, error) {
 	return key.URL(), nil
 }
 
-// QRCode renders an otpauth:// URL as a two-colour PNG QR code at most
-// size pixels wide: whole pixels per module (so it stays sharp when the
-// browser scales it with image-rendering: pixelated) and the four-module
-// quiet zone scanners expect. The modules go straight into a paletted
-// image (2.5k allocations instead of 24k through the generic image path);
-// what remains, ~6 ms, is the QR encoder choosing its mask, once per
-// registration.
+// QRCode renders an otpauth:// URL as a QR code PNG at most size pixels
+// wide (see qrcode.PNG).
 func QRCode(keyURL string, size int) ([]byte, error) {
 	if !strings.HasPrefix(keyURL, "otpauth://totp/") {
 		return nil, errors.New("building QR code: not an otpauth://totp/ URL")
 	}
-	return QRCodeOf(keyURL, size)
-}
-
-// QRCodeOf draws any text (such as a set-up link) as a QR code PNG, like
-// QRCode.
-func QRCodeOf(text string, size int) ([]byte, error) {
-	code, err := qr.Encode(text, qr.M, qr.Auto)
-	if err != nil {
-		return nil, fmt.Errorf("building QR code: %w", err)
-	}
-	img := qrImage(code, size)
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		return nil, fmt.Errorf("building QR code: %w", err)
-	}
-	return buf.Bytes(), nil
+	return qrcode.PNG(keyURL, size)
 }
 
 // QuietZone is the white border around a QR code, in modules.
-const QuietZone = 4
-
-func qrImage(code image.Image, size int) *image.Paletted {
-	n := code.Bounds().Dx()
-	scale := max(1, size/(n+2*QuietZone))
-	side := (n + 2*QuietZone) * scale
-	img := image.NewPaletted(image.Rect(0, 0, side, side), color.Palette{color.White, color.Black})
-	for y := range n {
-		for x := range n {
-			if r, _, _, _ := code.At(x, y).RGBA(); r >= 0x8000 {
-				continue // light module: already white
-			}
-			x0, y0 := (x+QuietZone)*scale, (y+QuietZone)*scale
-			for py := y0; py < y0+scale; py++ {
-				row := img.Pix[py*img.Stride+x0 : py*img.Stride+x0+scale]
-				for i := range row {
-					row[i] = 1
-				}
-			}
-		}
-	}
-	return img
-}
+const QuietZone = qrcode.QuietZone
 
 // NormalizeCode removes the spaces and dashes people type into codes and
 // reports whether what is left is exactly Digits digits.
-func NormalizeCode(input string) (string, bool) {
-	if len(input) > 32 {
-		return "", false
-	}
-	code := strings.Map(func(r rune) rune {
-		if r == ' ' || r == '-' {
-			return -1
-		}
-		return r
-	}, input)
-	if len(code) != Digits {
-		return "", false
-	}
-	for i := 0; i < len(code); i++ {
-		if code[i] < '0' || code[i] > '9' {
-			return "", false
-		}
-	}
-	return code, true
-}
+func NormalizeCode(input string) (string, bool) { return verifiers.NormalizeCode(input, Digits) }
 
 // MatchStep returns the time step whose code equals input, trying the
 // current step and Skew steps either side. Every candidate is compared in

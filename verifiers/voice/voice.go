@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers"
 	"github.com/stepgate/stepgate/verifiers/phone"
@@ -49,7 +51,13 @@ type Caller interface {
 
 // ErrBlocked is returned when the user reported fraud on a call: the method
 // stays off until an administrator unlocks the account.
-var ErrBlocked = errors.New("phone calls are blocked for this account after a fraud report")
+var ErrBlocked error = blockedError{}
+
+type blockedError struct{}
+
+func (blockedError) Error() string {
+	return "phone calls are blocked for this account after a fraud report"
+}
 
 // BlockedKey is the failure counter that marks the method blocked; `stepgate
 // user unlock` clears it with the others.
@@ -69,6 +77,19 @@ type Verifier struct {
 	Prefix    string // the portal's path prefix, "/.stepgate/"
 	AppName   string
 	Now       func() time.Time
+	// AuthToken checks the X-Twilio-Signature of callbacks; empty (the
+	// outbox) refuses every callback.
+	AuthToken string
+	// LoopbackOnly: the development outbox, serving only this machine.
+	LoopbackOnly bool
+	// Simulate shows buttons that answer the call (the outbox).
+	Simulate bool
+	// EnrolPhone offers setting up a phone with a code read out by a call
+	// (when texts, which do it otherwise, are off).
+	EnrolPhone bool
+	// Host serves the callbacks' logging and counting.
+	Host verifiers.Host
+	Log  *zap.Logger
 }
 
 // NewCodes configures an sms.Verifier to deliver codes by voice.
@@ -127,6 +148,9 @@ func (v *Verifier) Start(ctx context.Context, user verifiers.User, ch verifiers.
 	if blocked {
 		return verifiers.Prompt{}, ErrBlocked
 	}
+	if err := v.Codes.OutboxOnly(ch); err != nil {
+		return verifiers.Prompt{}, err
+	}
 	if v.Mode == ReadCode {
 		return v.Codes.Start(ctx, user, ch)
 	}
@@ -181,8 +205,8 @@ func (v *Verifier) Check(ctx context.Context, user verifiers.User, ch verifiers.
 	}
 }
 
-// State is the call's state and detail for the waiting page.
-func (v *Verifier) State(ctx context.Context, user verifiers.User, ch verifiers.Challenge) (string, string, error) {
+// Call is the call's state and detail.
+func (v *Verifier) Call(ctx context.Context, user verifiers.User, ch verifiers.Challenge) (string, string, error) {
 	return v.Store.CallState(ctx, ch.ID, user.Name, v.Now())
 }
 

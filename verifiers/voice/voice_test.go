@@ -150,7 +150,7 @@ func TestUnansweredAndOtherKeys(t *testing.T) {
 		if err := e.v.Ended(ctx, ch.ID, status); err != nil {
 			t.Fatal(err)
 		}
-		st, d, _ := e.v.State(ctx, e.alice, ch)
+		st, d, _ := e.v.Call(ctx, e.alice, ch)
 		if st != store.CallFailed || d != detail {
 			t.Errorf("%s: %q %q", status, st, d)
 		}
@@ -166,7 +166,7 @@ func TestUnansweredAndOtherKeys(t *testing.T) {
 		t.Fatalf("pressing 9: %q", say)
 	}
 	e.v.Ended(ctx, ch.ID, "completed")
-	if st, _, _ := e.v.State(ctx, e.alice, ch); st != store.CallDenied {
+	if st, _, _ := e.v.Call(ctx, e.alice, ch); st != store.CallDenied {
 		t.Fatalf("state after 9 then hang-up: %q", st)
 	}
 	// A call Twilio refuses to place ends the attempt at once.
@@ -177,7 +177,7 @@ func TestUnansweredAndOtherKeys(t *testing.T) {
 	if _, err := e.v.Start(ctx, e.alice, ch); !errors.As(err, &se) || !strings.Contains(se.UserMessage, "can't be called") {
 		t.Fatalf("invalid number: %v", err)
 	}
-	if st, _, _ := e.v.State(ctx, e.alice, ch); st != store.CallFailed {
+	if st, _, _ := e.v.Call(ctx, e.alice, ch); st != store.CallFailed {
 		t.Fatalf("state of a call never placed: %q", st)
 	}
 }

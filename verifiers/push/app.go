@@ -1,4 +1,4 @@
-package portal
+package push
 
 import (
 	"embed"
@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// The Stepgate Authenticator: a web app (PWA) the portal serves under
+// The Stepgate Authenticator: a web app (PWA) served under the portal's
 // authenticator/, with its service worker and icons. No build step.
 //
 //go:embed authenticator
@@ -26,19 +26,19 @@ var authenticatorTypes = map[string]string{
 	".webmanifest": "application/manifest+json",
 }
 
-// serveAuthenticator serves the app's files; authenticator/ is its page.
-func serveAuthenticator(w http.ResponseWriter, r *http.Request) {
-	name := strings.TrimPrefix(r.URL.Path, Prefix)
+// serveApp serves the app's files; authenticator/ is its page. The portal
+// has set its security headers; the app's policy adds what an installable
+// web app needs.
+func (v *Verifier) serveApp(w http.ResponseWriter, r *http.Request) {
+	name := strings.TrimPrefix(r.URL.Path, v.Prefix)
 	if strings.HasSuffix(name, "/") {
 		name += "index.html"
 	}
 	data, err := fs.ReadFile(authenticatorFS, name)
 	if err != nil {
-		securityHeaders(w.Header())
 		http.NotFound(w, r)
 		return
 	}
-	securityHeaders(w.Header())
 	h := w.Header()
 	h.Set("Content-Security-Policy", authenticatorCSP)
 	h.Set("Content-Type", authenticatorTypes[path.Ext(name)])

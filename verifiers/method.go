@@ -1,0 +1,293 @@
+package verifiers
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/stepgate/stepgate/store"
+)
+
+// This file is the method registry's contract. Every second-step method
+// is one package that implements Method; the portal iterates the methods
+// it was given and never names one. What a method can do beyond signing
+// in (set-up pages, its own endpoints, a status to poll, words for its
+// errors) it offers by implementing the optional interfaces below.
+
+// Answer is the kind of answer a method's challenge takes.
+type Answer string
+
+const (
+	// TypedCode: the user types a code (from an app, a text, a call).
+	TypedCode Answer = "code"
+	// Approval: the user answers somewhere else (on a phone call, in the
+	// Stepgate Authenticator) and the sign-in page waits for it.
+	Approval Answer = "approval"
+	// Ceremony: the browser runs a ceremony with an authenticator (a
+	// passkey) and posts its result.
+	Ceremony Answer = "ceremony"
+)
+
+// Description is what a method says about itself: its name, the words
+// users see, and how it is answered.
+type Description struct {
+	// Name is the method's stable name. It keys failure counters, audit
+	// entries and the user's default method, so it never changes.
+	Name string
+	// Title is what users call the method in lists ("Authenticator app").
+	Title string
+	// Strength orders methods, strongest first: a user who has not chosen
+	// a default gets the strongest method they have.
+	Strength int
+	// Answer is what kind of answer the challenge takes.
+	Answer Answer
+	// CodeDigits is the length of a typed code (TypedCode).
+	CodeDigits int
+
+	// Heading is the verify page's heading ("Enter code").
+	Heading string
+	// Hint is the verify page's instruction under the prompt ("Enter the
+	// code from the message.").
+	Hint string
+	// Again labels the button that starts the method anew ("Send a new
+	// code", "Call again"); "" shows no such button.
+	Again string
+	// Waiting is what an Approval page says when the user continues before
+	// answering; Continue labels its button ("I approved it, continue").
+	Waiting  string
+	Continue string
+	// WrongCode is what a wrong typed code gets.
+	WrongCode string
+	// StartEvent is the audit event logged when Start has sent something
+	// ("code-sent"); "" logs nothing.
+	StartEvent string
+
+	// Slug names the method's set-up pages: <prefix>register/<Slug>.
+	Slug string
+	// SetUp offers the method on another method's set-up page ("Get codes
+	// by text message instead"); "" when the method offers no set-up.
+	SetUp string
+}
+
+// Method is a second-step method as the portal drives it.
+type Method interface {
+	Verifier
+	// Describe returns the method's description. It is called once, when
+	// the portal is built.
+	Describe() Description
+	// Registered reports whether the user has any credential of this
+	// method, usable now or not (calls blocked after a fraud report, a
+	// method turned off on this site). First-sign-in registration is only
+	// for users for whom no method reports true: otherwise whoever has
+	// the password could add their own method to the account.
+	Registered(ctx context.Context, user User) (bool, error)
+	// Label is the line offering the user's method in "Sign in another
+	// way" ("Text +1 *** *** **42").
+	Label(ctx context.Context, user User) (string, error)
+}
+
+// Refusal is an error a method returns (from Start or from a set-up step)
+// with words for the user: a sending limit, a paused method, a country
+// that is not allowed.
+type Refusal interface {
+	error
+	// Explain is the message for the user; help names who to contact.
+	Explain(help string, now time.Time) string
+	// Outcome is the audit outcome ("limited"); "" logs no audit entry.
+	Outcome() string
+}
+
+// Denial is what the page says about an Approval that was not given.
+type Denial struct {
+	// Message is shown on the page.
+	Message string
+	// Status is the HTTP status of the page.
+	Status int
+	// Outcome is logged as a sign-in event; "" logs nothing. Detail goes
+	// with it.
+	Outcome string
+	Detail  string
+	// Failure: the denial counts toward the account's lockout.
+	Failure bool
+}
+
+// Denier explains an Approval challenge that Check did not accept
+// (Rejected or Expired).
+type Denier interface {
+	Denied(ctx context.Context, user User, ch Challenge, help string) (Denial, error)
+}
+
+// Poller reports the state of a challenge that is answered elsewhere, for
+// the waiting page's poll: "pending" while it waits.
+type Poller interface {
+	State(ctx context.Context, user User, ch Challenge) (string, error)
+}
+
+// EnrolRequest is one step of adding a credential.
+type EnrolRequest struct {
+	User      User
+	Challenge Challenge
+	// First is set during first-sign-in registration: the credential is
+	// the user's first, and the store write that adds it must refuse
+	// (store.ErrAlreadySetUp) when the user has any method by then.
+	First bool
+	// State is what the previous step kept ("" to begin).
+	State string
+	// Form is the submitted form; nil when the page is only shown.
+	Form url.Values
+	// Site is the site's origin (scheme://host[:port]), for links that
+	// another device opens.
+	Site string
+	// Guard checks a typed code of the given length (the form's "code")
+	// with the account's lockout around it: every guess a set-up step
+	// makes goes through it.
+	Guard func(digits int, check func(code string) (Result, error)) Guarded
+}
+
+// Guarded is the outcome of a guess made through EnrolRequest.Guard.
+type Guarded struct {
+	Result Result
+	// Error and Status are for the page when Result is not Accepted.
+	Error  string
+	Status int
+}
+
+// EnrolStep is what a set-up step shows, or that it is done.
+type EnrolStep struct {
+	// State is kept for the next step, encrypted in a cookie.
+	State string
+	// Page names the method's template (see Pages) to show, under
+	// Heading ("" keeps the set-up's usual heading).
+	Page    string
+	Heading string
+	// Data is given to the template as .Step.
+	Data any
+	// QR is text drawn as a QR code the page can show ("" none), at most
+	// QRSize pixels wide.
+	QR     string
+	QRSize int
+	// Poll: the page waits for something done elsewhere (a phone setting
+	// itself up), polling the set-up's status until Ready.
+	Poll bool
+	// Ready: what the page waited for has happened.
+	Ready bool
+	// Error is shown above the form, with Status.
+	Error  string
+	Status int
+	// Sent: this step sent something (a code to confirm a number), which
+	// the portal logs as the method's StartEvent.
+	Sent bool
+	// Done: the credential was added; Added describes it for the audit log.
+	Done  bool
+	Added string
+}
+
+// Enroller adds credentials of a method. First-sign-in registration and
+// the Security info page run the same steps.
+type Enroller interface {
+	Enrol(ctx context.Context, req EnrolRequest) (EnrolStep, error)
+}
+
+// OwnSetUp is implemented by a method whose set-up adds the credential
+// before its last step (a phone enrols itself, then the page finishes):
+// during first-sign-in registration the user then has a method, and the
+// portal lets the set-up that added it finish.
+type OwnSetUp interface {
+	OwnSetUp(ctx context.Context, user User, ch Challenge) (bool, error)
+}
+
+// Pages is implemented by a method with pages of its own: html/template
+// files, each defining "content" (shown inside the portal's layout). A
+// file named "verify-extra.html" defines "extra", shown on the method's
+// verify page with the data of PageData.
+type Pages interface {
+	Pages() fs.FS
+}
+
+// PageData is implemented by a method whose verify page shows more (see
+// Pages).
+type PageData interface {
+	PageData(ctx context.Context, user User, ch Challenge) (any, error)
+}
+
+// Route is one of a method's own endpoints under the portal's prefix.
+type Route struct {
+	// Path is relative to the prefix ("push/"); one ending in "/" serves
+	// everything below it.
+	Path string
+	// Methods are the HTTP methods served (GET also serves HEAD); others
+	// get 405. Empty: any.
+	Methods []string
+	// Handler serves the route. The portal has set its security headers.
+	Handler http.Handler
+	// Insecure routes are served on plain HTTP too (callbacks signed
+	// another way, static files); the others only over HTTPS or loopback.
+	Insecure bool
+	// Form routes are browser forms: the portal parses the form (16 KB at
+	// most) and checks its CSRF token first.
+	Form bool
+}
+
+// Router is implemented by a method with endpoints of its own (webhooks,
+// a device API).
+type Router interface {
+	Routes() []Route
+}
+
+// Host is what the portal offers to a method's endpoints.
+type Host interface {
+	// Audit logs one sign-in event.
+	Audit(r *http.Request, event, user, method, outcome string, fields ...zap.Field)
+	// Failed counts a failure made elsewhere (a denial on a phone) toward
+	// the user's lockout, and logs it.
+	Failed(r *http.Request, user, method, outcome string)
+	// FraudReported logs a user's report that a sign-in was not theirs.
+	FraudReported(r *http.Request, user, method, detail string)
+	// ClientIP is the client's address.
+	ClientIP(r *http.Request) string
+	// HelpContact names who helps users.
+	HelpContact() string
+	// Signing returns the request's sign-in waiting for its second step,
+	// with the user it is for.
+	Signing(r *http.Request) (User, Challenge, bool)
+	// Local reports whether the request comes from this machine to a site
+	// on this machine (the development outboxes serve only such requests).
+	Local(r *http.Request) bool
+	// FirstSignInRegistration reports whether users without a method may
+	// set one up after their password.
+	FirstSignInRegistration() bool
+}
+
+// Env is what a method is built with.
+type Env struct {
+	Store  store.Store
+	Sealer *store.Sealer
+	// Key is 32 bytes derived from the current secret, for keyed hashes.
+	Key    []byte
+	Issuer string
+	// Prefix is the portal's path prefix ("/.stepgate/").
+	Prefix string
+	Now    func() time.Time
+	Log    *zap.Logger
+	Host   Host
+}
+
+// Factory builds a method.
+type Factory func(Env) (Method, error)
+
+// HumanWait says how long to wait, in words, rounded up to whole minutes.
+func HumanWait(d time.Duration) string {
+	if d <= time.Minute {
+		return "a minute"
+	}
+	m := int((d + time.Minute - 1) / time.Minute)
+	if m < 60 {
+		return fmt.Sprintf("%d minutes", m)
+	}
+	return "an hour"
+}

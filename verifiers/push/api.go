@@ -1,0 +1,197 @@
+package push
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/stepgate/stepgate/store"
+	"github.com/stepgate/stepgate/verifiers"
+)
+
+// maxBody bounds every request of the device API.
+const maxBody = 16 << 10
+
+// Routes implements verifiers.Router: the authenticator's files, and the
+// device API it talks to.
+func (v *Verifier) Routes() []verifiers.Route {
+	return []verifiers.Route{
+		{Path: "authenticator/", Methods: []string{http.MethodGet}, Insecure: true, Handler: http.HandlerFunc(v.serveApp)},
+		{Path: "push/", Handler: http.HandlerFunc(v.deviceAPI)},
+	}
+}
+
+// errRegistrationOff refuses a set-up token after first-sign-in
+// registration was turned off.
+var errRegistrationOff = errors.New("first-sign-in registration is turned off")
+
+// deviceError is an answer to the authenticator app: a status and words
+// for the person holding the phone.
+func (v *Verifier) deviceError(w http.ResponseWriter, r *http.Request, err error) {
+	var ie *InputError
+	status, msg := http.StatusServiceUnavailable, "Something went wrong on the server. Try again in a moment."
+	switch {
+	case errors.As(err, &ie):
+		status, msg = http.StatusBadRequest, ie.Msg
+	case errors.Is(err, ErrBadToken):
+		status, msg = http.StatusBadRequest, "This set-up code has expired or was already used. On your computer, start setting up again to get a new QR code."
+	case errors.Is(err, ErrAlreadySetUp), errors.Is(err, errRegistrationOff):
+		status, msg = http.StatusForbidden, "This account already has a sign-in method set up, so this set-up code can't add a device. If you didn't set one up, contact "+v.Host.HelpContact()+"."
+	case errors.Is(err, ErrUnknownDevice):
+		status, msg = http.StatusNotFound, "This device is no longer set up for sign-in. Set it up again from the sign-in page on your computer."
+	case errors.Is(err, ErrBadSignature):
+		status, msg = http.StatusUnauthorized, "This request wasn't signed by this device's key."
+	case errors.Is(err, ErrStale):
+		status, msg = http.StatusBadRequest, "Your phone's clock seems to be wrong. Set it to the correct time and try again."
+	case errors.Is(err, ErrNotPending):
+		status, msg = http.StatusConflict, "This request has expired or was already answered."
+	}
+	if status == http.StatusServiceUnavailable {
+		v.log().Error("authenticator request failed", zap.String("path", r.URL.Path), zap.Error(err))
+	} else {
+		v.log().Warn("authenticator request refused", zap.String("path", r.URL.Path), zap.String("client_ip", v.Host.ClientIP(r)),
+			zap.Int("status", status), zap.Error(err))
+	}
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// readJSON decodes a small JSON body into v, or answers 400.
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err == nil {
+		err = json.Unmarshal(body, v)
+	}
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "The request could not be read: send a JSON object of at most 16 KB."})
+		return false
+	}
+	return true
+}
+
+// deviceAPI serves the authenticator app's requests under push/. They
+// carry no cookies: every one is signed by the device's key (enrolment
+// by the key being enrolled, with a one-time token).
+func (v *Verifier) deviceAPI(w http.ResponseWriter, r *http.Request) {
+	action := strings.TrimPrefix(r.URL.Path, v.Prefix+"push/")
+	if action == "config" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		key, err := v.Sender.PublicKey(r.Context())
+		if err != nil {
+			v.deviceError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"vapidKey": key, "appName": v.AppName})
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "Use POST."})
+		return
+	}
+	ctx := r.Context()
+	switch action {
+	case "enrol":
+		var e Enrolment
+		if !readJSON(w, r, &e) {
+			return
+		}
+		// Tokens come from first-sign-in registration: a kept one is
+		// refused once registration is turned off (here) or once the
+		// user has any method (atomically, in the store).
+		if !v.Host.FirstSignInRegistration() {
+			v.deviceError(w, r, errRegistrationOff)
+			return
+		}
+		d, _, err := v.EnrolDevice(ctx, e)
+		if err != nil {
+			v.deviceError(w, r, err)
+			return
+		}
+		v.Host.Audit(r, "device-enrolled", d.Username, Method, "success", zap.String("device", d.Name), zap.Bool("notifications", d.Subscription != ""))
+		writeJSON(w, http.StatusOK, map[string]any{"device": d.ID, "user": d.Username, "name": d.Name})
+	case "pending":
+		var req struct {
+			Signed
+			Subscription string `json:"subscription"`
+		}
+		if !readJSON(w, r, &req) {
+			return
+		}
+		d, reqs, err := v.Pending(ctx, req.Signed, req.Subscription)
+		if err != nil {
+			v.deviceError(w, r, err)
+			return
+		}
+		list := make([]Notification, len(reqs))
+		for i, q := range reqs {
+			list[i] = NotificationOf(q)
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"user": d.Username, "name": d.Name, "notifications": d.Subscription != "" && !d.Gone, "requests": list})
+	case "rename":
+		var req struct {
+			Signed
+			Name string `json:"name"`
+		}
+		if !readJSON(w, r, &req) {
+			return
+		}
+		d, err := v.Rename(ctx, req.Signed, req.Name)
+		if err != nil {
+			v.deviceError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"name": d.Name})
+	case "answer":
+		var a Answer
+		if !readJSON(w, r, &a) {
+			return
+		}
+		d, req, out, err := v.Answer(ctx, a)
+		if err != nil {
+			v.deviceError(w, r, err)
+			return
+		}
+		v.answered(r, d, req, out)
+		writeJSON(w, http.StatusOK, map[string]any{"result": out, "message": answerMessage(out, v.Host.HelpContact())})
+	default:
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "No such authenticator request."})
+	}
+}
+
+// answered logs a device's answer; a denial counts toward the account's
+// lockout, and a report is a high-priority event.
+func (v *Verifier) answered(r *http.Request, d store.PushDevice, req store.PushRequest, out Outcome) {
+	fields := []zap.Field{zap.String("device", d.Name), zap.String("request_ip", req.ClientIP), zap.String("host", req.Host)}
+	switch out {
+	case Approved:
+		v.Host.Audit(r, "push-answer", d.Username, Method, "approved", fields...)
+	case Reported:
+		v.Host.Audit(r, "push-answer", d.Username, Method, "reported", fields...)
+		v.Host.Failed(r, d.Username, Method, "denied")
+		v.Host.FraudReported(r, d.Username, Method, "the user reported an approval request as suspicious: someone else knows their password")
+	default:
+		v.Host.Audit(r, "push-answer", d.Username, Method, string(out), fields...)
+		v.Host.Failed(r, d.Username, Method, "denied")
+	}
+}
+
+func answerMessage(out Outcome, help string) string {
+	switch out {
+	case Approved:
+		return "Approved. You can go back to the sign-in page."
+	case WrongNumber:
+		return "That wasn't the number on the sign-in page, so the request was denied. If you're signing in, send another request."
+	case Reported:
+		return "Thanks. The sign-in was stopped and requests to this phone are paused. Change your password, and contact " + help + "."
+	}
+	return "Denied. Nobody was signed in."
+}

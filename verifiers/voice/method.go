@@ -1,0 +1,137 @@
+package voice
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"io/fs"
+	"net/http"
+	"time"
+
+	"github.com/stepgate/stepgate/store"
+	"github.com/stepgate/stepgate/verifiers"
+	"github.com/stepgate/stepgate/verifiers/phone"
+)
+
+//go:embed pages/*.html
+var pages embed.FS
+
+// Describe implements verifiers.Method. A press_key call is answered on
+// the phone while the page waits; a read_code call reads a code to type.
+func (v *Verifier) Describe() verifiers.Description {
+	d := verifiers.Description{
+		Name: Method, Title: "Phone call", Strength: 20,
+		Answer: verifiers.TypedCode, CodeDigits: 6,
+		Heading:    "Enter code",
+		Hint:       "Enter the code you hear.",
+		Again:      "Call again",
+		WrongCode:  "That code didn't work. Check the code in the message and try again.",
+		StartEvent: "code-sent",
+		Slug:       "phone",
+	}
+	if v.Mode == PressKey {
+		d.Answer, d.CodeDigits = verifiers.Approval, 0
+		d.Heading = "Answer the call"
+		d.Hint = "Answer it and press the pound key (#) to finish signing in."
+		d.Waiting = "We haven't had your answer yet. Answer the call and press the pound key (#), then continue."
+		d.WrongCode = ""
+		d.Continue = "I answered the call, continue"
+		d.StartEvent = "call-placed"
+	}
+	if v.EnrolPhone {
+		d.SetUp = "Get codes by phone call instead"
+	}
+	return d
+}
+
+// Registered implements verifiers.Method: a confirmed number, whether or
+// not calls are blocked after a fraud report.
+func (v *Verifier) Registered(ctx context.Context, user verifiers.User) (bool, error) {
+	return v.Codes.Enrolled(ctx, user)
+}
+
+// Label implements verifiers.Method.
+func (v *Verifier) Label(ctx context.Context, user verifiers.User) (string, error) {
+	number, err := v.Codes.Phone(ctx, user)
+	return "Call " + phone.Mask(number), err
+}
+
+// Pages implements verifiers.Pages.
+func (v *Verifier) Pages() fs.FS {
+	sub, _ := fs.Sub(pages, "pages")
+	return sub
+}
+
+// Enrol implements verifiers.Enroller: a phone is set up with a code read
+// out by a call (when texts are off; see EnrolPhone).
+func (v *Verifier) Enrol(ctx context.Context, req verifiers.EnrolRequest) (verifiers.EnrolStep, error) {
+	return v.Codes.Enrol(ctx, req)
+}
+
+// verifyPage is the data of the verify page's extra part.
+type verifyPage struct {
+	// Simulate shows the development outbox's buttons that answer the call.
+	Simulate bool
+}
+
+// PageData implements verifiers.PageData.
+func (v *Verifier) PageData(_ context.Context, _ verifiers.User, ch verifiers.Challenge) (any, error) {
+	return verifyPage{Simulate: v.Simulate && v.Mode == PressKey && ch.Local}, nil
+}
+
+// State implements verifiers.Poller.
+func (v *Verifier) State(ctx context.Context, user verifiers.User, ch verifiers.Challenge) (string, error) {
+	state, _, err := v.Call(ctx, user, ch)
+	return state, err
+}
+
+// Denied implements verifiers.Denier: what happened to a press_key call
+// that did not approve the sign-in.
+func (v *Verifier) Denied(ctx context.Context, user verifiers.User, ch verifiers.Challenge, help string) (verifiers.Denial, error) {
+	state, detail, err := v.Store.CallState(ctx, ch.ID, user.Name, v.Now())
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return verifiers.Denial{}, err
+	}
+	switch state {
+	case store.CallFraud:
+		return verifiers.Denial{Status: http.StatusForbidden, Outcome: "fraud-reported",
+			Message: "You reported this sign-in as not yours, so it was stopped and phone calls are turned off for your account. If it was you after all, contact " + help + "."}, nil
+	case store.CallDenied:
+		return verifiers.Denial{Status: http.StatusUnauthorized, Outcome: "denied", Failure: true,
+			Message: "The sign-in wasn't confirmed on the call. Call again, or sign in another way."}, nil
+	}
+	return verifiers.Denial{Status: http.StatusUnauthorized, Outcome: "call-failed", Detail: detail, Message: callEndedMessage(detail)}, nil
+}
+
+func callEndedMessage(detail string) string {
+	switch detail {
+	case "busy":
+		return "Your phone was busy. Call again, or sign in another way."
+	case "no-answer", "expired":
+		return "The call wasn't answered. Call again, or sign in another way."
+	case "hung up":
+		return "The call ended before you pressed the pound key (#). Call again, or sign in another way."
+	}
+	return "The call didn't go through. Call again, or sign in another way."
+}
+
+// Explain implements verifiers.Refusal for ErrBlocked.
+func (blockedError) Explain(help string, _ time.Time) string {
+	return "Phone calls are turned off for your account after a fraud report. Sign in another way, or contact " + help + "."
+}
+
+// Outcome implements verifiers.Refusal: the block was logged when it was
+// reported.
+func (blockedError) Outcome() string { return "" }
+
+// Interface guards
+var (
+	_ verifiers.Method   = (*Verifier)(nil)
+	_ verifiers.Enroller = (*Verifier)(nil)
+	_ verifiers.Pages    = (*Verifier)(nil)
+	_ verifiers.PageData = (*Verifier)(nil)
+	_ verifiers.Poller   = (*Verifier)(nil)
+	_ verifiers.Denier   = (*Verifier)(nil)
+	_ verifiers.Router   = (*Verifier)(nil)
+	_ verifiers.Refusal  = blockedError{}
+)
