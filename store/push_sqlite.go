@@ -94,14 +94,14 @@ func (s *SQLite) FinishPushEnrolment(ctx context.Context, challengeID, username 
 	return s.PushDevice(ctx, id)
 }
 
-const pushDeviceColumns = `id, username, name, public_key, subscription, gone, created_at`
+const pushDeviceColumns = `id, username, name, public_key, subscription, gone, created_at, last_used_at`
 
 func scanPushDevice(row interface{ Scan(...any) error }) (PushDevice, error) {
 	var d PushDevice
 	var gone int
-	var created int64
-	err := row.Scan(&d.ID, &d.Username, &d.Name, &d.PublicKey, &d.Subscription, &gone, &created)
-	d.Gone, d.Created = gone != 0, time.UnixMilli(created)
+	var created, lastUsed int64
+	err := row.Scan(&d.ID, &d.Username, &d.Name, &d.PublicKey, &d.Subscription, &gone, &created, &lastUsed)
+	d.Gone, d.Created, d.LastUsed = gone != 0, time.UnixMilli(created), fromMilli(lastUsed)
 	return d, err
 }
 
@@ -251,18 +251,45 @@ func (s *SQLite) LatestPushRequest(ctx context.Context, challengeID, username st
 }
 
 // SetPushState implements Store.
-func (s *SQLite) SetPushState(ctx context.Context, id, username, from, to, detail, device string, now time.Time) (bool, error) {
+func (s *SQLite) SetPushState(ctx context.Context, id, username, from, to, detail, device string, now time.Time) (_ bool, err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("updating approval request: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+			err = fmt.Errorf("updating approval request: %w", err)
+		}
+	}()
 	// Only a pending request can expire: an approval already given stays
 	// good for the sign-in waiting on it.
-	res, err := s.db.ExecContext(ctx,
+	res, err := tx.ExecContext(ctx,
 		`UPDATE push_requests SET state = ?, detail = ?, device_id = CASE WHEN ? = '' THEN device_id ELSE ? END
 		 WHERE id = ? AND username = ? AND state = ? AND (state != ? OR expires_at > ?)`,
 		to, detail, device, device, id, username, from, PushPending, now.UnixMilli())
 	if err != nil {
-		return false, fmt.Errorf("updating approval request: %w", err)
+		return false, err
 	}
 	n, err := res.RowsAffected()
-	return n == 1, err
+	if err != nil {
+		return false, err
+	}
+	if n != 1 {
+		return false, tx.Rollback()
+	}
+	if to == PushApproved && device != "" {
+		// The username condition keeps a request from marking another
+		// user's device as used.
+		if _, err = tx.ExecContext(ctx, `UPDATE push_devices SET last_used_at = ? WHERE id = ? AND username = ?`,
+			now.UnixMilli(), device, username); err != nil {
+			return false, err
+		}
+	}
+	if err = tx.Commit(); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // ExpirePushRequests implements Store.

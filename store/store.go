@@ -31,6 +31,12 @@ type SecurityInfo struct {
 	DefaultMethod string
 	// Phone is the user's confirmed phone number in E.164 form ("" = none).
 	Phone string
+	// TOTPAdded is when the authenticator secret was stored; zero when
+	// there is none, or when it was stored before the store kept the time.
+	TOTPAdded time.Time
+	// PhoneAdded is when the phone number was stored; zero when there is
+	// none, or when it was stored before the store kept the time.
+	PhoneAdded time.Time
 }
 
 // Code is a one-time code sent by text or call, stored as a keyed hash and
@@ -84,6 +90,9 @@ type PushDevice struct {
 	// app renews it the next time it is opened.
 	Gone    bool
 	Created time.Time
+	// LastUsed is when the device last approved a sign-in; zero when it
+	// never has (or not since the store kept the time).
+	LastUsed time.Time
 }
 
 // PushRequest is one approval request sent for a sign-in. A sign-in that
@@ -182,7 +191,8 @@ type Revocation struct {
 type Store interface {
 	// SecurityInfo returns a user's record, or ErrNotFound.
 	SecurityInfo(ctx context.Context, username string) (SecurityInfo, error)
-	// SetTOTP stores a user's sealed TOTP secret, and marks lastStep as used.
+	// SetTOTP stores a user's sealed TOTP secret, and marks lastStep as
+	// used; the secret's added time is now.
 	SetTOTP(ctx context.Context, username string, sealed []byte, lastStep int64) error
 	// SetFirstTOTP is SetTOTP for first-sign-in registration: atomically,
 	// it stores nothing and returns ErrAlreadySetUp when the user already
@@ -216,7 +226,8 @@ type Store interface {
 	// unlocking an account) and reports how many were cleared.
 	UnlockUser(ctx context.Context, username string) (int, error)
 
-	// SetPhone stores a user's confirmed phone number ("" removes it).
+	// SetPhone stores a user's confirmed phone number, added now ("" removes
+	// it and its added time).
 	SetPhone(ctx context.Context, username, phone string) error
 	// SetFirstPhone is SetPhone for first-sign-in registration: atomically,
 	// it stores nothing and returns ErrAlreadySetUp when the user already
@@ -289,7 +300,9 @@ type Store interface {
 	// SetPushState atomically moves the user's request id from state from
 	// to state to, recording detail and the answering device; a pending
 	// request must also be unexpired. It reports whether it did: of
-	// concurrent callers, exactly one wins.
+	// concurrent callers, exactly one wins. Moving a request to
+	// PushApproved with a device records, in the same transaction, that
+	// the device was used at now.
 	SetPushState(ctx context.Context, id, username, from, to, detail, device string, now time.Time) (bool, error)
 	// ExpirePushRequests marks the user's pending requests past their
 	// expiry as PushExpired and returns how many it marked.

@@ -1,0 +1,175 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// openVersion creates a database at path with the schema of the given
+// version, as an older Stepgate left it.
+func openVersion(t *testing.T, path string, version int) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	for v, m := range sqliteMigrations[:version] {
+		if _, err := db.Exec(m); err != nil {
+			t.Fatalf("migration %d: %v", v+1, err)
+		}
+	}
+	if _, err := db.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, version)); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// TestMigrationFromVersion5: a database of schema version 5 with users in
+// it opens, keeps every row, and reads the new columns as unknown.
+func TestMigrationFromVersion5(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.db")
+	created := time.UnixMilli(1_600_000_000_000)
+	old := openVersion(t, path, 5)
+	for _, q := range []string{
+		`INSERT INTO security_info (username, totp_secret, totp_last_step, default_method, updated_at, phone)
+		 VALUES ('alice', x'0102', 77, 'sms', 1600000000, '+14155552671')`,
+		`INSERT INTO push_devices (id, username, name, public_key, subscription, gone, created_at)
+		 VALUES ('d1', 'alice', 'Pixel', x'04', '{"endpoint":"x"}', 0, 1600000000000)`,
+		`INSERT INTO push_requests (id, challenge_id, username, number, choices, state, created_at, expires_at)
+		 VALUES ('r1', 'c1', 'alice', 42, '', 'pending', 1600000000000, 1600000120000)`,
+	} {
+		if _, err := old.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old.Close()
+
+	s, err := OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var version int
+	if err := s.db.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil || version != len(sqliteMigrations) || version != 6 {
+		t.Fatalf("schema version %d (%v), want 6", version, err)
+	}
+	info, err := s.SecurityInfo(ctx, "alice")
+	if err != nil || string(info.TOTPSecret) != "\x01\x02" || info.TOTPLastStep != 77 || info.DefaultMethod != "sms" ||
+		info.Phone != "+14155552671" || !info.TOTPAdded.IsZero() || !info.PhoneAdded.IsZero() {
+		t.Fatalf("security info after migration: %+v %v", info, err)
+	}
+	devs, err := s.PushDevices(ctx, "alice")
+	if err != nil || len(devs) != 1 || devs[0].Name != "Pixel" || !devs[0].Created.Equal(created) || !devs[0].LastUsed.IsZero() {
+		t.Fatalf("devices after migration: %+v %v", devs, err)
+	}
+	if r, err := s.LatestPushRequest(ctx, "c1", "alice", created); err != nil || r.State != PushPending || r.Number != 42 {
+		t.Fatalf("request after migration: %+v %v", r, err)
+	}
+}
+
+// TestMethodTimes: storing a method records when; removing the phone
+// forgets its time; approving a request records when its device was used.
+func TestMethodTimes(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	// inRange reports whether t was taken between from and to, at the
+	// store's millisecond precision.
+	inRange := func(t, from, to time.Time) bool {
+		return !t.Before(from.Truncate(time.Millisecond)) && !t.After(to)
+	}
+	before := time.Now()
+	if err := s.SetTOTP(ctx, "alice", []byte("sealed"), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetPhone(ctx, "alice", "+14155552671"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetFirstTOTP(ctx, "bob", []byte("sealed"), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetFirstPhone(ctx, "carol", "+14155552671"); err != nil {
+		t.Fatal(err)
+	}
+	after := time.Now()
+	for _, tc := range []struct {
+		user       string
+		totp, call bool
+	}{{"alice", true, true}, {"bob", true, false}, {"carol", false, true}} {
+		info, err := s.SecurityInfo(ctx, tc.user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.totp != inRange(info.TOTPAdded, before, after) || tc.totp == info.TOTPAdded.IsZero() {
+			t.Errorf("%s: authenticator added at %v, want within [%v, %v]: %v", tc.user, info.TOTPAdded, before, after, tc.totp)
+		}
+		if tc.call != inRange(info.PhoneAdded, before, after) || tc.call == info.PhoneAdded.IsZero() {
+			t.Errorf("%s: phone added at %v, want within [%v, %v]: %v", tc.user, info.PhoneAdded, before, after, tc.call)
+		}
+	}
+	if err := s.SetPhone(ctx, "alice", ""); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := s.SecurityInfo(ctx, "alice"); info.Phone != "" || !info.PhoneAdded.IsZero() || info.TOTPAdded.IsZero() {
+		t.Fatalf("after removing the phone: %+v", info)
+	}
+
+	now := time.UnixMilli(1_700_000_000_123)
+	s.PutPushEnrolment(ctx, []byte("tok1"), "ch1", "alice", now.Add(time.Minute), false)
+	s.PutPushEnrolment(ctx, []byte("tok2"), "ch2", "bob", now.Add(time.Minute), false)
+	if d, _, err := s.EnrolPushDevice(ctx, []byte("tok1"), PushDevice{ID: "d1", Name: "Pixel", PublicKey: []byte{4}}, now); err != nil || !d.LastUsed.IsZero() {
+		t.Fatalf("enrolled device: %+v %v", d, err)
+	}
+	s.EnrolPushDevice(ctx, []byte("tok2"), PushDevice{ID: "bobs", Name: "Bob's", PublicKey: []byte{4}}, now)
+	req := func(id, user string) PushRequest {
+		return PushRequest{ID: id, ChallengeID: "c-" + id, Username: user, Created: now, Expires: now.Add(2 * time.Minute)}
+	}
+	for _, r := range []PushRequest{req("r1", "alice"), req("r2", "alice"), req("r3", "alice"), req("r4", "bob")} {
+		if err := s.PutPushRequest(ctx, r, 5); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lastUsed := func(id string) time.Time {
+		t.Helper()
+		d, err := s.PushDevice(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.LastUsed
+	}
+	// Denying is not using.
+	s.SetPushState(ctx, "r1", "alice", PushPending, PushDenied, "", "d1", now)
+	if !lastUsed("d1").IsZero() {
+		t.Fatalf("a denial marked the device used at %v", lastUsed("d1"))
+	}
+	// An approval that loses (the request is no longer pending) marks nothing.
+	s.SetPushState(ctx, "r1", "alice", PushPending, PushApproved, "", "d1", now)
+	if !lastUsed("d1").IsZero() {
+		t.Fatal("a refused approval marked the device used")
+	}
+	// Alice's request cannot mark Bob's device as used.
+	s.SetPushState(ctx, "r2", "alice", PushPending, PushApproved, "", "bobs", now)
+	if !lastUsed("bobs").IsZero() {
+		t.Fatal("alice's request marked bob's device used")
+	}
+	at := now.Add(time.Second)
+	if ok, err := s.SetPushState(ctx, "r3", "alice", PushPending, PushApproved, "", "d1", at); !ok || err != nil {
+		t.Fatalf("approve: %v %v", ok, err)
+	}
+	if got := lastUsed("d1"); !got.Equal(at) {
+		t.Fatalf("device last used at %v, want %v", got, at)
+	}
+	if devs, _ := s.PushDevices(ctx, "alice"); len(devs) != 1 || !devs[0].LastUsed.Equal(at) {
+		t.Fatalf("devices: %+v", devs)
+	}
+	// Using the approval up is not another use of the device.
+	s.SetPushState(ctx, "r3", "alice", PushApproved, PushUsed, "", "", at.Add(time.Minute))
+	if got := lastUsed("d1"); !got.Equal(at) {
+		t.Fatalf("after use: last used at %v, want %v", got, at)
+	}
+}
