@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -171,5 +172,80 @@ func TestMethodTimes(t *testing.T) {
 	s.SetPushState(ctx, "r3", "alice", PushApproved, PushUsed, "", "", at.Add(time.Minute))
 	if got := lastUsed("d1"); !got.Equal(at) {
 		t.Fatalf("after use: last used at %v, want %v", got, at)
+	}
+}
+
+func TestSignInEvents(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	now := time.UnixMilli(1_700_000_000_123)
+	ev := func(user string, i int) SignInEvent {
+		return SignInEvent{Username: user, At: now.Add(time.Duration(i) * time.Second), Method: "totp",
+			ClientIP: "192.0.2.1", Site: "app.example.com", Outcome: fmt.Sprint("attempt ", i)}
+	}
+	if got, err := s.RecentSignInEvents(ctx, "alice", 10); err != nil || len(got) != 0 {
+		t.Fatalf("no events yet: %+v %v", got, err)
+	}
+	for i := range 3 {
+		if err := s.RecordSignInEvent(ctx, ev("alice", i)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RecordSignInEvent(ctx, ev("bob", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.RecentSignInEvents(ctx, "alice", 2)
+	if err != nil || len(got) != 2 || got[0] != ev("alice", 2) || got[1] != ev("alice", 1) {
+		t.Fatalf("two newest of alice's: %+v %v", got, err)
+	}
+	if got, _ := s.RecentSignInEvents(ctx, "alice", 0); len(got) != 0 {
+		t.Fatalf("n = 0 returned %d events", len(got))
+	}
+
+	// A flood of attempts on alice keeps her newest MaxSignInEvents, and
+	// leaves bob's alone.
+	for i := 3; i < MaxSignInEvents+30; i++ {
+		if err := s.RecordSignInEvent(ctx, ev("alice", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var rows int
+	if err := s.db.QueryRow(`SELECT count(*) FROM sign_in_events WHERE username = 'alice'`).Scan(&rows); err != nil || rows != MaxSignInEvents {
+		t.Fatalf("alice has %d stored events (%v), want %d", rows, err, MaxSignInEvents)
+	}
+	got, _ = s.RecentSignInEvents(ctx, "alice", 1000)
+	if len(got) != MaxSignInEvents || got[0] != ev("alice", MaxSignInEvents+29) || got[len(got)-1] != ev("alice", 30) {
+		t.Fatalf("kept %d events, from %+v to %+v", len(got), got[0], got[len(got)-1])
+	}
+	if got, _ := s.RecentSignInEvents(ctx, "bob", 1000); len(got) != 3 {
+		t.Fatalf("alice's flood left bob %d events, want 3", len(got))
+	}
+
+	// Concurrent records keep the bound too.
+	var wg sync.WaitGroup
+	for g := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 10 {
+				if err := s.RecordSignInEvent(ctx, ev("carol", g*10+i)); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if got, _ := s.RecentSignInEvents(ctx, "carol", 1000); len(got) != MaxSignInEvents {
+		t.Fatalf("after 200 concurrent records carol has %d events", len(got))
+	}
+
+	// Prune forgets events older than 90 days.
+	s.RecordSignInEvent(ctx, SignInEvent{Username: "dave", At: now.Add(-91 * 24 * time.Hour), Outcome: "old"})
+	s.RecordSignInEvent(ctx, SignInEvent{Username: "dave", At: now.Add(-89 * 24 * time.Hour), Outcome: "recent"})
+	if err := s.Prune(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.RecentSignInEvents(ctx, "dave", 10); len(got) != 1 || got[0].Outcome != "recent" {
+		t.Fatalf("after prune: %+v", got)
 	}
 }

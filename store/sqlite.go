@@ -663,6 +663,9 @@ func (s *SQLite) Prune(ctx context.Context, now time.Time) error {
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM push_enrolments WHERE expires_at <= ?`, day); err != nil {
 		return fmt.Errorf("pruning enrolment tokens: %w", err)
 	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM sign_in_events WHERE at <= ?`, now.Add(-signInEventMemory).UnixMilli()); err != nil {
+		return fmt.Errorf("pruning sign-in events: %w", err)
+	}
 	return nil
 }
 

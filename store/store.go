@@ -187,6 +187,28 @@ type Revocation struct {
 	Expires time.Time
 }
 
+// SignInEvent is one entry of a user's recent sign-in activity, shown to
+// them on their security info page.
+type SignInEvent struct {
+	// Username is the account the sign-in was for.
+	Username string
+	// At is when it happened.
+	At time.Time
+	// Method is the verification method used ("" when the sign-in did not
+	// get that far).
+	Method string
+	// ClientIP is the address the sign-in came from.
+	ClientIP string
+	// Site is the protected site the sign-in was for.
+	Site string
+	// Outcome says how it ended ("success", "wrong code", ...).
+	Outcome string
+}
+
+// MaxSignInEvents is how many sign-in events are kept per user; recording
+// one more forgets the oldest.
+const MaxSignInEvents = 100
+
 // Store is the persistent state behind the portal and the verifiers.
 type Store interface {
 	// SecurityInfo returns a user's record, or ErrNotFound.
@@ -321,8 +343,16 @@ type Store interface {
 	// RevocationsAfter lists unexpired revocations with Seq > after, oldest first.
 	RevocationsAfter(ctx context.Context, after int64, now time.Time) ([]Revocation, error)
 	// Prune forgets expired revocations, stale failure counters, old codes
-	// and send records.
+	// and send records, and sign-in events older than 90 days.
 	Prune(ctx context.Context, now time.Time) error
+
+	// RecordSignInEvent records one sign-in event. It keeps the user's
+	// MaxSignInEvents newest events and forgets older ones in the same
+	// transaction, so a flood of attempts on one account takes bounded space.
+	RecordSignInEvent(ctx context.Context, e SignInEvent) error
+	// RecentSignInEvents returns at most n of the user's events, most
+	// recently recorded first.
+	RecentSignInEvents(ctx context.Context, username string, n int) ([]SignInEvent, error)
 
 	// Close releases the store.
 	Close() error
