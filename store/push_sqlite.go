@@ -20,8 +20,8 @@ func (s *SQLite) PutPushEnrolment(ctx context.Context, tokenHash []byte, challen
 }
 
 // EnrolPushDevice implements Store: the token's conditional UPDATE, the
-// check that the user has no method yet and the device's INSERT commit
-// together or not at all.
+// check that the user has no method yet, the device limit and the
+// device's INSERT commit together or not at all.
 func (s *SQLite) EnrolPushDevice(ctx context.Context, tokenHash []byte, d PushDevice, now time.Time) (_ PushDevice, challengeID string, err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -30,7 +30,7 @@ func (s *SQLite) EnrolPushDevice(ctx context.Context, tokenHash []byte, d PushDe
 	defer func() {
 		if err != nil {
 			tx.Rollback()
-			if !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrAlreadySetUp) {
+			if !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrAlreadySetUp) && !errors.Is(err, ErrTooManyDevices) {
 				err = fmt.Errorf("enrolling device: %w", err)
 			}
 		}
@@ -48,9 +48,22 @@ func (s *SQLite) EnrolPushDevice(ctx context.Context, tokenHash []byte, d PushDe
 	// A kept set-up link must not add a phone to an account that has
 	// since been set up (by its owner, or by this link's other uses).
 	if first {
-		if err = lockNoMethod(ctx, tx, d.Username); err != nil {
-			return d, "", err
-		}
+		err = lockNoMethod(ctx, tx, d.Username)
+	} else {
+		err = lockUser(ctx, tx, d.Username)
+	}
+	if err != nil {
+		return d, "", err
+	}
+	// Counted under the user's lock, so that enrolments racing with
+	// different tokens cannot each see room for one more. A refusal rolls
+	// back the token's use: the user can remove a device and try again.
+	var n int
+	if err = tx.QueryRowContext(ctx, `SELECT count(*) FROM push_devices WHERE username = ?`, d.Username).Scan(&n); err != nil {
+		return d, "", err
+	}
+	if n >= MaxPushDevices {
+		return d, "", ErrTooManyDevices
 	}
 	d.Created = now
 	if _, err = tx.ExecContext(ctx,

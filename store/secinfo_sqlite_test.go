@@ -3,9 +3,11 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -247,5 +249,97 @@ func TestSignInEvents(t *testing.T) {
 	}
 	if got, _ := s.RecentSignInEvents(ctx, "dave", 10); len(got) != 1 || got[0].Outcome != "recent" {
 		t.Fatalf("after prune: %+v", got)
+	}
+}
+
+// openPair opens one database file twice, as two processes sharing it
+// would: each handle has its own connection, so a test racing the two
+// shows whether a check-and-update is atomic in the database itself, not
+// just behind one handle's single connection.
+func openPair(t *testing.T) (*SQLite, *SQLite) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "state.db")
+	var out [2]*SQLite
+	for i := range out {
+		s, err := OpenSQLite(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		out[i] = s
+	}
+	return out[0], out[1]
+}
+
+// enrol enrols a device named id for user with a fresh token that is not
+// for a first method.
+func enrol(t *testing.T, s *SQLite, user, id string, now time.Time) error {
+	t.Helper()
+	tok := []byte("tok-" + id)
+	if err := s.PutPushEnrolment(context.Background(), tok, "ch-"+id, user, now.Add(time.Minute), false); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := s.EnrolPushDevice(context.Background(), tok, PushDevice{ID: id, Name: id, PublicKey: []byte{4}}, now)
+	return err
+}
+
+// TestDeviceLimit: a user has at most MaxPushDevices devices; a refused
+// enrolment stores nothing and leaves its token usable once there is
+// room; racing enrolments cannot overshoot.
+func TestDeviceLimit(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1_700_000_000, 0)
+	s := openTest(t)
+	for i := range MaxPushDevices {
+		if err := enrol(t, s, "alice", fmt.Sprint("d", i), now); err != nil {
+			t.Fatalf("device %d: %v", i+1, err)
+		}
+	}
+	if err := enrol(t, s, "alice", "extra", now); !errors.Is(err, ErrTooManyDevices) {
+		t.Fatalf("device %d: %v, want ErrTooManyDevices", MaxPushDevices+1, err)
+	}
+	if _, err := s.PushDevice(ctx, "extra"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a refused device was stored: %v", err)
+	}
+	if devs, _ := s.PushDevices(ctx, "alice"); len(devs) != MaxPushDevices {
+		t.Fatalf("alice has %d devices", len(devs))
+	}
+	// The limit is per user.
+	if err := enrol(t, s, "bob", "bobs", now); err != nil {
+		t.Fatalf("bob's device: %v", err)
+	}
+	// The refused token was not used up: with room made, it enrols.
+	if err := s.DeletePushDevice(ctx, "alice", "d0"); err != nil {
+		t.Fatal(err)
+	}
+	if d, ch, err := s.EnrolPushDevice(ctx, []byte("tok-extra"), PushDevice{ID: "extra", Name: "extra", PublicKey: []byte{4}}, now); err != nil || ch != "ch-extra" || d.Username != "alice" {
+		t.Fatalf("the refused token after removing a device: %+v %q %v", d, ch, err)
+	}
+
+	// Racing enrolments with different tokens, through two handles on
+	// one file, fill the last place once.
+	a, b := openPair(t)
+	for i := range MaxPushDevices - 1 {
+		if err := enrol(t, a, "carol", fmt.Sprint("c", i), now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 20 {
+		a.PutPushEnrolment(ctx, []byte(fmt.Sprint("race", i)), "ch-race", "carol", now.Add(time.Minute), false)
+	}
+	var next atomic.Int32
+	if wins := concurrentWins(t, func() (bool, error) {
+		i := next.Add(1) - 1
+		s := []*SQLite{a, b}[i%2]
+		_, _, err := s.EnrolPushDevice(ctx, []byte(fmt.Sprint("race", i)), PushDevice{ID: fmt.Sprint("r", i), Name: "r", PublicKey: []byte{4}}, now)
+		if errors.Is(err, ErrTooManyDevices) {
+			return false, nil
+		}
+		return err == nil, err
+	}); wins != 1 {
+		t.Fatalf("%d racing enrolments filled carol's last place", wins)
+	}
+	if devs, _ := b.PushDevices(ctx, "carol"); len(devs) != MaxPushDevices {
+		t.Fatalf("carol has %d devices", len(devs))
 	}
 }

@@ -308,6 +308,18 @@ func lockNoMethod(ctx context.Context, tx *sql.Tx, username string) error {
 	return nil
 }
 
+// lockUser touches the user's security_info row (creating it), which
+// locks it until tx ends. The writes that count a user's methods or
+// devices before changing them take this lock first, so that two of them
+// for one user cannot both act on the same count.
+func lockUser(ctx context.Context, tx *sql.Tx, username string) error {
+	_, err := tx.ExecContext(ctx,
+		`INSERT INTO security_info (username, updated_at) VALUES (?, ?)
+		 ON CONFLICT (username) DO UPDATE SET updated_at = excluded.updated_at`,
+		username, time.Now().Unix())
+	return err
+}
+
 // UseTOTPStep implements Store. The conditional UPDATE is the atomic
 // check-and-set: of two requests racing with the same code, only one sees a
 // row affected.

@@ -95,6 +95,13 @@ type PushDevice struct {
 	LastUsed time.Time
 }
 
+// MaxPushDevices is how many devices one user may have enrolled at once.
+const MaxPushDevices = 5
+
+// ErrTooManyDevices is returned by EnrolPushDevice when the user already
+// has MaxPushDevices devices.
+var ErrTooManyDevices = errors.New("the user already has the most devices allowed")
+
 // PushRequest is one approval request sent for a sign-in. A sign-in that
 // asks again gets a new request; the earlier one becomes PushReplaced.
 type PushRequest struct {
@@ -288,7 +295,9 @@ type Store interface {
 	// challenge the token was issued for; ErrNotFound when the token is
 	// unknown, used or expired. For a token of first-sign-in registration
 	// it stores nothing and returns ErrAlreadySetUp when the user already
-	// has any method (set up since the token was issued).
+	// has any method (set up since the token was issued). When the user
+	// already has MaxPushDevices devices it stores nothing, leaves the
+	// token unused and returns ErrTooManyDevices.
 	EnrolPushDevice(ctx context.Context, tokenHash []byte, d PushDevice, now time.Time) (PushDevice, string, error)
 	// PushEnrolled returns the device enrolled with the token of a
 	// challenge while its set-up is unfinished, or ErrNotFound.
