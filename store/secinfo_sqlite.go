@@ -2,9 +2,26 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 )
+
+// countMethods counts the user's methods: one for an authenticator
+// secret, one for a phone number, one per push device, one per credential.
+// q is the database or a transaction.
+func countMethods(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, username string) (int, error) {
+	var n int
+	err := q.QueryRowContext(ctx,
+		`SELECT (SELECT count(*) FROM security_info WHERE username = ? AND totp_secret IS NOT NULL)
+		      + (SELECT count(*) FROM security_info WHERE username = ? AND phone != '')
+		      + (SELECT count(*) FROM push_devices WHERE username = ?)
+		      + (SELECT count(*) FROM credentials WHERE username = ?)`,
+		username, username, username, username).Scan(&n)
+	return n, err
+}
 
 // signInEventMemory is how long sign-in events are kept.
 const signInEventMemory = 90 * 24 * time.Hour

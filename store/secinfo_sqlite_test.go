@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -342,4 +343,92 @@ func TestDeviceLimit(t *testing.T) {
 	if devs, _ := b.PushDevices(ctx, "carol"); len(devs) != MaxPushDevices {
 		t.Fatalf("carol has %d devices", len(devs))
 	}
+}
+
+func TestCredentials(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	t1 := time.UnixMilli(1_700_000_000_000)
+	t2 := t1.Add(time.Hour)
+	for _, c := range []Credential{
+		{ID: "k2", Username: "alice", Method: "test", Name: "Second", Data: []byte("two"), Created: t2},
+		{ID: "k1", Username: "alice", Method: "test", Name: "First", Data: []byte("one"), Created: t1},
+		{ID: "p1", Username: "alice", Method: "passkey", Name: "Laptop", Data: []byte("pk"), Created: t1},
+		{ID: "b1", Username: "bob", Method: "test", Name: "Bob's", Data: []byte("bob"), Created: t1},
+	} {
+		if err := s.AddCredential(ctx, c, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Credentials(ctx, "alice", "test")
+	want := []Credential{
+		{ID: "k1", Username: "alice", Method: "test", Name: "First", Data: []byte("one"), Created: t1},
+		{ID: "k2", Username: "alice", Method: "test", Name: "Second", Data: []byte("two"), Created: t2},
+	}
+	if err != nil || len(got) != 2 || !sameCredential(got[0], want[0]) || !sameCredential(got[1], want[1]) {
+		t.Fatalf("alice's test credentials, oldest first: %+v %v", got, err)
+	}
+	if all, _ := s.Credentials(ctx, "alice", ""); len(all) != 3 {
+		t.Fatalf("all of alice's credentials: %+v", all)
+	}
+	if none, _ := s.Credentials(ctx, "carol", ""); len(none) != 0 {
+		t.Fatalf("carol's credentials: %+v", none)
+	}
+
+	// An ID already stored is refused, not taken over.
+	if err := s.AddCredential(ctx, Credential{ID: "k1", Username: "bob", Method: "test", Data: []byte("mine")}, false); err == nil {
+		t.Fatal("bob stored a credential under alice's credential ID")
+	}
+	if err := s.AddCredential(ctx, Credential{Username: "bob", Method: "test"}, false); err == nil {
+		t.Fatal("stored a credential without an ID")
+	}
+	// A zero Created is stored as now.
+	before := time.Now().Truncate(time.Millisecond)
+	s.AddCredential(ctx, Credential{ID: "b2", Username: "bob", Method: "other"}, false)
+	if got, _ := s.Credentials(ctx, "bob", "other"); len(got) != 1 || got[0].Created.Before(before) || got[0].Created.After(time.Now()) {
+		t.Fatalf("credential added without a time: %+v", got)
+	}
+
+	// Renaming and touching reach only the user's own credentials.
+	if err := s.RenameCredential(ctx, "alice", "k1", "Yubikey"); err != nil {
+		t.Fatal(err)
+	}
+	used := t2.Add(time.Minute)
+	if err := s.TouchCredential(ctx, "alice", "k1", used, nil); err != nil {
+		t.Fatal(err)
+	}
+	want[0].Name, want[0].LastUsed = "Yubikey", used
+	if got, _ := s.Credentials(ctx, "alice", "test"); !sameCredential(got[0], want[0]) {
+		t.Fatalf("after rename and a touch without data: %+v", got[0])
+	}
+	if err := s.TouchCredential(ctx, "alice", "k1", used.Add(time.Minute), []byte("counter 2")); err != nil {
+		t.Fatal(err)
+	}
+	want[0].LastUsed, want[0].Data = used.Add(time.Minute), []byte("counter 2")
+	if got, _ := s.Credentials(ctx, "alice", "test"); !sameCredential(got[0], want[0]) {
+		t.Fatalf("after a touch with data: %+v", got[0])
+	}
+	for name, err := range map[string]error{
+		"bob renames alice's":  s.RenameCredential(ctx, "bob", "k1", "mine"),
+		"bob touches alice's":  s.TouchCredential(ctx, "bob", "k1", used, []byte("forged")),
+		"rename a missing one": s.RenameCredential(ctx, "alice", "missing", "x"),
+		"touch a missing one":  s.TouchCredential(ctx, "alice", "missing", used, nil),
+		"alice renames bob's":  s.RenameCredential(ctx, "alice", "b1", "mine"),
+		"alice touches bob's":  s.TouchCredential(ctx, "alice", "b1", used, nil),
+	} {
+		if !errors.Is(err, ErrNotFound) {
+			t.Errorf("%s: %v, want ErrNotFound", name, err)
+		}
+	}
+	if got, _ := s.Credentials(ctx, "alice", "test"); !sameCredential(got[0], want[0]) {
+		t.Fatalf("another user changed alice's credential: %+v", got[0])
+	}
+	if got, _ := s.Credentials(ctx, "bob", "test"); len(got) != 1 || got[0].Name != "Bob's" || !got[0].LastUsed.IsZero() {
+		t.Fatalf("alice changed bob's credential: %+v", got)
+	}
+}
+
+func sameCredential(a, b Credential) bool {
+	return a.ID == b.ID && a.Username == b.Username && a.Method == b.Method && a.Name == b.Name &&
+		bytes.Equal(a.Data, b.Data) && a.Created.Equal(b.Created) && a.LastUsed.Equal(b.LastUsed)
 }

@@ -288,21 +288,19 @@ func (s *SQLite) firstMethod(ctx context.Context, username, what string, add fun
 
 // lockNoMethod locks the user's security_info row (creating it) and
 // returns ErrAlreadySetUp when the user has any method. Every write that
-// adds a method touches that row first, so two first-sign-in
-// registrations of one user racing (an attacker's phone, the user's
-// authenticator app) are serialised on it, also on a database that
-// locks rows rather than the whole file.
+// adds a first method goes through it, so two first-sign-in registrations
+// of one user racing (an attacker's phone, the user's authenticator app,
+// a passkey) are serialised on that row, also on a database that locks
+// rows rather than the whole file.
 func lockNoMethod(ctx context.Context, tx *sql.Tx, username string) error {
-	var has bool
-	err := tx.QueryRowContext(ctx,
-		`INSERT INTO security_info (username, updated_at) VALUES (?, ?)
-		 ON CONFLICT (username) DO UPDATE SET updated_at = excluded.updated_at
-		 RETURNING totp_secret IS NOT NULL OR phone != '' OR EXISTS (SELECT 1 FROM push_devices WHERE username = ?)`,
-		username, time.Now().Unix(), username).Scan(&has)
+	if err := lockUser(ctx, tx, username); err != nil {
+		return err
+	}
+	n, err := countMethods(ctx, tx, username)
 	if err != nil {
 		return err
 	}
-	if has {
+	if n > 0 {
 		return ErrAlreadySetUp
 	}
 	return nil

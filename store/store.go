@@ -15,7 +15,8 @@ var ErrNotFound = errors.New("not found")
 
 // ErrAlreadySetUp is returned by the operations that add a user's first
 // method (first-sign-in registration) when the user already has one: an
-// authenticator secret, a phone number or an authenticator device.
+// authenticator secret, a phone number, an authenticator device or a
+// credential.
 var ErrAlreadySetUp = errors.New("the user already has a verification method set up")
 
 // SecurityInfo is what the store knows about one user's verification methods.
@@ -216,6 +217,26 @@ type SignInEvent struct {
 // one more forgets the oldest.
 const MaxSignInEvents = 100
 
+// Credential is a sign-in method that is not built into the store (a
+// passkey, for example): its verifier keeps what it needs in Data.
+type Credential struct {
+	// ID identifies the credential; it is unique across all users.
+	ID string
+	// Username is the user the credential belongs to.
+	Username string
+	// Method is the verifier's method name ("passkey"); it is also the
+	// value of SecurityInfo.DefaultMethod that prefers it.
+	Method string
+	// Name is what the user calls the credential; they can edit it.
+	Name string
+	// Data is the verifier's own state (a public key, a sign counter).
+	Data []byte
+	// Created is when the credential was added.
+	Created time.Time
+	// LastUsed is when it last completed a sign-in; zero when it never has.
+	LastUsed time.Time
+}
+
 // Store is the persistent state behind the portal and the verifiers.
 type Store interface {
 	// SecurityInfo returns a user's record, or ErrNotFound.
@@ -362,6 +383,22 @@ type Store interface {
 	// RecentSignInEvents returns at most n of the user's events, most
 	// recently recorded first.
 	RecentSignInEvents(ctx context.Context, username string, n int) ([]SignInEvent, error)
+
+	// AddCredential stores c. With first (first-sign-in registration) it
+	// atomically stores nothing and returns ErrAlreadySetUp when the user
+	// already has any method. A zero c.Created is stored as now.
+	AddCredential(ctx context.Context, c Credential, first bool) error
+	// Credentials lists the user's credentials of method (every method when
+	// method is ""), oldest first.
+	Credentials(ctx context.Context, username, method string) ([]Credential, error)
+	// RenameCredential sets the name of one of the user's credentials;
+	// ErrNotFound when the user has no such credential.
+	RenameCredential(ctx context.Context, username, id, name string) error
+	// TouchCredential records that one of the user's credentials completed
+	// a sign-in at at and, when data is not nil, replaces its Data (a
+	// passkey's sign counter); ErrNotFound when the user has no such
+	// credential.
+	TouchCredential(ctx context.Context, username, id string, at time.Time, data []byte) error
 
 	// Close releases the store.
 	Close() error
