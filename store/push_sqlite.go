@@ -156,7 +156,7 @@ func (s *SQLite) RenamePushDevice(ctx context.Context, id, name string) error {
 
 // DeletePushDevice implements Store.
 func (s *SQLite) DeletePushDevice(ctx context.Context, username, id string) error {
-	return s.updateDevice(ctx, `DELETE FROM push_devices WHERE username = ? AND id = ?`, username, id)
+	return s.RemoveMethod(ctx, username, MethodRef{Kind: KindPushDevice, ID: id}, false)
 }
 
 // SetPushSubscription implements Store.

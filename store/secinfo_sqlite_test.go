@@ -432,3 +432,262 @@ func sameCredential(a, b Credential) bool {
 	return a.ID == b.ID && a.Username == b.Username && a.Method == b.Method && a.Name == b.Name &&
 		bytes.Equal(a.Data, b.Data) && a.Created.Equal(b.Created) && a.LastUsed.Equal(b.LastUsed)
 }
+
+// TestRemoveMethod: each kind of method is removed from its user only,
+// with what goes with it; MethodCount follows.
+func TestRemoveMethod(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	now := time.Unix(1_700_000_000, 0)
+	count := func(user string, want int) {
+		t.Helper()
+		if n, err := s.MethodCount(ctx, user); n != want || err != nil {
+			t.Fatalf("%s has %d methods (%v), want %d", user, n, err, want)
+		}
+	}
+	setDefault := func(user, method string) {
+		t.Helper()
+		if err := s.SetDefaultMethod(ctx, user, method); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantDefault := func(user, method string) {
+		t.Helper()
+		if info, err := s.SecurityInfo(ctx, user); err != nil || info.DefaultMethod != method {
+			t.Fatalf("%s's default method is %q (%v), want %q", user, info.DefaultMethod, err, method)
+		}
+	}
+	remove := func(user, kind, id string, keepOne bool) error {
+		return s.RemoveMethod(ctx, user, MethodRef{Kind: kind, ID: id}, keepOne)
+	}
+	cred := func(id, user, method string) {
+		t.Helper()
+		if err := s.AddCredential(ctx, Credential{ID: id, Username: user, Method: method, Name: id}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	count("alice", 0)
+	s.SetTOTP(ctx, "alice", []byte("sealed"), 50)
+	s.SetPhone(ctx, "alice", "+14155552671")
+	enrol(t, s, "alice", "d1", now)
+	enrol(t, s, "alice", "d2", now)
+	cred("k1", "alice", "test")
+	cred("k2", "alice", "test")
+	count("alice", 6)
+	s.SetTOTP(ctx, "bob", []byte("bob's"), 1)
+	enrol(t, s, "bob", "bd", now)
+	cred("bk", "bob", "test")
+	count("bob", 3)
+
+	// Another user's IDs, unknown IDs and methods the user does not have
+	// are not found, and change nothing.
+	for _, tc := range []struct{ user, kind, id string }{
+		{"alice", KindPushDevice, "bd"},
+		{"alice", KindCredential, "bk"},
+		{"alice", KindPushDevice, "missing"},
+		{"alice", KindCredential, "missing"},
+		{"alice", KindCredential, "d1"},
+		{"alice", KindPushDevice, "k1"},
+		{"mallory", KindPushDevice, "bd"},
+		{"mallory", KindTOTP, ""},
+		{"carol", KindPhone, ""},
+	} {
+		if err := remove(tc.user, tc.kind, tc.id, false); !errors.Is(err, ErrNotFound) {
+			t.Errorf("%s removing %s %q: %v, want ErrNotFound", tc.user, tc.kind, tc.id, err)
+		}
+	}
+	count("alice", 6)
+	count("bob", 3)
+	if _, err := s.PushDevice(ctx, "bd"); err != nil {
+		t.Fatalf("bob's device: %v", err)
+	}
+	if _, err := s.SecurityInfo(ctx, "mallory"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a refused removal made mallory a record: %v", err)
+	}
+	if err := remove("alice", "password", "", false); err == nil || errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown kind: %v", err)
+	}
+
+	// The authenticator app: the secret and its time go, the last used
+	// step stays, and so does a default that is not the app's.
+	setDefault("alice", "push")
+	if err := remove("alice", KindTOTP, "", true); err != nil {
+		t.Fatal(err)
+	}
+	info, _ := s.SecurityInfo(ctx, "alice")
+	if info.TOTPSecret != nil || !info.TOTPAdded.IsZero() || info.TOTPLastStep != 50 || info.Phone == "" {
+		t.Fatalf("after removing the authenticator: %+v", info)
+	}
+	wantDefault("alice", "push")
+	count("alice", 5)
+	if err := remove("alice", KindTOTP, "", true); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("removing the authenticator twice: %v", err)
+	}
+	// A default that names the app goes with it.
+	s.SetTOTP(ctx, "bob", []byte("x"), 1)
+	setDefault("bob", "totp")
+	remove("bob", KindTOTP, "", true)
+	wantDefault("bob", "")
+
+	// The phone: its number, its time and the calls still ringing on it.
+	s.PutCall(ctx, "call-a", "alice", now.Add(time.Hour))
+	s.PutCall(ctx, "call-b", "bob", now.Add(time.Hour))
+	setDefault("alice", "voice")
+	if err := remove("alice", KindPhone, "", true); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := s.SecurityInfo(ctx, "alice"); info.Phone != "" || !info.PhoneAdded.IsZero() {
+		t.Fatalf("after removing the phone: %+v", info)
+	}
+	wantDefault("alice", "")
+	if state, detail, _ := s.CallState(ctx, "call-a", "alice", now); state != CallFailed || detail != "phone removed" {
+		t.Fatalf("call to the removed phone: %s %q", state, detail)
+	}
+	if ok, _ := s.SetCallState(ctx, "call-a", CallPending, CallApproved, "", now); ok {
+		t.Fatal("a call to the removed phone approved a sign-in")
+	}
+	if state, _, _ := s.CallState(ctx, "call-b", "bob", now); state != CallPending {
+		t.Fatalf("bob's call: %s", state)
+	}
+	count("alice", 4)
+
+	// Push devices: pending requests and the "push" default outlive a
+	// removed device while another is left, and end with the last one.
+	req := func(id, user string) PushRequest {
+		return PushRequest{ID: id, ChallengeID: "c-" + id, Username: user, Created: now, Expires: now.Add(2 * time.Minute)}
+	}
+	for _, r := range []PushRequest{req("p1", "alice"), req("p2", "alice"), req("pb", "bob")} {
+		if err := s.PutPushRequest(ctx, r, 5); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.SetPushState(ctx, "p2", "alice", PushPending, PushApproved, "", "d1", now)
+	setDefault("alice", "push")
+	if err := remove("alice", KindPushDevice, "d1", true); err != nil {
+		t.Fatal(err)
+	}
+	wantDefault("alice", "push")
+	if p, _ := s.PendingPushRequests(ctx, "alice", now); len(p) != 1 {
+		t.Fatalf("with a device left, %d pending requests, want 1", len(p))
+	}
+	if err := s.DeletePushDevice(ctx, "alice", "d2"); err != nil {
+		t.Fatal(err)
+	}
+	wantDefault("alice", "")
+	if r, _ := s.LatestPushRequest(ctx, "c-p1", "alice", now); r.State != PushExpired {
+		t.Fatalf("pending request after the last device went: %s", r.State)
+	}
+	if ok, _ := s.SetPushState(ctx, "p1", "alice", PushPending, PushApproved, "", "d2", now); ok {
+		t.Fatal("a request of a user without devices was approved")
+	}
+	if r, _ := s.LatestPushRequest(ctx, "c-p2", "alice", now); r.State != PushApproved {
+		t.Fatalf("an approval given before the device went: %s", r.State)
+	}
+	if r, _ := s.LatestPushRequest(ctx, "c-pb", "bob", now); r.State != PushPending {
+		t.Fatalf("bob's request: %s", r.State)
+	}
+	count("alice", 2)
+
+	// Credentials: the default of their method goes with the last one.
+	setDefault("alice", "test")
+	if err := remove("alice", KindCredential, "k1", true); err != nil {
+		t.Fatal(err)
+	}
+	wantDefault("alice", "test")
+	count("alice", 1)
+
+	// The last method is kept when asked, removed when not.
+	if err := remove("alice", KindCredential, "k2", true); !errors.Is(err, ErrLastMethod) {
+		t.Fatalf("removing the last method with keepOne: %v", err)
+	}
+	if c, _ := s.Credentials(ctx, "alice", "test"); len(c) != 1 {
+		t.Fatalf("a refused removal removed: %+v", c)
+	}
+	wantDefault("alice", "test")
+	if err := remove("alice", KindCredential, "k2", false); err != nil {
+		t.Fatal(err)
+	}
+	wantDefault("alice", "")
+	count("alice", 0)
+	count("bob", 2)
+
+	// A user with no security info row (a device enrolled by an older
+	// Stepgate) can still remove it.
+	if _, err := s.db.Exec(`DELETE FROM security_info WHERE username = 'bob'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := remove("bob", KindPushDevice, "bd", true); err != nil {
+		t.Fatalf("removing a device of a user without a record: %v", err)
+	}
+	count("bob", 1)
+}
+
+// TestRemoveMethodKeepsOneConcurrently: of many removals racing (through
+// two handles on one file) with keepOne, only as many succeed as leave
+// the user one method.
+func TestRemoveMethodKeepsOneConcurrently(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1_700_000_000, 0)
+	for _, methods := range [][]MethodRef{
+		{{Kind: KindTOTP}, {Kind: KindPushDevice, ID: "d1"}},
+		{{Kind: KindPushDevice, ID: "d1"}, {Kind: KindPushDevice, ID: "d2"}},
+		{{Kind: KindPhone}, {Kind: KindCredential, ID: "k1"}, {Kind: KindTOTP}},
+	} {
+		t.Run(fmt.Sprint(methods), func(t *testing.T) {
+			a, b := openPair(t)
+			for _, m := range methods {
+				var err error
+				switch m.Kind {
+				case KindTOTP:
+					err = a.SetTOTP(ctx, "alice", []byte("sealed"), 1)
+				case KindPhone:
+					err = a.SetPhone(ctx, "alice", "+14155552671")
+				case KindPushDevice:
+					err = enrol(t, a, "alice", m.ID, now)
+				case KindCredential:
+					err = a.AddCredential(ctx, Credential{ID: m.ID, Username: "alice", Method: "test"}, false)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			var next atomic.Int32
+			wins := concurrentWins(t, func() (bool, error) {
+				i := int(next.Add(1) - 1)
+				err := []*SQLite{a, b}[i%2].RemoveMethod(ctx, "alice", methods[i%len(methods)], true)
+				if errors.Is(err, ErrLastMethod) || errors.Is(err, ErrNotFound) {
+					return false, nil
+				}
+				return err == nil, err
+			})
+			if wins != len(methods)-1 {
+				t.Fatalf("%d removals of %d methods succeeded, want %d", wins, len(methods), len(methods)-1)
+			}
+			if n, err := b.MethodCount(ctx, "alice"); n != 1 || err != nil {
+				t.Fatalf("alice is left with %d methods (%v), want 1", n, err)
+			}
+		})
+	}
+}
+
+func TestSetDefaultMethod(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	if err := s.SetDefaultMethod(ctx, "alice", "sms"); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := s.SecurityInfo(ctx, "alice"); err != nil || info.DefaultMethod != "sms" {
+		t.Fatalf("default for a user without a record: %+v %v", info, err)
+	}
+	s.SetTOTP(ctx, "alice", []byte("sealed"), 3)
+	if err := s.SetDefaultMethod(ctx, "alice", "totp"); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := s.SecurityInfo(ctx, "alice"); info.DefaultMethod != "totp" || string(info.TOTPSecret) != "sealed" || info.TOTPLastStep != 3 {
+		t.Fatalf("default for a user with a record: %+v", info)
+	}
+	if info, err := s.SecurityInfo(ctx, "bob"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("bob: %+v %v", info, err)
+	}
+}

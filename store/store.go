@@ -217,6 +217,31 @@ type SignInEvent struct {
 // one more forgets the oldest.
 const MaxSignInEvents = 100
 
+// Method kinds of a MethodRef.
+const (
+	// KindTOTP is the user's authenticator app (ID unused).
+	KindTOTP = "totp"
+	// KindPhone is the user's phone number, for texts and calls (ID unused).
+	KindPhone = "phone"
+	// KindPushDevice is one enrolled push device; ID is the device's ID.
+	KindPushDevice = "push-device"
+	// KindCredential is one generic credential; ID is the credential's ID.
+	KindCredential = "credential"
+)
+
+// MethodRef names one of a user's sign-in methods: an authenticator
+// secret, a phone number, one push device or one credential.
+type MethodRef struct {
+	// Kind is KindTOTP, KindPhone, KindPushDevice or KindCredential.
+	Kind string
+	// ID is the device's or credential's ID; unused for the other kinds.
+	ID string
+}
+
+// ErrLastMethod is returned by RemoveMethod when keepOne is set and the
+// method is the user's last one.
+var ErrLastMethod = errors.New("the user's last verification method cannot be removed")
+
 // Credential is a sign-in method that is not built into the store (a
 // passkey, for example): its verifier keeps what it needs in Data.
 type Credential struct {
@@ -335,7 +360,8 @@ type Store interface {
 	// RenamePushDevice sets a device's name.
 	RenamePushDevice(ctx context.Context, id, name string) error
 	// DeletePushDevice removes one of a user's devices (a lost phone);
-	// ErrNotFound when the user has no such device.
+	// ErrNotFound when the user has no such device. It is RemoveMethod
+	// without keepOne: it may remove the user's last method.
 	DeletePushDevice(ctx context.Context, username, id string) error
 	// SetPushSubscription replaces a device's subscription and its gone flag.
 	SetPushSubscription(ctx context.Context, id, subscription string, gone bool) error
@@ -383,6 +409,25 @@ type Store interface {
 	// RecentSignInEvents returns at most n of the user's events, most
 	// recently recorded first.
 	RecentSignInEvents(ctx context.Context, username string, n int) ([]SignInEvent, error)
+
+	// MethodCount returns how many sign-in methods the user has: one for an
+	// authenticator secret, one for a phone number, one per push device and
+	// one per credential.
+	MethodCount(ctx context.Context, username string) (int, error)
+	// RemoveMethod atomically removes one of the user's methods;
+	// ErrNotFound when the user has no such method. With keepOne, when it
+	// is the user's last method, it removes nothing and returns
+	// ErrLastMethod; concurrent removals of one user's methods are
+	// serialised, so together they cannot remove the last one either.
+	// Removing the last push device expires the user's pending approval
+	// requests, and removing the phone fails their pending calls: nobody
+	// should answer those on a removed method. A default method that is no
+	// longer available is reset to "". Removing the authenticator secret
+	// keeps its last used time step.
+	RemoveMethod(ctx context.Context, username string, m MethodRef, keepOne bool) error
+	// SetDefaultMethod stores the method the user chose as default ("" =
+	// strongest).
+	SetDefaultMethod(ctx context.Context, username, method string) error
 
 	// AddCredential stores c. With first (first-sign-in registration) it
 	// atomically stores nothing and returns ErrAlreadySetUp when the user
