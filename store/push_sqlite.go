@@ -20,8 +20,8 @@ func (s *SQLite) PutPushEnrolment(ctx context.Context, tokenHash []byte, challen
 }
 
 // EnrolPushDevice implements Store: the token's conditional UPDATE, the
-// check that the user has no method yet and the device's INSERT commit
-// together or not at all.
+// check that the user has no method yet, the device limit and the
+// device's INSERT commit together or not at all.
 func (s *SQLite) EnrolPushDevice(ctx context.Context, tokenHash []byte, d PushDevice, now time.Time) (_ PushDevice, challengeID string, err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -30,7 +30,7 @@ func (s *SQLite) EnrolPushDevice(ctx context.Context, tokenHash []byte, d PushDe
 	defer func() {
 		if err != nil {
 			tx.Rollback()
-			if !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrAlreadySetUp) {
+			if !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrAlreadySetUp) && !errors.Is(err, ErrTooManyDevices) {
 				err = fmt.Errorf("enrolling device: %w", err)
 			}
 		}
@@ -48,9 +48,22 @@ func (s *SQLite) EnrolPushDevice(ctx context.Context, tokenHash []byte, d PushDe
 	// A kept set-up link must not add a phone to an account that has
 	// since been set up (by its owner, or by this link's other uses).
 	if first {
-		if err = lockNoMethod(ctx, tx, d.Username); err != nil {
-			return d, "", err
-		}
+		err = lockNoMethod(ctx, tx, d.Username)
+	} else {
+		err = lockUser(ctx, tx, d.Username)
+	}
+	if err != nil {
+		return d, "", err
+	}
+	// Counted under the user's lock, so that enrolments racing with
+	// different tokens cannot each see room for one more. A refusal rolls
+	// back the token's use: the user can remove a device and try again.
+	var n int
+	if err = tx.QueryRowContext(ctx, `SELECT count(*) FROM push_devices WHERE username = ?`, d.Username).Scan(&n); err != nil {
+		return d, "", err
+	}
+	if n >= MaxPushDevices {
+		return d, "", ErrTooManyDevices
 	}
 	d.Created = now
 	if _, err = tx.ExecContext(ctx,
@@ -94,14 +107,14 @@ func (s *SQLite) FinishPushEnrolment(ctx context.Context, challengeID, username 
 	return s.PushDevice(ctx, id)
 }
 
-const pushDeviceColumns = `id, username, name, public_key, subscription, gone, created_at`
+const pushDeviceColumns = `id, username, name, public_key, subscription, gone, created_at, last_used_at`
 
 func scanPushDevice(row interface{ Scan(...any) error }) (PushDevice, error) {
 	var d PushDevice
 	var gone int
-	var created int64
-	err := row.Scan(&d.ID, &d.Username, &d.Name, &d.PublicKey, &d.Subscription, &gone, &created)
-	d.Gone, d.Created = gone != 0, time.UnixMilli(created)
+	var created, lastUsed int64
+	err := row.Scan(&d.ID, &d.Username, &d.Name, &d.PublicKey, &d.Subscription, &gone, &created, &lastUsed)
+	d.Gone, d.Created, d.LastUsed = gone != 0, time.UnixMilli(created), fromMilli(lastUsed)
 	return d, err
 }
 
@@ -143,7 +156,7 @@ func (s *SQLite) RenamePushDevice(ctx context.Context, id, name string) error {
 
 // DeletePushDevice implements Store.
 func (s *SQLite) DeletePushDevice(ctx context.Context, username, id string) error {
-	return s.updateDevice(ctx, `DELETE FROM push_devices WHERE username = ? AND id = ?`, username, id)
+	return s.RemoveMethod(ctx, username, MethodRef{Kind: KindPushDevice, ID: id}, false)
 }
 
 // SetPushSubscription implements Store.
@@ -251,18 +264,45 @@ func (s *SQLite) LatestPushRequest(ctx context.Context, challengeID, username st
 }
 
 // SetPushState implements Store.
-func (s *SQLite) SetPushState(ctx context.Context, id, username, from, to, detail, device string, now time.Time) (bool, error) {
+func (s *SQLite) SetPushState(ctx context.Context, id, username, from, to, detail, device string, now time.Time) (_ bool, err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("updating approval request: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+			err = fmt.Errorf("updating approval request: %w", err)
+		}
+	}()
 	// Only a pending request can expire: an approval already given stays
 	// good for the sign-in waiting on it.
-	res, err := s.db.ExecContext(ctx,
+	res, err := tx.ExecContext(ctx,
 		`UPDATE push_requests SET state = ?, detail = ?, device_id = CASE WHEN ? = '' THEN device_id ELSE ? END
 		 WHERE id = ? AND username = ? AND state = ? AND (state != ? OR expires_at > ?)`,
 		to, detail, device, device, id, username, from, PushPending, now.UnixMilli())
 	if err != nil {
-		return false, fmt.Errorf("updating approval request: %w", err)
+		return false, err
 	}
 	n, err := res.RowsAffected()
-	return n == 1, err
+	if err != nil {
+		return false, err
+	}
+	if n != 1 {
+		return false, tx.Rollback()
+	}
+	if to == PushApproved && device != "" {
+		// The username condition keeps a request from marking another
+		// user's device as used.
+		if _, err = tx.ExecContext(ctx, `UPDATE push_devices SET last_used_at = ? WHERE id = ? AND username = ?`,
+			now.UnixMilli(), device, username); err != nil {
+			return false, err
+		}
+	}
+	if err = tx.Commit(); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // ExpirePushRequests implements Store.

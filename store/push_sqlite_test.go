@@ -87,9 +87,9 @@ func TestPushEnrolment(t *testing.T) {
 }
 
 // TestFirstMethodOnlyOnce: the writes of first-sign-in registration refuse
-// a user who has any method, whichever came first; a kept set-up token
-// adds nothing, and stores nothing, once the user has set up another
-// method.
+// a user who has any method, whichever came first (a credential of a
+// method that is not built in counts too); a kept set-up token adds
+// nothing, and stores nothing, once the user has set up another method.
 func TestFirstMethodOnlyOnce(t *testing.T) {
 	ctx := context.Background()
 	now := time.Unix(1_700_000_000, 0)
@@ -106,6 +106,10 @@ func TestFirstMethodOnlyOnce(t *testing.T) {
 			_, _, err := s.EnrolPushDevice(ctx, tok, dev("dev-"+string(tok)), now)
 			return err
 		},
+		"credential": func(s *SQLite, user string) error {
+			id := fmt.Sprintf("cred-%s-%d", user, tokens.Add(1))
+			return s.AddCredential(ctx, Credential{ID: id, Username: user, Method: "test", Name: "Key"}, true)
+		},
 	}
 	for first, addFirst := range adds {
 		for then, addThen := range adds {
@@ -116,13 +120,17 @@ func TestFirstMethodOnlyOnce(t *testing.T) {
 				}
 				before, _ := s.SecurityInfo(ctx, "alice")
 				devsBefore, _ := s.PushDevices(ctx, "alice")
+				credsBefore, _ := s.Credentials(ctx, "alice", "")
 				if err := addThen(s, "alice"); !errors.Is(err, ErrAlreadySetUp) {
 					t.Fatalf("second first method: %v", err)
 				}
 				after, _ := s.SecurityInfo(ctx, "alice")
 				devsAfter, _ := s.PushDevices(ctx, "alice")
-				if !bytes.Equal(before.TOTPSecret, after.TOTPSecret) || before.Phone != after.Phone || len(devsBefore) != len(devsAfter) {
-					t.Fatalf("a refused registration changed alice's methods: %+v %+v, %d %d devices", before, after, len(devsBefore), len(devsAfter))
+				credsAfter, _ := s.Credentials(ctx, "alice", "")
+				if !bytes.Equal(before.TOTPSecret, after.TOTPSecret) || before.Phone != after.Phone ||
+					len(devsBefore) != len(devsAfter) || len(credsBefore) != len(credsAfter) {
+					t.Fatalf("a refused registration changed alice's methods: %+v %+v, %d %d devices, %d %d credentials",
+						before, after, len(devsBefore), len(devsAfter), len(credsBefore), len(credsAfter))
 				}
 				// Another user is not affected.
 				if err := addThen(s, "bob"); err != nil {
@@ -135,8 +143,8 @@ func TestFirstMethodOnlyOnce(t *testing.T) {
 	s := openTest(t)
 	var i atomic.Int32
 	if wins := concurrentWins(t, func() (bool, error) {
-		names := []string{"totp", "phone", "push"}
-		err := adds[names[int(i.Add(1))%3]](s, "carol")
+		names := []string{"totp", "phone", "push", "credential"}
+		err := adds[names[int(i.Add(1))%len(names)]](s, "carol")
 		if errors.Is(err, ErrAlreadySetUp) {
 			return false, nil
 		}

@@ -140,6 +140,31 @@ var sqliteMigrations = []string{
 	);`,
 	`ALTER TABLE push_enrolments ADD COLUMN finished INTEGER NOT NULL DEFAULT 0;
 	ALTER TABLE push_enrolments ADD COLUMN first_method INTEGER NOT NULL DEFAULT 1;`,
+	// Times are unix milliseconds; 0 in an *_added_at or last_used_at
+	// column means unknown (set before the column existed) or never.
+	`ALTER TABLE security_info ADD COLUMN totp_added_at INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE security_info ADD COLUMN phone_added_at INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE push_devices ADD COLUMN last_used_at INTEGER NOT NULL DEFAULT 0;
+	CREATE TABLE sign_in_events (
+		id        INTEGER PRIMARY KEY AUTOINCREMENT,
+		username  TEXT NOT NULL,
+		at        INTEGER NOT NULL,
+		method    TEXT NOT NULL DEFAULT '',
+		client_ip TEXT NOT NULL DEFAULT '',
+		site      TEXT NOT NULL DEFAULT '',
+		outcome   TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX sign_in_events_by_user ON sign_in_events (username, id);
+	CREATE TABLE credentials (
+		id           TEXT PRIMARY KEY,
+		username     TEXT NOT NULL,
+		method       TEXT NOT NULL,
+		name         TEXT NOT NULL DEFAULT '',
+		data         BLOB,
+		created_at   INTEGER NOT NULL,
+		last_used_at INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE INDEX credentials_by_user ON credentials (username, method);`,
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {
@@ -170,28 +195,49 @@ func (s *SQLite) migrate(ctx context.Context) error {
 	return nil
 }
 
+// toMilli is t in unix milliseconds, or 0 for the zero time: the columns
+// that may be unset store 0 for "unknown" or "never".
+func toMilli(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// fromMilli is the inverse of toMilli: 0 reads as the zero time.
+func fromMilli(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
+}
+
 // SecurityInfo implements Store.
 func (s *SQLite) SecurityInfo(ctx context.Context, username string) (SecurityInfo, error) {
 	info := SecurityInfo{Username: username}
+	var totpAdded, phoneAdded int64
 	err := s.db.QueryRowContext(ctx,
-		`SELECT totp_secret, totp_last_step, default_method, phone FROM security_info WHERE username = ?`, username).
-		Scan(&info.TOTPSecret, &info.TOTPLastStep, &info.DefaultMethod, &info.Phone)
+		`SELECT totp_secret, totp_last_step, default_method, phone, totp_added_at, phone_added_at
+		 FROM security_info WHERE username = ?`, username).
+		Scan(&info.TOTPSecret, &info.TOTPLastStep, &info.DefaultMethod, &info.Phone, &totpAdded, &phoneAdded)
 	if errors.Is(err, sql.ErrNoRows) {
 		return info, ErrNotFound
 	}
 	if err != nil {
 		return info, fmt.Errorf("reading security info: %w", err)
 	}
+	info.TOTPAdded, info.PhoneAdded = fromMilli(totpAdded), fromMilli(phoneAdded)
 	return info, nil
 }
 
 // SetTOTP implements Store.
 func (s *SQLite) SetTOTP(ctx context.Context, username string, sealed []byte, lastStep int64) error {
 	_, err := s.db.ExecContext(ctx,
-		`INSERT INTO security_info (username, totp_secret, totp_last_step, updated_at) VALUES (?, ?, ?, ?)
+		`INSERT INTO security_info (username, totp_secret, totp_last_step, totp_added_at, updated_at) VALUES (?, ?, ?, ?, ?)
 		 ON CONFLICT (username) DO UPDATE SET totp_secret = excluded.totp_secret,
-		   totp_last_step = excluded.totp_last_step, updated_at = excluded.updated_at`,
-		username, sealed, lastStep, time.Now().Unix())
+		   totp_last_step = excluded.totp_last_step, totp_added_at = excluded.totp_added_at,
+		   updated_at = excluded.updated_at`,
+		username, sealed, lastStep, time.Now().UnixMilli(), time.Now().Unix())
 	if err != nil {
 		return fmt.Errorf("storing authenticator secret: %w", err)
 	}
@@ -201,8 +247,8 @@ func (s *SQLite) SetTOTP(ctx context.Context, username string, sealed []byte, la
 // SetFirstTOTP implements Store.
 func (s *SQLite) SetFirstTOTP(ctx context.Context, username string, sealed []byte, lastStep int64) error {
 	return s.firstMethod(ctx, username, "storing authenticator secret", func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE security_info SET totp_secret = ?, totp_last_step = ? WHERE username = ?`,
-			sealed, lastStep, username)
+		_, err := tx.ExecContext(ctx, `UPDATE security_info SET totp_secret = ?, totp_last_step = ?, totp_added_at = ? WHERE username = ?`,
+			sealed, lastStep, time.Now().UnixMilli(), username)
 		return err
 	})
 }
@@ -210,7 +256,8 @@ func (s *SQLite) SetFirstTOTP(ctx context.Context, username string, sealed []byt
 // SetFirstPhone implements Store.
 func (s *SQLite) SetFirstPhone(ctx context.Context, username, phone string) error {
 	return s.firstMethod(ctx, username, "storing phone number", func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE security_info SET phone = ? WHERE username = ?`, phone, username)
+		_, err := tx.ExecContext(ctx, `UPDATE security_info SET phone = ?, phone_added_at = ? WHERE username = ?`,
+			phone, addedAt(phone), username)
 		return err
 	})
 }
@@ -241,24 +288,34 @@ func (s *SQLite) firstMethod(ctx context.Context, username, what string, add fun
 
 // lockNoMethod locks the user's security_info row (creating it) and
 // returns ErrAlreadySetUp when the user has any method. Every write that
-// adds a method touches that row first, so two first-sign-in
-// registrations of one user racing (an attacker's phone, the user's
-// authenticator app) are serialised on it, also on a database that
-// locks rows rather than the whole file.
+// adds a first method goes through it, so two first-sign-in registrations
+// of one user racing (an attacker's phone, the user's authenticator app,
+// a passkey) are serialised on that row, also on a database that locks
+// rows rather than the whole file.
 func lockNoMethod(ctx context.Context, tx *sql.Tx, username string) error {
-	var has bool
-	err := tx.QueryRowContext(ctx,
-		`INSERT INTO security_info (username, updated_at) VALUES (?, ?)
-		 ON CONFLICT (username) DO UPDATE SET updated_at = excluded.updated_at
-		 RETURNING totp_secret IS NOT NULL OR phone != '' OR EXISTS (SELECT 1 FROM push_devices WHERE username = ?)`,
-		username, time.Now().Unix(), username).Scan(&has)
+	if err := lockUser(ctx, tx, username); err != nil {
+		return err
+	}
+	n, err := countMethods(ctx, tx, username)
 	if err != nil {
 		return err
 	}
-	if has {
+	if n > 0 {
 		return ErrAlreadySetUp
 	}
 	return nil
+}
+
+// lockUser touches the user's security_info row (creating it), which
+// locks it until tx ends. The writes that count a user's methods or
+// devices before changing them take this lock first, so that two of them
+// for one user cannot both act on the same count.
+func lockUser(ctx context.Context, tx *sql.Tx, username string) error {
+	_, err := tx.ExecContext(ctx,
+		`INSERT INTO security_info (username, updated_at) VALUES (?, ?)
+		 ON CONFLICT (username) DO UPDATE SET updated_at = excluded.updated_at`,
+		username, time.Now().Unix())
+	return err
 }
 
 // UseTOTPStep implements Store. The conditional UPDATE is the atomic
@@ -278,12 +335,22 @@ func (s *SQLite) UseTOTPStep(ctx context.Context, username string, step int64) (
 	return n == 1, nil
 }
 
+// addedAt is the added time to store with phone: now, or 0 (none) when
+// phone is "" (removed).
+func addedAt(phone string) int64 {
+	if phone == "" {
+		return 0
+	}
+	return time.Now().UnixMilli()
+}
+
 // SetPhone implements Store.
 func (s *SQLite) SetPhone(ctx context.Context, username, phone string) error {
 	_, err := s.db.ExecContext(ctx,
-		`INSERT INTO security_info (username, phone, updated_at) VALUES (?, ?, ?)
-		 ON CONFLICT (username) DO UPDATE SET phone = excluded.phone, updated_at = excluded.updated_at`,
-		username, phone, time.Now().Unix())
+		`INSERT INTO security_info (username, phone, phone_added_at, updated_at) VALUES (?, ?, ?, ?)
+		 ON CONFLICT (username) DO UPDATE SET phone = excluded.phone, phone_added_at = excluded.phone_added_at,
+		   updated_at = excluded.updated_at`,
+		username, phone, addedAt(phone), time.Now().Unix())
 	if err != nil {
 		return fmt.Errorf("storing phone number: %w", err)
 	}
@@ -605,6 +672,9 @@ func (s *SQLite) Prune(ctx context.Context, now time.Time) error {
 	}
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM push_enrolments WHERE expires_at <= ?`, day); err != nil {
 		return fmt.Errorf("pruning enrolment tokens: %w", err)
+	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM sign_in_events WHERE at <= ?`, now.Add(-signInEventMemory).UnixMilli()); err != nil {
+		return fmt.Errorf("pruning sign-in events: %w", err)
 	}
 	return nil
 }

@@ -15,7 +15,8 @@ var ErrNotFound = errors.New("not found")
 
 // ErrAlreadySetUp is returned by the operations that add a user's first
 // method (first-sign-in registration) when the user already has one: an
-// authenticator secret, a phone number or an authenticator device.
+// authenticator secret, a phone number, an authenticator device or a
+// credential.
 var ErrAlreadySetUp = errors.New("the user already has a verification method set up")
 
 // SecurityInfo is what the store knows about one user's verification methods.
@@ -31,6 +32,12 @@ type SecurityInfo struct {
 	DefaultMethod string
 	// Phone is the user's confirmed phone number in E.164 form ("" = none).
 	Phone string
+	// TOTPAdded is when the authenticator secret was stored; zero when
+	// there is none, or when it was stored before the store kept the time.
+	TOTPAdded time.Time
+	// PhoneAdded is when the phone number was stored; zero when there is
+	// none, or when it was stored before the store kept the time.
+	PhoneAdded time.Time
 }
 
 // Code is a one-time code sent by text or call, stored as a keyed hash and
@@ -84,7 +91,17 @@ type PushDevice struct {
 	// app renews it the next time it is opened.
 	Gone    bool
 	Created time.Time
+	// LastUsed is when the device last approved a sign-in; zero when it
+	// never has (or not since the store kept the time).
+	LastUsed time.Time
 }
+
+// MaxPushDevices is how many devices one user may have enrolled at once.
+const MaxPushDevices = 5
+
+// ErrTooManyDevices is returned by EnrolPushDevice when the user already
+// has MaxPushDevices devices.
+var ErrTooManyDevices = errors.New("the user already has the most devices allowed")
 
 // PushRequest is one approval request sent for a sign-in. A sign-in that
 // asks again gets a new request; the earlier one becomes PushReplaced.
@@ -178,11 +195,79 @@ type Revocation struct {
 	Expires time.Time
 }
 
+// SignInEvent is one entry of a user's recent sign-in activity, shown to
+// them on their security info page.
+type SignInEvent struct {
+	// Username is the account the sign-in was for.
+	Username string
+	// At is when it happened.
+	At time.Time
+	// Method is the verification method used ("" when the sign-in did not
+	// get that far).
+	Method string
+	// ClientIP is the address the sign-in came from.
+	ClientIP string
+	// Site is the protected site the sign-in was for.
+	Site string
+	// Outcome says how it ended ("success", "wrong code", ...).
+	Outcome string
+}
+
+// MaxSignInEvents is how many sign-in events are kept per user; recording
+// one more forgets the oldest.
+const MaxSignInEvents = 100
+
+// Method kinds of a MethodRef.
+const (
+	// KindTOTP is the user's authenticator app (ID unused).
+	KindTOTP = "totp"
+	// KindPhone is the user's phone number, for texts and calls (ID unused).
+	KindPhone = "phone"
+	// KindPushDevice is one enrolled push device; ID is the device's ID.
+	KindPushDevice = "push-device"
+	// KindCredential is one generic credential; ID is the credential's ID.
+	KindCredential = "credential"
+)
+
+// MethodRef names one of a user's sign-in methods: an authenticator
+// secret, a phone number, one push device or one credential.
+type MethodRef struct {
+	// Kind is KindTOTP, KindPhone, KindPushDevice or KindCredential.
+	Kind string
+	// ID is the device's or credential's ID; unused for the other kinds.
+	ID string
+}
+
+// ErrLastMethod is returned by RemoveMethod when keepOne is set and the
+// method is the user's last one.
+var ErrLastMethod = errors.New("the user's last verification method cannot be removed")
+
+// Credential is a sign-in method that is not built into the store (a
+// passkey, for example): its verifier keeps what it needs in Data.
+type Credential struct {
+	// ID identifies the credential; it is unique across all users.
+	ID string
+	// Username is the user the credential belongs to.
+	Username string
+	// Method is the verifier's method name ("passkey"); it is also the
+	// value of SecurityInfo.DefaultMethod that prefers it.
+	Method string
+	// Name is what the user calls the credential; they can edit it.
+	Name string
+	// Data is the verifier's own state (a public key, a sign counter).
+	Data []byte
+	// Created is when the credential was added.
+	Created time.Time
+	// LastUsed is when it last completed a sign-in; zero when it never has.
+	LastUsed time.Time
+}
+
 // Store is the persistent state behind the portal and the verifiers.
 type Store interface {
 	// SecurityInfo returns a user's record, or ErrNotFound.
 	SecurityInfo(ctx context.Context, username string) (SecurityInfo, error)
-	// SetTOTP stores a user's sealed TOTP secret, and marks lastStep as used.
+	// SetTOTP stores a user's sealed TOTP secret, and marks lastStep as
+	// used; the secret's added time is now.
 	SetTOTP(ctx context.Context, username string, sealed []byte, lastStep int64) error
 	// SetFirstTOTP is SetTOTP for first-sign-in registration: atomically,
 	// it stores nothing and returns ErrAlreadySetUp when the user already
@@ -216,7 +301,8 @@ type Store interface {
 	// unlocking an account) and reports how many were cleared.
 	UnlockUser(ctx context.Context, username string) (int, error)
 
-	// SetPhone stores a user's confirmed phone number ("" removes it).
+	// SetPhone stores a user's confirmed phone number, added now ("" removes
+	// it and its added time).
 	SetPhone(ctx context.Context, username, phone string) error
 	// SetFirstPhone is SetPhone for first-sign-in registration: atomically,
 	// it stores nothing and returns ErrAlreadySetUp when the user already
@@ -255,7 +341,9 @@ type Store interface {
 	// challenge the token was issued for; ErrNotFound when the token is
 	// unknown, used or expired. For a token of first-sign-in registration
 	// it stores nothing and returns ErrAlreadySetUp when the user already
-	// has any method (set up since the token was issued).
+	// has any method (set up since the token was issued). When the user
+	// already has MaxPushDevices devices it stores nothing, leaves the
+	// token unused and returns ErrTooManyDevices.
 	EnrolPushDevice(ctx context.Context, tokenHash []byte, d PushDevice, now time.Time) (PushDevice, string, error)
 	// PushEnrolled returns the device enrolled with the token of a
 	// challenge while its set-up is unfinished, or ErrNotFound.
@@ -272,7 +360,8 @@ type Store interface {
 	// RenamePushDevice sets a device's name.
 	RenamePushDevice(ctx context.Context, id, name string) error
 	// DeletePushDevice removes one of a user's devices (a lost phone);
-	// ErrNotFound when the user has no such device.
+	// ErrNotFound when the user has no such device. It is RemoveMethod
+	// without keepOne: it may remove the user's last method.
 	DeletePushDevice(ctx context.Context, username, id string) error
 	// SetPushSubscription replaces a device's subscription and its gone flag.
 	SetPushSubscription(ctx context.Context, id, subscription string, gone bool) error
@@ -289,7 +378,9 @@ type Store interface {
 	// SetPushState atomically moves the user's request id from state from
 	// to state to, recording detail and the answering device; a pending
 	// request must also be unexpired. It reports whether it did: of
-	// concurrent callers, exactly one wins.
+	// concurrent callers, exactly one wins. Moving a request to
+	// PushApproved with a device records, in the same transaction, that
+	// the device was used at now.
 	SetPushState(ctx context.Context, id, username, from, to, detail, device string, now time.Time) (bool, error)
 	// ExpirePushRequests marks the user's pending requests past their
 	// expiry as PushExpired and returns how many it marked.
@@ -308,8 +399,51 @@ type Store interface {
 	// RevocationsAfter lists unexpired revocations with Seq > after, oldest first.
 	RevocationsAfter(ctx context.Context, after int64, now time.Time) ([]Revocation, error)
 	// Prune forgets expired revocations, stale failure counters, old codes
-	// and send records.
+	// and send records, and sign-in events older than 90 days.
 	Prune(ctx context.Context, now time.Time) error
+
+	// RecordSignInEvent records one sign-in event. It keeps the user's
+	// MaxSignInEvents newest events and forgets older ones in the same
+	// transaction, so a flood of attempts on one account takes bounded space.
+	RecordSignInEvent(ctx context.Context, e SignInEvent) error
+	// RecentSignInEvents returns at most n of the user's events, most
+	// recently recorded first.
+	RecentSignInEvents(ctx context.Context, username string, n int) ([]SignInEvent, error)
+
+	// MethodCount returns how many sign-in methods the user has: one for an
+	// authenticator secret, one for a phone number, one per push device and
+	// one per credential.
+	MethodCount(ctx context.Context, username string) (int, error)
+	// RemoveMethod atomically removes one of the user's methods;
+	// ErrNotFound when the user has no such method. With keepOne, when it
+	// is the user's last method, it removes nothing and returns
+	// ErrLastMethod; concurrent removals of one user's methods are
+	// serialised, so together they cannot remove the last one either.
+	// Removing the last push device expires the user's pending approval
+	// requests, and removing the phone fails their pending calls: nobody
+	// should answer those on a removed method. A default method that is no
+	// longer available is reset to "". Removing the authenticator secret
+	// keeps its last used time step.
+	RemoveMethod(ctx context.Context, username string, m MethodRef, keepOne bool) error
+	// SetDefaultMethod stores the method the user chose as default ("" =
+	// strongest).
+	SetDefaultMethod(ctx context.Context, username, method string) error
+
+	// AddCredential stores c. With first (first-sign-in registration) it
+	// atomically stores nothing and returns ErrAlreadySetUp when the user
+	// already has any method. A zero c.Created is stored as now.
+	AddCredential(ctx context.Context, c Credential, first bool) error
+	// Credentials lists the user's credentials of method (every method when
+	// method is ""), oldest first.
+	Credentials(ctx context.Context, username, method string) ([]Credential, error)
+	// RenameCredential sets the name of one of the user's credentials;
+	// ErrNotFound when the user has no such credential.
+	RenameCredential(ctx context.Context, username, id, name string) error
+	// TouchCredential records that one of the user's credentials completed
+	// a sign-in at at and, when data is not nil, replaces its Data (a
+	// passkey's sign counter); ErrNotFound when the user has no such
+	// credential.
+	TouchCredential(ctx context.Context, username, id string, at time.Time, data []byte) error
 
 	// Close releases the store.
 	Close() error
