@@ -75,6 +75,20 @@ func TestMigrationFromVersion5(t *testing.T) {
 	if r, err := s.LatestPushRequest(ctx, "c1", "alice", created); err != nil || r.State != PushPending || r.Number != 42 {
 		t.Fatalf("request after migration: %+v %v", r, err)
 	}
+	// The migrated methods count, and the new tables start empty.
+	if n, err := s.MethodCount(ctx, "alice"); n != 3 || err != nil {
+		t.Fatalf("alice's migrated methods: %d %v, want 3", n, err)
+	}
+	if ev, err := s.RecentSignInEvents(ctx, "alice", 10); len(ev) != 0 || err != nil {
+		t.Fatalf("events after migration: %+v %v", ev, err)
+	}
+	if c, err := s.Credentials(ctx, "alice", ""); len(c) != 0 || err != nil {
+		t.Fatalf("credentials after migration: %+v %v", c, err)
+	}
+	// A migrated user is still refused a second first method.
+	if err := s.AddCredential(ctx, Credential{ID: "k1", Username: "alice", Method: "test"}, true); !errors.Is(err, ErrAlreadySetUp) {
+		t.Fatalf("first credential for a migrated user with methods: %v", err)
+	}
 }
 
 // TestMethodTimes: storing a method records when; removing the phone
