@@ -41,6 +41,9 @@ func TestCaddyfileErrors(t *testing.T) {
 	for name, tc := range map[string]struct{ global, site, want string }{
 		"unknown option":       {"users_file u\n\t\tbogus 1", "", `unknown stepgate option "bogus"`},
 		"unknown store":        {"store postgresql x", "", `unknown store "postgresql"`},
+		"method without name":  {"method", "", "wrong argument count"},
+		"unknown method":       {"method carrier_pigeon", "", "stepgate.methods.carrier_pigeon"},
+		"method option":        {"method backup {\n\t\t\tcolour red\n\t\t}", "", `unknown backup option "colour"`},
 		"store without type":   {"store", "", "wrong argument count"},
 		"unknown session opt":  {"session {\n\t\t\tforever 1\n\t\t}", "", `unknown session option "forever"`},
 		"bad duration":         {"session {\n\t\t\tidle soon\n\t\t}", "", `invalid duration "soon"`},

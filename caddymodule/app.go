@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -56,6 +57,10 @@ type App struct {
 
 	// Session sets the session cookie's timeouts and domain.
 	Session *SessionConfig `json:"session,omitempty"`
+
+	// MethodsRaw are more second-step methods, as modules in the
+	// stepgate.methods namespace (see MethodModule).
+	MethodsRaw []json.RawMessage `json:"methods,omitempty" caddy:"namespace=stepgate.methods inline_key=method"`
 
 	// TOTP configures authenticator app codes.
 	TOTP *TOTPConfig `json:"totp,omitempty"`
@@ -298,6 +303,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	if err = a.pushPortalConfig(repl, &cfg); err != nil {
+		a.store.Close()
+		return err
+	}
+	if cfg.Methods, err = a.loadMethods(ctx); err != nil {
 		a.store.Close()
 		return err
 	}

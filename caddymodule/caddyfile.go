@@ -38,6 +38,7 @@ func init() {
 //			issuer <name>
 //		}
 //		registration first_sign_in
+//		method <name> [{ … }]              # a method module: stepgate.methods.<name>
 //		help_contact <text>
 //		password_cpu <percent>%
 //		password_cpu_burst <duration>
@@ -159,6 +160,12 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, d.Errf("unknown registration mode %q (want first_sign_in)", args[0])
 			}
 			app.Registration = &RegistrationConfig{FirstSignIn: true}
+		case "method":
+			raw, err := parseMethod(d)
+			if err != nil {
+				return nil, err
+			}
+			app.MethodsRaw = append(app.MethodsRaw, raw)
 		case "help_contact":
 			if err := oneArg(d, &app.HelpContact); err != nil {
 				return nil, err

@@ -324,3 +324,10 @@ var testTime = time.Unix(1_800_000_000, 0)
 func secs(n int) time.Duration { return time.Duration(n) * time.Second }
 
 func failures(n int, last time.Time) store.Failures { return store.Failures{Count: n, Last: last} }
+
+// signedIn reports whether the browser gets through to the app as a
+// signed-in user.
+func (e *env) signedIn(b *browser) bool {
+	r := b.get("/app")
+	return r.status == http.StatusOK && strings.HasPrefix(r.body, "APP ")
+}

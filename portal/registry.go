@@ -2,7 +2,6 @@ package portal
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -10,7 +9,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers"
 )
 
@@ -166,15 +164,9 @@ func (p *Portal) anySetUp(ctx context.Context, user verifiers.User) (bool, error
 	return p.storedMethods(ctx, user.Name)
 }
 
-// storedMethods reports whether the store holds any credential for user.
+// storedMethods reports whether the store holds any credential for user,
+// of any method, turned on or not.
 func (p *Portal) storedMethods(ctx context.Context, user string) (bool, error) {
-	info, err := p.cfg.Store.SecurityInfo(ctx, user)
-	if errors.Is(err, store.ErrNotFound) {
-		err = nil
-	}
-	if err != nil || info.TOTPSecret != nil || info.Phone != "" {
-		return err == nil, err
-	}
-	devs, err := p.cfg.Store.PushDevices(ctx, user)
-	return len(devs) > 0, err
+	n, err := p.cfg.Store.MethodCount(ctx, user)
+	return n > 0, err
 }

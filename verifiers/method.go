@@ -72,6 +72,13 @@ type Description struct {
 	// SetUp offers the method on another method's set-up page ("Get codes
 	// by text message instead"); "" when the method offers no set-up.
 	SetUp string
+	// Add is the Security info page's words for adding the method ("Add
+	// an authenticator app"), Change for setting up a replacement of a
+	// user's only credential ("Change", "Replace"); Many: a user may have
+	// several credentials of the method (devices), each added with Add.
+	Add    string
+	Change string
+	Many   bool
 }
 
 // Method is a second-step method as the portal drives it.
@@ -191,6 +198,42 @@ type EnrolStep struct {
 // the Security info page run the same steps.
 type Enroller interface {
 	Enrol(ctx context.Context, req EnrolRequest) (EnrolStep, error)
+}
+
+// Credential is one of a user's credentials of a method, as the Security
+// info page lists it.
+type Credential struct {
+	// ID identifies the credential among the user's credentials of the
+	// method (a device's ID); opaque to the portal.
+	ID string
+	// Name is what the page shows: what the user calls it ("Pixel 8") or
+	// a detail ("+1 ••• ••• ••42").
+	Name string
+	// Added and LastUsed are zero when unknown.
+	Added    time.Time
+	LastUsed time.Time
+	// Renamable: the user may rename it (see Renamer).
+	Renamable bool
+}
+
+// Manager is implemented by a method whose credentials users manage on the
+// Security info page.
+type Manager interface {
+	// Credentials lists the user's credentials of the method, oldest first.
+	Credentials(ctx context.Context, user User) ([]Credential, error)
+	// Remove deletes one of the user's credentials; an ID of another user's
+	// credential, or an unknown one, is store.ErrNotFound and changes
+	// nothing. With keepOne the store refuses (store.ErrLastMethod),
+	// atomically, to remove the user's last credential of any method.
+	Remove(ctx context.Context, user User, id string, keepOne bool) error
+}
+
+// Renamer is implemented by a method whose credentials users rename.
+type Renamer interface {
+	// Rename renames one of the user's credentials (store.ErrNotFound for
+	// another user's or an unknown ID); a name that is not acceptable is
+	// a Refusal.
+	Rename(ctx context.Context, user User, id, name string) error
 }
 
 // OwnSetUp is implemented by a method whose set-up adds the credential
