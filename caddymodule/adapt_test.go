@@ -44,6 +44,8 @@ func TestCaddyfileErrors(t *testing.T) {
 		"method without name":  {"method", "", "wrong argument count"},
 		"unknown method":       {"method carrier_pigeon", "", "stepgate.methods.carrier_pigeon"},
 		"method option":        {"method backup {\n\t\t\tcolour red\n\t\t}", "", `unknown backup option "colour"`},
+		"security_info option": {"security_info {\n\t\t\tforever 1\n\t\t}", "", `unknown security_info option "forever"`},
+		"reauth duration":      {"security_info {\n\t\t\treauth soon\n\t\t}", "", `invalid duration "soon"`},
 		"store without type":   {"store", "", "wrong argument count"},
 		"unknown session opt":  {"session {\n\t\t\tforever 1\n\t\t}", "", `unknown session option "forever"`},
 		"bad duration":         {"session {\n\t\t\tidle soon\n\t\t}", "", `invalid duration "soon"`},

@@ -62,6 +62,10 @@ type App struct {
 	// stepgate.methods namespace (see MethodModule).
 	MethodsRaw []json.RawMessage `json:"methods,omitempty" caddy:"namespace=stepgate.methods inline_key=method"`
 
+	// SecurityInfo configures the Security info page, where users manage
+	// their own sign-in methods.
+	SecurityInfo *SecurityInfoConfig `json:"security_info,omitempty"`
+
 	// TOTP configures authenticator app codes.
 	TOTP *TOTPConfig `json:"totp,omitempty"`
 
@@ -165,6 +169,13 @@ type StoreConfig struct {
 	// Path is the SQLite database file. Default: stepgate/state.db in
 	// Caddy's data directory.
 	Path string `json:"path,omitempty"`
+}
+
+// SecurityInfoConfig configures the Security info page.
+type SecurityInfoConfig struct {
+	// Reauth is how recent a second step must be before a user changes
+	// their sign-in methods (default 10m).
+	Reauth caddy.Duration `json:"reauth,omitempty"`
 }
 
 // SessionConfig sets session timeouts and scope.
@@ -285,6 +296,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 		cfg.Lifetime = time.Duration(a.Session.Lifetime)
 		cfg.Idle = time.Duration(a.Session.Idle)
 		cfg.CookieDomain = a.Session.CookieDomain
+	}
+	if a.SecurityInfo != nil {
+		if a.SecurityInfo.Reauth < 0 {
+			return fmt.Errorf("security_info: reauth must not be negative")
+		}
+		cfg.Reauth = time.Duration(a.SecurityInfo.Reauth)
 	}
 	if a.TOTP != nil {
 		cfg.Issuer = a.TOTP.Issuer

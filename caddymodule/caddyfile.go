@@ -38,6 +38,9 @@ func init() {
 //			issuer <name>
 //		}
 //		registration first_sign_in
+//		security_info {
+//			reauth <duration>              # default 10m
+//		}
 //		method <name> [{ … }]              # a method module: stepgate.methods.<name>
 //		help_contact <text>
 //		password_cpu <percent>%
@@ -160,6 +163,14 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, d.Errf("unknown registration mode %q (want first_sign_in)", args[0])
 			}
 			app.Registration = &RegistrationConfig{FirstSignIn: true}
+		case "security_info":
+			app.SecurityInfo = new(SecurityInfoConfig)
+			err := subBlock(d, map[string]func() error{
+				"reauth": func() error { return durationArg(d, &app.SecurityInfo.Reauth) },
+			})
+			if err != nil {
+				return nil, err
+			}
 		case "method":
 			raw, err := parseMethod(d)
 			if err != nil {

@@ -31,7 +31,9 @@ func (backupModule) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{ID: "stepgate.methods.backup", New: func() caddy.Module { return new(backupModule) }}
 }
 
-func (*backupModule) NewMethod(env verifiers.Env) (verifiers.Method, error) { return testmethod.New(env) }
+func (*backupModule) NewMethod(env verifiers.Env) (verifiers.Method, error) {
+	return testmethod.New(env)
+}
 
 func (b *backupModule) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the method's name

@@ -4,10 +4,13 @@ import (
 	"net/http"
 
 	"go.uber.org/zap"
+
+	"github.com/stepgate/stepgate/store"
 )
 
 // audit writes one structured log entry for a sign-in event: what happened,
-// to whom, with which method, from where, and the outcome.
+// to whom, with which method, from where, and the outcome. Events a user
+// should see on their Security info page are also kept in the store.
 func (p *Portal) audit(r *http.Request, event, user, method, outcome string, extra ...zap.Field) {
 	fields := append([]zap.Field{
 		zap.String("event", event),
@@ -24,5 +27,37 @@ func (p *Portal) audit(r *http.Request, event, user, method, outcome string, ext
 		p.log.Error("sign-in event", fields...)
 	default:
 		p.log.Warn("sign-in event", fields...)
+	}
+	p.remember(r, event, user, method, outcome)
+}
+
+// remember keeps an event for the user's Recent activity. Only events of
+// real accounts are kept (a flood of made-up names writes nothing), and
+// not the refusals that cost nothing to make (a locked account, a network
+// over its budget): those would turn a flood into a write per request.
+func (p *Portal) remember(r *http.Request, event, user, method, outcome string) {
+	switch event {
+	case "sign-in":
+		switch outcome {
+		case "locked", "busy", "source-limited", "error", "expired":
+			return
+		}
+	case "lockout":
+		outcome = "lockout"
+	case "method-added", "method-removed", "method-renamed", "default-method-changed", "signed-out-others":
+		outcome = event
+	default:
+		return
+	}
+	if user == "" {
+		return
+	}
+	if _, ok := p.cfg.Users.Lookup(user); !ok {
+		return
+	}
+	site := requestHost(r)
+	e := store.SignInEvent{Username: user, At: p.cfg.Now(), Method: method, ClientIP: p.cfg.ClientIP(r), Site: site, Outcome: outcome}
+	if err := p.cfg.Store.RecordSignInEvent(r.Context(), e); err != nil {
+		p.log.Error("recording a sign-in event for Recent activity", zap.Error(err))
 	}
 }

@@ -201,6 +201,7 @@ func (p *Portal) forbidden(w http.ResponseWriter, r *http.Request, id *Identity)
 		Heading: "You don't have access",
 		Info:    "You are signed in as " + id.User.Name + ", but your account may not use this page. If you think it should, contact " + p.cfg.HelpContact + ".",
 		SignOut: true,
+		Manage:  true,
 	})
 }
 

@@ -36,7 +36,8 @@ func builtinMethods(cfg Config, env verifiers.Env) ([]verifiers.Method, error) {
 			return nil, errors.New("portal: text messages without a sender")
 		}
 		ms = append(ms, &sms.Verifier{Store: env.Store, Sender: c.Sender, Key: env.Key, AppName: env.Issuer,
-			Limits: c.Limits, Countries: c.Countries, Now: env.Now, Service: c.Service, LoopbackOnly: c.LoopbackOnly, Log: env.Log})
+			Limits: c.Limits, Countries: c.Countries, Now: env.Now, Service: c.Service, LoopbackOnly: c.LoopbackOnly, Log: env.Log,
+			AlsoCalls: cfg.Voice != nil})
 	}
 	if c := cfg.Voice; c != nil {
 		if c.Caller == nil {

@@ -37,6 +37,10 @@ type pending struct {
 	Err     string `json:"e,omitempty"` // why starting it failed
 	Show    string `json:"d,omitempty"` // the number to pick on the phone (approval requests)
 	State   string `json:"t,omitempty"` // the set-up's state (registration), the method's own
+	// Session is set when a signed-in user verifies again (for Security
+	// info): the ID of the session whose verification time the second
+	// step renews. No new session is issued.
+	Session string `json:"v,omitempty"`
 }
 
 const (
@@ -114,6 +118,8 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.register(w, r, strings.TrimPrefix(strings.TrimPrefix(path, "/register"), "/"))
 	case path == "/logout":
 		p.logout(w, r)
+	case path == "/security-info" || strings.HasPrefix(path, "/security-info/"):
+		p.securityInfo(w, r, strings.TrimPrefix(strings.TrimPrefix(path, "/security-info"), "/"))
 	default:
 		p.notFound(w, r)
 	}
@@ -160,7 +166,7 @@ func (p *Portal) getLogin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		p.render(w, r, http.StatusOK, "message", pageData{Title: "Signed in", Heading: "You're signed in",
-			Info: "You are signed in as " + id.User.Name + ".", Continue: "/", SignOut: true})
+			Info: "You are signed in as " + id.User.Name + ".", Continue: "/", SignOut: true, Manage: true})
 		return
 	}
 	p.render(w, r, http.StatusOK, "login", pageData{Title: "Sign in", Heading: "Sign in", Rd: rd})
@@ -540,7 +546,12 @@ func (p *Portal) failed(r *http.Request, user, method, outcome string, f store.F
 // finish completes sign-in: a new session, the pending state dropped, and
 // the user sent back where they were going.
 func (p *Portal) finish(w http.ResponseWriter, r *http.Request, pd pending, user verifiers.User, method string) {
+	if pd.Session != "" {
+		p.reverified(w, r, pd, user, method)
+		return
+	}
 	s := p.newSession(r, user.Name)
+	s.Verified, s.By = s.Issued, method
 	if !p.setSession(w, r, s) {
 		p.storeError(w, r, errors.New("encoding session cookie"))
 		return

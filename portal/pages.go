@@ -34,6 +34,8 @@ type pageData struct {
 	Prompt   string   // what starting the method said ("We texted your phone …")
 	Others   bool     // the user has other methods ("Sign in another way")
 	Choices  []choice // the other methods to choose from
+	Wide     bool     // a wider card (the Security info page)
+	Manage   bool     // link to the Security info page (a signed-in user)
 
 	// The verify page, in the words of its method (see verifiers.Description).
 	Answer string // what kind of answer: "code", "approval"
@@ -66,7 +68,7 @@ type pages struct {
 
 // pageNames are the portal's own pages; each method's verify page and its
 // own pages are parsed with its registration (forMethod).
-var pageNames = []string{"login", "other", "message", "logout"}
+var pageNames = []string{"login", "other", "message", "logout", "securityinfo", "reauth"}
 
 func loadPages() (*pages, error) {
 	ps := &pages{set: map[string]*template.Template{}}

@@ -63,6 +63,9 @@ type Config struct {
 	ClientIP func(*http.Request) string
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Reauth is how recent a second step must be before a change on the
+	// Security info page (10 minutes when zero).
+	Reauth time.Duration
 	// Methods are more second-step methods, beside the built-in ones that
 	// SMS, Voice and Push turn on.
 	Methods []verifiers.Factory
@@ -113,6 +116,9 @@ func New(cfg Config) (*Portal, error) {
 	}
 	if cfg.Idle > cfg.Lifetime {
 		cfg.Idle = cfg.Lifetime
+	}
+	if cfg.Reauth <= 0 {
+		cfg.Reauth = defaultReauth
 	}
 	if cfg.Issuer == "" {
 		cfg.Issuer = "Stepgate"

@@ -25,19 +25,25 @@ type session struct {
 	// session, so a revocation kept until Expires outlives the session it
 	// revokes. Zero in sessions issued before it was recorded (format 1).
 	Expires int64
+	// Verified (unix seconds) is when the user last passed a second step,
+	// and By with which method: the Security info page asks for a fresh
+	// one before any change. Zero and "" in sessions from before format 3.
+	Verified int64
+	By       string
 }
 
 // sessionSerializer is a compact, allocation-light encoding of *session for
 // securecookie (gob and JSON cost several microseconds per request on the
 // hot path). Format: version byte, then each string length-prefixed, then
-// the times as varints: Issued and Seen, and in format 2 Expires.
-// Sessions are written in format 2; format 1 is still read, so an upgrade
-// signs nobody out.
+// the times as varints: Issued and Seen, from format 2 Expires, and from
+// format 3 Verified and By (length-prefixed). Sessions are written in
+// format 3; formats 1 and 2 are still read, so an upgrade signs nobody out.
 type sessionSerializer struct{}
 
 const (
-	sessionFormat   = 2
-	sessionFormatV1 = 1 // no Expires
+	sessionFormat   = 3
+	sessionFormatV2 = 2 // no Verified, By
+	sessionFormatV1 = 1 // no Expires either
 )
 
 var errBadSession = errors.New("malformed session payload")
@@ -47,7 +53,7 @@ func (sessionSerializer) Serialize(src interface{}) ([]byte, error) {
 	if !ok {
 		return nil, errors.New("session serializer: unsupported type")
 	}
-	b := make([]byte, 0, 1+len(s.ID)+len(s.User)+len(s.Aud)+3+30)
+	b := make([]byte, 0, 1+len(s.ID)+len(s.User)+len(s.Aud)+len(s.By)+4+40)
 	b = append(b, sessionFormat)
 	for _, str := range []string{s.ID, s.User, s.Aud} {
 		b = binary.AppendUvarint(b, uint64(len(str)))
@@ -56,6 +62,9 @@ func (sessionSerializer) Serialize(src interface{}) ([]byte, error) {
 	b = binary.AppendVarint(b, s.Issued)
 	b = binary.AppendVarint(b, s.Seen)
 	b = binary.AppendVarint(b, s.Expires)
+	b = binary.AppendVarint(b, s.Verified)
+	b = binary.AppendUvarint(b, uint64(len(s.By)))
+	b = append(b, s.By...)
 	return b, nil
 }
 
@@ -64,7 +73,7 @@ func (sessionSerializer) Deserialize(src []byte, dst interface{}) error {
 	if !ok {
 		return errors.New("session serializer: unsupported type")
 	}
-	if len(src) < 1 || src[0] != sessionFormat && src[0] != sessionFormatV1 {
+	if len(src) < 1 || src[0] != sessionFormat && src[0] != sessionFormatV2 && src[0] != sessionFormatV1 {
 		return errBadSession
 	}
 	format := src[0]
@@ -98,9 +107,26 @@ func (sessionSerializer) Deserialize(src []byte, dst interface{}) error {
 		}
 		return nil
 	}
-	if s.Expires, k = binary.Varint(src); k <= 0 || k != len(src) || k != varintLen(s.Expires) {
+	s.Verified, s.By = 0, ""
+	if s.Expires, k = binary.Varint(src); k <= 0 || k != varintLen(s.Expires) {
 		return errBadSession
 	}
+	src = src[k:]
+	if format == sessionFormatV2 {
+		if len(src) != 0 {
+			return errBadSession
+		}
+		return nil
+	}
+	if s.Verified, k = binary.Varint(src); k <= 0 || k != varintLen(s.Verified) {
+		return errBadSession
+	}
+	src = src[k:]
+	n, k := binary.Uvarint(src)
+	if k <= 0 || k != uvarintLen(n) || n != uint64(len(src)-k) {
+		return errBadSession
+	}
+	s.By = string(src[k:])
 	return nil
 }
 

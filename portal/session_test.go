@@ -11,7 +11,8 @@ import (
 )
 
 func TestSessionSerializerRoundTrip(t *testing.T) {
-	in := session{ID: "0123456789abcdef0123456789abcdef", User: "alice", Aud: ".example.com", Issued: 1_800_000_000, Seen: -5, Expires: 1_800_043_200}
+	in := session{ID: "0123456789abcdef0123456789abcdef", User: "alice", Aud: ".example.com", Issued: 1_800_000_000, Seen: -5, Expires: 1_800_043_200,
+		Verified: 1_800_000_100, By: "totp"}
 	b, err := sessionSerializer{}.Serialize(&in)
 	if err != nil {
 		t.Fatal(err)
@@ -43,6 +44,18 @@ func TestSessionSerializerRoundTrip(t *testing.T) {
 	}
 	if err := (sessionSerializer{}).Deserialize(binary.AppendVarint(v1, 5), &out); err == nil {
 		t.Error("format 1 with an expiry accepted")
+	}
+	// Format 2 (before sessions recorded the last second step) decodes
+	// with none; nothing may follow its expiry.
+	v2 := append([]byte{2}, v1[1:]...)
+	v2 = binary.AppendVarint(v2, 1_800_043_200)
+	want.Expires = 1_800_043_200
+	out = session{Verified: 7, By: "x"}
+	if err := (sessionSerializer{}).Deserialize(v2, &out); err != nil || out != want {
+		t.Fatalf("format 2: %+v, %v", out, err)
+	}
+	if err := (sessionSerializer{}).Deserialize(binary.AppendVarint(v2, 5), &out); err == nil {
+		t.Error("format 2 with a verification time accepted")
 	}
 }
 
@@ -131,10 +144,10 @@ func FuzzSessionPayload(f *testing.F) {
 		if err := (sessionSerializer{}).Deserialize(b, &s); err != nil {
 			return
 		}
-		if b[0] == sessionFormatV1 {
+		if b[0] == sessionFormatV1 || b[0] == sessionFormatV2 {
 			// Read, never written: it re-encodes as the current format.
-			if s.Expires != 0 {
-				t.Fatalf("format 1 %x decoded with an expiry: %+v", b, s)
+			if b[0] == sessionFormatV1 && s.Expires != 0 || s.Verified != 0 || s.By != "" {
+				t.Fatalf("format %d %x decoded with fields it lacks: %+v", b[0], b, s)
 			}
 			return
 		}

@@ -186,13 +186,18 @@ func (p *Portal) setUpStep(r *http.Request, m *method) (verifiers.EnrolStep, boo
 
 // setUpQR serves the QR code of the set-up under way.
 func (p *Portal) setUpQR(w http.ResponseWriter, r *http.Request, m *method) {
+	step, _, err := p.setUpStep(r, m)
+	p.serveQR(w, r, step, err)
+}
+
+// serveQR serves the QR code of a set-up step.
+func (p *Portal) serveQR(w http.ResponseWriter, r *http.Request, step verifiers.EnrolStep, err error) {
 	securityHeaders(w.Header())
-	step, ok, err := p.setUpStep(r, m)
 	if err != nil {
 		p.storeError(w, r, err)
 		return
 	}
-	if !ok || step.QR == "" {
+	if step.QR == "" {
 		http.NotFound(w, r)
 		return
 	}
@@ -205,12 +210,18 @@ func (p *Portal) setUpQR(w http.ResponseWriter, r *http.Request, m *method) {
 	w.Write(png)
 }
 
-// setUpStatus answers the set-up page's poll: "pending" while it waits,
-// "enrolled" once what it waited for has happened.
+// setUpStatus answers the set-up page's poll.
 func (p *Portal) setUpStatus(w http.ResponseWriter, r *http.Request, m *method) {
+	step, ok, _ := p.setUpStep(r, m)
+	p.serveStatus(w, step, ok)
+}
+
+// serveStatus answers a set-up page's poll: "pending" while it waits,
+// "enrolled" once what it waited for has happened.
+func (p *Portal) serveStatus(w http.ResponseWriter, step verifiers.EnrolStep, ok bool) {
 	securityHeaders(w.Header())
 	state := "gone"
-	if step, ok, _ := p.setUpStep(r, m); ok {
+	if ok {
 		switch {
 		case step.Ready:
 			state = "enrolled"

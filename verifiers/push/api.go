@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -41,6 +42,8 @@ func (v *Verifier) deviceError(w http.ResponseWriter, r *http.Request, err error
 		status, msg = http.StatusBadRequest, "This set-up code has expired or was already used. On your computer, start setting up again to get a new QR code."
 	case errors.Is(err, ErrAlreadySetUp), errors.Is(err, errRegistrationOff):
 		status, msg = http.StatusForbidden, "This account already has a sign-in method set up, so this set-up code can't add a device. If you didn't set one up, contact "+v.Host.HelpContact()+"."
+	case errors.Is(err, store.ErrTooManyDevices):
+		status, msg = http.StatusConflict, tooManyDevices{}.Explain("", time.Time{})
 	case errors.Is(err, ErrUnknownDevice):
 		status, msg = http.StatusNotFound, "This device is no longer set up for sign-in. Set it up again from the sign-in page on your computer."
 	case errors.Is(err, ErrBadSignature):
@@ -104,10 +107,11 @@ func (v *Verifier) deviceAPI(w http.ResponseWriter, r *http.Request) {
 		if !readJSON(w, r, &e) {
 			return
 		}
-		// Tokens come from first-sign-in registration: a kept one is
-		// refused once registration is turned off (here) or once the
-		// user has any method (atomically, in the store).
-		if !v.Host.FirstSignInRegistration() {
+		// A token from first-sign-in registration is refused once
+		// registration is turned off (here) or once the user has any
+		// method (atomically, in the store). Tokens from the Security info
+		// page were made for a user who verified it's them.
+		if strings.HasPrefix(e.Token, FirstTokenPrefix) && !v.Host.FirstSignInRegistration() {
 			v.deviceError(w, r, errRegistrationOff)
 			return
 		}
@@ -144,7 +148,7 @@ func (v *Verifier) deviceAPI(w http.ResponseWriter, r *http.Request) {
 		if !readJSON(w, r, &req) {
 			return
 		}
-		d, err := v.Rename(ctx, req.Signed, req.Name)
+		d, err := v.RenameDevice(ctx, req.Signed, req.Name)
 		if err != nil {
 			v.deviceError(w, r, err)
 			return

@@ -22,8 +22,19 @@ func (v *Verifier) NewEnrolment(ctx context.Context, user verifiers.User, ch ver
 	b := make([]byte, 32)
 	rand.Read(b)
 	token := base64.RawURLEncoding.EncodeToString(b)
+	if first {
+		token = FirstTokenPrefix + token
+	} else {
+		token = "a-" + token
+	}
 	return token, v.Store.PutPushEnrolment(ctx, tokenHash(token), ch.ID, user.Name, v.Now().Add(EnrolmentLifetime), first)
 }
+
+// FirstTokenPrefix starts the set-up tokens of first-sign-in
+// registration; the device API refuses them once registration is turned
+// off. The prefix is part of the hashed token, so changing it makes an
+// unknown token.
+const FirstTokenPrefix = "r-"
 
 func tokenHash(token string) []byte {
 	h := sha256.Sum256([]byte(token))
@@ -169,8 +180,8 @@ func (v *Verifier) Pending(ctx context.Context, s Signed, subscription string) (
 	return d, reqs, err
 }
 
-// Rename sets the signing device's name.
-func (v *Verifier) Rename(ctx context.Context, s Signed, name string) (store.PushDevice, error) {
+// RenameDevice sets the signing device's name.
+func (v *Verifier) RenameDevice(ctx context.Context, s Signed, name string) (store.PushDevice, error) {
 	d, err := v.device(ctx, s, "rename", name)
 	if err != nil {
 		return d, err

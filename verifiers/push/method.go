@@ -28,6 +28,8 @@ func (v *Verifier) Describe() verifiers.Description {
 		Continue:   "I approved it, continue",
 		StartEvent: "push-sent",
 		Slug:       "push",
+		Add:        "Add a phone for sign-in requests",
+		Many:       true,
 		SetUp:      "Get sign-in requests on your phone instead (Stepgate Authenticator, no app store needed)",
 	}
 }
@@ -89,6 +91,8 @@ type setUpPage struct {
 	// Done: the phone has enrolled; the page only continues.
 	Done bool
 	Info string
+	// Full: the user has the most devices; the page offers no set-up.
+	Full bool
 }
 
 // Enrol implements verifiers.Enroller: the page shows a QR code that opens
@@ -119,6 +123,15 @@ func (v *Verifier) Enrol(ctx context.Context, req verifiers.EnrolRequest) (verif
 		}
 		if !errors.Is(err, store.ErrNotFound) {
 			return verifiers.EnrolStep{}, err
+		}
+	}
+	if token == "" && !req.First {
+		devs, err := v.Store.PushDevices(ctx, req.User.Name)
+		if err != nil {
+			return verifiers.EnrolStep{}, err
+		}
+		if len(devs) >= store.MaxPushDevices {
+			return verifiers.EnrolStep{Page: "push.html", Heading: "Add a phone for sign-in requests", Data: setUpPage{Full: true}}, tooManyDevices{}
 		}
 	}
 	if token == "" {

@@ -464,15 +464,15 @@ func TestRename(t *testing.T) {
 	ctx := context.Background()
 	ph := pushtest.NewPhone(t, r.svc, "Pixel")
 	r.enrol(t, "alice", ph)
-	if _, err := r.v.Rename(ctx, ph.Signed(r.now, "rename", "Work phone"), "Work phone"); err != nil {
+	if _, err := r.v.RenameDevice(ctx, ph.Signed(r.now, "rename", "Work phone"), "Work phone"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.v.Rename(ctx, ph.Signed(r.now, "rename", "Work phone"), "Stolen name"); !errors.Is(err, push.ErrBadSignature) {
+	if _, err := r.v.RenameDevice(ctx, ph.Signed(r.now, "rename", "Work phone"), "Stolen name"); !errors.Is(err, push.ErrBadSignature) {
 		t.Fatalf("rename with another name than signed: %v", err)
 	}
 	long := strings.Repeat("x", 41)
 	var ie *push.InputError
-	if _, err := r.v.Rename(ctx, ph.Signed(r.now, "rename", long), long); !errors.As(err, &ie) {
+	if _, err := r.v.RenameDevice(ctx, ph.Signed(r.now, "rename", long), long); !errors.As(err, &ie) {
 		t.Fatalf("long name: %v", err)
 	}
 	devs, _ := r.v.Devices(ctx, "alice")

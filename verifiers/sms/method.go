@@ -30,6 +30,8 @@ func (v *Verifier) Describe() verifiers.Description {
 		StartEvent: "code-sent",
 		Slug:       "phone",
 		SetUp:      "Get codes by text message instead",
+		Add:        "Add a phone for text messages",
+		Change:     "Change number",
 	}
 }
 

@@ -119,6 +119,8 @@ type Verifier struct {
 	LoopbackOnly bool
 	// Log receives the outbox's refusals.
 	Log *zap.Logger
+	// AlsoCalls: calls use the same phone (the Security info page says so).
+	AlsoCalls bool
 }
 
 // Method implements verifiers.Verifier.

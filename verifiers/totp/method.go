@@ -24,6 +24,8 @@ func (v *Verifier) Describe() verifiers.Description {
 		WrongCode: "That code didn't work. Check the code in your app and try again.",
 		Slug:      "app",
 		SetUp:     "Use an authenticator app that shows codes instead",
+		Add:       "Add an authenticator app",
+		Change:    "Replace with a new app",
 	}
 }
 

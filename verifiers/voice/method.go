@@ -40,6 +40,7 @@ func (v *Verifier) Describe() verifiers.Description {
 	}
 	if v.EnrolPhone {
 		d.SetUp = "Get codes by phone call instead"
+		d.Add, d.Change = "Add a phone for calls", "Change number"
 	}
 	return d
 }

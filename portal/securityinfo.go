@@ -1,0 +1,552 @@
+package portal
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gorilla/securecookie"
+	"go.uber.org/zap"
+
+	"github.com/stepgate/stepgate/store"
+	"github.com/stepgate/stepgate/verifiers"
+)
+
+// SecurityInfoPath is the Security info page, where signed-in users manage
+// their own sign-in methods. Apps may link to it from their menus.
+const SecurityInfoPath = Prefix + "security-info"
+
+// defaultReauth is how recent a second step must be for a change on the
+// Security info page.
+const defaultReauth = 10 * time.Minute
+
+// activityShown is how many recent sign-in events the page lists.
+const activityShown = 20
+
+// securityInfo serves the Security info page and its forms under
+// security-info/.
+func (p *Portal) securityInfo(w http.ResponseWriter, r *http.Request, rest string) {
+	if methodNotAllowed(w, r) {
+		return
+	}
+	id := p.Authenticate(r)
+	if id == nil {
+		if r.Method == http.MethodPost {
+			p.render(w, r, http.StatusUnauthorized, "message", pageData{Title: "Signed out", Heading: "You're signed out",
+				Info: "Sign in again to change your security info. Nothing was changed.", Continue: Prefix + "?rd=" + url.QueryEscape(SecurityInfoPath)})
+			return
+		}
+		http.Redirect(w, r, Prefix+"?rd="+url.QueryEscape(r.URL.RequestURI()), http.StatusFound)
+		return
+	}
+	if rest == "" {
+		if r.Method == http.MethodPost {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		p.showSecurityInfo(w, r, id, "", http.StatusOK)
+		return
+	}
+	if slugPath, ok := strings.CutPrefix(rest, "add/"); ok {
+		p.addMethod(w, r, id, slugPath)
+		return
+	}
+	if r.Method != http.MethodPost {
+		http.Redirect(w, r, SecurityInfoPath, http.StatusSeeOther)
+		return
+	}
+	switch rest {
+	case "verify":
+		p.startReauth(w, r, id)
+		return
+	}
+	if !p.fresh(id) {
+		p.showSecurityInfo(w, r, id, "For your security, verify it's you before changing your security info. Nothing was changed.", http.StatusForbidden)
+		return
+	}
+	switch rest {
+	case "default":
+		p.setDefault(w, r, id)
+	case "remove":
+		p.removeMethod(w, r, id)
+	case "rename":
+		p.renameMethod(w, r, id)
+	case "sign-out-others":
+		p.signOutOthers(w, r, id)
+	default:
+		p.notFound(w, r)
+	}
+}
+
+// fresh reports whether the session's last second step is recent enough
+// for a change.
+func (p *Portal) fresh(id *Identity) bool {
+	v := id.sess.Verified
+	now := p.cfg.Now().Unix()
+	return v != 0 && v <= now+60 && now-v < int64(p.cfg.Reauth/time.Second)
+}
+
+// confirmations are the page's confirmations after a change, by the key
+// the change redirects with: the page never shows text from the URL.
+var confirmations = map[string]string{
+	"added":       "Your sign-in method was added.",
+	"removed":     "The sign-in method was deleted.",
+	"renamed":     "The device was renamed.",
+	"default":     "Your default sign-in method was changed.",
+	"signed-out":  "You were signed out everywhere else.",
+	"verified":    "Thanks, you're verified. You can change your security info for the next few minutes.",
+	"phone-saved": "Your phone number was saved.",
+}
+
+// credentialRow is one credential as the page lists it.
+type credentialRow struct {
+	Method    string // the method's name
+	Title     string
+	ID        string
+	Name      string
+	Added     string
+	LastUsed  string
+	Renamable bool
+	Change    string // a link that sets up a replacement ("" none)
+	ChangeURL string
+	Removable bool
+}
+
+// eventRow is one recent sign-in event.
+type eventRow struct {
+	At, Method, ClientIP, Site, Outcome string
+	Good                                bool
+}
+
+// securityInfoPage is the page's data.
+type securityInfoPage struct {
+	Rows      []credentialRow
+	Defaults  []choice // the methods that can be the default
+	Default   string   // the default's name
+	Adds      []offer
+	Events    []eventRow
+	Fresh     bool   // changes are allowed without verifying again
+	Done      string // a confirmation
+	LastOnly  bool   // the only method: it cannot be deleted
+	ReauthMin int
+}
+
+// showSecurityInfo renders the page with an optional error.
+func (p *Portal) showSecurityInfo(w http.ResponseWriter, r *http.Request, id *Identity, errMsg string, status int) {
+	ctx := r.Context()
+	user := id.User
+	d := securityInfoPage{Fresh: p.fresh(id), Done: confirmations[r.URL.Query().Get("done")], ReauthMin: int(p.cfg.Reauth / time.Minute)}
+	if errMsg != "" {
+		d.Done = ""
+	}
+	have, err := p.userMethods(ctx, user)
+	if err != nil {
+		p.storeError(w, r, err)
+		return
+	}
+	d.Defaults = have
+	if len(have) > 0 {
+		if d.Default, err = p.defaultMethod(ctx, user, have); err != nil {
+			p.storeError(w, r, err)
+			return
+		}
+	}
+	for _, m := range p.reg.byStrength {
+		mg, ok := m.Method.(verifiers.Manager)
+		if !ok {
+			continue
+		}
+		creds, err := mg.Credentials(ctx, user)
+		if err != nil {
+			p.storeError(w, r, err)
+			return
+		}
+		_, renamer := m.Method.(verifiers.Renamer)
+		for _, c := range creds {
+			row := credentialRow{Method: m.desc.Name, Title: m.desc.Title, ID: c.ID, Name: c.Name,
+				Added: when(c.Added), LastUsed: when(c.LastUsed), Renamable: c.Renamable && renamer, Removable: true}
+			if m.enrol != nil && !m.desc.Many && m.desc.Change != "" {
+				row.Change, row.ChangeURL = m.desc.Change, SecurityInfoPath+"/add/"+m.desc.Slug
+			}
+			d.Rows = append(d.Rows, row)
+		}
+	}
+	if len(d.Rows) == 1 {
+		d.LastOnly = true
+		d.Rows[0].Removable = false
+	}
+	for _, m := range p.reg.setUp {
+		has, err := m.Registered(ctx, user)
+		if err != nil {
+			p.storeError(w, r, err)
+			return
+		}
+		if !has || m.desc.Many {
+			label := m.desc.Add
+			if label == "" {
+				label = "Add " + m.desc.Title
+			}
+			d.Adds = append(d.Adds, offer{ID: m.desc.Name, URL: SecurityInfoPath + "/add/" + m.desc.Slug, Label: label})
+		}
+	}
+	events, err := p.cfg.Store.RecentSignInEvents(ctx, user.Name, activityShown)
+	if err != nil {
+		p.storeError(w, r, err)
+		return
+	}
+	for _, e := range events {
+		d.Events = append(d.Events, eventRow{At: e.At.UTC().Format("2 Jan 2006 15:04 UTC"), Method: p.methodTitle(e.Method),
+			ClientIP: e.ClientIP, Site: e.Site, Outcome: outcomeWords(e.Outcome), Good: !suspicious[e.Outcome]})
+	}
+	p.render(w, r, status, "securityinfo", pageData{Title: "Security info", Heading: "Security info", Username: user.Name,
+		Error: errMsg, Step: d, Wide: true})
+}
+
+// when formats a time for the page ("" when unknown).
+func when(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2 Jan 2006")
+}
+
+// methodTitle is what users call a method, by its name.
+func (p *Portal) methodTitle(name string) string {
+	if m := p.reg.get(name); m != nil {
+		return m.desc.Title
+	}
+	switch name {
+	case "password":
+		return "Password"
+	case "":
+		return ""
+	}
+	return name
+}
+
+// suspicious outcomes are highlighted in Recent activity.
+var suspicious = map[string]bool{"failure": true, "replayed": true, "denied": true, "lockout": true}
+
+// outcomeWords says what a sign-in event's outcome means.
+func outcomeWords(outcome string) string {
+	switch outcome {
+	case "success":
+		return "Signed in"
+	case "password-ok":
+		return "Password correct, second step not finished"
+	case "failure":
+		return "Failed: wrong password or code"
+	case "replayed":
+		return "Failed: a code used before"
+	case "locked":
+		return "Refused: account temporarily locked"
+	case "denied":
+		return "Denied on the phone"
+	case "disabled":
+		return "Refused: account disabled"
+	case "reauth":
+		return "Verified again for Security info"
+	case "lockout":
+		return "Account locked after failed attempts"
+	case "method-added":
+		return "Sign-in method added"
+	case "method-removed":
+		return "Sign-in method deleted"
+	case "method-renamed":
+		return "Device renamed"
+	case "default-method-changed":
+		return "Default sign-in method changed"
+	case "signed-out-others":
+		return "Signed out everywhere else"
+	case "no-method", "no-usable-method":
+		return "Refused: no usable sign-in method"
+	}
+	return strings.ReplaceAll(outcome, "-", " ")
+}
+
+// startReauth begins a second step for a signed-in user who wants to
+// change their security info: the sign-in's verify pages run it (with
+// "Sign in another way"), and finishing it renews the session's
+// verification time instead of issuing a session.
+func (p *Portal) startReauth(w http.ResponseWriter, r *http.Request, id *Identity) {
+	ctx := r.Context()
+	have, err := p.userMethods(ctx, id.User)
+	if err != nil {
+		p.storeError(w, r, err)
+		return
+	}
+	if len(have) == 0 {
+		p.showSecurityInfo(w, r, id, "None of your sign-in methods can be used right now, so you can't verify it's you. Contact "+p.cfg.HelpContact+".", http.StatusForbidden)
+		return
+	}
+	next := SecurityInfoPath
+	if n := r.PostFormValue("next"); strings.HasPrefix(n, "add/") && !strings.ContainsAny(n, "?#\\") && !strings.Contains(n, "..") {
+		next += "/" + n
+	}
+	pd := pending{ID: randomID(), User: id.User.Name, Stage: stageVerify, Rd: next, Aud: requestHost(r), Created: p.cfg.Now().Unix(),
+		Session: id.SessionID}
+	if pd.M, err = p.defaultMethod(ctx, id.User, have); err != nil {
+		p.storeError(w, r, err)
+		return
+	}
+	p.start(r, &pd, id.User)
+	if !p.setPending(w, r, pd) {
+		p.storeError(w, r, errors.New("encoding pending cookie"))
+		return
+	}
+	http.Redirect(w, r, Prefix+"verify", http.StatusSeeOther)
+}
+
+// reverified finishes a second step a signed-in user took for Security
+// info: the session it was started from (and only that one, still valid,
+// for the same user) gets a new verification time.
+func (p *Portal) reverified(w http.ResponseWriter, r *http.Request, pd pending, user verifiers.User, method string) {
+	id := p.Authenticate(r)
+	if id == nil || id.SessionID != pd.Session || id.User.Name != user.Name {
+		p.restart(w, r, msgRestart)
+		return
+	}
+	s := id.sess
+	now := p.cfg.Now().Unix()
+	s.Verified, s.By, s.Seen = now, method, now
+	if !p.setSession(w, r, s) {
+		p.storeError(w, r, errors.New("encoding session cookie"))
+		return
+	}
+	p.clearCookie(w, r, p.names(r).pending)
+	p.audit(r, "sign-in", user.Name, method, "reauth", zap.String("session", s.ID[:min(8, len(s.ID))]))
+	rd := pd.Rd
+	if rd == SecurityInfoPath {
+		rd += "?done=verified"
+	}
+	http.Redirect(w, r, rd, http.StatusSeeOther)
+}
+
+// changed logs a change and sends the browser back to the page with its
+// confirmation.
+func (p *Portal) changed(w http.ResponseWriter, r *http.Request, user, event, method, done string, fields ...zap.Field) {
+	p.audit(r, event, user, method, "success", fields...)
+	http.Redirect(w, r, SecurityInfoPath+"?done="+done, http.StatusSeeOther)
+}
+
+// setDefault changes the user's default method to one they can use.
+func (p *Portal) setDefault(w http.ResponseWriter, r *http.Request, id *Identity) {
+	ctx := r.Context()
+	want := r.PostFormValue("method")
+	have, err := p.userMethods(ctx, id.User)
+	if err != nil {
+		p.storeError(w, r, err)
+		return
+	}
+	found := false
+	for _, c := range have {
+		found = found || c.Method == want
+	}
+	if !found {
+		p.showSecurityInfo(w, r, id, "That sign-in method isn't set up for your account, so it can't be the default. Nothing was changed.", http.StatusBadRequest)
+		return
+	}
+	if err := p.cfg.Store.SetDefaultMethod(ctx, id.User.Name, want); err != nil {
+		p.storeError(w, r, err)
+		return
+	}
+	p.changed(w, r, id.User.Name, "default-method-changed", want, "default")
+}
+
+// managed returns the method a form names, if it is one whose credentials
+// users manage.
+func (p *Portal) managed(r *http.Request) (*method, verifiers.Manager) {
+	m := p.reg.get(r.PostFormValue("method"))
+	if m == nil {
+		return nil, nil
+	}
+	mg, _ := m.Method.(verifiers.Manager)
+	if mg == nil {
+		return nil, nil
+	}
+	return m, mg
+}
+
+const msgNoSuchMethod = "That sign-in method or device isn't one of yours (it may have been deleted already). Nothing was changed."
+
+// removeMethod deletes one of the user's credentials, never the last one.
+func (p *Portal) removeMethod(w http.ResponseWriter, r *http.Request, id *Identity) {
+	ctx := r.Context()
+	m, mg := p.managed(r)
+	if m == nil {
+		p.showSecurityInfo(w, r, id, msgNoSuchMethod, http.StatusBadRequest)
+		return
+	}
+	credID := r.PostFormValue("id")
+	// The store refuses atomically to delete the last credential; the
+	// page also keeps a user with a usable method: deleting the only one
+	// they can use now, beside one this site has turned off, would lock
+	// them out.
+	have, err := p.userMethods(ctx, id.User)
+	if err != nil {
+		p.storeError(w, r, err)
+		return
+	}
+	if len(have) == 1 && have[0].Method == m.desc.Name && !m.desc.Many {
+		p.showSecurityInfo(w, r, id, msgLastMethod, http.StatusConflict)
+		return
+	}
+	switch err := mg.Remove(ctx, id.User, credID, true); {
+	case errors.Is(err, store.ErrLastMethod):
+		p.showSecurityInfo(w, r, id, msgLastMethod, http.StatusConflict)
+		return
+	case errors.Is(err, store.ErrNotFound):
+		p.showSecurityInfo(w, r, id, msgNoSuchMethod, http.StatusNotFound)
+		return
+	case err != nil:
+		p.storeError(w, r, err)
+		return
+	}
+	p.changed(w, r, id.User.Name, "method-removed", m.desc.Name, "removed", zap.String("credential", credID))
+}
+
+const msgLastMethod = "You can't delete your only sign-in method: every sign-in needs a second step. Add another method first, then delete this one."
+
+// renameMethod renames one of the user's credentials.
+func (p *Portal) renameMethod(w http.ResponseWriter, r *http.Request, id *Identity) {
+	m, _ := p.managed(r)
+	var rn verifiers.Renamer
+	if m != nil {
+		rn, _ = m.Method.(verifiers.Renamer)
+	}
+	if rn == nil {
+		p.showSecurityInfo(w, r, id, msgNoSuchMethod, http.StatusBadRequest)
+		return
+	}
+	name := r.PostFormValue("name")
+	switch err := rn.Rename(r.Context(), id.User, r.PostFormValue("id"), name); {
+	case errors.Is(err, store.ErrNotFound):
+		p.showSecurityInfo(w, r, id, msgNoSuchMethod, http.StatusNotFound)
+		return
+	case isRefusal(err):
+		var refusal verifiers.Refusal
+		errors.As(err, &refusal)
+		p.showSecurityInfo(w, r, id, refusal.Explain(p.cfg.HelpContact, p.cfg.Now())+" Nothing was changed.", http.StatusBadRequest)
+		return
+	case err != nil:
+		p.storeError(w, r, err)
+		return
+	}
+	p.changed(w, r, id.User.Name, "method-renamed", m.desc.Name, "renamed", zap.String("credential", r.PostFormValue("id")))
+}
+
+// signOutOthers revokes every session of the user but this one: all
+// sessions issued before the next second are revoked, and this browser
+// gets its session reissued in that second.
+func (p *Portal) signOutOthers(w http.ResponseWriter, r *http.Request, id *Identity) {
+	ctx := r.Context()
+	now := p.cfg.Now()
+	from := now.Truncate(time.Second).Add(time.Second)
+	rv := store.Revocation{Username: id.User.Name, NotBefore: from, Expires: now.Add(p.cfg.Lifetime + time.Minute)}
+	stored, err := p.cfg.Store.Revoke(ctx, rv)
+	if err != nil {
+		p.storeError(w, r, err)
+		return
+	}
+	p.revoked.add(stored)
+	s := id.sess
+	s.ID = randomID()
+	s.Issued = from.Unix()
+	s.Seen = now.Unix()
+	if !p.setSession(w, r, s) {
+		p.storeError(w, r, errors.New("encoding session cookie"))
+		return
+	}
+	p.changed(w, r, id.User.Name, "signed-out-others", "", "signed-out", zap.String("session", s.ID[:8]))
+}
+
+// stageAdd is the stage of a pending set-up started on the Security info
+// page: it belongs to a session, not to a sign-in.
+const stageAdd = "add"
+
+// addCookie is the cookie that keeps a Security info set-up of one method
+// (each method its own, so set-ups in two tabs do not end each other).
+func (p *Portal) addCookie(r *http.Request, m *method) string {
+	return p.names(r).pending + "-add-" + m.desc.Slug
+}
+
+// readAdd returns the session's set-up of m under way, or a new one.
+func (p *Portal) readAdd(r *http.Request, id *Identity, m *method) pending {
+	var pd pending
+	name := p.addCookie(r, m)
+	now := p.cfg.Now().Unix()
+	if raw, ok := findCookie(r, name); ok && securecookie.DecodeMulti(name, raw, &pd, p.pendings...) == nil &&
+		pd.Stage == stageAdd && pd.Session == id.SessionID && pd.User == id.User.Name && pd.M == m.desc.Name &&
+		pd.Aud == requestHost(r) && now-pd.Created <= int64(pendingLifetime/time.Second) && pd.Created <= now+60 {
+		return pd
+	}
+	return pending{ID: randomID(), User: id.User.Name, Stage: stageAdd, Aud: requestHost(r), Created: now, M: m.desc.Name, Session: id.SessionID}
+}
+
+// addMethod serves a set-up on the Security info page: a new method, a
+// replacement (a new phone number, a new authenticator app) or another
+// device, with the same steps as first-sign-in registration. It needs a
+// recent second step, like every change.
+func (p *Portal) addMethod(w http.ResponseWriter, r *http.Request, id *Identity, rest string) {
+	slug, sub, ok := splitSetUpPath(rest)
+	var m *method
+	if ok && slug != "" {
+		m = p.reg.setUpBySlug(slug)
+	}
+	if m == nil {
+		p.notFound(w, r)
+		return
+	}
+	action := SecurityInfoPath + "/add/" + slug
+	pd := p.readAdd(r, id, m)
+	req := verifiers.EnrolRequest{User: id.User, Challenge: p.attempt(r, &pd), State: pd.State, Site: origin(r), Guard: p.guard(r, id.User, m)}
+	switch sub {
+	case "qr.png", "status":
+		var step verifiers.EnrolStep
+		var err error
+		if pd.State != "" {
+			step, err = m.enrol.Enrol(r.Context(), req)
+		}
+		if sub == "qr.png" {
+			p.serveQR(w, r, step, err)
+		} else {
+			p.serveStatus(w, step, err == nil && pd.State != "")
+		}
+		return
+	}
+	if !p.fresh(id) {
+		p.render(w, r, http.StatusForbidden, "reauth", pageData{Title: "Verify it's you", Heading: "Verify it's you", Username: id.User.Name,
+			Info: "For your security, verify it's you before you change your sign-in methods.", Step: "add/" + slug})
+		return
+	}
+	if r.Method == http.MethodPost {
+		req.Form = r.PostForm
+	}
+	step, err := m.enrol.Enrol(r.Context(), req)
+	switch {
+	case err != nil && step.Page != "" && isRefusal(err):
+		step.Error = p.refusalMessage(r, id.User.Name, m, err, zap.String("purpose", "security-info"))
+		step.Status = refusalStatus(err)
+	case err != nil:
+		p.storeError(w, r, err)
+		return
+	case step.Done:
+		p.clearCookie(w, r, p.addCookie(r, m))
+		p.changed(w, r, id.User.Name, "method-added", m.desc.Name, "added", zap.String("added", step.Added), zap.String("purpose", "security-info"))
+		return
+	case step.Sent && m.desc.StartEvent != "":
+		p.audit(r, m.desc.StartEvent, id.User.Name, m.desc.Name, "success", zap.String("purpose", "security-info"))
+	}
+	pd.State = step.State
+	v, err := securecookie.EncodeMulti(p.addCookie(r, m), &pd, p.pendings[0])
+	if err != nil {
+		p.storeError(w, r, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: p.addCookie(r, m), Value: v, Path: "/", HttpOnly: true, Secure: r.TLS != nil,
+		SameSite: http.SameSiteLaxMode, MaxAge: int(pendingLifetime / time.Second)})
+	p.showStep(w, r, m, step, pageData{Username: id.User.Name, Action: action, Cancel: SecurityInfoPath, CancelLabel: "Back to Security info"})
+}
