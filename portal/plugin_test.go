@@ -105,3 +105,40 @@ func TestPluggedInMethodCountsAsSetUp(t *testing.T) {
 	}
 	var _ verifiers.Factory = testmethod.New
 }
+
+// TestPluggedInMethodOnSecurityInfo: the plugged-in method is offered,
+// added, listed, renamed and deleted on the Security info page, which
+// knows it only through the registry.
+func TestPluggedInMethodOnSecurityInfo(t *testing.T) {
+	e := newEnv(t, withBackupCodes)
+	b, _ := freshAlice(t, e)
+	page := b.get(sip)
+	if !strings.Contains(page.body, `href="/.stepgate/security-info/add/backup" id="add-backup">Add a backup code</a>`) {
+		t.Fatalf("Security info does not offer the plugged-in method: %s", page.body)
+	}
+	set := b.get(sip + "/add/backup")
+	m := backupCodeRe.FindStringSubmatch(set.body)
+	if m == nil {
+		t.Fatalf("set-up page: %d %s", set.status, set.body)
+	}
+	if r := b.post(sip+"/add/backup", sip+"/add/backup", url.Values{"code": {m[1]}}); r.status != http.StatusSeeOther {
+		t.Fatalf("adding: %d %s", r.status, r.body)
+	}
+	creds, _ := e.st.Credentials(t.Context(), "alice", testmethod.Name)
+	if len(creds) != 1 {
+		t.Fatalf("credentials: %+v", creds)
+	}
+	page = b.get(sip)
+	if !strings.Contains(page.body, "Backup code") || !strings.Contains(page.body, `value="`+creds[0].ID+`"`) {
+		t.Fatalf("the plugged-in credential is not listed: %s", page.body)
+	}
+	if r := b.post(sip, sip+"/rename", url.Values{"method": {testmethod.Name}, "id": {creds[0].ID}, "name": {"Printed sheet"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("renaming: %d %s", r.status, r.body)
+	}
+	if r := b.post(sip, sip+"/remove", url.Values{"method": {testmethod.Name}, "id": {creds[0].ID}}); r.status != http.StatusSeeOther {
+		t.Fatalf("deleting: %d %s", r.status, r.body)
+	}
+	if creds, _ := e.st.Credentials(t.Context(), "alice", testmethod.Name); len(creds) != 0 {
+		t.Fatalf("after deleting: %+v", creds)
+	}
+}
