@@ -282,9 +282,11 @@ func (p *Portal) startReauth(w http.ResponseWriter, r *http.Request, id *Identit
 		p.showSecurityInfo(w, r, id, "None of your sign-in methods can be used right now, so you can't verify it's you. Contact "+p.cfg.HelpContact+".", http.StatusForbidden)
 		return
 	}
+	// After verifying, the user goes back to the page, or to the set-up
+	// they were about to start: only a set-up of this site's methods.
 	next := SecurityInfoPath
-	if n := r.PostFormValue("next"); strings.HasPrefix(n, "add/") && !strings.ContainsAny(n, "?#\\") && !strings.Contains(n, "..") {
-		next += "/" + n
+	if slug, ok := strings.CutPrefix(r.PostFormValue("next"), "add/"); ok && p.reg.setUpBySlug(slug) != nil && slug != "" {
+		next += "/add/" + slug
 	}
 	pd := pending{ID: randomID(), User: id.User.Name, Stage: stageVerify, Rd: next, Aud: requestHost(r), Created: p.cfg.Now().Unix(),
 		Session: id.SessionID}

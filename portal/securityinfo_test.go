@@ -321,3 +321,29 @@ func TestSecurityInfoReplacesTheApp(t *testing.T) {
 	_ = addIDRe
 	_ = store.ErrNotFound
 }
+
+// TestReauthGoesBackToTheSetUp: after verifying again the user lands on
+// the set-up they were about to start, and never anywhere a form named.
+func TestReauthGoesBackToTheSetUp(t *testing.T) {
+	e, _ := newSMSEnv(t)
+	for next, want := range map[string]string{
+		"add/phone":             sip + "/add/phone",
+		"add/nope":              sip + "?done=verified",
+		"add//evil.example":     sip + "?done=verified",
+		"add/phone/../../..":    sip + "?done=verified",
+		"https://evil.example/": sip + "?done=verified",
+	} {
+		b, secret := freshAlice(t, e)
+		e.clock.Add(11 * time.Minute)
+		r := b.post(sip, sip+"/verify", url.Values{"next": {next}})
+		if r.status != http.StatusSeeOther {
+			t.Fatalf("%q: %d", next, r.status)
+		}
+		e.clock.Add(30 * time.Second)
+		r = b.post(Prefix+"verify", Prefix+"verify", url.Values{"code": {e.clock.code(secret)}})
+		if r.header.Get("Location") != want {
+			t.Errorf("next %q: went to %q, want %q", next, r.header.Get("Location"), want)
+		}
+		e.st.RemoveMethod(t.Context(), "alice", store.MethodRef{Kind: store.KindTOTP}, false)
+	}
+}
