@@ -57,10 +57,11 @@ func (v *Verifier) Label(ctx context.Context, user verifiers.User) (string, erro
 	return "Call " + phone.Mask(number), err
 }
 
-// Pages implements verifiers.Pages.
+// Pages implements verifiers.Pages: the verify page's extra part, and the
+// phone set-up page of the codes' text-message machinery.
 func (v *Verifier) Pages() fs.FS {
 	sub, _ := fs.Sub(pages, "pages")
-	return sub
+	return verifiers.Overlay{sub, v.Codes.Pages()}
 }
 
 // Enrol implements verifiers.Enroller: a phone is set up with a code read
