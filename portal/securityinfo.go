@@ -2,6 +2,7 @@ package portal
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -93,6 +94,7 @@ func (p *Portal) fresh(id *Identity) bool {
 // the change redirects with: the page never shows text from the URL.
 var confirmations = map[string]string{
 	"added":       "Your sign-in method was added.",
+	"replaced":    "Your sign-in method was replaced. The old one no longer works.",
 	"removed":     "The sign-in method was deleted.",
 	"renamed":     "The device was renamed.",
 	"default":     "Your default sign-in method was changed.",
@@ -131,14 +133,14 @@ type securityInfoPage struct {
 	Fresh     bool   // changes are allowed without verifying again
 	Done      string // a confirmation
 	LastOnly  bool   // the only method: it cannot be deleted
-	ReauthMin int
+	ReauthFor string // how long a second step allows changes, in words
 }
 
 // showSecurityInfo renders the page with an optional error.
 func (p *Portal) showSecurityInfo(w http.ResponseWriter, r *http.Request, id *Identity, errMsg string, status int) {
 	ctx := r.Context()
 	user := id.User
-	d := securityInfoPage{Fresh: p.fresh(id), Done: confirmations[r.URL.Query().Get("done")], ReauthMin: int(p.cfg.Reauth / time.Minute)}
+	d := securityInfoPage{Fresh: p.fresh(id), Done: confirmations[r.URL.Query().Get("done")], ReauthFor: reauthWords(p.cfg.Reauth)}
 	if errMsg != "" {
 		d.Done = ""
 	}
@@ -203,6 +205,21 @@ func (p *Portal) showSecurityInfo(w http.ResponseWriter, r *http.Request, id *Id
 	}
 	p.render(w, r, status, "securityinfo", pageData{Title: "Security info", Heading: "Security info", Username: user.Name,
 		Error: errMsg, Step: d, Wide: true})
+}
+
+// reauthWords says how long a second step allows changes, in whole
+// minutes or, under a minute, seconds ("10 minutes", "1 minute", "30
+// seconds"), rounded down so the page never promises more than fresh
+// allows.
+func reauthWords(d time.Duration) string {
+	n, unit := int64(d/time.Minute), "minute"
+	if n == 0 {
+		n, unit = int64(d/time.Second), "second"
+	}
+	if n != 1 {
+		unit += "s"
+	}
+	return fmt.Sprintf("%d %s", n, unit)
 }
 
 // when formats a time for the page ("" when unknown).
@@ -524,8 +541,19 @@ func (p *Portal) addMethod(w http.ResponseWriter, r *http.Request, id *Identity,
 			Info: "For your security, verify it's you before you change your sign-in methods.", Step: "add/" + slug})
 		return
 	}
+	// Setting up a method the user has one of replaces it (a new phone
+	// number, a new app): the confirmation says so, since the old one
+	// stops working.
+	replacing := false
 	if r.Method == http.MethodPost {
 		req.Form = r.PostForm
+		if !m.desc.Many {
+			var err error
+			if replacing, err = m.Registered(r.Context(), id.User); err != nil {
+				p.storeError(w, r, err)
+				return
+			}
+		}
 	}
 	step, err := m.enrol.Enrol(r.Context(), req)
 	switch {
@@ -537,7 +565,12 @@ func (p *Portal) addMethod(w http.ResponseWriter, r *http.Request, id *Identity,
 		return
 	case step.Done:
 		p.clearCookie(w, r, p.addCookie(r, m))
-		p.changed(w, r, id.User.Name, "method-added", m.desc.Name, "added", zap.String("added", step.Added), zap.String("purpose", "security-info"))
+		done := "added"
+		if replacing {
+			done = "replaced"
+		}
+		p.changed(w, r, id.User.Name, "method-added", m.desc.Name, done, zap.String("added", step.Added), zap.String("purpose", "security-info"),
+			zap.Bool("replaced", replacing))
 		return
 	case step.Sent && m.desc.StartEvent != "":
 		p.audit(r, m.desc.StartEvent, id.User.Name, m.desc.Name, "success", zap.String("purpose", "security-info"))

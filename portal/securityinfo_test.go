@@ -16,7 +16,7 @@ const sip = Prefix + "security-info"
 
 // fresh signs alice up (first sign-in with an authenticator app) in a new
 // browser and returns it with her secret: her second step is seconds old.
-func freshAlice(t *testing.T, e *env) (*browser, string) {
+func freshAlice(t testing.TB, e *env) (*browser, string) {
 	t.Helper()
 	b := e.browser()
 	secret := b.register("alice")
@@ -345,5 +345,26 @@ func TestReauthGoesBackToTheSetUp(t *testing.T) {
 			t.Errorf("next %q: went to %q, want %q", next, r.header.Get("Location"), want)
 		}
 		e.st.RemoveMethod(t.Context(), "alice", store.MethodRef{Kind: store.KindTOTP}, false)
+	}
+}
+
+// TestReauthWords: the page said "for 0 minutes" with `reauth 30s`, and
+// "1 minutes" with 90s.
+func TestReauthWords(t *testing.T) {
+	for _, tc := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{10 * time.Minute, "10 minutes"},
+		{90 * time.Second, "1 minute"},
+		{time.Minute, "1 minute"},
+		{30 * time.Second, "30 seconds"},
+		{time.Second, "1 second"},
+		{1500 * time.Millisecond, "1 second"},
+		{2 * time.Hour, "120 minutes"},
+	} {
+		if got := reauthWords(tc.d); got != tc.want {
+			t.Errorf("reauthWords(%v) = %q, want %q", tc.d, got, tc.want)
+		}
 	}
 }
