@@ -1,21 +1,39 @@
 package attack
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/stepgate/stepgate/verifiers/push/pushtest"
 )
 
 // TestCrossSiteRequestForgery posts to every form from another origin,
-// without a token, with another session's token, and with a token but no
-// token cookie: all refused with 403, and none has an effect.
+// without a token, with another session's token, with a token but no
+// token cookie, and with the victim's own token from another site (so
+// the origin check alone must refuse it): all refused with 403, and none
+// has an effect. The victim has just verified (every Security info change
+// would be allowed), has a second method, a device and a second session:
+// a forged form would delete, rename, sign out or text.
 func TestCrossSiteRequestForgery(t *testing.T) {
-	start(t, []string{"alice", "bob"}, "sms outbox\n\t\tvoice outbox\n\t\tpush")
+	svc := pushtest.NewService(t)
+	g := start(t, []string{"alice", "bob"}, fmt.Sprintf("sms outbox\n\t\tvoice outbox\n\t\tpush {\n\t\t\tservice %s\n\t\t}", svc.Origin()))
 	victim := newClient(t)
-	victim.register("alice")
+	secret := victim.register("alice")
+	elsewhere := newClient(t)
+	elsewhere.login("alice", password_)
+	if r := elsewhere.post("/.stepgate/verify", "/.stepgate/verify", url.Values{"code": {code(t, secret, time.Now().Add(30*time.Second))}}); r.status != http.StatusSeeOther {
+		t.Fatalf("alice's second session: %d", r.status)
+	}
+	g.givePhone("alice", alicePhone, false)
+	device := victim.addDevice(svc, "Pixel").Device
+	before := g.methods("alice")
 	attacker := newClient(t)
 	stolen := attacker.csrf("/.stepgate/")
+	own := victim.csrf("/.stepgate/")
 	forms := map[string]url.Values{
 		"/.stepgate/":               {"username": {"alice"}, "password": {password_}},
 		"/.stepgate/verify":         {"code": {"123456"}},
@@ -25,17 +43,31 @@ func TestCrossSiteRequestForgery(t *testing.T) {
 		"/.stepgate/register/phone": {"phone": {"+14155552671"}},
 		"/.stepgate/register/push":  {},
 		"/.stepgate/outbox/answer":  {"digits": {"#"}},
+		sip + "/verify":             {"next": {"add/phone"}},
+		sip + "/default":            {"method": {"sms"}},
+		sip + "/remove":             {"method": {"sms"}, "id": {"phone"}},
+		sip + "/rename":             {"method": {"push"}, "id": {device}, "name": {"Attacker's"}},
+		sip + "/sign-out-others":    {},
+		sip + "/add/app":            {"code": {"123456"}},
+		sip + "/add/phone":          {"phone": {forgedPhone}},
+		sip + "/add/push":           {},
 	}
+	crossSite := map[string]string{"Origin": "https://evil.com", "Sec-Fetch-Site": "cross-site"}
 	tries := 0
 	for path, form := range forms {
 		for name, attempt := range map[string]struct {
 			token string
 			hdr   map[string]string
 		}{
-			"cross-origin, no token":           {"", map[string]string{"Origin": "https://evil.com", "Sec-Fetch-Site": "cross-site"}},
-			"cross-origin, stolen token":       {stolen, map[string]string{"Origin": "https://evil.com", "Sec-Fetch-Site": "cross-site"}},
+			"cross-origin, no token":           {"", crossSite},
+			"cross-origin, stolen token":       {stolen, crossSite},
 			"same-origin, other session token": {stolen, nil},
 			"same-origin, no token":            {"", nil},
+			"cross-site, victim's own token":   {own, crossSite},
+			// A sibling subdomain is same-site, not same-origin.
+			"same-site, victim's own token": {own, map[string]string{"Origin": "http://evil.localhost:9280", "Sec-Fetch-Site": "same-site"}},
+			// A browser that sends no Sec-Fetch-Site: the Origin decides.
+			"cross-origin without Sec-Fetch-Site, victim's own token": {own, map[string]string{"Origin": "https://evil.com", "Sec-Fetch-Site": ""}},
 		} {
 			f := url.Values{}
 			for k, v := range form {
@@ -51,9 +83,20 @@ func TestCrossSiteRequestForgery(t *testing.T) {
 			}
 		}
 	}
-	// The victim is still signed in (the forged sign-out did nothing).
+	// The victim is still signed in (the forged sign-out did nothing), and
+	// so is her other session; her methods are as they were, and no code
+	// went to the attacker's number.
 	if r := victim.get("/app"); !strings.Contains(r.body, "Remote-User: alice") {
 		t.Fatal("a forged request signed the victim out")
+	}
+	if r := elsewhere.get("/app"); !strings.Contains(r.body, "Remote-User: alice") {
+		t.Fatal("a forged request signed the victim's other session out")
+	}
+	if after := g.methods("alice"); after != before {
+		t.Fatalf("forged requests changed the victim's methods: %+v, was %+v", after, before)
+	}
+	if lines := g.logLines("outbox", forgedPhone); len(lines) != 0 {
+		t.Fatalf("a forged request texted the attacker's number: %s", lines[0])
 	}
 	t.Logf("%d forged posts to %d forms", tries, len(forms))
 }
