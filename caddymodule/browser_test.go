@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/stepgate/stepgate/store"
@@ -421,4 +424,226 @@ func TestBrowserAuthenticatorApp(t *testing.T) {
 	step(t, computer, "the sign-in page says it was stopped",
 		chromedp.WaitVisible(chromedp.Search(`//*[@id="error" and contains(., "You reported this sign-in as suspicious")]`)))
 	screenshot(t, computer, "19-reported")
+}
+
+// ariaNamed selects an element by the name a screen reader announces for
+// it, for controls whose visible text is the same in every row (Delete).
+func ariaNamed(name string) chromedp.Search {
+	return chromedp.Search(fmt.Sprintf(`//*[@aria-label=%q]`, name))
+}
+
+// choose picks the option with this visible text in the list the label
+// names, as a person does.
+func choose(label, option string) chromedp.Action[chromedp.Void] {
+	list := fmt.Sprintf(`//select[@id=//label[normalize-space()=%q]/@for]`, label)
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		v, err := chromedp.AttributeValue(chromedp.Search(fmt.Sprintf(`%s/option[normalize-space()=%q]`, list, option)), "value")(ctx, t)
+		if err != nil {
+			return chromedp.Void{}, err
+		}
+		return chromedp.SetValue(chromedp.Search(list), v.Value)(ctx, t)
+	}
+}
+
+// onPhone keeps pictures of the page at the test's desktop size and at a
+// phone's (390×844, a mobile viewport) with -update, and, -update or not,
+// fails when the page is wider than the phone's screen (text or controls
+// a user would have to scroll sideways to reach).
+func onPhone(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	screenshot(t, ctx, name)
+	step(t, ctx, "phone-sized screen", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulatePortrait))
+	// Back at the desktop size, the next click waits for the page's
+	// layout at that size: a click aimed at a phone-sized layout misses.
+	defer step(t, ctx, "desktop screen again", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, emulation.ClearDeviceMetricsOverride, cdp.Empty{})
+		return err
+	}), chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Poll[bool](`window.innerWidth > 390 && new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`)(ctx, t)
+		return err
+	}))
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	width, err := chromedp.Run(sctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+	if err != nil {
+		t.Fatalf("page width: %v", err)
+	}
+	if width > 390 {
+		t.Errorf("%s: the page is %d px wide on a 390 px phone", name, width)
+	}
+	screenshot(t, ctx, name+"-phone")
+}
+
+// TestBrowserSecurityInfo manages sign-in methods on the Security info
+// page in Chromium, by the words on the screen: alice sets up an
+// authenticator app at her first sign-in, then adds a phone for sign-in
+// requests (a Go phone enrols from the page's link) and a phone for
+// texts, makes texts her default, deletes the app and renames the
+// device; her next sign-in starts with a text. When her second step is
+// older than the site allows, a change asks her to verify first.
+func TestBrowserSecurityInfo(t *testing.T) {
+	tw := smstest.NewTwilio(t, twilioSID, twilioToken)
+	svc := pushtest.NewService(t)
+	// A short text cooldown: the test's texts follow each other within
+	// a second.
+	block, _ := stepgateBlock(t, writeUsers(t, "alice"), fmt.Sprintf(`sms twilio {
+			account_sid %s
+			auth_token %s
+			from +15555550100
+			api_url %s
+		}
+		send_limits {
+			cooldown 100ms
+		}
+		push {
+			contact mailto:ops@example.com
+			service %s
+		}
+		security_info {
+			reauth 10m
+		}`, twilioSID, twilioToken, tw.URL, svc.Origin()))
+	startCaddyfile(t, block, demoSite())
+
+	ctx := newBrowser(t)
+	passwordStep(t, ctx, "alice", testPassword, "Set up your authenticator app")
+	secret := strings.ReplaceAll(text(t, ctx, chromedp.Search(`//*[@id="secret"]`)), " ", "")
+	step(t, ctx, "set up the authenticator app",
+		chromedp.SendKeys(labelled("Enter code"), code(t, secret, time.Now())),
+		chromedp.Click(button("Verify and finish")),
+		chromedp.WaitVisible(chromedp.Search(`//h1[normalize-space()="Hello, alice!"]`)))
+	methods := func() string { return text(t, ctx, chromedp.Search(`//ul[@class="methods"]`)) }
+	done := func(what, want string) {
+		t.Helper()
+		step(t, ctx, what+": back on Security info, saying "+want, chromedp.WaitVisible(heading("Security info")),
+			chromedp.WaitVisible(chromedp.Search(fmt.Sprintf(`//*[@id="done" and normalize-space()=%q]`, want))))
+	}
+
+	step(t, ctx, "open Security info",
+		chromedp.Click(button("Security info")),
+		chromedp.WaitVisible(heading("Security info")))
+	if m := methods(); !strings.Contains(m, "Authenticator app") || strings.Contains(m, "Delete") {
+		t.Fatalf("methods after the first sign-in (the only one cannot be deleted):\n%s", m)
+	}
+	onPhone(t, ctx, "20-security-info")
+
+	// A phone for sign-in requests: the Go phone enrols with the link the
+	// QR code holds, and the page continues by itself.
+	step(t, ctx, "add a phone for sign-in requests",
+		chromedp.Click(button("Add a phone for sign-in requests")),
+		chromedp.WaitVisible(heading("Set up your phone for sign-in requests")))
+	if ok, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector("img.qr").complete && document.querySelector("img.qr").naturalWidth >= 150`,
+		chromedp.WithPollingTimeout(10*time.Second))); err != nil || !ok {
+		t.Fatalf("the set-up QR code did not load: %v", err)
+	}
+	onPhone(t, ctx, "21-add-phone-for-requests")
+	link, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("enrol-link").href`))
+	token, ok := strings.CutPrefix(link, base+"/.stepgate/authenticator/#enrol=")
+	if err != nil || !ok {
+		t.Fatalf("set-up link %q: %v", link, err)
+	}
+	ph := pushtest.NewPhone(t, svc, "Pixel")
+	if status, out := device(t, "enrol", ph.Enrolment(token)); status != http.StatusOK {
+		t.Fatalf("the phone's enrolment: %d %v", status, out)
+	}
+	done("device added", "Your sign-in method was added.")
+	if m := methods(); !strings.Contains(m, "Stepgate Authenticator Pixel") {
+		t.Fatalf("methods after adding the phone:\n%s", m)
+	}
+
+	step(t, ctx, "add a phone for texts",
+		chromedp.Click(button("Add a phone for text messages")),
+		chromedp.WaitVisible(heading("Set up your phone")),
+		chromedp.SendKeys(labelled("Phone number"), "+1 415 555 2671"),
+		chromedp.Click(button("Send code")),
+		chromedp.WaitVisible(chromedp.ID("prompt")))
+	if msg := text(t, ctx, chromedp.Search(`//*[@id="prompt"]`)); !strings.Contains(msg, "We texted your phone +1 ••• ••• ••71.") {
+		t.Fatalf("prompt: %q", msg)
+	}
+	onPhone(t, ctx, "22-add-phone-for-texts")
+	step(t, ctx, "confirm the phone",
+		chromedp.SendKeys(labelled("Enter code"), tw.LastCode(alicePhone)),
+		chromedp.Click(button("Verify and save")))
+	done("phone added", "Your sign-in method was added.")
+	if m := methods(); !strings.Contains(m, "Text message +1 ••• ••• ••71") {
+		t.Fatalf("methods after adding texts:\n%s", m)
+	}
+	onPhone(t, ctx, "23-security-info-methods")
+
+	step(t, ctx, "make texts the default",
+		choose("Default sign-in method", "Text +1 ••• ••• ••71"),
+		chromedp.Click(button("Change")))
+	done("default changed", "Your default sign-in method was changed.")
+	step(t, ctx, "delete the authenticator app",
+		chromedp.Click(ariaNamed("Delete Authenticator app")))
+	done("app deleted", "The sign-in method was deleted.")
+	if m := methods(); strings.Contains(m, "Authenticator app") {
+		t.Fatalf("the deleted app is still listed:\n%s", m)
+	}
+	step(t, ctx, "rename the device",
+		chromedp.Click(chromedp.Search(`//summary[normalize-space()="Rename"]`)),
+		chromedp.WaitVisible(labelled("New name for Pixel")),
+		chromedp.Clear(labelled("New name for Pixel")),
+		chromedp.SendKeys(labelled("New name for Pixel"), "Work phone"),
+		chromedp.Click(button("Save name")))
+	done("device renamed", "The device was renamed.")
+	if m := methods(); !strings.Contains(m, "Work phone") || strings.Contains(m, "Pixel") {
+		t.Fatalf("methods after the rename:\n%s", m)
+	}
+	onPhone(t, ctx, "24-security-info-changed")
+
+	// The next sign-in starts with her new default, a text.
+	step(t, ctx, "sign out",
+		chromedp.Click(button("Sign out")),
+		chromedp.WaitVisible(heading("You're signed out")))
+	passwordStep(t, ctx, "alice", testPassword, "Enter code")
+	if msg := text(t, ctx, chromedp.Search(`//*[@id="prompt"]`)); !strings.Contains(msg, "••71") {
+		t.Fatalf("the next sign-in did not start with a text: %q", msg)
+	}
+	// The page submits itself at the sixth digit.
+	step(t, ctx, "sign in with the texted code",
+		chromedp.SendKeys(labelled("Enter code"), tw.LastCode(alicePhone)),
+		chromedp.WaitVisible(chromedp.Search(`//h1[normalize-space()="Hello, alice!"]`)))
+}
+
+// TestBrowserSecurityInfoVerifyAgain: once alice's second step is older
+// than the site's reauth window, the page says so, and starting a set-up
+// asks her to verify it's her; she does, with her authenticator app, and
+// lands on the set-up she was starting.
+func TestBrowserSecurityInfoVerifyAgain(t *testing.T) {
+	block, _ := stepgateBlock(t, writeUsers(t, "alice"), `sms outbox
+		security_info {
+			reauth 1s
+		}`)
+	startCaddyfile(t, block, demoSite())
+
+	ctx := newBrowser(t)
+	passwordStep(t, ctx, "alice", testPassword, "Set up your authenticator app")
+	secret := strings.ReplaceAll(text(t, ctx, chromedp.Search(`//*[@id="secret"]`)), " ", "")
+	step(t, ctx, "set up the authenticator app",
+		chromedp.SendKeys(labelled("Enter code"), code(t, secret, time.Now())),
+		chromedp.Click(button("Verify and finish")),
+		chromedp.WaitVisible(chromedp.Search(`//h1[normalize-space()="Hello, alice!"]`)))
+	time.Sleep(2100 * time.Millisecond) // the second step's time is kept in whole seconds
+	step(t, ctx, "open Security info",
+		chromedp.Click(button("Security info")),
+		chromedp.WaitVisible(heading("Security info")),
+		chromedp.WaitVisible(chromedp.ID("verify-first")))
+	if msg := text(t, ctx, chromedp.Search(`//*[@id="verify-first"]/p`)); msg != "To make changes, verify it's you first. You can then change your security info for 1 second." {
+		t.Fatalf("the notice: %q", msg)
+	}
+	step(t, ctx, "start adding a phone",
+		chromedp.Click(button("Add a phone for text messages")),
+		chromedp.WaitVisible(chromedp.ID("info")))
+	if msg := text(t, ctx, chromedp.Search(`//*[@id="info"]`)); !strings.Contains(msg, "verify it's you before you change your sign-in methods") {
+		t.Fatalf("the page before a stale change: %q", msg)
+	}
+	onPhone(t, ctx, "25-verify-again")
+	step(t, ctx, "verify it's you",
+		chromedp.Click(button("Verify it's you")),
+		chromedp.WaitVisible(labelled("Enter code")))
+	// The page submits itself at the sixth digit.
+	step(t, ctx, "enter the app's code, back to the set-up",
+		chromedp.SendKeys(labelled("Enter code"), code(t, secret, time.Now().Add(30*time.Second))),
+		chromedp.WaitVisible(heading("Set up your phone")),
+		chromedp.WaitVisible(labelled("Phone number")))
 }
