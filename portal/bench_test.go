@@ -1,12 +1,15 @@
 package portal
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/gorilla/securecookie"
+
+	"github.com/stepgate/stepgate/store"
 )
 
 // discard is a ResponseWriter that keeps nothing, so the benchmark
@@ -148,4 +151,10 @@ func BenchmarkPages(bm *testing.B) {
 	bm.Run("register-qr", func(bm *testing.B) { benchPage(bm, e, registering, Prefix+"register/qr.png") })
 	bm.Run("signed-in", func(bm *testing.B) { benchPage(bm, e, signedIn, Prefix) })
 	bm.Run("sign-out", func(bm *testing.B) { benchPage(bm, e, signedIn, Prefix+"logout") })
+	// Security info with a full Recent activity (the store keeps 100
+	// events a user; the page shows the newest 20).
+	for range 100 {
+		e.st.RecordSignInEvent(context.Background(), store.SignInEvent{Username: "alice", At: e.clock.Now(), Outcome: "success", Method: "totp", ClientIP: "192.0.2.1", Site: "app.example.com"})
+	}
+	bm.Run("security-info", func(bm *testing.B) { benchPage(bm, e, signedIn, sip) })
 }
