@@ -474,6 +474,19 @@ func onPhone(t *testing.T, ctx context.Context, name string) {
 	screenshot(t, ctx, name+"-phone")
 }
 
+// firstSignInWithApp signs user in for the first time, setting up an
+// authenticator app by typing its secret's code, and returns the secret.
+func firstSignInWithApp(t *testing.T, ctx context.Context, user string) string {
+	t.Helper()
+	passwordStep(t, ctx, user, testPassword, "Set up your authenticator app")
+	secret := strings.ReplaceAll(text(t, ctx, chromedp.Search(`//*[@id="secret"]`)), " ", "")
+	step(t, ctx, "set up the authenticator app",
+		chromedp.SendKeys(labelled("Enter code"), code(t, secret, time.Now())),
+		chromedp.Click(button("Verify and finish")),
+		chromedp.WaitVisible(chromedp.Search(fmt.Sprintf(`//h1[normalize-space()="Hello, %s!"]`, user))))
+	return secret
+}
+
 // TestBrowserSecurityInfo manages sign-in methods on the Security info
 // page in Chromium, by the words on the screen: alice sets up an
 // authenticator app at her first sign-in, then adds a phone for sign-in
@@ -505,12 +518,7 @@ func TestBrowserSecurityInfo(t *testing.T) {
 	startCaddyfile(t, block, demoSite())
 
 	ctx := newBrowser(t)
-	passwordStep(t, ctx, "alice", testPassword, "Set up your authenticator app")
-	secret := strings.ReplaceAll(text(t, ctx, chromedp.Search(`//*[@id="secret"]`)), " ", "")
-	step(t, ctx, "set up the authenticator app",
-		chromedp.SendKeys(labelled("Enter code"), code(t, secret, time.Now())),
-		chromedp.Click(button("Verify and finish")),
-		chromedp.WaitVisible(chromedp.Search(`//h1[normalize-space()="Hello, alice!"]`)))
+	firstSignInWithApp(t, ctx, "alice")
 	methods := func() string { return text(t, ctx, chromedp.Search(`//ul[@class="methods"]`)) }
 	done := func(what, want string) {
 		t.Helper()
@@ -617,12 +625,7 @@ func TestBrowserSecurityInfoVerifyAgain(t *testing.T) {
 	startCaddyfile(t, block, demoSite())
 
 	ctx := newBrowser(t)
-	passwordStep(t, ctx, "alice", testPassword, "Set up your authenticator app")
-	secret := strings.ReplaceAll(text(t, ctx, chromedp.Search(`//*[@id="secret"]`)), " ", "")
-	step(t, ctx, "set up the authenticator app",
-		chromedp.SendKeys(labelled("Enter code"), code(t, secret, time.Now())),
-		chromedp.Click(button("Verify and finish")),
-		chromedp.WaitVisible(chromedp.Search(`//h1[normalize-space()="Hello, alice!"]`)))
+	secret := firstSignInWithApp(t, ctx, "alice")
 	time.Sleep(2100 * time.Millisecond) // the second step's time is kept in whole seconds
 	step(t, ctx, "open Security info",
 		chromedp.Click(button("Security info")),
