@@ -44,7 +44,16 @@ func (p *Portal) remember(r *http.Request, event, user, method, outcome string) 
 		}
 	case "lockout":
 		outcome = "lockout"
-	case "method-added", "method-removed", "method-renamed", "default-method-changed", "signed-out-others":
+	case "device-enrolled":
+		// A device is added (and works) when it enrols itself; the page
+		// that finishes its set-up records nothing more (below).
+		outcome = "method-added"
+	case "method-added":
+		if m := p.reg.get(method); m != nil && m.own != nil {
+			return
+		}
+		outcome = event
+	case "method-removed", "method-renamed", "default-method-changed", "signed-out-others":
 		outcome = event
 	default:
 		return

@@ -589,6 +589,7 @@ func (p *Portal) logout(w http.ResponseWriter, r *http.Request) {
 			rv = stored
 		}
 		p.revoked.add(rv)
+		p.dropSetUps(r, s.User)
 		p.audit(r, "sign-out", s.User, "", "success", zap.String("session", s.ID[:min(8, len(s.ID))]))
 	}
 	p.clearCookie(w, r, names.session)

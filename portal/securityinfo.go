@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -156,29 +157,25 @@ func (p *Portal) showSecurityInfo(w http.ResponseWriter, r *http.Request, id *Id
 			return
 		}
 	}
-	for _, m := range p.reg.byStrength {
-		mg, ok := m.Method.(verifiers.Manager)
-		if !ok {
-			continue
-		}
-		creds, err := mg.Credentials(ctx, user)
-		if err != nil {
-			p.storeError(w, r, err)
-			return
-		}
+	hs, err := p.holdings(ctx, user, have)
+	if err != nil {
+		p.storeError(w, r, err)
+		return
+	}
+	for _, h := range hs {
+		m := h.m
 		_, renamer := m.Method.(verifiers.Renamer)
-		for _, c := range creds {
+		for _, c := range h.creds {
 			row := credentialRow{Method: m.desc.Name, Title: m.desc.Title, ID: c.ID, Name: c.Name,
-				Added: when(c.Added), LastUsed: when(c.LastUsed), Renamable: c.Renamable && renamer, Removable: true}
+				Added: when(c.Added), LastUsed: when(c.LastUsed), Renamable: c.Renamable && renamer, Removable: leavesUsable(hs, c.ID)}
 			if m.enrol != nil && !m.desc.Many && m.desc.Change != "" {
 				row.Change, row.ChangeURL = m.desc.Change, SecurityInfoPath+"/add/"+m.desc.Slug
 			}
+			if !row.Removable {
+				d.LastOnly = true
+			}
 			d.Rows = append(d.Rows, row)
 		}
-	}
-	if len(d.Rows) == 1 {
-		d.LastOnly = true
-		d.Rows[0].Removable = false
 	}
 	for _, m := range p.reg.setUp {
 		has, err := m.Registered(ctx, user)
@@ -401,15 +398,19 @@ func (p *Portal) removeMethod(w http.ResponseWriter, r *http.Request, id *Identi
 	}
 	credID := r.PostFormValue("id")
 	// The store refuses atomically to delete the last credential; the
-	// page also keeps a user with a usable method: deleting the only one
-	// they can use now, beside one this site has turned off, would lock
-	// them out.
+	// page also keeps a user with a method usable here: deleting the only
+	// one, beside one this site has turned off, would lock them out.
 	have, err := p.userMethods(ctx, id.User)
 	if err != nil {
 		p.storeError(w, r, err)
 		return
 	}
-	if len(have) == 1 && have[0].Method == m.desc.Name && !m.desc.Many {
+	hs, err := p.holdings(ctx, id.User, have)
+	if err != nil {
+		p.storeError(w, r, err)
+		return
+	}
+	if !leavesUsable(hs, credID) {
 		p.showSecurityInfo(w, r, id, msgLastMethod, http.StatusConflict)
 		return
 	}
@@ -425,6 +426,67 @@ func (p *Portal) removeMethod(w http.ResponseWriter, r *http.Request, id *Identi
 		return
 	}
 	p.changed(w, r, id.User.Name, "method-removed", m.desc.Name, "removed", zap.String("credential", credID))
+}
+
+// holding is what a user signs in with through one method the site
+// offers: the credentials it lists, or, for a method without a Manager,
+// fixed (it cannot be deleted here, so deleting never touches it).
+type holding struct {
+	m      *method
+	creds  []verifiers.Credential
+	usable bool // the user can sign in with the method now
+	fixed  bool
+}
+
+// holdings lists, strongest first, the user's credentials of each method
+// the site offers, marking the methods of have (the ones the user can use
+// now). A method that can be used but lists no credential rides on
+// another's (calls on the phone that texts list) and holds nothing of its
+// own.
+func (p *Portal) holdings(ctx context.Context, user verifiers.User, have []choice) ([]holding, error) {
+	usable := make(map[string]bool, len(have))
+	for _, c := range have {
+		usable[c.Method] = true
+	}
+	var hs []holding
+	for _, m := range p.reg.byStrength {
+		mg, managed := m.Method.(verifiers.Manager)
+		if !managed {
+			if usable[m.desc.Name] {
+				hs = append(hs, holding{m: m, usable: true, fixed: true})
+			}
+			continue
+		}
+		creds, err := mg.Credentials(ctx, user)
+		if err != nil {
+			return nil, err
+		}
+		if len(creds) > 0 {
+			hs = append(hs, holding{m: m, creds: creds, usable: usable[m.desc.Name]})
+		}
+	}
+	return hs, nil
+}
+
+// leavesUsable reports whether the user still has a method usable here
+// once the credential with this ID is deleted. Methods that share a
+// credential list it under the same ID (the phone is "phone" for texts
+// and calls), so deleting it takes all of them.
+func leavesUsable(hs []holding, id string) bool {
+	for _, h := range hs {
+		if !h.usable {
+			continue
+		}
+		if h.fixed {
+			return true
+		}
+		for _, c := range h.creds {
+			if c.ID != id {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 const msgLastMethod = "You can't delete your only sign-in method: every sign-in needs a second step. Add another method first, then delete this one."
@@ -471,6 +533,7 @@ func (p *Portal) signOutOthers(w http.ResponseWriter, r *http.Request, id *Ident
 		return
 	}
 	p.revoked.add(stored)
+	p.dropSetUps(r, id.User.Name)
 	s := id.sess
 	s.ID = randomID()
 	s.Issued = from.Unix()
@@ -480,6 +543,15 @@ func (p *Portal) signOutOthers(w http.ResponseWriter, r *http.Request, id *Ident
 		return
 	}
 	p.changed(w, r, id.User.Name, "signed-out-others", "", "signed-out", zap.String("session", s.ID[:8]))
+}
+
+// dropSetUps ends the user's set-ups of devices that enrol themselves
+// (their links stop working) when sessions end: a link made by a session
+// that has signed out, or been signed out, adds nothing.
+func (p *Portal) dropSetUps(r *http.Request, user string) {
+	if err := p.cfg.Store.DropPushEnrolments(r.Context(), user); err != nil {
+		p.log.Error("ending the set-up links of a signed-out user", zap.String("user", user), zap.Error(err))
+	}
 }
 
 // stageAdd is the stage of a pending set-up started on the Security info
@@ -492,14 +564,19 @@ func (p *Portal) addCookie(r *http.Request, m *method) string {
 	return p.names(r).pending + "-add-" + m.desc.Slug
 }
 
-// readAdd returns the session's set-up of m under way, or a new one.
+// readAdd returns the session's set-up of m under way, or a new one. The
+// set-up of a method that finishes elsewhere (a phone enrolling itself
+// with a link), begun before the session's latest second step, is not
+// carried on: its link expired with the window it was begun in. Other
+// set-ups go on where they were (a code already texted still counts).
 func (p *Portal) readAdd(r *http.Request, id *Identity, m *method) pending {
 	var pd pending
 	name := p.addCookie(r, m)
 	now := p.cfg.Now().Unix()
 	if raw, ok := findCookie(r, name); ok && securecookie.DecodeMulti(name, raw, &pd, p.pendings...) == nil &&
 		pd.Stage == stageAdd && pd.Session == id.SessionID && pd.User == id.User.Name && pd.M == m.desc.Name &&
-		pd.Aud == requestHost(r) && now-pd.Created <= int64(pendingLifetime/time.Second) && pd.Created <= now+60 {
+		pd.Aud == requestHost(r) && now-pd.Created <= int64(pendingLifetime/time.Second) && pd.Created <= now+60 &&
+		(m.own == nil || pd.Created >= id.sess.Verified) {
 		return pd
 	}
 	return pending{ID: randomID(), User: id.User.Name, Stage: stageAdd, Aud: requestHost(r), Created: now, M: m.desc.Name, Session: id.SessionID}
@@ -520,8 +597,23 @@ func (p *Portal) addMethod(w http.ResponseWriter, r *http.Request, id *Identity,
 		return
 	}
 	action := SecurityInfoPath + "/add/" + slug
+	// A stale session gets no set-up, not even its QR code or status: a
+	// set-up link is a way to add a method.
+	if !p.fresh(id) {
+		switch sub {
+		case "qr.png":
+			p.notFound(w, r)
+		case "status":
+			p.serveStatus(w, verifiers.EnrolStep{}, false)
+		default:
+			p.render(w, r, http.StatusForbidden, "reauth", pageData{Title: "Verify it's you", Heading: "Verify it's you", Username: id.User.Name,
+				Info: "For your security, verify it's you before you change your sign-in methods.", Step: "add/" + slug})
+		}
+		return
+	}
 	pd := p.readAdd(r, id, m)
-	req := verifiers.EnrolRequest{User: id.User, Challenge: p.attempt(r, &pd), State: pd.State, Site: origin(r), Guard: p.guard(r, id.User, m)}
+	req := verifiers.EnrolRequest{User: id.User, Challenge: p.attempt(r, &pd), State: pd.State, Site: origin(r), Guard: p.guard(r, id.User, m),
+		Until: time.Unix(id.sess.Verified, 0).Add(p.cfg.Reauth)}
 	switch sub {
 	case "qr.png", "status":
 		var step verifiers.EnrolStep
@@ -534,11 +626,6 @@ func (p *Portal) addMethod(w http.ResponseWriter, r *http.Request, id *Identity,
 		} else {
 			p.serveStatus(w, step, err == nil && pd.State != "")
 		}
-		return
-	}
-	if !p.fresh(id) {
-		p.render(w, r, http.StatusForbidden, "reauth", pageData{Title: "Verify it's you", Heading: "Verify it's you", Username: id.User.Name,
-			Info: "For your security, verify it's you before you change your sign-in methods.", Step: "add/" + slug})
 		return
 	}
 	// Setting up a method the user has one of replaces it (a new phone

@@ -19,6 +19,14 @@ func (s *SQLite) PutPushEnrolment(ctx context.Context, tokenHash []byte, challen
 	return nil
 }
 
+// DropPushEnrolments implements Store.
+func (s *SQLite) DropPushEnrolments(ctx context.Context, username string) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM push_enrolments WHERE username = ? AND device_id = ''`, username); err != nil {
+		return fmt.Errorf("dropping enrolment tokens: %w", err)
+	}
+	return nil
+}
+
 // EnrolPushDevice implements Store: the token's conditional UPDATE, the
 // check that the user has no method yet, the device limit and the
 // device's INSERT commit together or not at all.

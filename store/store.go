@@ -336,6 +336,9 @@ type Store interface {
 	// lets one device enrol for username during the sign-in challengeID.
 	// firstMethod marks a token of first-sign-in registration.
 	PutPushEnrolment(ctx context.Context, tokenHash []byte, challengeID, username string, expires time.Time, firstMethod bool) error
+	// DropPushEnrolments makes every unused enrolment token of username
+	// unusable: a sign-out ends the set-ups its sessions began.
+	DropPushEnrolments(ctx context.Context, username string) error
 	// EnrolPushDevice atomically uses up a live enrolment token and stores
 	// d for the token's user. It returns the stored device, and the
 	// challenge the token was issued for; ErrNotFound when the token is

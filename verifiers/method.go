@@ -150,6 +150,11 @@ type EnrolRequest struct {
 	// Site is the site's origin (scheme://host[:port]), for links that
 	// another device opens.
 	Site string
+	// Until, when set, is when the set-up must be finished by: a set-up
+	// from the Security info page lasts no longer than the session's
+	// recent second step allows changes. A method whose set-up is finished
+	// elsewhere (a phone enrolling itself) makes its token expire by then.
+	Until time.Time
 	// Guard checks a typed code of the given length (the form's "code")
 	// with the account's lockout around it: every guess a set-up step
 	// makes goes through it.

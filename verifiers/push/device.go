@@ -18,7 +18,7 @@ import (
 // during the sign-in ch (the set-up QR code carries it). first marks a
 // token of first-sign-in registration: it enrols nothing once the user
 // has any method.
-func (v *Verifier) NewEnrolment(ctx context.Context, user verifiers.User, ch verifiers.Challenge, first bool) (string, error) {
+func (v *Verifier) NewEnrolment(ctx context.Context, user verifiers.User, ch verifiers.Challenge, first bool, until time.Time) (string, error) {
 	b := make([]byte, 32)
 	rand.Read(b)
 	token := base64.RawURLEncoding.EncodeToString(b)
@@ -27,7 +27,11 @@ func (v *Verifier) NewEnrolment(ctx context.Context, user verifiers.User, ch ver
 	} else {
 		token = "a-" + token
 	}
-	return token, v.Store.PutPushEnrolment(ctx, tokenHash(token), ch.ID, user.Name, v.Now().Add(EnrolmentLifetime), first)
+	expires := v.Now().Add(EnrolmentLifetime)
+	if !until.IsZero() && until.Before(expires) {
+		expires = until
+	}
+	return token, v.Store.PutPushEnrolment(ctx, tokenHash(token), ch.ID, user.Name, expires, first)
 }
 
 // FirstTokenPrefix starts the set-up tokens of first-sign-in

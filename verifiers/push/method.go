@@ -136,7 +136,7 @@ func (v *Verifier) Enrol(ctx context.Context, req verifiers.EnrolRequest) (verif
 	}
 	if token == "" {
 		var err error
-		if token, err = v.NewEnrolment(ctx, req.User, req.Challenge, req.First); err != nil {
+		if token, err = v.NewEnrolment(ctx, req.User, req.Challenge, req.First, req.Until); err != nil {
 			return verifiers.EnrolStep{}, err
 		}
 	}

@@ -57,7 +57,7 @@ func (r *rig) enrol(t testing.TB, user string, ph *pushtest.Phone) {
 	t.Helper()
 	ch := verifiers.Challenge{ID: "setup-" + ph.Name}
 	devs, _ := r.st.PushDevices(context.Background(), user)
-	token, err := r.v.NewEnrolment(context.Background(), verifiers.User{Name: user}, ch, len(devs) == 0)
+	token, err := r.v.NewEnrolment(context.Background(), verifiers.User{Name: user}, ch, len(devs) == 0, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,7 +347,7 @@ func TestEnrolmentRefusals(t *testing.T) {
 	r := newRig(t)
 	ctx := context.Background()
 	ph := pushtest.NewPhone(t, r.svc, "Pixel")
-	token, _ := r.v.NewEnrolment(ctx, r.alice, verifiers.Challenge{ID: "s1"}, true)
+	token, _ := r.v.NewEnrolment(ctx, r.alice, verifiers.Challenge{ID: "s1"}, true, time.Time{})
 	var ie *push.InputError
 	for name, tc := range map[string]struct {
 		edit func(*push.Enrolment)
@@ -382,7 +382,7 @@ func TestEnrolmentRefusals(t *testing.T) {
 	}
 	// A set-up link kept while the user set up another method enrols
 	// nothing.
-	kept, _ := r.v.NewEnrolment(ctx, verifiers.User{Name: "bob"}, verifiers.Challenge{ID: "s3"}, true)
+	kept, _ := r.v.NewEnrolment(ctx, verifiers.User{Name: "bob"}, verifiers.Challenge{ID: "s3"}, true, time.Time{})
 	if err := r.st.SetFirstTOTP(ctx, "bob", []byte("sealed"), 1); err != nil {
 		t.Fatal(err)
 	}
@@ -393,7 +393,7 @@ func TestEnrolmentRefusals(t *testing.T) {
 		t.Fatalf("a kept set-up link enrolled %d devices", len(devs))
 	}
 	// Ten minutes later a token is refused.
-	late, _ := r.v.NewEnrolment(ctx, r.alice, verifiers.Challenge{ID: "s2"}, false)
+	late, _ := r.v.NewEnrolment(ctx, r.alice, verifiers.Challenge{ID: "s2"}, false, time.Time{})
 	r.now = r.now.Add(push.EnrolmentLifetime)
 	if _, _, err := r.v.EnrolDevice(ctx, ph.Enrolment(late)); !errors.Is(err, push.ErrBadToken) {
 		t.Fatalf("expired token: %v", err)
