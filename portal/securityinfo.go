@@ -535,6 +535,10 @@ func (p *Portal) signOutOthers(w http.ResponseWriter, r *http.Request, id *Ident
 	p.revoked.add(stored)
 	p.dropSetUps(r, id.User.Name)
 	s := id.sess
+	// The reissued session ends when this one would have: moving Issued
+	// must not lengthen a session from before sessions carried their
+	// expiry.
+	s.Expires = p.expiry(s)
 	s.ID = randomID()
 	s.Issued = from.Unix()
 	s.Seen = now.Unix()

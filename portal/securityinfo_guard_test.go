@@ -202,3 +202,30 @@ func TestDeviceAddedOnceInRecentActivity(t *testing.T) {
 		t.Fatalf("after the page finished: %d push method-added events", n)
 	}
 }
+
+// TestSignOutOthersKeepsTheSessionsEnd: "Sign out everywhere else"
+// reissues this browser's session; the new one ends when the old one would
+// have, also for a session from before sessions carried their expiry
+// (format 1), whose end was reckoned from the issue time it moves.
+func TestSignOutOthersKeepsTheSessionsEnd(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Lifetime = 2 * time.Hour; c.Idle = 2 * time.Hour })
+	secret := e.browser().register("alice")
+	b := e.browser()
+	b.c.Jar.SetCookies(mustURL(b.base), []*http.Cookie{{Name: plainNames.session, Value: format1Cookie(t, e, e.clock.Now().Unix()), Path: "/"}})
+	if !e.signedIn(b) {
+		t.Fatal("the format 1 session is not signed in")
+	}
+	e.clock.Add(90 * time.Minute)
+	reauth(t, b, secret)
+	if r := b.post(sip, sip+"/sign-out-others", url.Values{}); r.status != http.StatusSeeOther {
+		t.Fatalf("sign out others: %d %s", r.status, r.body)
+	}
+	e.clock.Add(29 * time.Minute)
+	if !e.signedIn(b) {
+		t.Fatal("signed out before the session's end")
+	}
+	e.clock.Add(2 * time.Minute)
+	if e.signedIn(b) {
+		t.Fatal("the reissued session outlives the one it replaced")
+	}
+}
