@@ -44,6 +44,8 @@ func (p *Portal) remember(r *http.Request, event, user, method, outcome string) 
 		}
 	case "lockout":
 		outcome = "lockout"
+	case "fraud-report":
+		outcome = "fraud-reported"
 	case "device-enrolled":
 		// A device is added (and works) when it enrols itself; the page
 		// that finishes its set-up records nothing more (below).

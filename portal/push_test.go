@@ -277,6 +277,11 @@ func TestPushReportSuspicious(t *testing.T) {
 	if len(reports) != 1 || reports[0].Level != zapcore.ErrorLevel || reports[0].ContextMap()["method"] != push.Method {
 		t.Fatalf("fraud report log: %+v", reports)
 	}
+	// Her Recent activity shows it, marked.
+	events, _ := e.st.RecentSignInEvents(context.Background(), "alice", 5)
+	if len(events) == 0 || events[0].Outcome != "fraud-reported" || events[0].Method != push.Method || !suspicious[events[0].Outcome] {
+		t.Fatalf("Recent activity after the report: %+v", events)
+	}
 	// Push was alice's only method: she is told to get help, and whoever
 	// has her password cannot register a new method.
 	r = e.browser().login("alice", testPassword)

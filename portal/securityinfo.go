@@ -242,7 +242,7 @@ func (p *Portal) methodTitle(name string) string {
 }
 
 // suspicious outcomes are highlighted in Recent activity.
-var suspicious = map[string]bool{"failure": true, "replayed": true, "denied": true, "lockout": true}
+var suspicious = map[string]bool{"failure": true, "replayed": true, "denied": true, "lockout": true, "fraud-reported": true}
 
 // outcomeWords says what a sign-in event's outcome means.
 func outcomeWords(outcome string) string {
@@ -259,6 +259,8 @@ func outcomeWords(outcome string) string {
 		return "Refused: account temporarily locked"
 	case "denied":
 		return "Denied on the phone"
+	case "fraud-reported":
+		return "Reported as suspicious; requests to this method stopped"
 	case "disabled":
 		return "Refused: account disabled"
 	case "reauth":
