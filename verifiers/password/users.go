@@ -238,6 +238,17 @@ func (d *Directory) LookupWithGroups(name string) (verifiers.User, string, bool)
 	return e.user, e.groups, ok
 }
 
+// Users returns every user loaded, sorted by name.
+func (d *Directory) Users() []verifiers.User {
+	snap := d.current.Load()
+	out := make([]verifiers.User, 0, len(snap.users))
+	for _, e := range snap.users {
+		out = append(out, e.user)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
 // Len is the number of users loaded.
 func (d *Directory) Len() int { return len(d.current.Load().users) }
 
