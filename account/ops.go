@@ -26,6 +26,14 @@ type NewUser struct {
 	Password string
 }
 
+// CheckName returns an error when name cannot be a new user's name.
+func CheckName(name string) error {
+	if password.NormalizeName(name) != name {
+		return fmt.Errorf("invalid username %q: use lower case letters, digits and . _ @ - (at most 64)", name)
+	}
+	return nil
+}
+
 // Add adds a user to the users file, creating the file (mode 0600) when
 // it does not exist. The file is replaced atomically under the users
 // file's lock, so concurrent writers lose none of each other's changes.
@@ -33,8 +41,8 @@ func (s *Service) Add(ctx context.Context, u NewUser) error {
 	if s.cfg.UsersFile == "" {
 		return ErrNoUsersFile
 	}
-	if password.NormalizeName(u.Name) != u.Name {
-		return fmt.Errorf("invalid username %q: use lower case letters, digits and . _ @ - (at most 64)", u.Name)
+	if err := CheckName(u.Name); err != nil {
+		return err
 	}
 	if u.Password == "" {
 		return errors.New("empty password")
