@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -311,5 +313,37 @@ func TestRemoveDevice(t *testing.T) {
 	}
 	if e := f.logs.FilterField(zap.String("event", "device-removed")).All(); len(e) != 1 || e[0].ContextMap()["device"] != "dev-Pixel" {
 		t.Errorf("device-removed events: %+v", e)
+	}
+}
+
+// TestConcurrentAdds: adds at the same moment through two services on one
+// users file (two commands) lose nothing.
+func TestConcurrentAdds(t *testing.T) {
+	f := newFixture(t)
+	other := New(Config{UsersFile: f.file, Store: f.st})
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range 8 {
+		svc := f.svc
+		if i%2 == 1 {
+			svc = other
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			if err := svc.Add(f.ctx, NewUser{Name: "new" + strconv.Itoa(i), Password: "pw"}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	list, err := f.svc.List(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 3+8 {
+		t.Errorf("%d users after 8 concurrent adds to 3, want 11", len(list))
 	}
 }
