@@ -169,7 +169,7 @@ func TestUserShowCommand(t *testing.T) {
 		"    phone +1 ••• ••• ••71 (sms), added ",
 		`    device "Pixel" (ID dev1), set up `,
 		"last approved never, notifications off\n",
-		"  recent activity:\n    2026-11-30 09:15 UTC  success  totp  192.0.2.1  app.example.com\n",
+		"  recent activity:\n    WHEN                  OUTCOME  METHOD  CLIENT     SITE\n    2026-11-30 09:15 UTC  success  totp    192.0.2.1  app.example.com\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("show lacks %q:\n%s", want, out)

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -89,7 +90,7 @@ http://localhost:9080 {
 	}
 
 	out, err = userCommand(t, "", "show", "bob", "--config", path)
-	if err != nil || !strings.Contains(out, "locked:          yes: password in back-off after 3 failures in a row") || !strings.Contains(out, "  failure  password  127.0.0.1  localhost") {
+	if err != nil || !strings.Contains(out, "locked:          yes: password in back-off after 3 failures in a row") || !regexp.MustCompile(`(?m)^    \S+ \S+ UTC +failure +password +127\.0\.0\.1 +localhost`).MatchString(out) {
 		t.Errorf("show bob: %v\n%s", err, out)
 	}
 	r := bob.post("/.stepgate/", "/.stepgate/", url.Values{"username": {"bob"}, "password": {testPassword}})

@@ -181,6 +181,7 @@ func printDetails(out io.Writer, d account.Details) error {
 		return nil
 	}
 	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "    WHEN\tOUTCOME\tMETHOD\tCLIENT\tSITE")
 	for _, e := range d.RecentActivity {
 		fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\n", when(&e.At, ""), e.Outcome, orDash(e.Method), orDash(e.ClientIP), orDash(e.Site))
 	}
@@ -199,7 +200,7 @@ func lockWords(d account.Details) string {
 		case c.HardLocked:
 			parts = append(parts, fmt.Sprintf("%s locked after %d failures in a row, until `stepgate user unlock`", what, c.Failures))
 		case c.Locked:
-			parts = append(parts, fmt.Sprintf("%s in back-off after %d failures in a row, until %s", what, c.Failures, when(c.LockedUntil, "")))
+			parts = append(parts, fmt.Sprintf("%s in back-off after %d failures in a row, until %s", what, c.Failures, c.LockedUntil.UTC().Format("2006-01-02 15:04:05 UTC")))
 		case c.Failures > 0:
 			parts = append(parts, fmt.Sprintf("%s not locked, %d failures in a row", what, c.Failures))
 		}
