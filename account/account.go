@@ -30,6 +30,7 @@ type UnknownUserError struct {
 	UsersFile string
 }
 
+// Error says which name is not in which users file.
 func (e *UnknownUserError) Error() string {
 	return fmt.Sprintf("no user %q in the users file %s (`stepgate user list` lists them)", e.Name, e.UsersFile)
 }
@@ -47,8 +48,8 @@ type Config struct {
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 	// Backoff is the lockout policy the gateway applies (portal.Lockout's
-	// Wait), used to tell whether an account is locked now. Nil: an
-	// account is reported locked only by its failure counts, never.
+	// Wait), used to tell whether an account is locked now. Nil: no
+	// account is reported locked (the failure counts are still shown).
 	Backoff store.Backoff
 	// PhoneMethods are the names a phone number is listed under ("sms",
 	// "voice": the ones the gateway offers). Empty: "phone".

@@ -103,9 +103,11 @@ func (s *Service) Devices(ctx context.Context, name string) ([]Device, error) {
 // NoDeviceError is returned by RemoveDevice when the user has no device
 // with that ID.
 type NoDeviceError struct {
+	// User is the user, ID the device ID asked for.
 	User, ID string
 }
 
+// Error says which device the user does not have, and how to list theirs.
 func (e *NoDeviceError) Error() string {
 	return fmt.Sprintf("%s has no device %q (run `stepgate user devices %s` to list them)", e.User, e.ID, e.User)
 }

@@ -45,6 +45,7 @@ type Summary struct {
 
 // Details is one user in Show.
 type Details struct {
+	// Summary is what List says of the user.
 	Summary
 	// DefaultMethod is the method the user chose to start sign-ins with
 	// ("": the strongest they have).
@@ -131,11 +132,17 @@ type Counter struct {
 
 // Event is one entry of a user's recent activity.
 type Event struct {
-	At       time.Time `json:"at"`
-	Outcome  string    `json:"outcome"`
-	Method   string    `json:"method"`
-	ClientIP string    `json:"client_ip"`
-	Site     string    `json:"site"`
+	// At is when it happened.
+	At time.Time `json:"at"`
+	// Outcome is what happened: "success" (signed in), "password-ok",
+	// "failure", "lockout", "method-added", … (as stored by the portal).
+	Outcome string `json:"outcome"`
+	// Method is the method used ("" when the sign-in did not get that far).
+	Method string `json:"method"`
+	// ClientIP is the address it came from.
+	ClientIP string `json:"client_ip"`
+	// Site is the protected site it was for.
+	Site string `json:"site"`
 }
 
 // ShowEvents is how many recent events Show returns.

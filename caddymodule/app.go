@@ -1,7 +1,8 @@
 // Package caddymodule plugs Stepgate into Caddy: the `stepgate` app (global
 // option), the `http.handlers.stepgate` handler (site directive), their
 // Caddyfile syntax, and the `stepgate user` commands. It is the only package
-// that imports Caddy; all logic lives in portal, verifiers and store.
+// that imports Caddy; all logic lives in portal, account, verifiers and
+// store.
 package caddymodule
 
 import (
