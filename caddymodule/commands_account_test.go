@@ -361,3 +361,33 @@ func TestUserAddUnlockDevicesWithConfig(t *testing.T) {
 		t.Errorf("removing a device bob doesn't have: %v", err)
 	}
 }
+
+// TestUserCommandsDefaultStore: a config without `store` means the store
+// the server uses without one, stepgate/state.db in Caddy's data
+// directory (a temporary one in these tests).
+func TestUserCommandsDefaultStore(t *testing.T) {
+	dir := t.TempDir()
+	users := cliUsers(t, "alice")
+	caddyfile := filepath.Join(dir, "Caddyfile")
+	writeFile(t, caddyfile, "{\n\tstepgate {\n\t\tusers_file "+users+"\n\t}\n}\n")
+	def := defaultSQLitePath()
+	if !strings.HasPrefix(def, os.Getenv("XDG_DATA_HOME")) || os.Getenv("XDG_DATA_HOME") == "" {
+		t.Fatalf("default store %s is not in the tests' data directory", def)
+	}
+	os.Remove(def)
+	_, err := runCmd(t, userShowCommand(), "", "alice", "--config", caddyfile)
+	if err == nil || !strings.Contains(err.Error(), def) || !strings.Contains(err.Error(), "names none") {
+		t.Fatalf("show with no store yet: %v", err)
+	}
+	st, err := store.OpenSQLite(def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(def)
+	st.AddFailure(context.Background(), "alice", store.FailuresPassword, time.Now())
+	st.Close()
+	out, err := runCmd(t, userShowCommand(), "", "alice", "--config", caddyfile)
+	if err != nil || !strings.Contains(out, "password not locked, 1 failure in a row") {
+		t.Errorf("show with the default store: %v\n%s", err, out)
+	}
+}

@@ -198,11 +198,11 @@ func lockWords(d account.Details) string {
 		}
 		switch {
 		case c.HardLocked:
-			parts = append(parts, fmt.Sprintf("%s locked after %d failures in a row, until `stepgate user unlock`", what, c.Failures))
+			parts = append(parts, fmt.Sprintf("%s locked after %s in a row, until `stepgate user unlock`", what, failures(c.Failures)))
 		case c.Locked:
-			parts = append(parts, fmt.Sprintf("%s in back-off after %d failures in a row, until %s", what, c.Failures, c.LockedUntil.UTC().Format("2006-01-02 15:04:05 UTC")))
+			parts = append(parts, fmt.Sprintf("%s in back-off after %s in a row, until %s", what, failures(c.Failures), c.LockedUntil.UTC().Format("2006-01-02 15:04:05 UTC")))
 		case c.Failures > 0:
-			parts = append(parts, fmt.Sprintf("%s not locked, %d failures in a row", what, c.Failures))
+			parts = append(parts, fmt.Sprintf("%s not locked, %s in a row", what, failures(c.Failures)))
 		}
 	}
 	if len(parts) == 0 {
@@ -213,6 +213,14 @@ func lockWords(d account.Details) string {
 		prefix = "yes: "
 	}
 	return prefix + strings.Join(parts, "; ")
+}
+
+// failures is "1 failure" or "N failures".
+func failures(n int) string {
+	if n == 1 {
+		return "1 failure"
+	}
+	return strconv.Itoa(n) + " failures"
 }
 
 // printJSON writes v as indented JSON.
