@@ -75,7 +75,10 @@ func newFixture(t *testing.T) *fixture {
 	if i < 0 {
 		t.Fatalf("no carol in %s", raw)
 	}
-	raw = []byte(string(raw[:i]) + strings.Replace(string(raw[i:]), "password:", "disabled: true\n        password:", 1))
+	rest := string(raw[i:])
+	pw := strings.Index(rest, "password:")
+	indent := rest[strings.LastIndex(rest[:pw], "\n")+1 : pw]
+	raw = []byte(string(raw[:i]) + rest[:pw] + "disabled: true\n" + indent + rest[pw:])
 	if err := os.WriteFile(f.file, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
