@@ -1,7 +1,8 @@
 // Package caddymodule plugs Stepgate into Caddy: the `stepgate` app (global
 // option), the `http.handlers.stepgate` handler (site directive), their
 // Caddyfile syntax, and the `stepgate user` commands. It is the only package
-// that imports Caddy; all logic lives in portal, verifiers and store.
+// that imports Caddy; all logic lives in portal, account, verifiers and
+// store.
 package caddymodule
 
 import (
@@ -234,7 +235,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.UsersFile == "" {
 		return errors.New("no users_file configured: add `stepgate { users_file /path/to/users.yaml … }` to the Caddyfile's global options")
 	}
-	users, err := password.Open(repl.ReplaceKnown(a.UsersFile, ""))
+	users, err := password.Open(a.usersFilePath(repl))
 	if err != nil {
 		return err
 	}
@@ -260,24 +261,15 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 
-	sc := StoreConfig{Type: "sqlite"}
-	if a.Store != nil {
-		sc = *a.Store
+	path, err := a.sqlitePath(repl)
+	if err != nil {
+		return err
 	}
-	switch sc.Type {
-	case "", "sqlite":
-		path := repl.ReplaceKnown(sc.Path, "")
-		if path == "" {
-			path = filepath.Join(caddy.AppDataDir(), "stepgate", "state.db")
-		}
-		st, err := store.OpenSQLite(path)
-		if err != nil {
-			return err
-		}
-		a.store = st
-	default:
-		return fmt.Errorf("unknown store %q: the supported store is sqlite", sc.Type)
+	st, err := store.OpenSQLite(path)
+	if err != nil {
+		return err
 	}
+	a.store = st
 
 	cfg := portal.Config{
 		Users:       users,
@@ -309,12 +301,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.Registration != nil {
 		cfg.FirstSignInRegistration = a.Registration.FirstSignIn
 	}
-	if a.Lockout != nil {
-		cfg.Lockout = portal.Lockout{
-			Threshold: a.Lockout.Threshold, BaseDelay: time.Duration(a.Lockout.BaseDelay),
-			MaxDelay: time.Duration(a.Lockout.MaxDelay), HardLimit: a.Lockout.HardLimit,
-		}
-	}
+	cfg.Lockout = a.lockout()
 	if err = a.phonePortalConfig(repl, &cfg); err != nil {
 		a.store.Close()
 		return err
@@ -334,6 +321,50 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.portal = p
 	return nil
+}
+
+// usersFilePath is users_file with its placeholders replaced. The
+// `stepgate user` commands read the same value from the config.
+func (a *App) usersFilePath(repl *caddy.Replacer) string {
+	return repl.ReplaceKnown(a.UsersFile, "")
+}
+
+// defaultSQLitePath is the SQLite store used when the config names none:
+// stepgate/state.db in Caddy's data directory.
+func defaultSQLitePath() string {
+	return filepath.Join(caddy.AppDataDir(), "stepgate", "state.db")
+}
+
+// sqlitePath is the SQLite database the store config names (placeholders
+// replaced), or defaultSQLitePath. The `stepgate user` commands open the
+// same file.
+func (a *App) sqlitePath(repl *caddy.Replacer) (string, error) {
+	sc := StoreConfig{Type: "sqlite"}
+	if a.Store != nil {
+		sc = *a.Store
+	}
+	switch sc.Type {
+	case "", "sqlite":
+		path := repl.ReplaceKnown(sc.Path, "")
+		if path == "" {
+			path = defaultSQLitePath()
+		}
+		return path, nil
+	default:
+		return "", fmt.Errorf("unknown store %q: the supported store is sqlite", sc.Type)
+	}
+}
+
+// lockout is the portal's lockout policy from the lockout option (unset
+// fields are filled by the portal).
+func (a *App) lockout() portal.Lockout {
+	if a.Lockout == nil {
+		return portal.Lockout{}
+	}
+	return portal.Lockout{
+		Threshold: a.Lockout.Threshold, BaseDelay: time.Duration(a.Lockout.BaseDelay),
+		MaxDelay: time.Duration(a.Lockout.MaxDelay), HardLimit: a.Lockout.HardLimit,
+	}
 }
 
 // passwordLimits applies the password_* options to the users directory.

@@ -6,42 +6,64 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
-	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/stepgate/stepgate/store"
+	"github.com/stepgate/stepgate/account"
 	"github.com/stepgate/stepgate/verifiers/password"
 )
 
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "user",
-		Usage: "add <name> | unlock <name> | hash-password",
-		Short: "Manages Stepgate's users file",
+		Usage: "list | show <name> | add <name> | unlock <name> | devices <name> | hash-password",
+		Short: "Manages Stepgate's users and their accounts",
 		Long: `
-Manages the users file named by users_file in the Caddyfile.
+Manages the users file and the accounts in the store that the stepgate app
+of the Caddy config names (users_file and store).
 
-  stepgate user add <name> --users-file PATH [--group G]... [--email E] [--name "Full Name"] [--password-stdin]
+Every command but hash-password finds them the way ` + "`stepgate run`" + ` finds its
+config: --config PATH (-c), or ./Caddyfile when it exists; --adapter NAME
+(-a) adapts it, by default caddyfile for a file named Caddyfile* or
+*.caddyfile and JSON otherwise. --users-file PATH (-f) and --store PATH
+override what the config says; without a config the users file is
+$STEPGATE_USERS_FILE and the store is stepgate/state.db in Caddy's data
+directory. The commands work while the server runs: it sees their changes
+within a few seconds.
+
+  stepgate user list [--json]
+      Lists the users: name, display name, groups, sign-in methods, whether
+      the account is locked or disabled, and the last sign-in.
+
+  stepgate user show <name> [--json]
+      Shows one user: their methods with devices and masked phone number,
+      lockout state, methods blocked after a fraud report, and recent
+      activity.
+
+  stepgate user add <name> [--group G]... [--email E] [--name "Full Name"] [--password-stdin]
       Adds a user. The password is asked for twice on the terminal, or read
       from the first line of standard input with --password-stdin. The file
       is replaced atomically; a running Stepgate picks the change up within
       a few seconds.
 
-  stepgate user unlock <name> [--store PATH]
-      Clears the user's failed-attempt counters, ending a lockout. --store is
-      the SQLite state file (default: stepgate/state.db in Caddy's data
-      directory, as the server uses when no store is configured).
+  stepgate user unlock <name>
+      Clears the user's failed-attempt counters, ending a lockout, and turns
+      phone calls and sign-in requests back on after a fraud report.
+
+  stepgate user devices <name> [--remove ID]
+      Lists the user's Stepgate Authenticator devices, or removes one.
 
   stepgate user hash-password [--password-stdin]   (also: stepgate hash-password)
       Prints an argon2id hash for the password field of the users file.
+
+With a users file, a name that is not in it is an error; unlock and
+devices without one (only --store given) work on any name.
 `,
 		CobraFunc: func(cmd *cobra.Command) {
-			cmd.AddCommand(userAddCommand(), userUnlockCommand(), userDevicesCommand(), hashPasswordCommand())
+			cmd.AddCommand(userListCommand(), userShowCommand(), userAddCommand(), userUnlockCommand(), userDevicesCommand(), hashPasswordCommand())
 		},
 	})
 }
@@ -52,27 +74,33 @@ func userAddCommand() *cobra.Command {
 		Short: "Adds a user to the users file",
 		Args:  cobra.ExactArgs(1),
 	}
-	file := c.Flags().StringP("users-file", "f", os.Getenv("STEPGATE_USERS_FILE"), "users file (default $STEPGATE_USERS_FILE)")
+	opts := addAccountFlags(c)
 	groups := c.Flags().StringArrayP("group", "g", nil, "group membership (repeat for several)")
 	email := c.Flags().String("email", "", "email address")
 	display := c.Flags().String("name", "", "display name")
 	stdin := c.Flags().Bool("password-stdin", false, "read the password from the first line of standard input")
 	c.RunE = func(cmd *cobra.Command, args []string) error {
-		if *file == "" {
-			return errors.New("no users file: pass --users-file PATH (or set STEPGATE_USERS_FILE)")
-		}
-		name := args[0]
-		if password.NormalizeName(name) != name {
-			return fmt.Errorf("invalid username %q: use lower case letters, digits and . _ @ - (at most 64)", name)
-		}
-		hash, err := readAndHash(cmd, *stdin)
+		svc, done, err := opts.service(cmd, false)
 		if err != nil {
 			return err
 		}
-		if err := password.AddUser(*file, password.NewUser{Name: name, DisplayName: *display, Email: *email, Groups: *groups, Hash: hash}); err != nil {
+		defer done()
+		// Checked before the password is asked for.
+		if svc.UsersFile() == "" {
+			return account.ErrNoUsersFile
+		}
+		name := args[0]
+		if err := account.CheckName(name); err != nil {
 			return err
 		}
-		fmt.Fprintf(cmd.OutOrStdout(), "added user %s to %s\n", name, *file)
+		pw, err := readPassword(cmd.InOrStdin(), cmd.ErrOrStderr(), *stdin)
+		if err != nil {
+			return err
+		}
+		if err := svc.Add(cmd.Context(), account.NewUser{Name: name, DisplayName: *display, Email: *email, Groups: *groups, Password: pw}); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "added user %s to %s\n", name, svc.UsersFile())
 		return nil
 	}
 	return c
@@ -84,14 +112,14 @@ func userUnlockCommand() *cobra.Command {
 		Short: "Ends a user's lockout after failed attempts, and turns phone calls and sign-in requests back on after a fraud report",
 		Args:  cobra.ExactArgs(1),
 	}
-	open := storeFlag(c)
+	opts := addAccountFlags(c)
 	c.RunE = func(cmd *cobra.Command, args []string) error {
-		st, err := open()
+		svc, done, err := opts.service(cmd, true)
 		if err != nil {
 			return err
 		}
-		defer st.Close()
-		n, err := st.UnlockUser(cmd.Context(), args[0])
+		defer done()
+		n, err := svc.Unlock(cmd.Context(), args[0])
 		if err != nil {
 			return err
 		}
@@ -105,42 +133,29 @@ func userUnlockCommand() *cobra.Command {
 	return c
 }
 
-// storeFlag adds --store to c and returns a function opening that store.
-func storeFlag(c *cobra.Command) func() (*store.SQLite, error) {
-	path := c.Flags().String("store", filepath.Join(caddy.AppDataDir(), "stepgate", "state.db"), "SQLite state file")
-	return func() (*store.SQLite, error) {
-		if _, err := os.Stat(*path); err != nil {
-			return nil, fmt.Errorf("store %s: %w (pass --store with the path from the Caddyfile's `store sqlite PATH`)", *path, err)
-		}
-		return store.OpenSQLite(*path)
-	}
-}
-
 func userDevicesCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "devices <name>",
 		Short: "Lists a user's Stepgate Authenticator devices, or removes one (--remove ID) when a phone is lost",
 		Args:  cobra.ExactArgs(1),
 	}
-	open := storeFlag(c)
+	opts := addAccountFlags(c)
 	remove := c.Flags().String("remove", "", "ID of the device to remove")
 	c.RunE = func(cmd *cobra.Command, args []string) error {
-		st, err := open()
+		svc, done, err := opts.service(cmd, true)
 		if err != nil {
 			return err
 		}
-		defer st.Close()
+		defer done()
 		out := cmd.OutOrStdout()
 		if *remove != "" {
-			if err := st.DeletePushDevice(cmd.Context(), args[0], *remove); errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("%s has no device %q (run `stepgate user devices %s` to list them)", args[0], *remove, args[0])
-			} else if err != nil {
+			if err := svc.RemoveDevice(cmd.Context(), args[0], *remove); err != nil {
 				return err
 			}
 			fmt.Fprintf(out, "removed device %s of %s; it can no longer approve sign-ins\n", *remove, args[0])
 			return nil
 		}
-		devs, err := st.PushDevices(cmd.Context(), args[0])
+		devs, err := svc.Devices(cmd.Context(), args[0])
 		if err != nil {
 			return err
 		}
@@ -149,18 +164,22 @@ func userDevicesCommand() *cobra.Command {
 			return nil
 		}
 		for _, d := range devs {
-			notify := "notifications on"
-			switch {
-			case d.Gone:
-				notify = "notifications stopped (renewed when the app is opened)"
-			case d.Subscription == "":
-				notify = "notifications off"
-			}
-			fmt.Fprintf(out, "%s\t%s\tset up %s\t%s\n", d.ID, d.Name, d.Created.UTC().Format("2006-01-02 15:04 UTC"), notify)
+			fmt.Fprintf(out, "%s\t%s\tset up %s\t%s\n", d.ID, d.Name, d.Created.UTC().Format("2006-01-02 15:04 UTC"), notificationWords(d.Notifications))
 		}
 		return nil
 	}
 	return c
+}
+
+// notificationWords says what a device's notifications state means.
+func notificationWords(state string) string {
+	switch state {
+	case "stopped":
+		return "notifications stopped (renewed when the app is opened)"
+	case "off":
+		return "notifications off"
+	}
+	return "notifications on"
 }
 
 func hashPasswordCommand() *cobra.Command {

@@ -40,9 +40,10 @@ func echoBackend(t *testing.T) string { return gatewaytest.Echo(t) }
 
 // startCaddyfile loads a Caddyfile into the in-process Caddy: the test
 // server's global options, then the stepgate global block and the sites.
-func startCaddyfile(t *testing.T, stepgateBlock, sites string) {
+// It returns the Caddyfile.
+func startCaddyfile(t *testing.T, stepgateBlock, sites string) string {
 	t.Helper()
-	caddytest.NewTester(t).InitServer(`
+	caddyfile := `
 {
 	skip_install_trust
 	admin localhost:2999
@@ -53,10 +54,12 @@ func startCaddyfile(t *testing.T, stepgateBlock, sites string) {
 	stepgate {
 		# No CPU ceiling on hashing: the tests sign in back to back.
 		password_cpu 100%
-`+stepgateBlock+`
+` + stepgateBlock + `
 	}
 }
-`+sites, "caddyfile")
+` + sites
+	caddytest.NewTester(t).InitServer(caddyfile, "caddyfile")
+	return caddyfile
 }
 
 // stepgateBlock is the stepgate options the test sites share: users, the

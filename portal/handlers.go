@@ -206,7 +206,7 @@ func (p *Portal) postLogin(w http.ResponseWriter, r *http.Request) {
 	// number of concurrent guesses check no more than the back-off allows.
 	var taken store.Attempt
 	if name != "" {
-		a, msg, ok := p.takeAttempt(r, name, "password", "password")
+		a, msg, ok := p.takeAttempt(r, name, store.FailuresPassword, "password")
 		if !ok {
 			again(http.StatusTooManyRequests, msg)
 			return

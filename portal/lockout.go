@@ -26,7 +26,9 @@ type Lockout struct {
 // DefaultLockout is used for unset fields.
 var DefaultLockout = Lockout{Threshold: 5, BaseDelay: time.Minute, MaxDelay: time.Hour, HardLimit: 50}
 
-func (l Lockout) withDefaults() Lockout {
+// WithDefaults returns l with its unset fields taken from DefaultLockout,
+// and HardLimit kept within 100 and at least Threshold.
+func (l Lockout) WithDefaults() Lockout {
 	if l.Threshold <= 0 {
 		l.Threshold = DefaultLockout.Threshold
 	}

@@ -15,7 +15,7 @@ import (
 // codeFailures keys the failure counter that every second-step guess (app
 // code, text code, a denial on the phone) counts toward: one lockout per
 // account, whichever method the attacker switches to.
-const codeFailures = "code"
+const codeFailures = store.FailuresCode
 
 // choice is one of a user's methods as the method list shows it.
 type choice struct {

@@ -127,7 +127,7 @@ func New(cfg Config) (*Portal, error) {
 		cfg.HelpContact = "your administrator"
 	}
 	cfg.CookieDomain = strings.ToLower(strings.TrimPrefix(cfg.CookieDomain, "."))
-	cfg.Lockout = cfg.Lockout.withDefaults()
+	cfg.Lockout = cfg.Lockout.WithDefaults()
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}

@@ -201,7 +201,7 @@ func TestFindCookie(t *testing.T) {
 }
 
 func TestLockoutWait(t *testing.T) {
-	l := DefaultLockout.withDefaults()
+	l := DefaultLockout.WithDefaults()
 	now := testTime
 	for _, tc := range []struct {
 		count    int
@@ -220,7 +220,7 @@ func TestLockoutWait(t *testing.T) {
 			t.Errorf("count %d, %ds ago: wait %v hard %v; want %ds %v", tc.count, tc.ago, wait, hard, tc.wantWait, tc.hard)
 		}
 	}
-	if got := (Lockout{HardLimit: 500}).withDefaults().HardLimit; got > 100 {
+	if got := (Lockout{HardLimit: 500}).WithDefaults().HardLimit; got > 100 {
 		t.Errorf("hard limit above NIST's 100 accepted: %d", got)
 	}
 }

@@ -155,6 +155,18 @@ type Failures struct {
 	Last time.Time
 }
 
+// Failure counters the portal keeps per account (the method argument of
+// Failures, TakeAttempt and the like). Methods keep more counters under
+// their own keys (a fraud report's block, for one).
+const (
+	// FailuresPassword counts wrong passwords.
+	FailuresPassword = "password"
+	// FailuresCode counts every failed second step (a wrong app code or
+	// texted code, a denial on the phone): one lockout per account,
+	// whichever method the attacker switches to.
+	FailuresCode = "code"
+)
+
 // Backoff decides from a failure counter whether another attempt may be
 // made at now: a zero wait and false let it through; a positive wait (back
 // off) or locked (until an administrator unlocks the account) refuse it.

@@ -1,6 +1,8 @@
 // Command stepgate is Caddy with its standard modules and Stepgate's
 // sign-in gateway built in. `stepgate run --config Caddyfile` serves;
-// `stepgate user add` and `stepgate hash-password` manage the users file.
+// `stepgate user …` (list, show, add, unlock, devices) manages users and
+// their accounts, and `stepgate hash-password` hashes a password for the
+// users file.
 package main
 
 import (

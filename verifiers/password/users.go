@@ -202,7 +202,8 @@ func parse(raw []byte) (usersFile, error) {
 	var uf usersFile
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
-	if err := dec.Decode(&uf); err != nil && !(errors.Is(err, io.EOF) && len(bytes.TrimSpace(raw)) == 0) {
+	// EOF: no document at all (an empty file, or only comments).
+	if err := dec.Decode(&uf); err != nil && !errors.Is(err, io.EOF) {
 		return uf, fmt.Errorf("parsing YAML: %w", err)
 	}
 	for name, u := range uf.Users {
@@ -236,6 +237,17 @@ func (d *Directory) Lookup(name string) (verifiers.User, bool) {
 func (d *Directory) LookupWithGroups(name string) (verifiers.User, string, bool) {
 	e, ok := d.current.Load().users[name]
 	return e.user, e.groups, ok
+}
+
+// Users returns every user loaded, sorted by name.
+func (d *Directory) Users() []verifiers.User {
+	snap := d.current.Load()
+	out := make([]verifiers.User, 0, len(snap.users))
+	for _, e := range snap.users {
+		out = append(out, e.user)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }
 
 // Len is the number of users loaded.
@@ -492,8 +504,10 @@ type NewUser struct {
 }
 
 // AddUser adds a user to the users file at path, creating the file if it
-// does not exist. The file is replaced atomically: readers see the old or
-// the new file, never half of one.
+// does not exist. The new entry goes at the end of `users:`; the rest of
+// the file (the other entries, their order, the comments) stays as it
+// was. The file is replaced atomically: readers see the old or the new
+// file, never half of one.
 func AddUser(path string, u NewUser) error {
 	if NormalizeName(u.Name) != u.Name {
 		return fmt.Errorf("invalid username %q: use lower case letters, digits and . _ @ - (at most 64)", u.Name)
@@ -503,12 +517,12 @@ func AddUser(path string, u NewUser) error {
 		return err
 	}
 	defer unlock()
-	var uf usersFile
+	var before usersFile
 	mode := os.FileMode(0o600)
 	raw, err := os.ReadFile(path)
 	switch {
 	case err == nil:
-		if uf, err = parse(raw); err != nil {
+		if before, err = parse(raw); err != nil {
 			return fmt.Errorf("users file %s: %w (not changed)", path, err)
 		}
 		if st, err := os.Stat(path); err == nil {
@@ -518,27 +532,93 @@ func AddUser(path string, u NewUser) error {
 	default:
 		return fmt.Errorf("reading users file: %w", err)
 	}
-	if uf.Users == nil {
-		uf.Users = map[string]fileUser{}
-	}
-	if _, exists := uf.Users[u.Name]; exists {
+	if _, exists := before.Users[u.Name]; exists {
 		return fmt.Errorf("user %q already exists in %s", u.Name, path)
 	}
 	groups := append([]string(nil), u.Groups...)
 	sort.Strings(groups)
-	uf.Users[u.Name] = fileUser{DisplayName: u.DisplayName, Email: u.Email, Groups: groups, Password: u.Hash}
-	if _, err := parse(mustMarshal(uf)); err != nil {
+	entry := fileUser{DisplayName: u.DisplayName, Email: u.Email, Groups: groups, Password: u.Hash}
+	out, err := appendUser(raw, u.Name, entry)
+	if err != nil {
+		return fmt.Errorf("users file %s: %w (not changed)", path, err)
+	}
+	after, err := parse(out)
+	if err != nil {
 		return err
 	}
-	return writeAtomic(path, mustMarshal(uf), mode)
+	want := usersFile{Users: map[string]fileUser{u.Name: entry}}
+	for name, e := range before.Users {
+		want.Users[name] = e
+	}
+	if !reflect.DeepEqual(after, want) {
+		return fmt.Errorf("users file %s: adding %s would change more than that entry (not changed)", path, u.Name)
+	}
+	return writeAtomic(path, out, mode)
 }
 
-func mustMarshal(uf usersFile) []byte {
-	out, err := yaml.Marshal(uf)
-	if err != nil {
-		panic("password: marshalling users file: " + err.Error()) // plain structs always marshal
+// appendUser returns the users file raw with name: e added at the end of
+// its users mapping, editing the YAML document so that everything else in
+// it, comments included, stays.
+func appendUser(raw []byte, name string, e fileUser) ([]byte, error) {
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
 	}
-	return out
+	// Re-encoding keeps only one document: refuse to drop the others.
+	var more yaml.Node
+	if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
+		return nil, errors.New("more than one YAML document (--- lines)")
+	}
+	var prefix []byte
+	if doc.Kind == 0 { // an empty file, or only comments: keep them above
+		if trimmed := bytes.TrimRight(raw, " \t\r\n"); len(trimmed) > 0 {
+			prefix = append(append([]byte(nil), trimmed...), '\n')
+		}
+		doc = yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{Kind: yaml.MappingNode, Tag: "!!map"}}}
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
+		return nil, errors.New("not a single YAML document")
+	}
+	root := doc.Content[0]
+	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+		*root = yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", HeadComment: root.HeadComment}
+	}
+	if root.Kind != yaml.MappingNode {
+		return nil, errors.New("the document is not a mapping with users:")
+	}
+	users := mappingValue(root, "users")
+	if users == nil {
+		users = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+		root.Content = append(root.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "users"}, users)
+	}
+	if users.Kind == yaml.ScalarNode && users.Tag == "!!null" { // `users:` with nothing under it
+		*users = yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", LineComment: users.LineComment}
+	}
+	if users.Kind != yaml.MappingNode {
+		return nil, errors.New("users: is not a mapping of names to entries")
+	}
+	if len(users.Content) == 0 {
+		users.Style = 0 // `users: {}` becomes a block mapping
+	}
+	var value yaml.Node
+	if err := value.Encode(e); err != nil {
+		return nil, fmt.Errorf("encoding the new entry: %w", err)
+	}
+	if pw := mappingValue(&value, "password"); pw != nil {
+		pw.Style = yaml.SingleQuotedStyle
+	}
+	users.Content = append(users.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: name}, &value)
+	buf := bytes.NewBuffer(prefix)
+	enc := yaml.NewEncoder(buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
+		return nil, fmt.Errorf("encoding users file: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("encoding users file: %w", err)
+	}
+	return buf.Bytes(), nil
 }
 
 // writeAtomic writes data to a temporary file in the same directory, syncs

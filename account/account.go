@@ -1,0 +1,115 @@
+// Package account does what administrators (and, later, users on the
+// portal's pages) do to an account: list and show users, add a user,
+// unlock an account, list and remove a user's devices. Each operation
+// that changes something logs its audit event and makes its change in the
+// users file or the store; the `stepgate user` commands only parse their
+// arguments, call a Service and print what it returns.
+package account
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/stepgate/stepgate/store"
+	"github.com/stepgate/stepgate/verifiers"
+	"github.com/stepgate/stepgate/verifiers/password"
+)
+
+// ErrNoUsersFile is returned by operations that need the users file when
+// the Service has none.
+var ErrNoUsersFile = errors.New("no users file: pass --config with the Caddyfile that names users_file, or --users-file PATH")
+
+// UnknownUserError is returned when a name is not in the users file.
+type UnknownUserError struct {
+	// Name is the name asked for.
+	Name string
+	// UsersFile is the users file it is not in.
+	UsersFile string
+}
+
+// Error says which name is not in which users file.
+func (e *UnknownUserError) Error() string {
+	return fmt.Sprintf("no user %q in the users file %s (`stepgate user list` lists them)", e.Name, e.UsersFile)
+}
+
+// Config is what a Service works on.
+type Config struct {
+	// UsersFile is the path of the users file. Empty: operations that need
+	// it fail with ErrNoUsersFile, and those that only touch the store
+	// (Unlock, Devices, RemoveDevice) do not check that the user exists.
+	UsersFile string
+	// Store holds the users' methods, counters and activity.
+	Store store.Store
+	// Logger receives the audit events (nil: none are logged).
+	Logger *zap.Logger
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+	// Backoff is the lockout policy the gateway applies (portal.Lockout's
+	// Wait), used to tell whether an account is locked now. Nil: no
+	// account is reported locked (the failure counts are still shown).
+	Backoff store.Backoff
+	// PhoneMethods are the names a phone number is listed under ("sms",
+	// "voice": the ones the gateway offers). Empty: "phone".
+	PhoneMethods []string
+}
+
+// Service does account operations on one users file and store.
+type Service struct {
+	cfg Config
+}
+
+// New returns a Service for cfg.
+func New(cfg Config) *Service {
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if len(cfg.PhoneMethods) == 0 {
+		cfg.PhoneMethods = []string{"phone"}
+	}
+	return &Service{cfg: cfg}
+}
+
+// UsersFile is the users file the Service works on ("" when none).
+func (s *Service) UsersFile() string { return s.cfg.UsersFile }
+
+// directory loads the users file as it is now.
+func (s *Service) directory() (*password.Directory, error) {
+	if s.cfg.UsersFile == "" {
+		return nil, ErrNoUsersFile
+	}
+	return password.Open(s.cfg.UsersFile)
+}
+
+// user returns the user called name from the users file.
+func (s *Service) user(name string) (verifiers.User, error) {
+	d, err := s.directory()
+	if err != nil {
+		return verifiers.User{}, err
+	}
+	u, ok := d.Lookup(password.NormalizeName(name))
+	if !ok {
+		return verifiers.User{}, &UnknownUserError{Name: name, UsersFile: s.cfg.UsersFile}
+	}
+	return u, nil
+}
+
+// checkUser returns the normalised name of a user who must exist when
+// the Service has a users file; without one it returns name as given.
+func (s *Service) checkUser(name string) (string, error) {
+	if s.cfg.UsersFile == "" {
+		return name, nil
+	}
+	u, err := s.user(name)
+	return u.Name, err
+}
+
+// audit logs an account event: what was done, to whom, and the details.
+func (s *Service) audit(event, user string, fields ...zap.Field) {
+	s.cfg.Logger.Info("account event", append([]zap.Field{zap.String("event", event), zap.String("user", user)}, fields...)...)
+}
