@@ -175,7 +175,7 @@ type StoreConfig struct {
 // SecurityInfoConfig configures the Security info page.
 type SecurityInfoConfig struct {
 	// Reauth is how recent a second step must be before a user changes
-	// their sign-in methods (default 10m).
+	// their sign-in methods (default 10m, at least 1s).
 	Reauth caddy.Duration `json:"reauth,omitempty"`
 }
 
@@ -290,8 +290,14 @@ func (a *App) Provision(ctx caddy.Context) error {
 		cfg.CookieDomain = a.Session.CookieDomain
 	}
 	if a.SecurityInfo != nil {
-		if a.SecurityInfo.Reauth < 0 {
+		// A second step's time is kept in whole seconds, so a window
+		// under a second could never be met: every change would ask to
+		// verify again, forever.
+		switch reauth := time.Duration(a.SecurityInfo.Reauth); {
+		case reauth < 0:
 			return fmt.Errorf("security_info: reauth must not be negative")
+		case reauth > 0 && reauth < time.Second:
+			return fmt.Errorf("security_info: reauth must be at least 1s, not %s", reauth)
 		}
 		cfg.Reauth = time.Duration(a.SecurityInfo.Reauth)
 	}

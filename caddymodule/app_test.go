@@ -107,6 +107,8 @@ func TestProvisionErrors(t *testing.T) {
 		"push contact":                {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, Push: &PushConfig{Contact: "ops@example.com"}}, "must be a mailto: address or an https URL"},
 		"push service":                {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, Push: &PushConfig{Services: []string{"https://push.example.com/path"}}}, `service "https://push.example.com/path"`},
 		"store in a file":             {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: filepath.Join(users, "state.db")}}, "sqlite store"},
+		"reauth negative":             {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, SecurityInfo: &SecurityInfoConfig{Reauth: -1}}, "security_info: reauth must not be negative"},
+		"reauth under a second":       {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, SecurityInfo: &SecurityInfoConfig{Reauth: caddy.Duration(500 * time.Millisecond)}}, "security_info: reauth must be at least 1s, not 500ms"},
 	} {
 		err := provision(t, &tc.app)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -166,6 +168,7 @@ func TestProvisionAndSecretFile(t *testing.T) {
 	c := App{UsersFile: users, SecretFile: secretFile, PasswordCPU: 40, PasswordCPUBurst: caddy.Duration(time.Minute),
 		PasswordAttempts: &PasswordAttemptsConfig{Count: 50, Per: caddy.Duration(time.Hour)},
 		PasswordHash:     &PasswordHashConfig{MemoryKiB: 46 * 1024, Passes: 1},
+		SecurityInfo:     &SecurityInfoConfig{Reauth: caddy.Duration(time.Second)}, // the shortest allowed
 		Store:            &StoreConfig{Path: filepath.Join(dir, "state", "state.db")}}
 	if err := provision(t, &c); err != nil {
 		t.Fatal(err)

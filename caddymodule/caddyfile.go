@@ -39,7 +39,7 @@ func init() {
 //		}
 //		registration first_sign_in
 //		security_info {
-//			reauth <duration>              # default 10m
+//			reauth <duration>              # default 10m, at least 1s
 //		}
 //		method <name> [{ … }]              # a method module: stepgate.methods.<name>
 //		help_contact <text>

@@ -51,7 +51,7 @@ const (
 // ServeHTTP serves the portal's pages under Prefix.
 func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := strings.TrimPrefix(r.URL.Path, strings.TrimSuffix(Prefix, "/"))
-	if strings.HasPrefix(path, "/static/") && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+	if strings.HasPrefix(path, "/"+staticDir+"/") && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		serveStatic(w, r)
 		return
 	}
@@ -95,34 +95,95 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.serveRoute(w, r, rt)
 		return
 	}
-	switch {
-	case path == "" || path == "/":
-		if path == "" {
-			http.Redirect(w, r, Prefix, http.StatusFound)
-			return
-		}
+	if path == "" {
+		http.Redirect(w, r, Prefix, http.StatusFound)
+		return
+	}
+	pg, rest, ok := findPage(strings.TrimPrefix(path, "/"))
+	if !ok {
+		p.notFound(w, r)
+		return
+	}
+	pg.serve(p, w, r, rest)
+}
+
+// portalPage is one of the portal's own pages.
+type portalPage struct {
+	// path is relative to Prefix, without a leading or trailing "/": ""
+	// is the sign-in page itself.
+	path string
+	// below: the page also serves every path under path + "/", and is
+	// given what follows that as rest.
+	below bool
+	serve func(p *Portal, w http.ResponseWriter, r *http.Request, rest string)
+}
+
+// staticDir holds the portal's CSS and scripts, under Prefix.
+const staticDir = "static"
+
+// portalPages is every path the portal serves itself: ServeHTTP finds its
+// pages here, and newRegistry refuses a method route at, above or below
+// any of them (reservedBy). Method routes are matched before these pages,
+// so a page served any other way could be taken over by a plugged-in
+// method; add new pages here.
+var portalPages = []portalPage{
+	{path: "", serve: func(p *Portal, w http.ResponseWriter, r *http.Request, _ string) {
 		if r.Method == http.MethodPost {
 			p.postLogin(w, r)
 		} else {
 			p.getLogin(w, r)
 		}
-	case path == "/verify":
-		p.verify(w, r)
-	case path == "/verify/status":
-		p.verifyStatus(w, r)
-	case path == "/verify/other":
-		p.otherMethods(w, r)
-	case path == "/verify/method":
-		p.chooseMethod(w, r)
-	case path == "/register" || strings.HasPrefix(path, "/register/"):
-		p.register(w, r, strings.TrimPrefix(strings.TrimPrefix(path, "/register"), "/"))
-	case path == "/logout":
-		p.logout(w, r)
-	case path == "/security-info" || strings.HasPrefix(path, "/security-info/"):
-		p.securityInfo(w, r, strings.TrimPrefix(strings.TrimPrefix(path, "/security-info"), "/"))
-	default:
-		p.notFound(w, r)
+	}},
+	{path: "verify", serve: noRest((*Portal).verify)},
+	{path: "verify/status", serve: noRest((*Portal).verifyStatus)},
+	{path: "verify/other", serve: noRest((*Portal).otherMethods)},
+	{path: "verify/method", serve: noRest((*Portal).chooseMethod)},
+	{path: "register", below: true, serve: (*Portal).register},
+	{path: "logout", serve: noRest((*Portal).logout)},
+	{path: strings.TrimPrefix(SecurityInfoPath, Prefix), below: true, serve: (*Portal).securityInfo},
+	// GET and HEAD of static files are answered before anything else
+	// (ServeHTTP); other requests find nothing there.
+	{path: staticDir, below: true, serve: noRest((*Portal).notFound)},
+}
+
+// noRest adapts a page that serves one path only.
+func noRest(f func(*Portal, http.ResponseWriter, *http.Request)) func(*Portal, http.ResponseWriter, *http.Request, string) {
+	return func(p *Portal, w http.ResponseWriter, r *http.Request, _ string) { f(p, w, r) }
+}
+
+// findPage returns the portal page serving rel (a path under Prefix,
+// without its leading "/"), and the rest of rel below the page.
+func findPage(rel string) (portalPage, string, bool) {
+	for _, pg := range portalPages {
+		if rel == pg.path {
+			return pg, "", true
+		}
+		if pg.below && strings.HasPrefix(rel, pg.path+"/") {
+			return pg, rel[len(pg.path)+1:], true
+		}
 	}
+	return portalPage{}, "", false
+}
+
+// reservedBy returns the page of pages (portalPages) that a method route
+// at path (under Prefix) would overlap: one at, above or below the page ("verify/",
+// "verify/status" and "register/sms/x" all overlap a page). Even a route
+// below a page that serves one path only is refused, so a subpage the
+// portal adds later cannot already belong to a method. The sign-in page
+// "" reserves only itself.
+func reservedBy(pages []portalPage, path string) (string, bool) {
+	path = strings.TrimSuffix(path, "/")
+	for _, pg := range pages {
+		switch {
+		case pg.path == "":
+			if path == "" {
+				return pg.path, true
+			}
+		case path == pg.path, strings.HasPrefix(path, pg.path+"/"), strings.HasPrefix(pg.path, path+"/"):
+			return pg.path, true
+		}
+	}
+	return "", false
 }
 
 func (p *Portal) notFound(w http.ResponseWriter, r *http.Request) {

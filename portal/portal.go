@@ -64,7 +64,8 @@ type Config struct {
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 	// Reauth is how recent a second step must be before a change on the
-	// Security info page (10 minutes when zero).
+	// Security info page (10 minutes when zero; otherwise at least a
+	// second).
 	Reauth time.Duration
 	// Methods are more second-step methods, beside the built-in ones that
 	// SMS, Voice and Push turn on.
@@ -117,8 +118,13 @@ func New(cfg Config) (*Portal, error) {
 	if cfg.Idle > cfg.Lifetime {
 		cfg.Idle = cfg.Lifetime
 	}
-	if cfg.Reauth <= 0 {
+	// A second step's time is kept in whole seconds (fresh), so a window
+	// under a second could never be met.
+	switch {
+	case cfg.Reauth == 0:
 		cfg.Reauth = defaultReauth
+	case cfg.Reauth < time.Second:
+		return nil, fmt.Errorf("reauth must be at least 1s, not %s", cfg.Reauth)
 	}
 	if cfg.Issuer == "" {
 		cfg.Issuer = "Stepgate"

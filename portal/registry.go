@@ -45,7 +45,8 @@ type methodRoute struct {
 }
 
 // newRegistry builds the registry from built methods, checking that their
-// names, set-up pages and routes do not collide.
+// names, set-up pages and routes do not collide, with each other or with
+// the portal's own pages (portalPages).
 func newRegistry(ms []verifiers.Method, pageSet *pages) (*registry, error) {
 	reg := &registry{byName: map[string]*method{}}
 	slugs := map[string]string{}
@@ -93,6 +94,12 @@ func newRegistry(ms []verifiers.Method, pageSet *pages) (*registry, error) {
 			for _, rt := range r.Routes() {
 				if rt.Path == "" || strings.HasPrefix(rt.Path, "/") || rt.Handler == nil {
 					return nil, fmt.Errorf("method %q: bad route %q", name, rt.Path)
+				}
+				// Method routes are matched before the portal's pages:
+				// a route over one would take it over (and an Insecure
+				// one would serve it over plain HTTP).
+				if page, ok := reservedBy(portalPages, rt.Path); ok {
+					return nil, fmt.Errorf("method %q: route %q overlaps the portal's own page %s", name, rt.Path, Prefix+page)
 				}
 				for _, have := range reg.routes {
 					if have.Path == rt.Path {

@@ -3,6 +3,7 @@ package portal
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -139,6 +140,67 @@ func TestRegistrySharedSetUpAndRoutes(t *testing.T) {
 	for path, want := range map[string]bool{"hooks/special": true, "hooks/x": true, "hooks": false, "other": false} {
 		if _, ok := reg.route(path); ok != want {
 			t.Errorf("route %q: %v", path, ok)
+		}
+	}
+}
+
+// TestRegistryRefusesRoutesOverPortalPages: method routes are matched
+// before the portal's own pages, so a route at, above or below one of them
+// ("security-info/", "verify", "logout", even Insecure over plain HTTP)
+// would take it over; every page of the portal's route table is refused,
+// while the built-in methods' routes and mere look-alikes are accepted.
+func TestRegistryRefusesRoutesOverPortalPages(t *testing.T) {
+	h := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	build := func(path string) error {
+		f := fake("plug", 1)
+		f.routes = []verifiers.Route{{Path: path, Handler: h, Insecure: true}}
+		_, err := newRegistry([]verifiers.Method{routedMethod{f}}, testPages(t))
+		return err
+	}
+	refused := []string{"security-info/", "security-info", "security-info/add/push", "verify", "verify/",
+		"verify/status", "verify/status/", "verify/method/x", "logout", "logout/", "register", "register/",
+		"register/sms", "static/", "static/app.css"}
+	// Every page in the table, what is below it and what is above it.
+	for _, pg := range portalPages {
+		if pg.path == "" {
+			continue // a route "" is refused as such, and "x/" is not above the sign-in page
+		}
+		refused = append(refused, pg.path, pg.path+"/", pg.path+"/x", pg.path+"/x/")
+		for dir := pg.path; strings.Contains(dir, "/"); {
+			dir = dir[:strings.LastIndex(dir, "/")]
+			refused = append(refused, dir, dir+"/")
+		}
+	}
+	for _, path := range refused {
+		err := build(path)
+		if err == nil {
+			t.Errorf("a method's route %q over a portal page was accepted", path)
+			continue
+		}
+		if msg := err.Error(); !strings.Contains(msg, `"plug"`) || !strings.Contains(msg, strconv.Quote(path)) {
+			t.Errorf("route %q: the error does not name the method and the path: %v", path, err)
+		}
+	}
+	for _, path := range []string{
+		"twilio/", "outbox/answer", "authenticator/", "push/", // the built-in methods'
+		"verifying", "logouts/", "registered/", "security-information", "statics", "hooks/verify", "x/logout/",
+	} {
+		if err := build(path); err != nil {
+			t.Errorf("route %q refused: %v", path, err)
+		}
+	}
+}
+
+// TestReservedByAbovePage: a route above a page whose parent is no page
+// itself ("account/" above "account/settings") is refused too.
+func TestReservedByAbovePage(t *testing.T) {
+	pages := []portalPage{{path: ""}, {path: "account/settings"}}
+	for path, want := range map[string]bool{
+		"account": true, "account/": true, "account/settings": true, "account/settings/x": true,
+		"accounts/": false, "account/set": false, "x": false,
+	} {
+		if _, got := reservedBy(pages, path); got != want {
+			t.Errorf("%q reserved: %v, want %v", path, got, want)
 		}
 	}
 }

@@ -637,6 +637,63 @@ func TestRemoveMethod(t *testing.T) {
 	count("bob", 1)
 }
 
+// TestSetPhoneEndsCallsToTheOldNumber: changing a user's number (Security
+// info's "Change number") or removing it through SetPhone fails the calls
+// still ringing on the old one, as RemoveMethod does, so a press-# answer
+// there cannot approve a sign-in; the same number again, the first number
+// and other users' calls leave calls alone.
+func TestSetPhoneEndsCallsToTheOldNumber(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	now := time.Now()
+	set := func(user, phone string) {
+		t.Helper()
+		if err := s.SetPhone(ctx, user, phone); err != nil {
+			t.Fatal(err)
+		}
+	}
+	call := func(id, user string) {
+		t.Helper()
+		if err := s.PutCall(ctx, id, user, now.Add(2*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := func(id, user, state, detail string) {
+		t.Helper()
+		got, gotDetail, err := s.CallState(ctx, id, user, now)
+		if err != nil || got != state || gotDetail != detail {
+			t.Fatalf("call %s: %s %q (%v), want %s %q", id, got, gotDetail, err, state, detail)
+		}
+	}
+
+	// A user's first number: no call of theirs is to another number.
+	call("first", "bob")
+	set("bob", "+14155552671")
+	want("first", "bob", CallPending, "")
+	// The same number stored again (verified again) is no change.
+	set("bob", "+14155552671")
+	want("first", "bob", CallPending, "")
+
+	call("alice-call", "alice")
+	set("bob", "+14155550199")
+	want("first", "bob", CallFailed, "phone changed")
+	if ok, err := s.SetCallState(ctx, "first", CallPending, CallApproved, "", now); ok || err != nil {
+		t.Fatalf("a call ringing on the old number approved a sign-in after the number was changed: %v %v", ok, err)
+	}
+	want("alice-call", "alice", CallPending, "")
+
+	// A call to the new number is not touched by the change before it.
+	call("new", "bob")
+	if ok, err := s.SetCallState(ctx, "new", CallPending, CallApproved, "", now); !ok || err != nil {
+		t.Fatalf("a call to the new number: %v %v", ok, err)
+	}
+
+	call("last", "bob")
+	set("bob", "")
+	want("last", "bob", CallFailed, "phone removed")
+	want("alice-call", "alice", CallPending, "")
+}
+
 // TestRemoveMethodKeepsOneConcurrently: of many removals racing (through
 // two handles on one file) with keepOne, only as many succeed as leave
 // the user one method.

@@ -344,17 +344,45 @@ func addedAt(phone string) int64 {
 	return time.Now().UnixMilli()
 }
 
-// SetPhone implements Store.
-func (s *SQLite) SetPhone(ctx context.Context, username, phone string) error {
-	_, err := s.db.ExecContext(ctx,
-		`INSERT INTO security_info (username, phone, phone_added_at, updated_at) VALUES (?, ?, ?, ?)
-		 ON CONFLICT (username) DO UPDATE SET phone = excluded.phone, phone_added_at = excluded.phone_added_at,
-		   updated_at = excluded.updated_at`,
-		username, phone, addedAt(phone), time.Now().Unix())
+// SetPhone implements Store. The user's row is locked (lockUser) while the
+// old number is read and replaced, so the calls failed are exactly those
+// placed to the number being replaced.
+func (s *SQLite) SetPhone(ctx context.Context, username, phone string) (err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("storing phone number: %w", err)
 	}
-	return nil
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+			err = fmt.Errorf("storing phone number: %w", err)
+		}
+	}()
+	if err = lockUser(ctx, tx, username); err != nil {
+		return err
+	}
+	var old string
+	if err = tx.QueryRowContext(ctx, `SELECT phone FROM security_info WHERE username = ?`, username).Scan(&old); err != nil {
+		return err
+	}
+	if _, err = tx.ExecContext(ctx, `UPDATE security_info SET phone = ?, phone_added_at = ? WHERE username = ?`,
+		phone, addedAt(phone), username); err != nil {
+		return err
+	}
+	if old != "" && old != phone {
+		// A call still ringing on the old number (it may be lost, or
+		// given away with the number) must not be able to approve a
+		// sign-in any more, as when the phone is removed (RemoveMethod).
+		detail := "phone changed"
+		if phone == "" {
+			detail = "phone removed"
+		}
+		if _, err = tx.ExecContext(ctx, `UPDATE calls SET state = ?, detail = ? WHERE username = ? AND state = ?`,
+			CallFailed, detail, username, CallPending); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }
 
 // PutCode implements Store.

@@ -314,7 +314,10 @@ type Store interface {
 	UnlockUser(ctx context.Context, username string) (int, error)
 
 	// SetPhone stores a user's confirmed phone number, added now ("" removes
-	// it and its added time).
+	// it and its added time). When it replaces or removes another number,
+	// the user's pending calls fail in the same transaction (detail "phone
+	// changed" or "phone removed"): nobody should answer those on a number
+	// the user no longer has.
 	SetPhone(ctx context.Context, username, phone string) error
 	// SetFirstPhone is SetPhone for first-sign-in registration: atomically,
 	// it stores nothing and returns ErrAlreadySetUp when the user already
