@@ -324,3 +324,31 @@ func TestAddUser(t *testing.T) {
 		t.Fatalf("reopen: %v", err)
 	}
 }
+
+// TestReloadKeepsUsersWhileTheFileIsEmpty: an editor that writes the file
+// in place truncates it first; a reload that reads it then keeps the users
+// (every signed-in user would otherwise be refused until the next poll),
+// and picks up the file once it is written. `users: {}` removes them all.
+func TestReloadKeepsUsersWhileTheFileIsEmpty(t *testing.T) {
+	d, p, h := aliceOnly(t)
+	for _, blank := range []string{"", "\n", "# being edited\n"} {
+		rewriteFile(t, p, blank, time.Duration(len(blank)+1)*time.Second)
+		if _, err := d.Reload(); err == nil || !strings.Contains(err.Error(), "keeping the 1 users") {
+			t.Fatalf("%q: reload error %v", blank, err)
+		}
+		if _, ok := d.Lookup("alice"); !ok {
+			t.Fatalf("%q: alice was dropped", blank)
+		}
+	}
+	rewriteFile(t, p, oneUser("bob", h), 10*time.Second)
+	if changed, err := d.Reload(); err != nil || !changed {
+		t.Fatalf("the written file: %v %v", changed, err)
+	}
+	if _, ok := d.Lookup("bob"); !ok {
+		t.Fatal("bob not loaded")
+	}
+	rewriteFile(t, p, "users: {}\n", 20*time.Second)
+	if _, err := d.Reload(); err != nil || d.Len() != 0 {
+		t.Fatalf("users: {}: %v, %d users", err, d.Len())
+	}
+}

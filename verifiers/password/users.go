@@ -35,6 +35,7 @@ type fileUser struct {
 // usersFile is the YAML document: `users:` mapping usernames to entries.
 type usersFile struct {
 	Users map[string]fileUser `yaml:"users"`
+	blank bool                // no YAML document at all
 }
 
 var validName = regexp.MustCompile(`^[a-z0-9][a-z0-9._@-]{0,63}$`)
@@ -70,6 +71,9 @@ type snapshot struct {
 	// computes one, and a reload does not leave an empty cache for the
 	// next burst of unknown names to fill.
 	dummies map[string]string
+	// blank is set when the file held no YAML document at all (empty, or
+	// only comments).
+	blank bool
 }
 
 // Directory is the users file in memory. Lookups never touch the disk; a
@@ -170,7 +174,7 @@ func load(path string, params Params) (*snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("users file %s: %w", path, err)
 	}
-	snap := &snapshot{users: make(map[string]entry, len(parsed.Users)), modTime: st.ModTime(), size: st.Size()}
+	snap := &snapshot{users: make(map[string]entry, len(parsed.Users)), modTime: st.ModTime(), size: st.Size(), blank: parsed.blank}
 	for name, u := range parsed.Users {
 		snap.users[name] = entry{
 			user:   verifiers.User{Name: name, DisplayName: u.DisplayName, Email: u.Email, Groups: u.Groups, Disabled: u.Disabled},
@@ -203,7 +207,9 @@ func parse(raw []byte) (usersFile, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
 	// EOF: no document at all (an empty file, or only comments).
-	if err := dec.Decode(&uf); err != nil && !errors.Is(err, io.EOF) {
+	if err := dec.Decode(&uf); errors.Is(err, io.EOF) {
+		uf.blank = true
+	} else if err != nil {
 		return uf, fmt.Errorf("parsing YAML: %w", err)
 	}
 	for name, u := range uf.Users {
@@ -460,6 +466,13 @@ func (d *Directory) Reload() (bool, error) {
 	snap, err := load(d.path, d.Params())
 	if err != nil {
 		return false, err
+	}
+	// A file that had users and now holds no document at all is most
+	// likely being written in place (truncated, not yet filled): keep the
+	// users until it holds something. To remove every user, write
+	// `users: {}`.
+	if snap.blank && len(cur.users) > 0 {
+		return false, fmt.Errorf("users file %s is empty; keeping the %d users loaded before (write `users: {}` to remove them all)", d.path, len(cur.users))
 	}
 	d.current.Store(snap)
 	d.upgradeOff.Store(false)
