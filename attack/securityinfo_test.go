@@ -449,24 +449,21 @@ func TestReauthPendingCarriedOver(t *testing.T) {
 		}
 	}
 
-	// alice's other session starts verifying again and gets its text; the
-	// pending cookie and the code go to this session.
-	a2.startReauth()
-	a.setCookie("stepgate-pending", a2.cookie("stepgate-pending"))
-	if r := a.reverify(url.Values{"code": {textedCode(t, outbox, alicePhone)}}); renewed(r) {
-		t.Error("alice's other session's second step renewed this one")
+	// alice's other session, then bob, start verifying again and get
+	// their texts; each pending cookie and code go to this session.
+	for _, from := range []struct {
+		who    string
+		c      *client
+		number string
+	}{{"alice's other session", a2, alicePhone}, {"bob", b, bobPhone}} {
+		from.c.startReauth()
+		a.setCookie("stepgate-pending", from.c.cookie("stepgate-pending"))
+		if r := a.reverify(url.Values{"code": {textedCode(t, outbox, from.number)}}); renewed(r) {
+			t.Errorf("%s's second step renewed alice's session", from.who)
+		}
+		stillStale("alice, after "+from.who+"'s second step", a)
+		stillStale(from.who, from.c)
 	}
-	stillStale("alice, after another session's second step", a)
-	stillStale("alice's other session", a2)
-
-	// bob verifies again with his own code, in alice's browser.
-	b.startReauth()
-	a.setCookie("stepgate-pending", b.cookie("stepgate-pending"))
-	if r := a.reverify(url.Values{"code": {textedCode(t, outbox, bobPhone)}}); renewed(r) {
-		t.Error("bob's second step renewed alice's session")
-	}
-	stillStale("alice, after bob's second step", a)
-	stillStale("bob", b)
 
 	// alice verifies again by text; the pending cookie and the code are
 	// kept and replayed once the window has passed.
