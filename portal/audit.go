@@ -31,10 +31,14 @@ func (p *Portal) audit(r *http.Request, event, user, method, outcome string, ext
 	p.remember(r, event, user, method, outcome)
 }
 
-// remember keeps an event for the user's Recent activity. Only events of
-// real accounts are kept (a flood of made-up names writes nothing), and
-// not the refusals that cost nothing to make (a locked account, a network
-// over its budget): those would turn a flood into a write per request.
+// nobody is where the password step's events for names that do not exist
+// are kept: no user name can start with "*", so no page ever shows them.
+const nobody = "*nobody"
+
+// remember keeps an event for the user's Recent activity. Events for names
+// that do not exist go to nobody (see below). The refusals that cost
+// nothing to make (a locked account, a network over its budget) are not
+// kept: those would turn a flood into a write per request.
 func (p *Portal) remember(r *http.Request, event, user, method, outcome string) {
 	switch event {
 	case "sign-in":
@@ -64,7 +68,15 @@ func (p *Portal) remember(r *http.Request, event, user, method, outcome string) 
 		return
 	}
 	if _, ok := p.cfg.Users.Lookup(user); !ok {
-		return
+		if method != "password" {
+			return
+		}
+		// A wrong password for a name that does not exist is written
+		// too, under a name no account can have: the write costs a few
+		// milliseconds, and a sign-in that took them only for real
+		// accounts would tell which names exist. The store keeps that
+		// name's newest events only, so a flood takes bounded space.
+		user = nobody
 	}
 	site := requestHost(r)
 	e := store.SignInEvent{Username: user, At: p.cfg.Now(), Method: method, ClientIP: p.cfg.ClientIP(r), Site: site, Outcome: outcome}
