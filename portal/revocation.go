@@ -30,10 +30,23 @@ func (rv *revocations) revoked(id, user string, issued int64) bool {
 	if _, ok := rv.sessions[id]; ok {
 		return true
 	}
-	if nb, ok := rv.users[user]; ok && issued < nb.Unix() {
+	if nb, ok := rv.users[user]; ok && issued < cutOff(nb) {
 		return true
 	}
 	return false
+}
+
+// cutOff is the first whole second whose sessions a "not before" time
+// leaves alone. A session's issue time is kept in whole seconds, so one
+// issued at 12:00:00.4 reads 12:00:00: a not-before of 12:00:00.9 must
+// void it, and therefore every session of that second, also one issued
+// later in it.
+func cutOff(nb time.Time) int64 {
+	s := nb.Unix()
+	if nb.Nanosecond() != 0 {
+		s++
+	}
+	return s
 }
 
 func (rv *revocations) add(r store.Revocation) {
