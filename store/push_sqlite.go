@@ -21,10 +21,19 @@ func (s *SQLite) PutPushEnrolment(ctx context.Context, tokenHash []byte, challen
 
 // DropPushEnrolments implements Store.
 func (s *SQLite) DropPushEnrolments(ctx context.Context, username string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM push_enrolments WHERE username = ? AND device_id = ''`, username); err != nil {
+	if err := dropPushEnrolments(ctx, s.db, username); err != nil {
 		return fmt.Errorf("dropping enrolment tokens: %w", err)
 	}
 	return nil
+}
+
+// dropPushEnrolments deletes the user's unused enrolment tokens, so that
+// none can enrol a device any more. q is the database or a transaction.
+func dropPushEnrolments(ctx context.Context, q interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, username string) error {
+	_, err := q.ExecContext(ctx, `DELETE FROM push_enrolments WHERE username = ? AND device_id = ''`, username)
+	return err
 }
 
 // EnrolPushDevice implements Store: the token's conditional UPDATE, the

@@ -157,18 +157,10 @@ func (s *SQLite) RemoveMethod(ctx context.Context, username string, m MethodRef,
 	var gone []string
 	switch m.Kind {
 	case KindTOTP:
-		// totp_last_step stays: forgetting which time steps were used
-		// could only ever let a code be used twice.
-		_, err = tx.ExecContext(ctx, `UPDATE security_info SET totp_secret = NULL, totp_added_at = 0 WHERE username = ?`, username)
+		err = removeTOTP(ctx, tx, username)
 		gone = []string{"totp"}
 	case KindPhone:
-		if _, err = tx.ExecContext(ctx, `UPDATE security_info SET phone = '', phone_added_at = 0 WHERE username = ?`, username); err != nil {
-			return err
-		}
-		// A call still ringing on the removed phone (it may be lost) must
-		// not be able to approve a sign-in any more.
-		_, err = tx.ExecContext(ctx, `UPDATE calls SET state = ?, detail = 'phone removed' WHERE username = ? AND state = ?`,
-			CallFailed, username, CallPending)
+		err = removePhone(ctx, tx, username)
 		gone = []string{"sms", "voice"}
 	case KindPushDevice:
 		if _, err = tx.ExecContext(ctx, `DELETE FROM push_devices WHERE id = ? AND username = ?`, m.ID, username); err != nil {
@@ -179,10 +171,7 @@ func (s *SQLite) RemoveMethod(ctx context.Context, username string, m MethodRef,
 			return err
 		}
 		if !left {
-			// No device is left to answer the user's pending requests;
-			// they end now rather than wait for their expiry.
-			_, err = tx.ExecContext(ctx, `UPDATE push_requests SET state = ? WHERE username = ? AND state = ?`,
-				PushExpired, username, PushPending)
+			err = expirePendingPush(ctx, tx, username)
 			gone = []string{"push"}
 		}
 	case KindCredential:
@@ -208,6 +197,41 @@ func (s *SQLite) RemoveMethod(ctx context.Context, username string, m MethodRef,
 		}
 	}
 	return tx.Commit()
+}
+
+// removeTOTP forgets the user's authenticator secret and when it was
+// added. totp_last_step stays: forgetting which time steps were used
+// could only ever let a code be used twice.
+func removeTOTP(ctx context.Context, tx *sql.Tx, username string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE security_info SET totp_secret = NULL, totp_added_at = 0 WHERE username = ?`, username)
+	return err
+}
+
+// removePhone forgets the user's phone number and when it was added, and
+// fails the calls still ringing on it: a call to a removed phone (it may
+// be lost) must not be able to approve a sign-in any more.
+func removePhone(ctx context.Context, tx *sql.Tx, username string) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE security_info SET phone = '', phone_added_at = 0 WHERE username = ?`, username); err != nil {
+		return err
+	}
+	return failPendingCalls(ctx, tx, username, "phone removed")
+}
+
+// failPendingCalls moves the user's pending calls to CallFailed with
+// detail, so that no answer to them can approve a sign-in.
+func failPendingCalls(ctx context.Context, tx *sql.Tx, username, detail string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE calls SET state = ?, detail = ? WHERE username = ? AND state = ?`,
+		CallFailed, detail, username, CallPending)
+	return err
+}
+
+// expirePendingPush marks the user's pending approval requests
+// PushExpired. It is called when the user's last device goes: no device
+// is left to answer them, so they end now rather than at their expiry.
+func expirePendingPush(ctx context.Context, tx *sql.Tx, username string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE push_requests SET state = ? WHERE username = ? AND state = ?`,
+		PushExpired, username, PushPending)
+	return err
 }
 
 // SetDefaultMethod implements Store.

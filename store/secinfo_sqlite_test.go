@@ -60,8 +60,8 @@ func TestMigrationFromVersion5(t *testing.T) {
 	}
 	defer s.Close()
 	var version int
-	if err := s.db.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil || version != len(sqliteMigrations) || version != 6 {
-		t.Fatalf("schema version %d (%v), want 6", version, err)
+	if err := s.db.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil || version != len(sqliteMigrations) {
+		t.Fatalf("schema version %d (%v), want %d", version, err, len(sqliteMigrations))
 	}
 	info, err := s.SecurityInfo(ctx, "alice")
 	if err != nil || string(info.TOTPSecret) != "\x01\x02" || info.TOTPLastStep != 77 || info.DefaultMethod != "sms" ||

@@ -165,6 +165,19 @@ var sqliteMigrations = []string{
 		last_used_at INTEGER NOT NULL DEFAULT 0
 	);
 	CREATE INDEX credentials_by_user ON credentials (username, method);`,
+	// One Temporary Access Pass per user (username is the key, so a new
+	// pass replaces the old); used_at is 0 until the pass is first used.
+	// registration_granted_at is when ResetMethods granted the user a
+	// registration; 0 when the user holds no grant.
+	`CREATE TABLE access_passes (
+		username   TEXT PRIMARY KEY,
+		pass_hash  BLOB NOT NULL,
+		created_at INTEGER NOT NULL,
+		expires_at INTEGER NOT NULL,
+		reusable   INTEGER NOT NULL,
+		used_at    INTEGER NOT NULL DEFAULT 0
+	);
+	ALTER TABLE security_info ADD COLUMN registration_granted_at INTEGER NOT NULL DEFAULT 0;`,
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {
@@ -292,6 +305,11 @@ func (s *SQLite) firstMethod(ctx context.Context, username, what string, add fun
 // of one user racing (an attacker's phone, the user's authenticator app,
 // a passkey) are serialised on that row, also on a database that locks
 // rows rather than the whole file.
+//
+// It also clears the user's registration grant (ResetMethods): the first
+// method the grant let the user register uses it up. The clearing is part
+// of tx, so it takes effect only when the method is stored; a refused or
+// failed registration rolls it back and the grant stays.
 func lockNoMethod(ctx context.Context, tx *sql.Tx, username string) error {
 	if err := lockUser(ctx, tx, username); err != nil {
 		return err
@@ -303,7 +321,8 @@ func lockNoMethod(ctx context.Context, tx *sql.Tx, username string) error {
 	if n > 0 {
 		return ErrAlreadySetUp
 	}
-	return nil
+	_, err = tx.ExecContext(ctx, `UPDATE security_info SET registration_granted_at = 0 WHERE username = ?`, username)
+	return err
 }
 
 // lockUser touches the user's security_info row (creating it), which
@@ -377,8 +396,7 @@ func (s *SQLite) SetPhone(ctx context.Context, username, phone string) (err erro
 		if phone == "" {
 			detail = "phone removed"
 		}
-		if _, err = tx.ExecContext(ctx, `UPDATE calls SET state = ?, detail = ? WHERE username = ? AND state = ?`,
-			CallFailed, detail, username, CallPending); err != nil {
+		if err = failPendingCalls(ctx, tx, username, detail); err != nil {
 			return err
 		}
 	}
@@ -700,6 +718,9 @@ func (s *SQLite) Prune(ctx context.Context, now time.Time) error {
 	}
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM push_enrolments WHERE expires_at <= ?`, day); err != nil {
 		return fmt.Errorf("pruning enrolment tokens: %w", err)
+	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM access_passes WHERE expires_at <= ?`, day); err != nil {
+		return fmt.Errorf("pruning access passes: %w", err)
 	}
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM sign_in_events WHERE at <= ?`, now.Add(-signInEventMemory).UnixMilli()); err != nil {
 		return fmt.Errorf("pruning sign-in events: %w", err)

@@ -274,6 +274,31 @@ type Credential struct {
 	LastUsed time.Time
 }
 
+// AccessPass is a user's Temporary Access Pass: a time-limited pass an
+// administrator issues to a user who has lost their verification methods.
+// The store keeps only a keyed hash of it; the caller computes the hash.
+type AccessPass struct {
+	// Username is the user the pass belongs to; a user has at most one.
+	Username string
+	// Hash is the keyed hash of the pass, computed by the caller.
+	Hash []byte
+	// Created is when the pass was issued.
+	Created time.Time
+	// Expires is when the pass stops working.
+	Expires time.Time
+	// Reusable: the pass works any number of times until it expires;
+	// otherwise the first use ends it.
+	Reusable bool
+	// Used is when the pass was last used; zero until its first use.
+	Used time.Time
+}
+
+// ErrNoAccessPass is returned by UseAccessPass when the user has no pass
+// that is active now (none, expired, or single-use and used), or when the
+// hash does not match. It does not say which, so that a caller cannot
+// learn whether a user has a pass by guessing.
+var ErrNoAccessPass = errors.New("no matching active access pass")
+
 // Store is the persistent state behind the portal and the verifiers.
 type Store interface {
 	// SecurityInfo returns a user's record, or ErrNotFound.
@@ -417,7 +442,8 @@ type Store interface {
 	// RevocationsAfter lists unexpired revocations with Seq > after, oldest first.
 	RevocationsAfter(ctx context.Context, after int64, now time.Time) ([]Revocation, error)
 	// Prune forgets expired revocations, stale failure counters, old codes
-	// and send records, and sign-in events older than 90 days.
+	// and send records, access passes that expired more than a day ago,
+	// and sign-in events older than 90 days.
 	Prune(ctx context.Context, now time.Time) error
 
 	// RecordSignInEvent records one sign-in event. It keeps the user's
@@ -462,6 +488,44 @@ type Store interface {
 	// passkey's sign counter); ErrNotFound when the user has no such
 	// credential.
 	TouchCredential(ctx context.Context, username, id string, at time.Time, data []byte) error
+
+	// PutAccessPass stores p as the user's only pass, replacing any earlier
+	// one (used, expired or not): a user has one active pass at most.
+	PutAccessPass(ctx context.Context, p AccessPass) error
+	// UseAccessPass atomically checks that the user's pass exists, has not
+	// expired at now, matches hash (compared in constant time) and, unless
+	// it is Reusable, has not been used; it then records the use (Used =
+	// now) and returns the pass. Of concurrent calls with a single-use
+	// pass, exactly one succeeds. Every failure is ErrNoAccessPass.
+	UseAccessPass(ctx context.Context, username string, hash []byte, now time.Time) (AccessPass, error)
+	// AccessPassOf returns the user's pass, whether used, expired or not,
+	// without using it; ErrNotFound when the user has none.
+	AccessPassOf(ctx context.Context, username string) (AccessPass, error)
+	// DeleteAccessPass removes the user's pass; it is no error when there
+	// is none.
+	DeleteAccessPass(ctx context.Context, username string) error
+
+	// ResetMethods atomically removes every verification method of the
+	// user (an administrator's reset of a user who lost them): the
+	// authenticator secret (its last used time step stays, as with
+	// RemoveMethod), the phone number, every push device and every
+	// credential, and the default method. As RemoveMethod does for each
+	// kind, the user's pending approval requests expire and their pending
+	// calls fail; their unfinished push enrolments are dropped too, so a
+	// set-up link issued before the reset cannot add a device after it.
+	// With grant, it sets a registration grant for the user in the same
+	// transaction (without, it leaves any earlier grant as it is). It
+	// returns how many methods it removed, counted as MethodCount does.
+	ResetMethods(ctx context.Context, username string, grant bool, now time.Time) (int, error)
+	// RegistrationGranted reports whether the user holds a registration
+	// grant (set by ResetMethods). The first-method operations
+	// (SetFirstTOTP, SetFirstPhone, AddCredential with first, and
+	// EnrolPushDevice with a first-method token) clear it in the
+	// transaction that stores the method.
+	RegistrationGranted(ctx context.Context, username string) (bool, error)
+	// ClearRegistrationGrant removes the user's registration grant; it is
+	// no error when there is none.
+	ClearRegistrationGrant(ctx context.Context, username string) error
 
 	// Close releases the store.
 	Close() error
