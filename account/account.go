@@ -7,6 +7,7 @@
 package account
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -51,6 +52,16 @@ type Config struct {
 	// Wait), used to tell whether an account is locked now. Nil: no
 	// account is reported locked (the failure counts are still shown).
 	Backoff store.Backoff
+	// PassKeys are the keys Temporary Access Passes are hashed with: the
+	// current one first (new passes), then older ones (still accepted).
+	// portal.AccessPassKeys derives them from the gateway's secrets.
+	PassKeys [][]byte
+	// PassKeyErr is why there are no PassKeys (the config's secret could
+	// not be read), for IssueAccessPass to say.
+	PassKeyErr error
+	// SessionLifetime is the gateway's session lifetime: how long a
+	// revocation of a user's sessions must be kept (default 12h).
+	SessionLifetime time.Duration
 	// PhoneMethods are the names a phone number is listed under ("sms",
 	// "voice": the ones the gateway offers). Empty: "phone".
 	PhoneMethods []string
@@ -69,6 +80,9 @@ func New(cfg Config) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.SessionLifetime <= 0 {
+		cfg.SessionLifetime = 12 * time.Hour
+	}
 	if len(cfg.PhoneMethods) == 0 {
 		cfg.PhoneMethods = []string{"phone"}
 	}
@@ -85,6 +99,10 @@ func (s *Service) directory() (*password.Directory, error) {
 	}
 	return password.Open(s.cfg.UsersFile)
 }
+
+// Lookup returns the user called name from the users file, or an
+// *UnknownUserError.
+func (s *Service) Lookup(name string) (verifiers.User, error) { return s.user(name) }
 
 // user returns the user called name from the users file.
 func (s *Service) user(name string) (verifiers.User, error) {
@@ -112,4 +130,16 @@ func (s *Service) checkUser(name string) (string, error) {
 // audit logs an account event: what was done, to whom, and the details.
 func (s *Service) audit(event, user string, fields ...zap.Field) {
 	s.cfg.Logger.Info("account event", append([]zap.Field{zap.String("event", event), zap.String("user", user)}, fields...)...)
+}
+
+// remember logs an account event and keeps it in the user's Recent
+// activity, where they see what was done to their account.
+func (s *Service) remember(ctx context.Context, event, user string, fields ...zap.Field) {
+	s.audit(event, user, fields...)
+	if s.cfg.Store == nil {
+		return
+	}
+	if err := s.cfg.Store.RecordSignInEvent(ctx, store.SignInEvent{Username: user, At: s.cfg.Now(), Outcome: event}); err != nil {
+		s.cfg.Logger.Error("recording an account event for Recent activity", zap.String("event", event), zap.String("user", user), zap.Error(err))
+	}
 }

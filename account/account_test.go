@@ -59,15 +59,15 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{st: st, file: filepath.Join(dir, "users.yaml"), logs: logs, ctx: context.Background()}
 	f.svc = New(Config{UsersFile: f.file, Store: st, Logger: zap.New(core), Now: func() time.Time { return now }, Backoff: backoff, PhoneMethods: []string{"sms", "voice"}})
 	for _, u := range []NewUser{
-		{Name: "alice", DisplayName: "Alice Example", Email: "alice@example.com", Groups: []string{"ops", "eng"}, Password: "alice pw"},
-		{Name: "bob", Password: "bob pw"},
+		{Name: "alice", DisplayName: "Alice Example", Email: "alice@example.com", Groups: []string{"ops", "eng"}, Password: "alice has a long password"},
+		{Name: "bob", Password: "bob has a long password"},
 	} {
 		if err := f.svc.Add(f.ctx, u); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// The users file's own `disabled: true`, written by hand.
-	if err := f.svc.Add(f.ctx, NewUser{Name: "carol", Password: "carol pw"}); err != nil {
+	if err := f.svc.Add(f.ctx, NewUser{Name: "carol", Password: "carol has a long password"}); err != nil {
 		t.Fatal(err)
 	}
 	raw, _ := os.ReadFile(f.file)
@@ -227,7 +227,7 @@ func TestUsersFileProblems(t *testing.T) {
 	if _, err := New(Config{UsersFile: broken, Store: st}).Show(ctx, "alice"); err == nil || !strings.Contains(err.Error(), broken) {
 		t.Errorf("broken users file: %v", err)
 	}
-	err = New(Config{UsersFile: broken, Store: st}).Add(ctx, NewUser{Name: "dave", Password: "pw"})
+	err = New(Config{UsersFile: broken, Store: st}).Add(ctx, NewUser{Name: "dave", Password: "a long enough password"})
 	if err == nil || !strings.Contains(err.Error(), "not changed") {
 		t.Errorf("adding to a broken users file: %v", err)
 	}
@@ -245,7 +245,7 @@ func TestUsersFileProblems(t *testing.T) {
 
 func TestAdd(t *testing.T) {
 	f := newFixture(t)
-	err := f.svc.Add(f.ctx, NewUser{Name: "dave", DisplayName: "Dave D", Groups: []string{"ops"}, Password: "dave pw"})
+	err := f.svc.Add(f.ctx, NewUser{Name: "dave", DisplayName: "Dave D", Groups: []string{"ops"}, Password: "dave has a long password"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +253,7 @@ func TestAdd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u, ok, _ := d.Authenticate(f.ctx, "127.0.0.1", "dave", "dave pw"); !ok || u.DisplayName != "Dave D" {
+	if u, ok, _ := d.Authenticate(f.ctx, "127.0.0.1", "dave", "dave has a long password"); !ok || u.DisplayName != "Dave D" {
 		t.Errorf("dave: %+v %v", u, ok)
 	}
 	if _, ok := d.Lookup("carol"); !ok {
@@ -266,10 +266,11 @@ func TestAdd(t *testing.T) {
 		u    NewUser
 		want string
 	}{
-		"duplicate":      {NewUser{Name: "dave", Password: "x"}, "already exists"},
-		"upper case":     {NewUser{Name: "Dave", Password: "x"}, "invalid username"},
-		"empty password": {NewUser{Name: "erin"}, "empty password"},
-		"newline group":  {NewUser{Name: "erin", Password: "x", Groups: []string{"a\nb"}}, "group"},
+		"duplicate":      {NewUser{Name: "dave", Password: "a long enough password"}, "already exists"},
+		"upper case":     {NewUser{Name: "Dave", Password: "a long enough password"}, "invalid username"},
+		"empty password": {NewUser{Name: "erin"}, "at least 8 characters"},
+		"common":         {NewUser{Name: "erin", Password: "password123"}, "too common"},
+		"newline group":  {NewUser{Name: "erin", Password: "a long enough password", Groups: []string{"a\nb"}}, "group"},
 	} {
 		if err := f.svc.Add(f.ctx, tc.u); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", name, err, tc.want)
@@ -335,7 +336,7 @@ func TestConcurrentAdds(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			if err := svc.Add(f.ctx, NewUser{Name: "new" + strconv.Itoa(i), Password: "pw"}); err != nil {
+			if err := svc.Add(f.ctx, NewUser{Name: "new" + strconv.Itoa(i), Password: "a long enough password"}); err != nil {
 				t.Error(err)
 			}
 		}()

@@ -44,8 +44,8 @@ func (s *Service) Add(ctx context.Context, u NewUser) error {
 	if err := CheckName(u.Name); err != nil {
 		return err
 	}
-	if u.Password == "" {
-		return errors.New("empty password")
+	if err := password.CheckNewPassword(u.Password, u.Name, u.DisplayName); err != nil {
+		return err
 	}
 	hash, err := password.Hash(u.Password)
 	if err != nil {

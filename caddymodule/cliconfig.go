@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -169,6 +170,16 @@ func (o *accountOptions) service(cmd *cobra.Command, needStore bool) (*account.S
 		}
 	}
 	cfg.Backoff = lockout.WithDefaults().Wait
+	if p.app != nil {
+		if p.app.Session != nil {
+			cfg.SessionLifetime = time.Duration(p.app.Session.Lifetime)
+		}
+		secrets, err := p.app.cliSecrets(caddy.NewReplacer())
+		if err == nil {
+			cfg.PassKeys, err = portal.AccessPassKeys(secrets)
+		}
+		cfg.PassKeyErr = err
+	}
 	closeFn := func() {}
 	if needStore {
 		if _, err := os.Stat(p.storePath); errors.Is(err, fs.ErrNotExist) {
@@ -186,4 +197,17 @@ func (o *accountOptions) service(cmd *cobra.Command, needStore bool) (*account.S
 		cfg.Store, closeFn = st, func() { st.Close() }
 	}
 	return account.New(cfg), closeFn, nil
+}
+
+// cliSecrets is secrets for a command: a secret_file that does not exist
+// yet is an error (the server creates it at its first start; a command
+// making one would only get a key the server does not use).
+func (a *App) cliSecrets(repl *caddy.Replacer) ([]string, error) {
+	if a.SecretFile != "" && a.Secret == "" {
+		path := repl.ReplaceKnown(a.SecretFile, "")
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("reading the secret_file %s: %w (the server creates it when it first starts)", path, err)
+		}
+	}
+	return a.secrets(repl)
 }

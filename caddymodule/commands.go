@@ -19,7 +19,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "user",
-		Usage: "list | show <name> | add <name> | unlock <name> | devices <name> | hash-password",
+		Usage: "list | show <name> | add <name> | passwd <name> | disable <name> | enable <name> | sign-out <name> | reset-methods <name> | tap <name> | unlock <name> | devices <name> | hash-password",
 		Short: "Manages Stepgate's users and their accounts",
 		Long: `
 Manages the users file and the accounts in the store that the stepgate app
@@ -49,6 +49,33 @@ within a few seconds.
       is replaced atomically; a running Stepgate picks the change up within
       a few seconds.
 
+  stepgate user passwd <name> [--password-stdin]
+      Sets the user's password (8 to 256 characters, not the username, the
+      display name or a common password) and ends their sessions.
+
+  stepgate user disable <name>  /  stepgate user enable <name>
+      Disables the user (disabled: true in the users file) and ends their
+      sessions; a running gateway refuses them within a few seconds.
+      Enable lets them sign in again.
+
+  stepgate user sign-out <name>
+      Ends every session of the user, on every instance sharing the store.
+
+  stepgate user reset-methods <name>
+      Removes every sign-in method of the user (a lost phone) and ends their
+      sessions; they set up a new method at their next sign-in, also where
+      registration is off.
+
+  stepgate user tap <name> [--lifetime 1h] [--length 16] [--reusable]
+      Issues a Temporary Access Pass and prints it once: the user signs in
+      with it ("Use a Temporary Access Pass") without password or second
+      step, to set up methods. It works once unless --reusable, until it
+      expires (10m to 720h); a new pass replaces the old one.
+
+  Each of these takes --json and then prints a JSON object: user, action,
+  changed, and removed (reset-methods) or pass {pass, expires, reusable}
+  (tap).
+
   stepgate user unlock <name>
       Clears the user's failed-attempt counters, ending a lockout, and turns
       phone calls and sign-in requests back on after a fraud report.
@@ -63,7 +90,8 @@ With a users file, a name that is not in it is an error; unlock and
 devices without one (only --store given) work on any name.
 `,
 		CobraFunc: func(cmd *cobra.Command) {
-			cmd.AddCommand(userListCommand(), userShowCommand(), userAddCommand(), userUnlockCommand(), userDevicesCommand(), hashPasswordCommand())
+			cmd.AddCommand(userListCommand(), userShowCommand(), userAddCommand(), userPasswdCommand(), userDisableCommand(), userEnableCommand(),
+				userSignOutCommand(), userResetMethodsCommand(), userTapCommand(), userUnlockCommand(), userDevicesCommand(), hashPasswordCommand())
 		},
 	})
 }

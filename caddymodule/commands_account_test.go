@@ -325,7 +325,7 @@ func TestUserCommandsBadInput(t *testing.T) {
 
 func TestUserAddUnlockDevicesWithConfig(t *testing.T) {
 	s := newAccountsSetup(t)
-	out, err := runCmd(t, userAddCommand(), "dave pw\n", "dave", "--config", s.caddyfile, "--group", "ops", "--password-stdin")
+	out, err := runCmd(t, userAddCommand(), "dave has a long password\n", "dave", "--config", s.caddyfile, "--group", "ops", "--password-stdin")
 	if err != nil || out != "added user dave to "+s.users+"\n" {
 		t.Fatalf("add: %v %q", err, out)
 	}

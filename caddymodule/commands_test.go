@@ -45,12 +45,12 @@ func TestUserAddCommand(t *testing.T) {
 		args  []string
 		want  string
 	}{
-		"duplicate":    {"pw\n", []string{"carol", "-f", file, "--password-stdin"}, "already exists"},
-		"bad name":     {"pw\n", []string{"Carol", "-f", file, "--password-stdin"}, "invalid username"},
+		"duplicate":    {"a decent password\n", []string{"carol", "-f", file, "--password-stdin"}, "already exists"},
+		"bad name":     {"a decent password\n", []string{"Carol", "-f", file, "--password-stdin"}, "invalid username"},
 		"empty pw":     {"\n", []string{"dave", "-f", file, "--password-stdin"}, "empty password"},
-		"no file":      {"pw\n", []string{"dave", "--password-stdin"}, "no users file"},
+		"no file":      {"a decent password\n", []string{"dave", "--password-stdin"}, "no users file"},
 		"no terminal":  {"", []string{"dave", "-f", file}, "--password-stdin"},
-		"missing name": {"pw\n", []string{"-f", file, "--password-stdin"}, "accepts 1 arg"},
+		"missing name": {"a decent password\n", []string{"-f", file, "--password-stdin"}, "accepts 1 arg"},
 	} {
 		t.Setenv("STEPGATE_USERS_FILE", "")
 		c := userAddCommand()

@@ -68,10 +68,10 @@ func (p *Portal) remember(r *http.Request, event, user, method, outcome string) 
 		return
 	}
 	if _, ok := p.cfg.Users.Lookup(user); !ok {
-		if method != "password" {
+		if method != "password" && method != byPass {
 			return
 		}
-		// A wrong password for a name that does not exist is written
+		// A wrong password (or pass) for a name that does not exist is written
 		// too, under a name no account can have: the write costs a few
 		// milliseconds, and a sign-in that took them only for real
 		// accounts would tell which names exist. The store keeps that

@@ -127,6 +127,10 @@ func (p *Portal) Protect(w http.ResponseWriter, r *http.Request, pol Policy) (id
 		p.challenge(w, r)
 		return nil, true
 	}
+	if id.sess.By == bySetUpPass {
+		p.setUpFirst(w, r)
+		return nil, true
+	}
 	if !p.Admit(w, r, id, pol) {
 		return nil, true
 	}
@@ -184,6 +188,19 @@ func (p *Portal) challenge(w http.ResponseWriter, r *http.Request) {
 		target += "?rd=" + url.QueryEscape(rd)
 	}
 	http.Redirect(w, r, target, http.StatusFound)
+}
+
+// setUpFirst answers a user signed in with a Temporary Access Pass who has
+// no sign-in method yet: they add one on Security info before going on.
+func (p *Portal) setUpFirst(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if !wantsHTML(r) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusForbidden)
+		w.Write([]byte(`{"error":"set_up_required","message":"add a sign-in method at ` + SecurityInfoPath + ` first"}` + "\n"))
+		return
+	}
+	http.Redirect(w, r, SecurityInfoPath+"?done=set-up-first", http.StatusFound)
 }
 
 // forbidden answers a signed-in user whom the policy does not admit.

@@ -73,7 +73,7 @@ func TestWrongPasswordCostsTheSameForAnyName(t *testing.T) {
 	// Alice sees her failed passwords; nothing is kept under the name
 	// typed for nobody.
 	b.register("alice")
-	if r := b.get(sip); !strings.Contains(r.body, "Failed: wrong password or code") {
+	if r := b.get(sip); !strings.Contains(r.body, "Failed: wrong password, code or pass") {
 		t.Errorf("Security info does not show alice's failed passwords:\n%s", r.body)
 	}
 	if ev, _ := e.st.RecentSignInEvents(context.Background(), "nobody-here", 1); len(ev) > 0 {

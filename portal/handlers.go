@@ -41,6 +41,9 @@ type pending struct {
 	// info): the ID of the session whose verification time the second
 	// step renews. No new session is issued.
 	Session string `json:"v,omitempty"`
+	// Grant is set on a registration that an administrator's
+	// `reset-methods` allowed where first-sign-in registration is off.
+	Grant bool `json:"g,omitempty"`
 }
 
 const (
@@ -140,6 +143,7 @@ var portalPages = []portalPage{
 	{path: "verify/method", serve: noRest((*Portal).chooseMethod)},
 	{path: "register", below: true, serve: (*Portal).register},
 	{path: "logout", serve: noRest((*Portal).logout)},
+	{path: "access-pass", serve: noRest((*Portal).accessPass)},
 	{path: strings.TrimPrefix(SecurityInfoPath, Prefix), below: true, serve: (*Portal).securityInfo},
 	// GET and HEAD of static files are answered before anything else
 	// (ServeHTTP); other requests find nothing there.
@@ -323,8 +327,10 @@ func (p *Portal) postLogin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		p.start(r, &pd, user)
-	case p.cfg.FirstSignInRegistration && !setUp:
+	case !setUp && p.cfg.FirstSignInRegistration:
 		pd.Stage = stageRegister
+	case !setUp && p.granted(ctx, user.Name):
+		pd.Stage, pd.Grant = stageRegister, true
 	case setUp:
 		p.audit(r, "sign-in", user.Name, "", "no-usable-method")
 		p.render(w, r, http.StatusForbidden, "message", pageData{Title: "Can't finish signing in", Heading: "You can't finish signing in",
@@ -341,6 +347,17 @@ func (p *Portal) postLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, Prefix+pd.Stage, http.StatusSeeOther)
+}
+
+// granted reports whether an administrator's `reset-methods` lets the user
+// set up a method at sign-in where registration is off. A store error
+// counts as no: the user is told to contact the help desk.
+func (p *Portal) granted(ctx context.Context, user string) bool {
+	ok, err := p.cfg.Store.RegistrationGranted(ctx, user)
+	if err != nil {
+		p.log.Error("reading a registration grant", zap.String("user", user), zap.Error(err))
+	}
+	return ok && err == nil
 }
 
 // passwordRefused answers a password that was not checked: the client's

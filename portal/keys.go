@@ -19,6 +19,7 @@ type keys struct {
 	csrf        []byte // HMAC of CSRF tokens
 	atRest      []byte // AES-256-GCM of stored secrets
 	codes       []byte // HMAC of one-time codes sent by text or call
+	accessPass  []byte // HMAC of Temporary Access Passes
 }
 
 func deriveKeys(secret string) (keys, error) {
@@ -39,10 +40,29 @@ func deriveKeys(secret string) (keys, error) {
 		{&k.csrf, "csrf-hmac"},
 		{&k.atRest, "at-rest-aes"},
 		{&k.codes, "code-hmac"},
+		{&k.accessPass, "access-pass-hmac"},
 	} {
 		if *d.dst, err = derive(d.purpose); err != nil {
 			return keys{}, errors.New("deriving keys: " + err.Error())
 		}
 	}
 	return k, nil
+}
+
+// AccessPassKeys derives the keys Temporary Access Passes are hashed with
+// from the gateway's secrets (current first), as the portal does: the
+// `stepgate user tap` command issues passes the running gateway accepts.
+func AccessPassKeys(secrets []string) ([][]byte, error) {
+	var out [][]byte
+	for i, s := range secrets {
+		k, err := deriveKeys(s)
+		if err != nil {
+			if i > 0 {
+				return nil, fmt.Errorf("old secret #%d: %w", i, err)
+			}
+			return nil, err
+		}
+		out = append(out, k.accessPass)
+	}
+	return out, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/gorilla/securecookie"
 	"go.uber.org/zap"
 
+	"github.com/stepgate/stepgate/account"
 	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers"
 	"github.com/stepgate/stepgate/verifiers/password"
@@ -87,6 +88,9 @@ type Portal struct {
 	origin        *http.CrossOriginProtection
 	pages         *pages
 	log           *zap.Logger
+	// accounts does the account operations the pages offer (Temporary
+	// Access Passes, password changes), as the commands do.
+	accounts *account.Service
 
 	insecureWarned sync.Once
 }
@@ -164,6 +168,12 @@ func New(cfg Config) (*Portal, error) {
 	if err != nil {
 		return nil, err
 	}
+	passKeys := make([][]byte, len(p.keys))
+	for i, k := range p.keys {
+		passKeys[i] = k.accessPass
+	}
+	p.accounts = account.New(account.Config{UsersFile: cfg.Users.Path(), Store: cfg.Store, Logger: cfg.Logger, Now: cfg.Now,
+		SessionLifetime: cfg.Lifetime, PassKeys: passKeys})
 	if p.pages, err = loadPages(); err != nil {
 		return nil, err
 	}

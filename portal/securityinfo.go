@@ -56,6 +56,10 @@ func (p *Portal) securityInfo(w http.ResponseWriter, r *http.Request, rest strin
 		p.addMethod(w, r, id, slugPath)
 		return
 	}
+	if rest == "password" && r.Method != http.MethodPost {
+		p.changePassword(w, r, id)
+		return
+	}
 	if r.Method != http.MethodPost {
 		http.Redirect(w, r, SecurityInfoPath, http.StatusSeeOther)
 		return
@@ -63,6 +67,11 @@ func (p *Portal) securityInfo(w http.ResponseWriter, r *http.Request, rest strin
 	switch rest {
 	case "verify":
 		p.startReauth(w, r, id)
+		return
+	case "password":
+		// The current password is the proof here, not a recent second
+		// step.
+		p.changePassword(w, r, id)
 		return
 	}
 	if !p.fresh(id) {
@@ -86,6 +95,12 @@ func (p *Portal) securityInfo(w http.ResponseWriter, r *http.Request, rest strin
 // fresh reports whether the session's last second step is recent enough
 // for a change.
 func (p *Portal) fresh(id *Identity) bool {
+	if id.sess.By == byPass || id.sess.By == bySetUpPass {
+		// The pass stands for a second step until the session ends,
+		// when the pass expires at the latest: the user may have no
+		// method to verify with.
+		return true
+	}
 	v := id.sess.Verified
 	now := p.cfg.Now().Unix()
 	return v != 0 && v <= now+60 && now-v < int64(p.cfg.Reauth/time.Second)
@@ -94,14 +109,17 @@ func (p *Portal) fresh(id *Identity) bool {
 // confirmations are the page's confirmations after a change, by the key
 // the change redirects with: the page never shows text from the URL.
 var confirmations = map[string]string{
-	"added":       "Your sign-in method was added.",
-	"replaced":    "Your sign-in method was replaced. The old one no longer works.",
-	"removed":     "The sign-in method was deleted.",
-	"renamed":     "The device was renamed.",
-	"default":     "Your default sign-in method was changed.",
-	"signed-out":  "You were signed out everywhere else.",
-	"verified":    "Thanks, you're verified. You can change your security info for the next few minutes.",
-	"phone-saved": "Your phone number was saved.",
+	"pass":             "You're signed in with a Temporary Access Pass. Add the sign-in methods you'll use from now on: you'll need one the next time you sign in.",
+	"set-up-first":     "Add a sign-in method before you go on: you signed in with a Temporary Access Pass, and you'll need a method the next time you sign in.",
+	"password-changed": "Your password was changed. You're signed out everywhere else.",
+	"added":            "Your sign-in method was added.",
+	"replaced":         "Your sign-in method was replaced. The old one no longer works.",
+	"removed":          "The sign-in method was deleted.",
+	"renamed":          "The device was renamed.",
+	"default":          "Your default sign-in method was changed.",
+	"signed-out":       "You were signed out everywhere else.",
+	"verified":         "Thanks, you're verified. You can change your security info for the next few minutes.",
+	"phone-saved":      "Your phone number was saved.",
 }
 
 // credentialRow is one credential as the page lists it.
@@ -151,6 +169,16 @@ func (p *Portal) showSecurityInfo(w http.ResponseWriter, r *http.Request, id *Id
 		return
 	}
 	d.Defaults = have
+	if id.sess.By == bySetUpPass && len(have) > 0 {
+		// A method was added in a session begun with a Temporary Access
+		// Pass: the protected sites let the user in from now on.
+		s := id.sess
+		s.By = byPass
+		if !p.setSession(w, r, s) {
+			p.storeError(w, r, errors.New("encoding session cookie"))
+			return
+		}
+	}
 	if len(have) > 0 {
 		if d.Default, err = p.defaultMethod(ctx, user, have); err != nil {
 			p.storeError(w, r, err)
@@ -235,6 +263,8 @@ func (p *Portal) methodTitle(name string) string {
 	switch name {
 	case "password":
 		return "Password"
+	case byPass, bySetUpPass:
+		return "Temporary Access Pass"
 	case "":
 		return ""
 	}
@@ -252,7 +282,7 @@ func outcomeWords(outcome string) string {
 	case "password-ok":
 		return "Password correct, second step not finished"
 	case "failure":
-		return "Failed: wrong password or code"
+		return "Failed: wrong password, code or pass"
 	case "replayed":
 		return "Failed: a code used before"
 	case "locked":
@@ -277,6 +307,18 @@ func outcomeWords(outcome string) string {
 		return "Default sign-in method changed"
 	case "signed-out-others":
 		return "Signed out everywhere else"
+	case "password-set":
+		return "Password changed; signed out everywhere else"
+	case "methods-reset":
+		return "All sign-in methods removed by an administrator"
+	case "access-pass-issued":
+		return "Temporary Access Pass issued by an administrator"
+	case "user-signed-out":
+		return "Signed out everywhere by an administrator"
+	case "user-disabled":
+		return "Account disabled by an administrator"
+	case "user-enabled":
+		return "Account enabled by an administrator"
 	case "no-method", "no-usable-method":
 		return "Refused: no usable sign-in method"
 	}

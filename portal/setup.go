@@ -33,6 +33,16 @@ func splitSetUpPath(rest string) (slug, sub string, ok bool) {
 func (p *Portal) register(w http.ResponseWriter, r *http.Request, rest string) {
 	slug, sub, ok := splitSetUpPath(rest)
 	m := p.reg.setUpBySlug(slug)
+	if m != nil && slug == "" && !p.cfg.FirstSignInRegistration {
+		// A granted registration (see registrable) starts with the first
+		// set-up it may use.
+		for _, o := range p.reg.setUp {
+			if registrable(o, p.cfg.FirstSignInRegistration) {
+				m = o
+				break
+			}
+		}
+	}
 	if !ok || m == nil {
 		p.notFound(w, r)
 		return
@@ -92,7 +102,7 @@ func (p *Portal) register(w http.ResponseWriter, r *http.Request, rest string) {
 	}
 	d := pageData{Username: user.Name, First: true, Action: action, Cancel: Prefix, CancelLabel: "Cancel and start over"}
 	for _, o := range p.reg.setUp {
-		if o != m {
+		if o != m && registrable(o, p.cfg.FirstSignInRegistration) {
 			d.Offers = append(d.Offers, offer{ID: o.desc.Name, URL: Prefix + "register/" + o.desc.Slug, Label: o.desc.SetUp})
 		}
 	}
@@ -151,7 +161,7 @@ func origin(r *http.Request) string {
 // set-up adds the credential before its last step, for that very set-up.
 func (p *Portal) registering(w http.ResponseWriter, r *http.Request, m *method) (pending, verifiers.User, bool) {
 	pd, user, ok := p.readPending(r, stageRegister)
-	if !ok || !p.cfg.FirstSignInRegistration {
+	if !ok || !p.cfg.FirstSignInRegistration && !(pd.Grant && registrable(m, false)) {
 		p.restart(w, r, msgRestart)
 		return pd, user, false
 	}
@@ -170,6 +180,15 @@ func (p *Portal) registering(w http.ResponseWriter, r *http.Request, m *method) 
 		return pd, user, false
 	}
 	return pd, user, true
+}
+
+// registrable reports whether m can be set up at sign-in: every method
+// with first-sign-in registration on; where it is off (a registration an
+// administrator granted), the methods whose set-up finishes on this page.
+// A device that enrols itself checks that registration is on, so the
+// Stepgate Authenticator is added on Security info afterwards.
+func registrable(m *method, registrationOn bool) bool {
+	return registrationOn || m.own == nil
 }
 
 // setUpStep shows the current step of the request's registration for m

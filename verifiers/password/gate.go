@@ -472,6 +472,22 @@ func (g *gate) admit(ctx context.Context, key string) error {
 	return g.refuse(ctx, retry)
 }
 
+// take uses one attempt of key's budget for a check that needs no hashing
+// slot (a Temporary Access Pass): refused as run refuses when the budget
+// is used up. It returns the giveBack for a check that succeeded.
+func (g *gate) take(ctx context.Context, key string) (giveBack func(), err error) {
+	g.mu.Lock()
+	src := g.source(key, g.now())
+	if src.tokens < 1 {
+		retry := time.Duration((1 - src.tokens) * float64(g.perToken()))
+		g.mu.Unlock()
+		return nil, g.refuse(ctx, retry)
+	}
+	src.tokens--
+	g.mu.Unlock()
+	return func() { g.giveBack(key) }, nil
+}
+
 // giveBack returns one attempt to key's budget.
 func (g *gate) giveBack(key string) {
 	g.mu.Lock()

@@ -326,6 +326,15 @@ func (d *Directory) CheckSource(ctx context.Context, source string) error {
 	return d.hashing.admit(ctx, source)
 }
 
+// TakeSourceAttempt uses one attempt of source's budget of failed
+// attempts for a check that needs no password hash (a Temporary Access
+// Pass), so guesses there are limited like passwords: a
+// *TooManyAttemptsError when the budget is used up. Call giveBack when the
+// check succeeded.
+func (d *Directory) TakeSourceAttempt(ctx context.Context, source string) (giveBack func(), err error) {
+	return d.hashing.take(ctx, source)
+}
+
 // paramsKind is hashKind of a hash made with p.
 func paramsKind(p Params) string {
 	return "$argon2id$v=19$" + p.String()

@@ -1,0 +1,103 @@
+package portal
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/stepgate/stepgate/store"
+	"github.com/stepgate/stepgate/verifiers"
+	"github.com/stepgate/stepgate/verifiers/password"
+)
+
+// passwordPage is the data of the Change password page.
+type passwordPage struct {
+	// NoCurrent: the session began with a Temporary Access Pass, which
+	// the help desk gave to set things right: the current password (maybe
+	// forgotten) is not asked for.
+	NoCurrent bool
+}
+
+// changePassword serves Security info's Change password page: the current
+// password, then the new one twice. The new password must pass the
+// policy; every other session of the user ends, this one goes on.
+// A wrong current password counts toward the account's lockout, like one
+// typed on the sign-in page: a session left open is no way to guess it.
+func (p *Portal) changePassword(w http.ResponseWriter, r *http.Request, id *Identity) {
+	d := passwordPage{NoCurrent: id.sess.By == byPass || id.sess.By == bySetUpPass}
+	show := func(status int, msg string) {
+		p.render(w, r, status, "password", pageData{Title: "Change password", Heading: "Change password", Error: msg, Username: id.User.Name, Step: d})
+	}
+	if r.Method != http.MethodPost {
+		show(http.StatusOK, "")
+		return
+	}
+	ctx := r.Context()
+	name := id.User.Name
+	next, confirm := r.PostFormValue("new"), r.PostFormValue("confirm")
+	if next != confirm {
+		show(http.StatusBadRequest, "The new passwords don't match. Type the same new password twice.")
+		return
+	}
+	if err := password.CheckNewPassword(next, name, id.User.DisplayName); err != nil {
+		show(http.StatusBadRequest, err.Error())
+		return
+	}
+	if !d.NoCurrent {
+		source := verifiers.SourceKey(p.cfg.ClientIP(r))
+		if err := p.cfg.Users.CheckSource(ctx, source); err != nil {
+			p.passwordRefused(w, r, name, err, show)
+			return
+		}
+		taken, msg, ok := p.takeAttempt(r, name, store.FailuresPassword, "password")
+		if !ok {
+			show(http.StatusTooManyRequests, msg)
+			return
+		}
+		_, right, err := p.cfg.Users.Authenticate(ctx, source, name, r.PostFormValue("current"))
+		if err != nil {
+			p.returnAttempt(ctx, name, store.FailuresPassword, taken)
+			p.passwordRefused(w, r, name, err, show)
+			return
+		}
+		if !right {
+			p.failed(r, name, "password", "failure", taken.Failures)
+			show(http.StatusUnauthorized, "Your current password is incorrect.")
+			return
+		}
+		if err := p.cfg.Store.ResetFailures(ctx, name, store.FailuresPassword); err != nil {
+			p.log.Error("resetting failures", zap.Error(err))
+		}
+	}
+	rv, err := p.accounts.SetPassword(ctx, name, next)
+	var policy *password.PolicyError
+	switch {
+	case errors.As(err, &policy):
+		show(http.StatusBadRequest, policy.Reason)
+		return
+	case err != nil:
+		p.storeError(w, r, err)
+		return
+	}
+	// This instance checks the new password from now on; the others when
+	// they next look at the users file (within seconds).
+	if _, err := p.cfg.Users.Reload(); err != nil {
+		p.log.Error("reloading the users file after a password change", zap.Error(err))
+	}
+	p.revoked.add(rv)
+	p.dropSetUps(r, name)
+	// Every session issued before the cut-off ended; this one is issued
+	// again from it, ending when it would have.
+	s := id.sess
+	s.Expires = p.expiry(s)
+	s.ID = randomID()
+	s.Issued = rv.NotBefore.Unix()
+	s.Seen = p.cfg.Now().Unix()
+	if !p.setSession(w, r, s) {
+		p.storeError(w, r, errors.New("encoding session cookie"))
+		return
+	}
+	p.changed(w, r, name, "password-changed", "password", "password-changed", zap.Time("others_signed_out_before", rv.NotBefore.Truncate(time.Second)))
+}
