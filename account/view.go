@@ -65,6 +65,24 @@ type Details struct {
 	BlockedMethods []string `json:"blocked_methods"`
 	// RecentActivity is the user's recent sign-in events, newest first.
 	RecentActivity []Event `json:"recent_activity"`
+	// AccessPass is the user's Temporary Access Pass while it can still be
+	// used; null when there is none.
+	AccessPass *AccessPassState `json:"access_pass"`
+	// RegistrationGranted: after `reset-methods`, the user may set up a
+	// method at their next sign-in, also where registration is off.
+	RegistrationGranted bool `json:"registration_granted"`
+}
+
+// AccessPassState is what Show says of a Temporary Access Pass (never
+// the pass itself, which is not kept).
+type AccessPassState struct {
+	// Created is when it was issued; Expires when it stops working.
+	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires"`
+	// Reusable: it works until it expires, not only once.
+	Reusable bool `json:"reusable"`
+	// LastUsed is when it was last used; null when never.
+	LastUsed *time.Time `json:"last_used"`
 }
 
 // TOTP is a user's authenticator app.
@@ -211,6 +229,16 @@ func (s *Service) Show(ctx context.Context, name string) (Details, error) {
 		if f.Count > 0 {
 			det.BlockedMethods = append(det.BlockedMethods, b.method)
 		}
+	}
+	switch p, err := st.AccessPassOf(ctx, u.Name); {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return Details{}, fmt.Errorf("reading %s's Temporary Access Pass: %w", u.Name, err)
+	case p.Expires.After(s.cfg.Now()) && (p.Reusable || p.Used.IsZero()):
+		det.AccessPass = &AccessPassState{Created: p.Created, Expires: p.Expires, Reusable: p.Reusable, LastUsed: timeOrNil(p.Used)}
+	}
+	if det.RegistrationGranted, err = st.RegistrationGranted(ctx, u.Name); err != nil {
+		return Details{}, fmt.Errorf("reading %s's registration grant: %w", u.Name, err)
 	}
 	events, err := st.RecentSignInEvents(ctx, u.Name, ShowEvents)
 	if err != nil {

@@ -114,6 +114,13 @@ func TestUserAdminCommands(t *testing.T) {
 	if d := time.Until(res.Pass.Expires); d < 59*time.Minute || d > time.Hour {
 		t.Errorf("the pass expires in %s, want 1h", d)
 	}
+	show, err := runCmd(t, userShowCommand(), "", "alice", "--config", s.caddyfile)
+	if err != nil || !strings.Contains(show, "Temporary Access Pass: until ") || !strings.Contains(show, "single use, unused") || !strings.Contains(show, "may set up a method at the next sign-in") {
+		t.Errorf("show after tap: %v\n%s", err, show)
+	}
+	if strings.Contains(show, res.Pass.Pass) {
+		t.Error("show prints the pass")
+	}
 	// The pass is hashed with the key the gateway derives from the
 	// Caddyfile's secret: the gateway accepts it.
 	keys, err := portal.AccessPassKeys([]string{"0123456789abcdef0123456789abcdef"})

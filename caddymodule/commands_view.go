@@ -100,6 +100,11 @@ and these:
                    "push"), until ` + "`stepgate user unlock`" + `
   recent_activity  the newest 20 events: [{"at", "outcome", "method",
                    "client_ip", "site"}], newest first
+  access_pass      the Temporary Access Pass while it can be used:
+                   {"created", "expires", "reusable", "last_used"}, or
+                   null (the pass itself is never shown again)
+  registration_granted  true after reset-methods until the user sets up
+                   a method
 
 Times are RFC 3339; a time that is unknown or never happened is null.
 Arrays are never null. Fields may be added; none is renamed or removed.`,
@@ -173,6 +178,16 @@ func printDetails(out io.Writer, d account.Details) error {
 	}
 	if none {
 		fmt.Fprintln(out, "    none")
+	}
+	if d.RegistrationGranted {
+		fmt.Fprintln(out, "    (may set up a method at the next sign-in: reset by an administrator)")
+	}
+	if p := d.AccessPass; p != nil {
+		uses := "single use, unused"
+		if p.Reusable {
+			uses = "reusable, last used " + when(p.LastUsed, "never")
+		}
+		fmt.Fprintf(out, "  Temporary Access Pass: until %s (%s)\n", when(&p.Expires, ""), uses)
 	}
 
 	fmt.Fprintln(out, "  recent activity:")
