@@ -68,9 +68,9 @@ func FuzzForms(f *testing.F) {
 	}
 	// The password form is left to the attack suite: each post costs a
 	// 160 ms password hash, too slow to fuzz.
-	paths := []string{"verify", "verify/method", "register", "register/phone", "logout", "outbox/answer"}
+	paths := []string{"verify", "verify/method", "register", "register/phone", "logout", "outbox/answer", "access-pass"}
 	alice, _ := freshAlice(f, e)
-	manage := []string{"verify", "default", "remove", "rename", "sign-out-others", "add/app", "add/phone", "add/nope"}
+	manage := []string{"verify", "default", "remove", "rename", "sign-out-others", "add/app", "add/phone", "add/nope", "password"}
 	f.Fuzz(func(t *testing.T, field, v1, v2 string) {
 		b.t, alice.t = t, t
 		for _, path := range manage {
