@@ -136,3 +136,31 @@ func TestChangeUserWithAddUser(t *testing.T) {
 		}
 	}
 }
+
+// TestReloadSeesAReplacedFileOfTheSameSizeAndTime: a new password hash has
+// the old one's length, and on a file system that keeps whole seconds the
+// replaced file can carry the same modification time: it is still read.
+func TestReloadSeesAReplacedFileOfTheSameSizeAndTime(t *testing.T) {
+	h1, _ := HashWith(cheap, "one")
+	h2, _ := HashWith(cheap, "two")
+	if len(h1) != len(h2) {
+		t.Fatal("hashes of different lengths")
+	}
+	p := filepath.Join(t.TempDir(), "users.yaml")
+	os.WriteFile(p, []byte("users:\n  alice:\n    password: '"+h1+"'\n"), 0o600)
+	st, _ := os.Stat(p)
+	d, err := Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ChangeUser(p, "alice", Change{Hash: &h2}); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(p, st.ModTime(), st.ModTime())
+	if changed, err := d.Reload(); err != nil || !changed {
+		t.Fatalf("reload: %v %v", changed, err)
+	}
+	if _, ok, _ := d.Authenticate(t.Context(), "src", "alice", "two"); !ok {
+		t.Error("the new password is not in force")
+	}
+}

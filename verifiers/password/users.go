@@ -60,6 +60,10 @@ type snapshot struct {
 	users   map[string]entry
 	modTime time.Time
 	size    int64
+	// file identifies the file read: a users file replaced by a rename
+	// (every Stepgate write) is another file even when its size and
+	// modification time (in whole seconds on some file systems) match.
+	file os.FileInfo
 	// kinds has one model hash per user, in name order: an unknown name is
 	// checked against a dummy of the kind of model it maps to, so unknown
 	// names take as long as the real users do, whatever hash kinds the
@@ -174,7 +178,7 @@ func load(path string, params Params) (*snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("users file %s: %w", path, err)
 	}
-	snap := &snapshot{users: make(map[string]entry, len(parsed.Users)), modTime: st.ModTime(), size: st.Size(), blank: parsed.blank}
+	snap := &snapshot{users: make(map[string]entry, len(parsed.Users)), modTime: st.ModTime(), size: st.Size(), file: st, blank: parsed.blank}
 	for name, u := range parsed.Users {
 		snap.users[name] = entry{
 			user:   verifiers.User{Name: name, DisplayName: u.DisplayName, Email: u.Email, Groups: u.Groups, Disabled: u.Disabled},
@@ -469,7 +473,7 @@ func (d *Directory) Reload() (bool, error) {
 		return false, fmt.Errorf("users file: %w", err)
 	}
 	cur := d.current.Load()
-	if st.ModTime().Equal(cur.modTime) && st.Size() == cur.size {
+	if st.ModTime().Equal(cur.modTime) && st.Size() == cur.size && cur.file != nil && os.SameFile(st, cur.file) {
 		return false, nil
 	}
 	snap, err := load(d.path, d.Params())
