@@ -96,6 +96,17 @@ func TestSignOutAndResetMethods(t *testing.T) {
 	if revokedBefore(t, f, "alice").IsZero() {
 		t.Error("alice's sessions not ended")
 	}
+	if d, _ := f.svc.Show(f.ctx, "alice"); !d.RegistrationGranted {
+		t.Error("show does not tell of the grant")
+	}
+	// A method added on Security info (not a first-sign-in registration)
+	// leaves the grant in the store; show no longer mentions it.
+	if err := f.st.SetTOTP(f.ctx, "alice", []byte("sealed"), 1); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := f.svc.Show(f.ctx, "alice"); d.RegistrationGranted {
+		t.Error("show tells of a grant for a user with a method")
+	}
 	if f.events("methods-reset") != 1 || f.events("user-signed-out") != 1 {
 		t.Error("audit events missing")
 	}

@@ -237,9 +237,12 @@ func (s *Service) Show(ctx context.Context, name string) (Details, error) {
 	case p.Expires.After(s.cfg.Now()) && (p.Reusable || p.Used.IsZero()):
 		det.AccessPass = &AccessPassState{Created: p.Created, Expires: p.Expires, Reusable: p.Reusable, LastUsed: timeOrNil(p.Used)}
 	}
+	// The grant only matters while the user has no method (one added on
+	// Security info, after signing in with a pass, leaves it in place).
 	if det.RegistrationGranted, err = st.RegistrationGranted(ctx, u.Name); err != nil {
 		return Details{}, fmt.Errorf("reading %s's registration grant: %w", u.Name, err)
 	}
+	det.RegistrationGranted = det.RegistrationGranted && len(sum.Methods) == 0
 	events, err := st.RecentSignInEvents(ctx, u.Name, ShowEvents)
 	if err != nil {
 		return Details{}, fmt.Errorf("reading %s's recent activity: %w", u.Name, err)
