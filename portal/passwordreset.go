@@ -46,9 +46,8 @@ func (p *Portal) cantReset() string {
 // PasswordResetMethods of them are done (resetVerified).
 //
 // It answers every name alike until the user must verify: the network's
-// budget is checked, and one attempt of it used (given back when the
-// reset goes on), and every method is asked whether the name has it, for
-// names that exist or not, so neither the page nor the store's work tells
+// budget is checked and one attempt of it used, and every method is asked
+// whether the name has it, for names that exist or not, so neither the page nor the store's work tells
 // which names exist. Only a user with enough methods gets to the verify
 // page, which an attacker can use only with those methods in hand. No
 // attempt is taken on the account's counters here: nothing is guessed,
@@ -109,7 +108,10 @@ func (p *Portal) passwordReset(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusForbidden, p.cantReset())
 		return
 	}
-	giveBack()
+	// The attempt taken from the network's budget is kept: starting a
+	// reset proves nothing, and sends a text, a call or a request to the
+	// user's device, so a flood of them from one network stops where a
+	// flood of wrong passwords would.
 	have, err := p.userMethods(ctx, user)
 	if err != nil {
 		p.storeError(w, r, err)

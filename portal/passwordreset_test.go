@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stepgate/stepgate/store"
+	"github.com/stepgate/stepgate/verifiers/password"
 	"github.com/stepgate/stepgate/verifiers/phone"
 )
 
@@ -421,5 +422,30 @@ func TestPasswordResetFormsNeedCSRF(t *testing.T) {
 	}
 	if r := e.browser().login("alice", testPassword); r.status != http.StatusSeeOther {
 		t.Fatalf("the password changed: %d", r.status)
+	}
+}
+
+// TestPasswordResetStartsUseTheNetworksBudget: starting a reset proves
+// nothing and sends a text or a request, so every start uses one attempt
+// of the network's budget, also for a user who goes on to verify: the
+// third start from one network is refused 429 and sends nothing.
+func TestPasswordResetStartsUseTheNetworksBudget(t *testing.T) {
+	e, inbox := newResetEnv(t, 1)
+	e.cfg.Users.SetLimits(password.Limits{CPUShare: 1, Attempts: 2, Per: time.Minute, RefusalDelay: -1})
+	if err := e.st.SetPhone(context.Background(), "alice", alicePhone); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	for i := range 2 {
+		if r := b.startReset("alice"); r.status != http.StatusSeeOther {
+			t.Fatalf("start %d: %d %s", i+1, r.status, r.body)
+		}
+	}
+	sent := inbox.count()
+	if r := b.startReset("alice"); r.status != http.StatusTooManyRequests {
+		t.Fatalf("third start from the network: %d, want 429:\n%s", r.status, r.body)
+	}
+	if n := inbox.count(); n != sent {
+		t.Fatalf("a refused start sent a text (%d, then %d)", sent, n)
 	}
 }
