@@ -20,7 +20,7 @@ import (
 // a forged form would delete, rename, sign out or text.
 func TestCrossSiteRequestForgery(t *testing.T) {
 	svc := pushtest.NewService(t)
-	g := start(t, []string{"alice", "bob"}, fmt.Sprintf("sms outbox\n\t\tvoice outbox\n\t\tpush {\n\t\t\tservice %s\n\t\t}", svc.Origin()))
+	g := start(t, []string{"alice", "bob"}, fmt.Sprintf("sms outbox\n\t\tvoice outbox\n\t\tpush {\n\t\t\tservice %s\n\t\t}\n\t\tpassword_reset", svc.Origin()))
 	victim := newClient(t)
 	secret := victim.register("alice")
 	elsewhere := newClient(t)
@@ -35,22 +35,24 @@ func TestCrossSiteRequestForgery(t *testing.T) {
 	stolen := attacker.csrf("/.stepgate/")
 	own := victim.csrf("/.stepgate/")
 	forms := map[string]url.Values{
-		"/.stepgate/":               {"username": {"alice"}, "password": {password_}},
-		"/.stepgate/verify":         {"code": {"123456"}},
-		"/.stepgate/verify/method":  {"method": {"sms"}},
-		"/.stepgate/logout":         {},
-		"/.stepgate/register":       {"code": {"123456"}},
-		"/.stepgate/register/phone": {"phone": {"+14155552671"}},
-		"/.stepgate/register/push":  {},
-		"/.stepgate/outbox/answer":  {"digits": {"#"}},
-		sip + "/verify":             {"next": {"add/phone"}},
-		sip + "/default":            {"method": {"sms"}},
-		sip + "/remove":             {"method": {"sms"}, "id": {"phone"}},
-		sip + "/rename":             {"method": {"push"}, "id": {device}, "name": {"Attacker's"}},
-		sip + "/sign-out-others":    {},
-		sip + "/add/app":            {"code": {"123456"}},
-		sip + "/add/phone":          {"phone": {forgedPhone}},
-		sip + "/add/push":           {},
+		"/.stepgate/":                   {"username": {"alice"}, "password": {password_}},
+		"/.stepgate/verify":             {"code": {"123456"}},
+		"/.stepgate/verify/method":      {"method": {"sms"}},
+		"/.stepgate/logout":             {},
+		"/.stepgate/register":           {"code": {"123456"}},
+		"/.stepgate/register/phone":     {"phone": {"+14155552671"}},
+		"/.stepgate/register/push":      {},
+		"/.stepgate/outbox/answer":      {"digits": {"#"}},
+		"/.stepgate/password-reset":     {"username": {"alice"}},
+		"/.stepgate/password-reset/new": {"new": {"a forged new password"}, "confirm": {"a forged new password"}},
+		sip + "/verify":                 {"next": {"add/phone"}},
+		sip + "/default":                {"method": {"sms"}},
+		sip + "/remove":                 {"method": {"sms"}, "id": {"phone"}},
+		sip + "/rename":                 {"method": {"push"}, "id": {device}, "name": {"Attacker's"}},
+		sip + "/sign-out-others":        {},
+		sip + "/add/app":                {"code": {"123456"}},
+		sip + "/add/phone":              {"phone": {forgedPhone}},
+		sip + "/add/push":               {},
 	}
 	crossSite := map[string]string{"Origin": "https://evil.com", "Sec-Fetch-Site": "cross-site"}
 	tries := 0

@@ -73,6 +73,10 @@ type App struct {
 	// Registration configures what users may set up during sign-in.
 	Registration *RegistrationConfig `json:"registration,omitempty"`
 
+	// PasswordReset turns on self-service password reset: "Forgot my
+	// password?" on the password step. Off when absent.
+	PasswordReset *PasswordResetConfig `json:"password_reset,omitempty"`
+
 	// HelpContact tells users who to contact when they cannot sign in, e.g.
 	// "IT help desk, extension 4357".
 	HelpContact string `json:"help_contact,omitempty"`
@@ -204,6 +208,16 @@ type RegistrationConfig struct {
 	FirstSignIn bool `json:"first_sign_in,omitempty"`
 }
 
+// PasswordResetConfig configures self-service password reset: a user who
+// forgot their password verifies it's them with Methods different
+// verification methods of theirs and chooses a new one, which ends
+// every session they had.
+type PasswordResetConfig struct {
+	// Methods is how many different verification methods a reset needs:
+	// 1 or 2 (default 2).
+	Methods int `json:"methods,omitempty"`
+}
+
 // LockoutConfig is the back-off after failed attempts, per account and
 // method.
 type LockoutConfig struct {
@@ -306,6 +320,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	if a.Registration != nil {
 		cfg.FirstSignInRegistration = a.Registration.FirstSignIn
+	}
+	if a.PasswordReset != nil {
+		if n := a.PasswordReset.Methods; n != 0 && n != 1 && n != 2 {
+			a.store.Close()
+			return fmt.Errorf("password_reset: methods must be 1 or 2, not %d", n)
+		}
+		cfg.PasswordReset, cfg.PasswordResetMethods = true, a.PasswordReset.Methods
 	}
 	cfg.Lockout = a.lockout()
 	if err = a.phonePortalConfig(repl, &cfg); err != nil {

@@ -5,6 +5,8 @@ import (
 
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -109,6 +111,8 @@ func TestProvisionErrors(t *testing.T) {
 		"store in a file":             {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: filepath.Join(users, "state.db")}}, "sqlite store"},
 		"reauth negative":             {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, SecurityInfo: &SecurityInfoConfig{Reauth: -1}}, "security_info: reauth must not be negative"},
 		"reauth under a second":       {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, SecurityInfo: &SecurityInfoConfig{Reauth: caddy.Duration(500 * time.Millisecond)}}, "security_info: reauth must be at least 1s, not 500ms"},
+		"password_reset methods 3":    {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, PasswordReset: &PasswordResetConfig{Methods: 3}}, "password_reset: methods must be 1 or 2, not 3"},
+		"password_reset methods -1":   {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, PasswordReset: &PasswordResetConfig{Methods: -1}}, "password_reset: methods must be 1 or 2, not -1"},
 	} {
 		err := provision(t, &tc.app)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -180,5 +184,41 @@ func TestProvisionAndSecretFile(t *testing.T) {
 	}
 	if got := c.users.Params(); got != (password.Params{Memory: 46 * 1024, Time: 1, Threads: 1}) {
 		t.Errorf("configured hash parameters %+v", got)
+	}
+}
+
+// TestProvisionPasswordReset: password_reset turns on the reset page (and
+// the link to it); without it the page is not there.
+func TestProvisionPasswordReset(t *testing.T) {
+	dir := t.TempDir()
+	h, _ := password.Hash("pw")
+	users := filepath.Join(dir, "users.yaml")
+	os.WriteFile(users, []byte("users:\n  alice:\n    password: '"+h+"'\n"), 0o600)
+	good := strings.Repeat("k", 32)
+	for name, tc := range map[string]struct {
+		reset      *PasswordResetConfig
+		page, link bool
+	}{
+		"off":       {nil, false, false},
+		"on":        {&PasswordResetConfig{}, true, true},
+		"methods 1": {&PasswordResetConfig{Methods: 1}, true, true},
+	} {
+		a := App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: filepath.Join(dir, name+".db")}, PasswordReset: tc.reset}
+		if err := provision(t, &a); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		get := func(path string) *httptest.ResponseRecorder {
+			r := httptest.NewRequest("GET", "http://localhost"+path, nil)
+			r.RemoteAddr = "127.0.0.1:40000"
+			w := httptest.NewRecorder()
+			a.Portal().ServeHTTP(w, r)
+			return w
+		}
+		if got := get("/.stepgate/password-reset").Code == http.StatusOK; got != tc.page {
+			t.Errorf("%s: reset page served: %v", name, got)
+		}
+		if got := strings.Contains(get("/.stepgate/").Body.String(), "Forgot my password?"); got != tc.link {
+			t.Errorf("%s: Forgot my password? link: %v", name, got)
+		}
 	}
 }

@@ -41,6 +41,9 @@ func init() {
 //		security_info {
 //			reauth <duration>              # default 10m, at least 1s
 //		}
+//		password_reset [{                  # "Forgot my password?"; off when absent
+//			methods 1|2                    # different methods to verify with; default 2
+//		}]
 //		method <name> [{ … }]              # a method module: stepgate.methods.<name>
 //		help_contact <text>
 //		password_cpu <percent>%
@@ -167,6 +170,24 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 			app.SecurityInfo = new(SecurityInfoConfig)
 			err := subBlock(d, map[string]func() error{
 				"reauth": func() error { return durationArg(d, &app.SecurityInfo.Reauth) },
+			})
+			if err != nil {
+				return nil, err
+			}
+		case "password_reset":
+			app.PasswordReset = new(PasswordResetConfig)
+			err := subBlock(d, map[string]func() error{
+				"methods": func() error {
+					var n string
+					if !d.AllArgs(&n) {
+						return d.ArgErr()
+					}
+					if n != "1" && n != "2" {
+						return d.Errf("password_reset: methods must be 1 or 2, not %q", n)
+					}
+					app.PasswordReset.Methods = int(n[0] - '0')
+					return nil
+				},
 			})
 			if err != nil {
 				return nil, err

@@ -61,6 +61,17 @@ func (p *Portal) remember(r *http.Request, event, user, method, outcome string) 
 		outcome = event
 	case "method-removed", "method-renamed", "default-method-changed", "signed-out-others":
 		outcome = event
+	case "password-reset":
+		switch outcome {
+		case "started", "success", "replayed":
+			outcome = "password-reset-" + outcome
+		case "not-enough-methods", "disabled":
+			// Written for names that do not exist too (below), so a
+			// refusal costs the same for any name.
+			outcome = "password-reset-refused"
+		default:
+			return
+		}
 	default:
 		return
 	}
@@ -68,10 +79,10 @@ func (p *Portal) remember(r *http.Request, event, user, method, outcome string) 
 		return
 	}
 	if _, ok := p.cfg.Users.Lookup(user); !ok {
-		if method != "password" && method != byPass {
+		if method != "password" && method != byPass && method != methodReset {
 			return
 		}
-		// A wrong password (or pass) for a name that does not exist is written
+		// A wrong password (or pass), or a refused password reset, for a name that does not exist is written
 		// too, under a name no account can have: the write costs a few
 		// milliseconds, and a sign-in that took them only for real
 		// accounts would tell which names exist. The store keeps that

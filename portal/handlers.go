@@ -44,11 +44,25 @@ type pending struct {
 	// Grant is set on a registration that an administrator's
 	// `reset-methods` allowed where first-sign-in registration is off.
 	Grant bool `json:"g,omitempty"`
+	// Reset is set on a password reset (see passwordreset.go): how many
+	// more methods the user must verify with. Finishing a second step
+	// with it set never issues a session.
+	Reset int `json:"x,omitempty"`
+	// Used are the methods a password reset was verified with so far: none
+	// counts twice, and "Sign in another way" offers only the others.
+	Used []string `json:"w,omitempty"`
+	// Nonce is the one-time token of a password reset whose verifications
+	// are done (stageNewPassword): its hash is in the store, and the new
+	// password uses it up.
+	Nonce string `json:"o,omitempty"`
 }
 
 const (
 	stageVerify   = "verify"
 	stageRegister = "register"
+	// stageNewPassword is a password reset whose verifications are done:
+	// only its page (choose a new password) reads it.
+	stageNewPassword = "new-password"
 )
 
 // ServeHTTP serves the portal's pages under Prefix.
@@ -144,6 +158,8 @@ var portalPages = []portalPage{
 	{path: "register", below: true, serve: (*Portal).register},
 	{path: "logout", serve: noRest((*Portal).logout)},
 	{path: "access-pass", serve: noRest((*Portal).accessPass)},
+	{path: "password-reset", serve: noRest((*Portal).passwordReset)},
+	{path: "password-reset/new", serve: noRest((*Portal).newPassword)},
 	{path: strings.TrimPrefix(SecurityInfoPath, Prefix), below: true, serve: (*Portal).securityInfo},
 	// GET and HEAD of static files are answered before anything else
 	// (ServeHTTP); other requests find nothing there.
@@ -545,9 +561,13 @@ func (p *Portal) verifyPage(r *http.Request, pd pending, user verifiers.User, m 
 	if err != nil {
 		return pageData{}, err
 	}
+	have = unused(have, pd.Used)
 	d := pageData{Title: m.desc.Heading, Heading: m.desc.Heading, Error: msg, Username: user.Name,
 		Method: pd.M, Prompt: pd.Prompt, Others: len(have) > 1, Answer: string(m.desc.Answer), Hint: m.desc.Hint,
 		Again: m.desc.Again, Number: pd.Show, Live: pd.Err == "", Digits: m.desc.CodeDigits, GoOn: m.desc.Continue}
+	if pd.Reset > 0 {
+		d.Info = fmt.Sprintf("To reset your password, verify it's you: step %d of %d.", len(pd.Used)+1, len(pd.Used)+pd.Reset)
+	}
 	if m.extra != nil {
 		if d.Step, err = m.extra.PageData(ctx, user, p.attempt(r, &pd)); err != nil {
 			return pageData{}, err
@@ -626,6 +646,10 @@ func (p *Portal) failed(r *http.Request, user, method, outcome string, f store.F
 func (p *Portal) finish(w http.ResponseWriter, r *http.Request, pd pending, user verifiers.User, method string) {
 	if pd.Session != "" {
 		p.reverified(w, r, pd, user, method)
+		return
+	}
+	if pd.Reset > 0 {
+		p.resetVerified(w, r, pd, user, method)
 		return
 	}
 	s := p.newSession(r, user.Name)

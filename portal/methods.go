@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -41,6 +42,20 @@ func (p *Portal) userMethods(ctx context.Context, user verifiers.User) ([]choice
 		out = append(out, choice{Method: m.desc.Name, Label: label})
 	}
 	return out, nil
+}
+
+// unused is have without the methods in used.
+func unused(have []choice, used []string) []choice {
+	if len(used) == 0 {
+		return have
+	}
+	var out []choice
+	for _, c := range have {
+		if !slices.Contains(used, c.Method) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // defaultMethod is the user's chosen default when they still have it, else
@@ -125,7 +140,9 @@ func (p *Portal) verifyingWithMethods(w http.ResponseWriter, r *http.Request) (p
 		p.storeError(w, r, err)
 		return pd, user, nil, false
 	}
-	return pd, user, have, true
+	// A password reset counts each method once: the ones it was
+	// verified with are no longer offered, nor accepted.
+	return pd, user, unused(have, pd.Used), true
 }
 
 // otherMethods lists the user's other methods ("Sign in another way"), or

@@ -36,6 +36,7 @@ type pageData struct {
 	Choices  []choice // the other methods to choose from
 	Wide     bool     // a wider card (the Security info page)
 	Manage   bool     // link to the Security info page (a signed-in user)
+	Forgot   bool     // offer "Forgot my password?" (set by render)
 
 	// The verify page, in the words of its method (see verifiers.Description).
 	Answer string // what kind of answer: "code", "approval"
@@ -68,7 +69,7 @@ type pages struct {
 
 // pageNames are the portal's own pages; each method's verify page and its
 // own pages are parsed with its registration (forMethod).
-var pageNames = []string{"login", "accesspass", "other", "message", "logout", "securityinfo", "reauth", "password"}
+var pageNames = []string{"login", "accesspass", "other", "message", "logout", "securityinfo", "reauth", "password", "passwordreset", "newpassword"}
 
 func loadPages() (*pages, error) {
 	ps := &pages{set: map[string]*template.Template{}}
@@ -153,6 +154,7 @@ func (p *Portal) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 	if d.Help == "" {
 		d.Help = p.cfg.HelpContact
 	}
+	d.Forgot = p.cfg.PasswordReset
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, d); err != nil {
 		p.log.Error("rendering page " + name + ": " + err.Error())

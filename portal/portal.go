@@ -71,6 +71,13 @@ type Config struct {
 	// Methods are more second-step methods, beside the built-in ones that
 	// SMS, Voice and Push turn on.
 	Methods []verifiers.Factory
+	// PasswordReset offers "Forgot my password?" on the password step: a
+	// user who proves who they are with PasswordResetMethods of their
+	// methods chooses a new password. Off by default.
+	PasswordReset bool
+	// PasswordResetMethods is how many different methods a password reset
+	// needs: 1 or 2 (2 when zero).
+	PasswordResetMethods int
 }
 
 // Portal serves the sign-in pages and decides about every request.
@@ -129,6 +136,13 @@ func New(cfg Config) (*Portal, error) {
 		cfg.Reauth = defaultReauth
 	case cfg.Reauth < time.Second:
 		return nil, fmt.Errorf("reauth must be at least 1s, not %s", cfg.Reauth)
+	}
+	switch {
+	case !cfg.PasswordReset:
+	case cfg.PasswordResetMethods == 0:
+		cfg.PasswordResetMethods = 2
+	case cfg.PasswordResetMethods != 1 && cfg.PasswordResetMethods != 2:
+		return nil, fmt.Errorf("password reset needs 1 or 2 verification methods, not %d", cfg.PasswordResetMethods)
 	}
 	if cfg.Issuer == "" {
 		cfg.Issuer = "Stepgate"

@@ -272,7 +272,7 @@ func (p *Portal) methodTitle(name string) string {
 }
 
 // suspicious outcomes are highlighted in Recent activity.
-var suspicious = map[string]bool{"failure": true, "replayed": true, "denied": true, "lockout": true, "fraud-reported": true}
+var suspicious = map[string]bool{"password-reset-replayed": true, "failure": true, "replayed": true, "denied": true, "lockout": true, "fraud-reported": true}
 
 // outcomeWords says what a sign-in event's outcome means.
 func outcomeWords(outcome string) string {
@@ -319,6 +319,14 @@ func outcomeWords(outcome string) string {
 		return "Account disabled by an administrator"
 	case "user-enabled":
 		return "Account enabled by an administrator"
+	case "password-reset-started":
+		return "Password reset started"
+	case "password-reset-success":
+		return "Password reset after verifying it's you; signed out everywhere"
+	case "password-reset-refused":
+		return "Password reset refused: not enough sign-in methods, or account disabled"
+	case "password-reset-replayed":
+		return "Password reset refused: the reset was already used"
 	case "no-method", "no-usable-method":
 		return "Refused: no usable sign-in method"
 	}
