@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +18,9 @@ import (
 // the origin check alone must refuse it): all refused with 403, and none
 // has an effect. The victim has just verified (every Security info change
 // would be allowed), has a second method, a device and a second session:
-// a forged form would delete, rename, sign out or text.
+// a forged form would delete, rename, sign out or text. The Temporary
+// Access Pass form carries bob's real pass, the Change password form
+// alice's real password.
 func TestCrossSiteRequestForgery(t *testing.T) {
 	svc := pushtest.NewService(t)
 	g := start(t, []string{"alice", "bob"}, fmt.Sprintf("sms outbox\n\t\tvoice outbox\n\t\tpush {\n\t\t\tservice %s\n\t\t}\n\t\tpassword_reset", svc.Origin()))
@@ -31,6 +34,8 @@ func TestCrossSiteRequestForgery(t *testing.T) {
 	g.givePhone("alice", alicePhone, false)
 	device := victim.addDevice(svc, "Pixel").Device
 	before := g.methods("alice")
+	usersBefore, _ := os.ReadFile(g.users)
+	bobsPass := g.tap("bob")
 	attacker := newClient(t)
 	stolen := attacker.csrf("/.stepgate/")
 	own := victim.csrf("/.stepgate/")
@@ -53,6 +58,8 @@ func TestCrossSiteRequestForgery(t *testing.T) {
 		sip + "/add/app":                {"code": {"123456"}},
 		sip + "/add/phone":              {"phone": {forgedPhone}},
 		sip + "/add/push":               {},
+		sip + "/password":               {"current": {password_}, "new": {"a forged passphrase"}, "confirm": {"a forged passphrase"}},
+		passPath:                        {"username": {"bob"}, "pass": {bobsPass}},
 	}
 	crossSite := map[string]string{"Origin": "https://evil.com", "Sec-Fetch-Site": "cross-site"}
 	tries := 0
@@ -99,6 +106,14 @@ func TestCrossSiteRequestForgery(t *testing.T) {
 	}
 	if lines := g.logLines("outbox", forgedPhone); len(lines) != 0 {
 		t.Fatalf("a forged request texted the attacker's number: %s", lines[0])
+	}
+	// Her password is as it was, and bob's pass was not used up (a
+	// forged pass sign-in would put bob's session in alice's browser).
+	if after, _ := os.ReadFile(g.users); string(after) != string(usersBefore) {
+		t.Fatal("a forged request changed the users file (a password)")
+	}
+	if r := newClient(t).usePass("bob", bobsPass); !signedInWithPass(r) {
+		t.Fatalf("bob's pass after the forged posts: %d", r.status)
 	}
 	t.Logf("%d forged posts to %d forms", tries, len(forms))
 }
