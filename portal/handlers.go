@@ -567,6 +567,7 @@ func (p *Portal) verifyPage(r *http.Request, pd pending, user verifiers.User, m 
 		Again: m.desc.Again, Number: pd.Show, Live: pd.Err == "", Digits: m.desc.CodeDigits, GoOn: m.desc.Continue}
 	if pd.Reset > 0 {
 		d.Info = fmt.Sprintf("To reset your password, verify it's you: step %d of %d.", len(pd.Used)+1, len(pd.Used)+pd.Reset)
+		d.Resetting = true
 	}
 	if m.extra != nil {
 		if d.Step, err = m.extra.PageData(ctx, user, p.attempt(r, &pd)); err != nil {

@@ -311,5 +311,5 @@ func (p *Portal) newPassword(w http.ResponseWriter, r *http.Request) {
 		signIn += "?rd=" + url.QueryEscape(pd.Rd)
 	}
 	p.render(w, r, http.StatusOK, "message", pageData{Title: "Password changed", Heading: "Your password was changed",
-		Info: "Your password was changed. Sign in with your new password.", Continue: signIn})
+		Info: "Your password was changed, and you're signed out everywhere. Sign in with your new password.", Continue: signIn})
 }

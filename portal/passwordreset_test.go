@@ -153,7 +153,7 @@ func TestPasswordResetWithTwoMethods(t *testing.T) {
 	pending := b.cookie(plainNames.pending)
 	token := csrfRe.FindStringSubmatch(b.get(NewPasswordPath).body)[1]
 	r := b.newPasswords(newTestPassword, newTestPassword)
-	if r.status != http.StatusOK || !strings.Contains(r.body, "Your password was changed. Sign in with your new password.") {
+	if r.status != http.StatusOK || !strings.Contains(html.UnescapeString(r.body), "Your password was changed, and you're signed out everywhere. Sign in with your new password.") {
 		t.Fatalf("setting the new password: %d %s", r.status, r.body)
 	}
 	if b.cookie(plainNames.session) != nil || e.signedIn(b) {
