@@ -10,8 +10,6 @@ import (
 
 	"github.com/stepgate/stepgate/account"
 	"github.com/stepgate/stepgate/store"
-	"github.com/stepgate/stepgate/verifiers"
-	"github.com/stepgate/stepgate/verifiers/password"
 )
 
 // A session begun with a Temporary Access Pass says so in By. A user who
@@ -36,28 +34,11 @@ const msgBadPass = "That Temporary Access Pass didn't work. Check the username a
 // password counter (wrong passes count toward its lockout), and the pass
 // is looked up in the store for unknown names too.
 func (p *Portal) accessPass(w http.ResponseWriter, r *http.Request) {
-	if methodNotAllowed(w, r) {
+	f, ok := p.nameForm(w, r, "accesspass", "Use a Temporary Access Pass")
+	if !ok {
 		return
 	}
-	rd := p.safeRd(r, r.FormValue("rd"))
-	typed := r.PostFormValue("username")
-	again := func(status int, msg string) {
-		if len(typed) > 64 {
-			typed = ""
-		}
-		p.render(w, r, status, "accesspass", pageData{Title: "Use a Temporary Access Pass", Heading: "Use a Temporary Access Pass", Error: msg, Rd: rd, Username: typed})
-	}
-	if r.Method != http.MethodPost {
-		again(http.StatusOK, "")
-		return
-	}
-	ctx := r.Context()
-	name := password.NormalizeName(typed)
-	source := verifiers.SourceKey(p.cfg.ClientIP(r))
-	if err := p.cfg.Users.CheckSource(ctx, source); err != nil {
-		p.passwordRefused(w, r, name, err, again)
-		return
-	}
+	ctx, name, again := r.Context(), f.name, f.again
 	var taken store.Attempt
 	if name != "" {
 		a, msg, ok := p.takeAttempt(r, name, store.FailuresPassword, byPass)
@@ -67,7 +48,7 @@ func (p *Portal) accessPass(w http.ResponseWriter, r *http.Request) {
 		}
 		taken = a
 	}
-	giveBack, err := p.cfg.Users.TakeSourceAttempt(ctx, source)
+	giveBack, err := p.cfg.Users.TakeSourceAttempt(ctx, f.source)
 	if err != nil {
 		if name != "" {
 			p.returnAttempt(ctx, name, store.FailuresPassword, taken)

@@ -59,29 +59,12 @@ func (p *Portal) passwordReset(w http.ResponseWriter, r *http.Request) {
 		p.notFound(w, r)
 		return
 	}
-	if methodNotAllowed(w, r) {
+	f, ok := p.nameForm(w, r, "passwordreset", "Reset your password")
+	if !ok {
 		return
 	}
-	rd := p.safeRd(r, r.FormValue("rd"))
-	typed := r.PostFormValue("username")
-	again := func(status int, msg string) {
-		if len(typed) > 64 {
-			typed = ""
-		}
-		p.render(w, r, status, "passwordreset", pageData{Title: "Reset your password", Heading: "Reset your password", Error: msg, Rd: rd, Username: typed})
-	}
-	if r.Method != http.MethodPost {
-		again(http.StatusOK, "")
-		return
-	}
-	ctx := r.Context()
-	name := password.NormalizeName(typed)
-	source := verifiers.SourceKey(p.cfg.ClientIP(r))
-	if err := p.cfg.Users.CheckSource(ctx, source); err != nil {
-		p.passwordRefused(w, r, name, err, again)
-		return
-	}
-	giveBack, err := p.cfg.Users.TakeSourceAttempt(ctx, source)
+	ctx, name, rd, again := r.Context(), f.name, f.rd, f.again
+	giveBack, err := p.cfg.Users.TakeSourceAttempt(ctx, f.source)
 	if err != nil {
 		p.passwordRefused(w, r, name, err, again)
 		return
@@ -312,4 +295,41 @@ func (p *Portal) newPassword(w http.ResponseWriter, r *http.Request) {
 	}
 	p.render(w, r, http.StatusOK, "message", pageData{Title: "Password changed", Heading: "Your password was changed",
 		Info: "Your password was changed, and you're signed out everywhere. Sign in with your new password.", Continue: signIn})
+}
+
+// nameForm is a posted form that starts with a username: the Temporary
+// Access Pass and password reset pages.
+type nameForm struct {
+	name   string // the typed name, normalised
+	rd     string // where to go after signing in
+	source string // the client's network (verifiers.SourceKey)
+	// again shows the page again with an error and the typed name.
+	again func(status int, msg string)
+}
+
+// nameForm serves page (titled heading) to a GET, and for a POST returns
+// the form once the client's network is within its budget
+// (CheckSource); otherwise it has answered and returns false.
+func (p *Portal) nameForm(w http.ResponseWriter, r *http.Request, page, heading string) (nameForm, bool) {
+	if methodNotAllowed(w, r) {
+		return nameForm{}, false
+	}
+	rd := p.safeRd(r, r.FormValue("rd"))
+	typed := r.PostFormValue("username")
+	f := nameForm{name: password.NormalizeName(typed), rd: rd, source: verifiers.SourceKey(p.cfg.ClientIP(r))}
+	f.again = func(status int, msg string) {
+		if len(typed) > 64 {
+			typed = ""
+		}
+		p.render(w, r, status, page, pageData{Title: heading, Heading: heading, Error: msg, Rd: rd, Username: typed})
+	}
+	if r.Method != http.MethodPost {
+		f.again(http.StatusOK, "")
+		return nameForm{}, false
+	}
+	if err := p.cfg.Users.CheckSource(r.Context(), f.source); err != nil {
+		p.passwordRefused(w, r, f.name, err, f.again)
+		return nameForm{}, false
+	}
+	return f, true
 }
