@@ -187,12 +187,7 @@ func (g *adminGateway) waitOut(what string, limit time.Duration, cs ...*client) 
 // withStore runs f on the gateway's store, opened beside Caddy's handle.
 func (g *adminGateway) withStore(f func(context.Context, *store.SQLite)) {
 	g.t.Helper()
-	st, err := store.OpenSQLite(g.db)
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	defer st.Close()
-	f(context.Background(), st)
+	withStore(g.t, g.db, f)
 }
 
 // usePass posts a Temporary Access Pass on its sign-in page.

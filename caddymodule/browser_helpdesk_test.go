@@ -241,14 +241,11 @@ func TestBrowserPasswordReset(t *testing.T) {
 
 	ctx := newBrowser(t)
 	secret := firstSignInWithApp(t, ctx, "alice")
-	st, err := store.OpenSQLite(db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.SetPhone(context.Background(), "alice", alicePhone); err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
+	withStore(t, db, func(ctx context.Context, st *store.SQLite) {
+		if err := st.SetPhone(ctx, "alice", alicePhone); err != nil {
+			t.Fatal(err)
+		}
+	})
 	signOut(t, ctx)
 
 	step(t, ctx, "open the app",

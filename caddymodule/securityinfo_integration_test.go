@@ -87,9 +87,16 @@ func waitCooldown() { time.Sleep(sendCooldown + 10*time.Millisecond) }
 // withStore runs f on the gateway's store, opened beside Caddy's handle.
 func (g *siGateway) withStore(f func(context.Context, *store.SQLite)) {
 	g.t.Helper()
-	st, err := store.OpenSQLite(g.db)
+	withStore(g.t, g.db, f)
+}
+
+// withStore runs f on the SQLite store at db, opened beside Caddy's
+// handle.
+func withStore(t *testing.T, db string, f func(context.Context, *store.SQLite)) {
+	t.Helper()
+	st, err := store.OpenSQLite(db)
 	if err != nil {
-		g.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer st.Close()
 	f(context.Background(), st)
