@@ -17,7 +17,7 @@ func (p *Portal) audit(r *http.Request, event, user, method, outcome string, ext
 		zap.String("user", user),
 		zap.String("method", method),
 		zap.String("client_ip", p.cfg.ClientIP(r)),
-		zap.String("host", r.Host),
+		zap.String("host", hostOf(r)),
 		zap.String("outcome", outcome),
 	}, extra...)
 	switch outcome {

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -75,7 +74,7 @@ func (p *Portal) sessionCookie(r *http.Request) (session, bool) {
 	// name is never taken for another (securecookie binds the name into
 	// the MAC).
 	cache := p.verified
-	if r.TLS == nil {
+	if !isSecure(r) {
 		cache = p.verifiedPlain
 	}
 	s, ok := cache.get(raw)
@@ -92,7 +91,7 @@ func (p *Portal) sessionCookie(r *http.Request) (session, bool) {
 func (p *Portal) validate(r *http.Request, s session) *Identity {
 	// The session names the host (or cookie domain) it was issued for: a
 	// cookie value carried to another host is refused.
-	if s.Aud != p.audience(r) {
+	if s.Aud != p.audience(requestHost(r)) {
 		return nil
 	}
 	now := p.cfg.Now().Unix()
@@ -165,15 +164,6 @@ func (p *Portal) Admit(w http.ResponseWriter, r *http.Request, id *Identity, pol
 // Groups is the comma-separated group list, as sent in Remote-Groups.
 func (id *Identity) Groups() string { return id.groups }
 
-// wantsHTML reports whether the client is a browser navigating, which gets
-// a redirect; API clients and scripts get a 401 they can act on.
-func wantsHTML(r *http.Request) bool {
-	if r.Header.Get("X-Requested-With") != "" {
-		return false
-	}
-	return strings.Contains(r.Header.Get("Accept"), "text/html")
-}
-
 // challenge answers a request without a valid session.
 func (p *Portal) challenge(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
@@ -241,7 +231,7 @@ func (p *Portal) newSession(r *http.Request, user string) session {
 	b := make([]byte, 16)
 	rand.Read(b)
 	now := p.cfg.Now().Unix()
-	return session{ID: hex.EncodeToString(b), User: user, Aud: p.audience(r), Issued: now, Seen: now,
+	return session{ID: hex.EncodeToString(b), User: user, Aud: p.audience(requestHost(r)), Issued: now, Seen: now,
 		Expires: now + int64(p.cfg.Lifetime/time.Second)}
 }
 
@@ -253,7 +243,7 @@ func (p *Portal) setSession(w http.ResponseWriter, r *http.Request, s session) b
 		return false
 	}
 	c := &http.Cookie{
-		Name: names.session, Value: v, Path: "/", HttpOnly: true, Secure: r.TLS != nil,
+		Name: names.session, Value: v, Path: "/", HttpOnly: true, Secure: isSecure(r),
 		SameSite: http.SameSiteLaxMode,
 		MaxAge:   int(p.expiry(s) - p.cfg.Now().Unix()),
 	}
@@ -266,7 +256,7 @@ func (p *Portal) setSession(w http.ResponseWriter, r *http.Request, s session) b
 
 // clearCookie deletes a cookie in the browser.
 func (p *Portal) clearCookie(w http.ResponseWriter, r *http.Request, name string) {
-	c := &http.Cookie{Name: name, Value: "", Path: "/", HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode, MaxAge: -1}
+	c := &http.Cookie{Name: name, Value: "", Path: "/", HttpOnly: true, Secure: isSecure(r), SameSite: http.SameSiteLaxMode, MaxAge: -1}
 	if name == domainSessionName {
 		c.Domain = p.cfg.CookieDomain
 	}

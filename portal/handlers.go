@@ -232,7 +232,7 @@ func methodNotAllowed(w http.ResponseWriter, r *http.Request) bool {
 }
 
 func (p *Portal) safeRd(r *http.Request, raw string) string {
-	return SafeReturnURL(raw, r.Host, p.cfg.CookieDomain, r.TLS == nil)
+	return SafeReturnURL(raw, hostOf(r), p.cfg.CookieDomain, !isSecure(r))
 }
 
 // getLogin shows the password step, or sends a signed-in user on.
@@ -463,7 +463,7 @@ func (p *Portal) setPending(w http.ResponseWriter, r *http.Request, pd pending) 
 	if err != nil {
 		return false
 	}
-	http.SetCookie(w, &http.Cookie{Name: name, Value: v, Path: "/", HttpOnly: true, Secure: r.TLS != nil,
+	http.SetCookie(w, &http.Cookie{Name: name, Value: v, Path: "/", HttpOnly: true, Secure: isSecure(r),
 		SameSite: http.SameSiteLaxMode, MaxAge: int(pendingLifetime / time.Second)})
 	return true
 }

@@ -262,21 +262,16 @@ func isLoopbackHost(hostport string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// requestHost is the request's host without port, lower case.
-func requestHost(r *http.Request) string {
-	host := r.Host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	return strings.ToLower(strings.Trim(host, "[]"))
-}
-
 // names picks the cookie names for the request's security context. On plain
 // HTTP the browser would refuse __Host- and __Secure- cookies, so only
 // loopback (the demo) gets unprefixed names; the portal refuses to sign in
 // anywhere else without TLS.
-func (p *Portal) names(r *http.Request) cookieNames {
-	if r.TLS == nil {
+func (p *Portal) names(r *http.Request) cookieNames { return p.cookieNames(isSecure(r)) }
+
+// cookieNames are the cookie names for a request over HTTPS (secure) or
+// plain HTTP.
+func (p *Portal) cookieNames(secure bool) cookieNames {
+	if !secure {
 		return plainNames
 	}
 	n := hostNames
@@ -291,7 +286,7 @@ func (p *Portal) names(r *http.Request) cookieNames {
 // connection's peer must be loopback: the Host header alone is the
 // client's to choose.
 func (p *Portal) insecureOK(r *http.Request) bool {
-	if r.TLS != nil {
+	if isSecure(r) {
 		return true
 	}
 	if !fromThisMachine(r) {
@@ -299,7 +294,7 @@ func (p *Portal) insecureOK(r *http.Request) bool {
 	}
 	p.insecureWarned.Do(func() {
 		p.log.Warn("serving sign-in over plain HTTP on loopback: cookies are not marked Secure; use HTTPS for anything but a local demo",
-			zap.String("host", r.Host))
+			zap.String("host", hostOf(r)))
 	})
 	return true
 }
@@ -307,15 +302,16 @@ func (p *Portal) insecureOK(r *http.Request) bool {
 // fromThisMachine reports whether both the site name and the connecting
 // client are loopback: the Host header alone is the client's to choose.
 func fromThisMachine(r *http.Request) bool {
-	return isLoopbackHost(r.Host) && isLoopbackHost(remoteIP(r))
+	return isLoopbackHost(hostOf(r)) && isLoopbackHost(remoteIP(r))
 }
 
-// audience is what a session issued on this request is valid for.
-func (p *Portal) audience(r *http.Request) string {
-	if p.cfg.CookieDomain != "" && inCookieDomain(requestHost(r), p.cfg.CookieDomain) {
+// audience is what a session issued for a request to host (without port,
+// lower case) is valid for.
+func (p *Portal) audience(host string) string {
+	if p.cfg.CookieDomain != "" && inCookieDomain(host, p.cfg.CookieDomain) {
 		return "." + p.cfg.CookieDomain
 	}
-	return requestHost(r)
+	return host
 }
 
 func remoteIP(r *http.Request) string {

@@ -724,7 +724,7 @@ func (p *Portal) addMethod(w http.ResponseWriter, r *http.Request, id *Identity,
 		p.storeError(w, r, err)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: p.addCookie(r, m), Value: v, Path: "/", HttpOnly: true, Secure: r.TLS != nil,
+	http.SetCookie(w, &http.Cookie{Name: p.addCookie(r, m), Value: v, Path: "/", HttpOnly: true, Secure: isSecure(r),
 		SameSite: http.SameSiteLaxMode, MaxAge: int(pendingLifetime / time.Second)})
 	p.showStep(w, r, m, step, pageData{Username: id.User.Name, Action: action, Cancel: SecurityInfoPath, CancelLabel: "Back to Security info"})
 }

@@ -148,10 +148,7 @@ func (p *Portal) guard(r *http.Request, user verifiers.User, m *method) func(int
 // origin is the site's origin as the browser sees it, for links that
 // another device opens.
 func origin(r *http.Request) string {
-	if r.TLS == nil {
-		return "http://" + r.Host
-	}
-	return "https://" + r.Host
+	return scheme(r) + "://" + hostOf(r)
 }
 
 // registering reads the pending first-sign-in registration of method m;
