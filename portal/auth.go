@@ -4,7 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
-	"net/url"
+	"strings"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -55,18 +55,28 @@ func (pol Policy) Allows(u verifiers.User) bool {
 // nil when there is no valid session. It is the hot path: no disk or
 // network I/O, only the cookie's MAC and cipher and in-memory lookups.
 func (p *Portal) Authenticate(r *http.Request) *Identity {
-	s, ok := p.sessionCookie(r)
+	return p.authenticate(isSecure(r), hostOf(r), r.Header["Cookie"])
+}
+
+// authenticate finds the identity behind the session cookie among cookies
+// (Cookie header lines) of a request to host over HTTPS (secure) or not.
+func (p *Portal) authenticate(secure bool, host string, cookies []string) *Identity {
+	s, ok := p.readSession(secure, cookies)
 	if !ok {
 		return nil
 	}
-	return p.validate(r, s)
+	return p.validate(host, s)
 }
 
 // sessionCookie returns the request's session cookie if its MAC and cipher
 // check out, whatever its contents say (validate judges those).
 func (p *Portal) sessionCookie(r *http.Request) (session, bool) {
-	names := p.names(r)
-	raw, ok := findCookie(r, names.session)
+	return p.readSession(isSecure(r), r.Header["Cookie"])
+}
+
+func (p *Portal) readSession(secure bool, cookies []string) (session, bool) {
+	names := p.cookieNames(secure)
+	raw, ok := cookieValue(cookies, names.session)
 	if !ok {
 		return session{}, false
 	}
@@ -74,7 +84,7 @@ func (p *Portal) sessionCookie(r *http.Request) (session, bool) {
 	// name is never taken for another (securecookie binds the name into
 	// the MAC).
 	cache := p.verified
-	if !isSecure(r) {
+	if !secure {
 		cache = p.verifiedPlain
 	}
 	s, ok := cache.get(raw)
@@ -87,11 +97,12 @@ func (p *Portal) sessionCookie(r *http.Request) (session, bool) {
 	return s, true
 }
 
-// validate applies every check beyond the cookie's integrity.
-func (p *Portal) validate(r *http.Request, s session) *Identity {
+// validate applies every check beyond the cookie's integrity to a session
+// presented to host (with or without port).
+func (p *Portal) validate(host string, s session) *Identity {
 	// The session names the host (or cookie domain) it was issued for: a
 	// cookie value carried to another host is refused.
-	if s.Aud != p.audience(requestHost(r)) {
+	if s.Aud != p.audience(hostname(host)) {
 		return nil
 	}
 	now := p.cfg.Now().Unix()
@@ -110,97 +121,87 @@ func (p *Portal) validate(r *http.Request, s session) *Identity {
 	return id
 }
 
-// Protect makes the per-request decision for a protected route. When the
-// request may go on, it strips client-sent identity headers and Stepgate's
-// own cookies, sets the real identity headers and returns the identity
-// with done=false. Otherwise it has written the response (redirect, 401 or
-// 403) and returns done=true.
+// Protect is the in-process front door: Caddy's handler serves the
+// protected site itself. It reads the request's facts and makes the
+// decision (Decide). When the request may go on, it strips client-sent
+// identity headers and Stepgate's own cookies, sets the real identity
+// headers, sends a refreshed session cookie with the response, and
+// returns the identity with done=false. Otherwise it has written the
+// response (redirect, 401 or 403) and returns done=true.
 //
 // Once Protect has let a request through, the request no longer carries
 // the session cookie: a second protected route the same request passes
 // through (a stricter `stepgate` inside a `route`) must use Admit with the
 // identity the first one returned.
 func (p *Portal) Protect(w http.ResponseWriter, r *http.Request, pol Policy) (id *Identity, done bool) {
-	id = p.Authenticate(r)
-	if id == nil {
-		p.challenge(w, r)
-		return nil, true
-	}
-	if id.sess.By == bySetUpPass {
-		p.setUpFirst(w, r)
-		return nil, true
-	}
-	if !p.Admit(w, r, id, pol) {
+	f := decisionFacts(r)
+	d := p.Decide(&f, pol)
+	if d.Outcome != Allow {
+		p.answerFacts(r, &f)
+		p.answer(w, r, &f, d)
 		return nil, true
 	}
 	StripIdentityHeaders(r.Header)
 	StripStepgateCookies(r.Header)
-	setIdentityHeaders(r.Header, id)
-	if id.refresh {
-		s := id.sess
-		s.Seen = p.cfg.Now().Unix()
-		if s.Expires == 0 {
-			// A session from before sessions carried their expiry (format
-			// 1) gets the one it has now, so a lifetime raised later
-			// cannot lengthen it past a revocation kept until then.
-			s.Expires = p.expiry(s)
-		}
-		p.setSession(w, r, s)
+	setIdentityHeaders(r.Header, d.Identity)
+	if d.Refresh != nil {
+		http.SetCookie(w, d.Refresh)
 	}
-	return id, false
+	return d.Identity, false
 }
 
 // Admit applies pol to id, the identity Protect established earlier for
 // the same request, and reports whether the request may go on; when it may
 // not, it has written the 403.
 func (p *Portal) Admit(w http.ResponseWriter, r *http.Request, id *Identity, pol Policy) bool {
-	if !pol.Allows(id.User) {
-		p.forbidden(w, r, id)
+	d := p.Judge(id, pol)
+	if d.Outcome != Allow {
+		f := p.FactsOf(r)
+		p.answer(w, r, &f, d)
 		return false
 	}
 	return true
 }
 
+// answer writes the in-process response to a decision that stops the
+// request. Redirects stay on the request's own origin, so they are sent
+// origin-relative: a Host header the client chose never appears in a
+// response.
+func (p *Portal) answer(w http.ResponseWriter, r *http.Request, f *Facts, d Decision) {
+	w.Header().Set("Cache-Control", "no-store")
+	switch d.Outcome {
+	case SignIn:
+		if !f.WantsHTML {
+			writeError(w, http.StatusUnauthorized, `{"error":"unauthenticated","message":"sign in at `+Prefix+`"}`)
+			return
+		}
+		http.Redirect(w, r, strings.TrimPrefix(d.Location, f.Origin()), http.StatusFound)
+	case StepUp:
+		if !f.WantsHTML {
+			writeError(w, http.StatusForbidden, `{"error":"set_up_required","message":"add a sign-in method at `+SecurityInfoPath+` first"}`)
+			return
+		}
+		http.Redirect(w, r, strings.TrimPrefix(d.Location, f.Origin()), http.StatusFound)
+	default:
+		p.forbidden(w, r, f, d.Identity)
+	}
+}
+
+// writeError writes a fixed JSON error body with its status.
+func writeError(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write([]byte(body + "\n"))
+}
+
 // Groups is the comma-separated group list, as sent in Remote-Groups.
 func (id *Identity) Groups() string { return id.groups }
 
-// challenge answers a request without a valid session.
-func (p *Portal) challenge(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
-	if !wantsHTML(r) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusUnauthorized)
-		w.Write([]byte(`{"error":"unauthenticated","message":"sign in at ` + Prefix + `"}` + "\n"))
-		return
-	}
-	target := Prefix
-	if rd := r.URL.RequestURI(); rd != "/" && r.Method == http.MethodGet {
-		target += "?rd=" + url.QueryEscape(rd)
-	}
-	http.Redirect(w, r, target, http.StatusFound)
-}
-
-// setUpFirst answers a user signed in with a Temporary Access Pass who has
-// no sign-in method yet: they add one on Security info before going on.
-func (p *Portal) setUpFirst(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
-	if !wantsHTML(r) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusForbidden)
-		w.Write([]byte(`{"error":"set_up_required","message":"add a sign-in method at ` + SecurityInfoPath + ` first"}` + "\n"))
-		return
-	}
-	http.Redirect(w, r, SecurityInfoPath+"?done=set-up-first", http.StatusFound)
-}
-
 // forbidden answers a signed-in user whom the policy does not admit.
-func (p *Portal) forbidden(w http.ResponseWriter, r *http.Request, id *Identity) {
+func (p *Portal) forbidden(w http.ResponseWriter, r *http.Request, f *Facts, id *Identity) {
 	p.audit(r, "access-denied", id.User.Name, "", "denied")
-	if !wantsHTML(r) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(http.StatusForbidden)
-		w.Write([]byte(`{"error":"forbidden","message":"your account may not use this resource"}` + "\n"))
+	if !f.WantsHTML {
+		writeError(w, http.StatusForbidden, `{"error":"forbidden","message":"your account may not use this resource"}`)
 		return
 	}
 	p.render(w, r, http.StatusForbidden, "message", pageData{
@@ -237,21 +238,31 @@ func (p *Portal) newSession(r *http.Request, user string) session {
 
 // setSession writes the session cookie.
 func (p *Portal) setSession(w http.ResponseWriter, r *http.Request, s session) bool {
-	names := p.names(r)
-	v, err := securecookie.EncodeMulti(names.session, &s, p.sessions[0])
-	if err != nil {
+	c := p.sessionSetCookie(isSecure(r), s)
+	if c == nil {
 		return false
 	}
+	http.SetCookie(w, c)
+	return true
+}
+
+// sessionSetCookie is the cookie that carries s to a browser on HTTPS
+// (secure) or plain HTTP, or nil when s cannot be encoded.
+func (p *Portal) sessionSetCookie(secure bool, s session) *http.Cookie {
+	names := p.cookieNames(secure)
+	v, err := securecookie.EncodeMulti(names.session, &s, p.sessions[0])
+	if err != nil {
+		return nil
+	}
 	c := &http.Cookie{
-		Name: names.session, Value: v, Path: "/", HttpOnly: true, Secure: isSecure(r),
+		Name: names.session, Value: v, Path: "/", HttpOnly: true, Secure: secure,
 		SameSite: http.SameSiteLaxMode,
 		MaxAge:   int(p.expiry(s) - p.cfg.Now().Unix()),
 	}
 	if names.session == domainSessionName {
 		c.Domain = p.cfg.CookieDomain
 	}
-	http.SetCookie(w, c)
-	return true
+	return c
 }
 
 // clearCookie deletes a cookie in the browser.

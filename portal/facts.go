@@ -46,15 +46,23 @@ func (f *Facts) Hostname() string { return hostname(f.Host) }
 // It is, with isSecure and hostOf below, the only place in the portal
 // that reads the transport: pages and decisions use what these return.
 func (p *Portal) FactsOf(r *http.Request) Facts {
-	return Facts{
-		Scheme:    scheme(r),
-		Host:      hostOf(r),
-		Method:    r.Method,
-		URI:       r.URL.RequestURI(),
-		Cookies:   r.Header["Cookie"],
-		ClientIP:  p.cfg.ClientIP(r),
-		WantsHTML: wantsHTML(r),
-	}
+	f := decisionFacts(r)
+	p.answerFacts(r, &f)
+	return f
+}
+
+// decisionFacts reads the facts Decide uses: scheme, host, method, URI
+// and cookies.
+func decisionFacts(r *http.Request) Facts {
+	return Facts{Scheme: scheme(r), Host: hostOf(r), Method: r.Method, URI: r.URL.RequestURI(), Cookies: r.Header["Cookie"]}
+}
+
+// answerFacts adds the facts only an answer other than Allow uses: the
+// client (for the audit) and whether it is a browser (redirect or status).
+// The in-process front door reads them only when it needs them.
+func (p *Portal) answerFacts(r *http.Request, f *Facts) {
+	f.ClientIP = p.cfg.ClientIP(r)
+	f.WantsHTML = wantsHTML(r)
 }
 
 // isSecure reports whether r came over HTTPS, as FactsOf reads it.
@@ -85,8 +93,12 @@ func hostname(hostport string) string {
 // wantsHTML reports whether the client is a browser navigating, which gets
 // a redirect; API clients and scripts get a 401 they can act on.
 func wantsHTML(r *http.Request) bool {
-	if r.Header.Get("X-Requested-With") != "" {
+	// The keys are canonical already (the server canonicalises every
+	// header it reads), so the map is read directly: Header.Get would
+	// canonicalise them again on every request.
+	if v := r.Header["X-Requested-With"]; len(v) > 0 && v[0] != "" {
 		return false
 	}
-	return strings.Contains(r.Header.Get("Accept"), "text/html")
+	accept := r.Header["Accept"]
+	return len(accept) > 0 && strings.Contains(accept[0], "text/html")
 }

@@ -181,7 +181,12 @@ var (
 // findCookie returns the value of the named cookie without parsing every
 // cookie of the request into a slice (r.Cookie allocates for each one).
 func findCookie(r *http.Request, name string) (string, bool) {
-	for _, line := range r.Header["Cookie"] {
+	return cookieValue(r.Header["Cookie"], name)
+}
+
+// cookieValue finds the value of cookie name in Cookie header lines.
+func cookieValue(lines []string, name string) (string, bool) {
+	for _, line := range lines {
 		for len(line) > 0 {
 			var part string
 			if i := strings.IndexByte(line, ';'); i >= 0 {

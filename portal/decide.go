@@ -1,0 +1,116 @@
+package portal
+
+import (
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// Outcome is what a decision tells the front door to do with a request.
+type Outcome uint8
+
+const (
+	// Allow: the request goes on, carrying the identity.
+	Allow Outcome = iota + 1
+	// SignIn: no valid session. Browsers are sent to Location; other
+	// clients get 401.
+	SignIn
+	// StepUp: signed in, but the user must do something at Location
+	// before going on (today: add a sign-in method after signing in with
+	// a Temporary Access Pass). Browsers are sent there; other clients
+	// get 403.
+	StepUp
+	// Forbidden: signed in, and the policy does not admit the user: 403.
+	Forbidden
+)
+
+var outcomeNames = [...]string{Allow: "allow", SignIn: "sign-in", StepUp: "step-up", Forbidden: "forbidden"}
+
+func (o Outcome) String() string {
+	if int(o) < len(outcomeNames) && outcomeNames[o] != "" {
+		return outcomeNames[o]
+	}
+	return "invalid"
+}
+
+// Decision is the answer to one request, for any front door: Caddy's own
+// handler (Protect) or, later, the forward-auth endpoints. What it says
+// depends only on the request's facts, the policy and in-memory state.
+type Decision struct {
+	Outcome Outcome
+	// Identity is the signed-in user (Allow, StepUp, Forbidden).
+	Identity *Identity
+	// Location is where a browser goes next, as an absolute URL (SignIn,
+	// StepUp).
+	Location string
+	// Refresh, when not nil, is the session cookie with its idle timer
+	// moved on: the front door sends it to the browser with whatever
+	// response ends the request.
+	Refresh *http.Cookie
+}
+
+// Decide makes the per-request decision for a protected resource from the
+// request's scheme, host, method, URI and cookies (the client's address
+// and WantsHTML are for the answer, not the decision). It is the hot path:
+// no disk or network I/O, only the session cookie's MAC and cipher
+// (skipped for a value already verified) and in-memory lookups.
+func (p *Portal) Decide(f *Facts, pol Policy) Decision {
+	id := p.authenticate(f.Secure(), f.Host, f.Cookies)
+	if id == nil {
+		return Decision{Outcome: SignIn, Location: signInURL(f)}
+	}
+	if id.sess.By == bySetUpPass {
+		return Decision{Outcome: StepUp, Identity: id, Location: f.Origin() + SecurityInfoPath + "?done=set-up-first"}
+	}
+	d := p.Judge(id, pol)
+	if d.Outcome == Allow && id.refresh {
+		d.Refresh = p.refreshed(f.Secure(), id.sess)
+	}
+	return d
+}
+
+// Judge applies pol to id, an identity already established for the
+// request (by an earlier Decide on the same request).
+func (p *Portal) Judge(id *Identity, pol Policy) Decision {
+	if !pol.Allows(id.User) {
+		return Decision{Outcome: Forbidden, Identity: id}
+	}
+	return Decision{Outcome: Allow, Identity: id}
+}
+
+// signInURL is the portal's first page on the request's own origin, with
+// the page to return to when that is worth remembering: a GET other than
+// the site's root.
+func signInURL(f *Facts) string {
+	if f.URI != "/" && f.Method == http.MethodGet {
+		return f.Origin() + Prefix + "?rd=" + url.QueryEscape(f.URI)
+	}
+	return f.Origin() + Prefix
+}
+
+// refreshed is the session cookie for s seen now: its idle timer starts
+// again.
+func (p *Portal) refreshed(secure bool, s session) *http.Cookie {
+	s.Seen = p.cfg.Now().Unix()
+	if s.Expires == 0 {
+		// A session from before sessions carried their expiry (format 1)
+		// gets the one it has now, so a lifetime raised later cannot
+		// lengthen it past a revocation kept until then.
+		s.Expires = p.expiry(s)
+	}
+	return p.sessionSetCookie(secure, s)
+}
+
+// Method is how the user passed their most recent second step in this
+// session: a method's name, or how a Temporary Access Pass was used (""
+// in sessions from before it was recorded).
+func (id *Identity) Method() string { return id.sess.By }
+
+// Verified is when the user last passed a second step in this session
+// (the zero time when the session does not say).
+func (id *Identity) Verified() time.Time {
+	if id.sess.Verified == 0 {
+		return time.Time{}
+	}
+	return time.Unix(id.sess.Verified, 0)
+}
