@@ -297,6 +297,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 			}
 			return r.RemoteAddr
 		},
+		// Caddy marks a request whose peer is in the server's
+		// trusted_proxies; only then are X-Forwarded-Proto and
+		// X-Forwarded-Host believed.
+		TrustedProxy: func(r *http.Request) bool {
+			trusted, _ := caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool)
+			return trusted
+		},
 	}
 	if a.Session != nil {
 		cfg.Lifetime = time.Duration(a.Session.Lifetime)

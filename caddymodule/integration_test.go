@@ -43,8 +43,15 @@ func echoBackend(t *testing.T) string { return gatewaytest.Echo(t) }
 // It returns the Caddyfile.
 func startCaddyfile(t *testing.T, stepgateBlock, sites string) string {
 	t.Helper()
+	return startCaddyfileWith(t, "", stepgateBlock, sites)
+}
+
+// startCaddyfileWith is startCaddyfile with more global options.
+func startCaddyfileWith(t *testing.T, global, stepgateBlock, sites string) string {
+	t.Helper()
 	caddyfile := `
 {
+	` + global + `
 	skip_install_trust
 	admin localhost:2999
 	http_port 9080

@@ -17,7 +17,7 @@ func (p *Portal) audit(r *http.Request, event, user, method, outcome string, ext
 		zap.String("user", user),
 		zap.String("method", method),
 		zap.String("client_ip", p.cfg.ClientIP(r)),
-		zap.String("host", hostOf(r)),
+		zap.String("host", p.hostOf(r)),
 		zap.String("outcome", outcome),
 	}, extra...)
 	switch outcome {
@@ -89,7 +89,7 @@ func (p *Portal) remember(r *http.Request, event, user, method, outcome string) 
 		// name's newest events only, so a flood takes bounded space.
 		user = nobody
 	}
-	site := requestHost(r)
+	site := p.requestHost(r)
 	e := store.SignInEvent{Username: user, At: p.cfg.Now(), Method: method, ClientIP: p.cfg.ClientIP(r), Site: site, Outcome: outcome}
 	if err := p.cfg.Store.RecordSignInEvent(r.Context(), e); err != nil {
 		p.log.Error("recording a sign-in event for Recent activity", zap.Error(err))

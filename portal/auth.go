@@ -55,7 +55,7 @@ func (pol Policy) Allows(u verifiers.User) bool {
 // nil when there is no valid session. It is the hot path: no disk or
 // network I/O, only the cookie's MAC and cipher and in-memory lookups.
 func (p *Portal) Authenticate(r *http.Request) *Identity {
-	return p.authenticate(isSecure(r), hostOf(r), r.Header["Cookie"])
+	return p.authenticate(p.isSecure(r), p.hostOf(r), r.Header["Cookie"])
 }
 
 // authenticate finds the identity behind the session cookie among cookies
@@ -71,7 +71,7 @@ func (p *Portal) authenticate(secure bool, host string, cookies []string) *Ident
 // sessionCookie returns the request's session cookie if its MAC and cipher
 // check out, whatever its contents say (validate judges those).
 func (p *Portal) sessionCookie(r *http.Request) (session, bool) {
-	return p.readSession(isSecure(r), r.Header["Cookie"])
+	return p.readSession(p.isSecure(r), r.Header["Cookie"])
 }
 
 func (p *Portal) readSession(secure bool, cookies []string) (session, bool) {
@@ -134,7 +134,7 @@ func (p *Portal) validate(host string, s session) *Identity {
 // through (a stricter `stepgate` inside a `route`) must use Admit with the
 // identity the first one returned.
 func (p *Portal) Protect(w http.ResponseWriter, r *http.Request, pol Policy) (id *Identity, done bool) {
-	f := decisionFacts(r)
+	f := p.decisionFacts(r)
 	d := p.Decide(&f, pol)
 	if d.Outcome != Allow {
 		p.answerFacts(r, &f)
@@ -232,13 +232,13 @@ func (p *Portal) newSession(r *http.Request, user string) session {
 	b := make([]byte, 16)
 	rand.Read(b)
 	now := p.cfg.Now().Unix()
-	return session{ID: hex.EncodeToString(b), User: user, Aud: p.audience(requestHost(r)), Issued: now, Seen: now,
+	return session{ID: hex.EncodeToString(b), User: user, Aud: p.audience(p.requestHost(r)), Issued: now, Seen: now,
 		Expires: now + int64(p.cfg.Lifetime/time.Second)}
 }
 
 // setSession writes the session cookie.
 func (p *Portal) setSession(w http.ResponseWriter, r *http.Request, s session) bool {
-	c := p.sessionSetCookie(isSecure(r), s)
+	c := p.sessionSetCookie(p.isSecure(r), s)
 	if c == nil {
 		return false
 	}
@@ -267,7 +267,7 @@ func (p *Portal) sessionSetCookie(secure bool, s session) *http.Cookie {
 
 // clearCookie deletes a cookie in the browser.
 func (p *Portal) clearCookie(w http.ResponseWriter, r *http.Request, name string) {
-	c := &http.Cookie{Name: name, Value: "", Path: "/", HttpOnly: true, Secure: isSecure(r), SameSite: http.SameSiteLaxMode, MaxAge: -1}
+	c := &http.Cookie{Name: name, Value: "", Path: "/", HttpOnly: true, Secure: p.isSecure(r), SameSite: http.SameSiteLaxMode, MaxAge: -1}
 	if name == domainSessionName {
 		c.Domain = p.cfg.CookieDomain
 	}

@@ -29,7 +29,7 @@ func (p *Portal) csrfToken(w http.ResponseWriter, r *http.Request) string {
 		v = base64.RawURLEncoding.EncodeToString(b)
 		http.SetCookie(w, &http.Cookie{
 			Name: names.csrf, Value: v, Path: "/", HttpOnly: true,
-			Secure: isSecure(r), SameSite: http.SameSiteLaxMode,
+			Secure: p.isSecure(r), SameSite: http.SameSiteLaxMode,
 		})
 	}
 	return p.csrfMAC(v)

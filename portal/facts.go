@@ -40,21 +40,23 @@ func (f *Facts) Origin() string { return f.Scheme + "://" + f.Host }
 func (f *Facts) Hostname() string { return hostname(f.Host) }
 
 // FactsOf reads the facts of a request Caddy (or any net/http server)
-// serves directly: the scheme from the connection's TLS state, the host
-// from the Host header, the client from the ClientIP hook.
+// serves directly: the scheme and host from the connection and the Host
+// header, or from a trusted proxy's X-Forwarded-Proto and X-Forwarded-Host
+// (see schemeHost); the client from the ClientIP hook.
 //
-// It is, with isSecure and hostOf below, the only place in the portal
-// that reads the transport: pages and decisions use what these return.
+// It and schemeHost are the only places in the portal that read the
+// transport: pages and decisions use what they return.
 func (p *Portal) FactsOf(r *http.Request) Facts {
-	f := decisionFacts(r)
+	f := p.decisionFacts(r)
 	p.answerFacts(r, &f)
 	return f
 }
 
 // decisionFacts reads the facts Decide uses: scheme, host, method, URI
 // and cookies.
-func decisionFacts(r *http.Request) Facts {
-	return Facts{Scheme: scheme(r), Host: hostOf(r), Method: r.Method, URI: r.URL.RequestURI(), Cookies: r.Header["Cookie"]}
+func (p *Portal) decisionFacts(r *http.Request) Facts {
+	scheme, host := p.schemeHost(r)
+	return Facts{Scheme: scheme, Host: host, Method: r.Method, URI: r.URL.RequestURI(), Cookies: r.Header["Cookie"]}
 }
 
 // answerFacts adds the facts only an answer other than Allow uses: the
@@ -65,21 +67,109 @@ func (p *Portal) answerFacts(r *http.Request, f *Facts) {
 	f.WantsHTML = wantsHTML(r)
 }
 
-// isSecure reports whether r came over HTTPS, as FactsOf reads it.
-func isSecure(r *http.Request) bool { return r.TLS != nil }
-
-func scheme(r *http.Request) string {
-	if isSecure(r) {
-		return "https"
+// schemeHost is the scheme and host the browser used. They are the
+// connection's (TLS or not) and the Host header's, unless the request
+// comes from a trusted proxy (Caddy's trusted_proxies) that says otherwise
+// in X-Forwarded-Proto and X-Forwarded-Host: a load balancer that ends
+// TLS in front of Caddy. From anyone else those headers are ignored, and
+// so is a value that is not one clear scheme or host.
+func (p *Portal) schemeHost(r *http.Request) (scheme, host string) {
+	scheme, host = "http", r.Host
+	if r.TLS != nil {
+		scheme = "https"
 	}
-	return "http"
+	proto, fhost := r.Header["X-Forwarded-Proto"], r.Header["X-Forwarded-Host"]
+	if len(proto) == 0 && len(fhost) == 0 || !p.cfg.TrustedProxy(r) {
+		return scheme, host
+	}
+	if v, ok := forwardedProto(proto); ok {
+		scheme = v
+	}
+	if v, ok := forwardedHost(fhost); ok {
+		host = v
+	}
+	return scheme, host
 }
 
-// hostOf is the host r asked for, with its port, as FactsOf reads it.
-func hostOf(r *http.Request) string { return r.Host }
+// forwardedProto is the scheme in X-Forwarded-Proto's values: exactly one
+// value, "http" or "https" in any case.
+func forwardedProto(vals []string) (string, bool) {
+	if len(vals) != 1 {
+		return "", false
+	}
+	switch v := strings.TrimSpace(vals[0]); {
+	case strings.EqualFold(v, "https"):
+		return "https", true
+	case strings.EqualFold(v, "http"):
+		return "http", true
+	}
+	return "", false
+}
 
-// requestHost is r's host without port, lower case.
-func requestHost(r *http.Request) string { return hostname(hostOf(r)) }
+// forwardedHost is the host in X-Forwarded-Host's values: exactly one
+// value, a host name or IP address with an optional port, nothing else.
+func forwardedHost(vals []string) (string, bool) {
+	if len(vals) != 1 {
+		return "", false
+	}
+	v := strings.TrimSpace(vals[0])
+	if !validHost(v) {
+		return "", false
+	}
+	return v, true
+}
+
+// validHost reports whether hostport is a DNS name, an IPv4 address or a
+// bracketed IPv6 address, with an optional numeric port.
+func validHost(hostport string) bool {
+	if hostport == "" || len(hostport) > 255 {
+		return false
+	}
+	if hostport[0] == '[' {
+		end := strings.IndexByte(hostport, ']')
+		if end < 0 || net.ParseIP(hostport[1:end]) == nil {
+			return false
+		}
+		rest := hostport[end+1:]
+		return rest == "" || rest[0] == ':' && validPort(rest[1:])
+	}
+	host := hostport
+	if i := strings.LastIndexByte(hostport, ':'); i >= 0 {
+		if !validPort(hostport[i+1:]) {
+			return false
+		}
+		host = hostport[:i]
+	}
+	if host == "" {
+		return false
+	}
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func validPort(port string) bool {
+	return port != "" && len(port) <= 5 && strings.Trim(port, "0123456789") == ""
+}
+
+// isSecure reports whether the browser used HTTPS (see schemeHost).
+func (p *Portal) isSecure(r *http.Request) bool {
+	scheme, _ := p.schemeHost(r)
+	return scheme == "https"
+}
+
+// hostOf is the host the browser asked for, with its port (see schemeHost).
+func (p *Portal) hostOf(r *http.Request) string {
+	_, host := p.schemeHost(r)
+	return host
+}
+
+// requestHost is the host the browser asked for, without port, lower case.
+func (p *Portal) requestHost(r *http.Request) string { return hostname(p.hostOf(r)) }
 
 // hostname strips the port and brackets from hostport and lower-cases it.
 func hostname(hostport string) string {

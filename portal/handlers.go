@@ -232,7 +232,7 @@ func methodNotAllowed(w http.ResponseWriter, r *http.Request) bool {
 }
 
 func (p *Portal) safeRd(r *http.Request, raw string) string {
-	return SafeReturnURL(raw, hostOf(r), p.cfg.CookieDomain, !isSecure(r))
+	return SafeReturnURL(raw, p.hostOf(r), p.cfg.CookieDomain, !p.isSecure(r))
 }
 
 // getLogin shows the password step, or sends a signed-in user on.
@@ -334,7 +334,7 @@ func (p *Portal) postLogin(w http.ResponseWriter, r *http.Request) {
 		p.storeError(w, r, err)
 		return
 	}
-	pd := pending{ID: randomID(), User: user.Name, Rd: rd, Aud: requestHost(r), Created: p.cfg.Now().Unix()}
+	pd := pending{ID: randomID(), User: user.Name, Rd: rd, Aud: p.requestHost(r), Created: p.cfg.Now().Unix()}
 	switch {
 	case len(have) > 0:
 		pd.Stage = stageVerify
@@ -463,7 +463,7 @@ func (p *Portal) setPending(w http.ResponseWriter, r *http.Request, pd pending) 
 	if err != nil {
 		return false
 	}
-	http.SetCookie(w, &http.Cookie{Name: name, Value: v, Path: "/", HttpOnly: true, Secure: isSecure(r),
+	http.SetCookie(w, &http.Cookie{Name: name, Value: v, Path: "/", HttpOnly: true, Secure: p.isSecure(r),
 		SameSite: http.SameSiteLaxMode, MaxAge: int(pendingLifetime / time.Second)})
 	return true
 }
@@ -478,7 +478,7 @@ func (p *Portal) readPending(r *http.Request, stage string) (pending, verifiers.
 		return pd, verifiers.User{}, false
 	}
 	now := p.cfg.Now().Unix()
-	if pd.Stage != stage || pd.Aud != requestHost(r) || now-pd.Created > int64(pendingLifetime/time.Second) || pd.Created > now+60 {
+	if pd.Stage != stage || pd.Aud != p.requestHost(r) || now-pd.Created > int64(pendingLifetime/time.Second) || pd.Created > now+60 {
 		return pd, verifiers.User{}, false
 	}
 	u, ok := p.cfg.Users.Lookup(pd.User)

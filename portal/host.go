@@ -35,7 +35,7 @@ func (h host) Signing(r *http.Request) (verifiers.User, verifiers.Challenge, boo
 	return user, h.p.attempt(r, &pd), true
 }
 
-func (h host) Local(r *http.Request) bool { return fromThisMachine(r) }
+func (h host) Local(r *http.Request) bool { return h.p.fromThisMachine(r) }
 
 func (h host) FirstSignInRegistration() bool { return h.p.cfg.FirstSignInRegistration }
 

@@ -105,7 +105,7 @@ func (p *Portal) passwordReset(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusForbidden, p.cantReset())
 		return
 	}
-	pd := pending{ID: randomID(), User: user.Name, Stage: stageVerify, Rd: rd, Aud: requestHost(r), Created: p.cfg.Now().Unix(),
+	pd := pending{ID: randomID(), User: user.Name, Stage: stageVerify, Rd: rd, Aud: p.requestHost(r), Created: p.cfg.Now().Unix(),
 		Reset: p.cfg.PasswordResetMethods}
 	if pd.M, err = p.defaultMethod(ctx, user, have); err != nil {
 		p.storeError(w, r, err)

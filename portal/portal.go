@@ -62,6 +62,10 @@ type Config struct {
 	// ClientIP returns the client's address (Caddy's client_ip, which
 	// honours trusted_proxies). Defaults to the connection's remote address.
 	ClientIP func(*http.Request) string
+	// TrustedProxy reports whether the request comes from a proxy whose
+	// X-Forwarded-Proto and X-Forwarded-Host are believed (Caddy's
+	// trusted_proxies). Nil trusts nobody.
+	TrustedProxy func(*http.Request) bool
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 	// Reauth is how recent a second step must be before a change on the
@@ -154,6 +158,9 @@ func New(cfg Config) (*Portal, error) {
 	cfg.Lockout = cfg.Lockout.WithDefaults()
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
+	}
+	if cfg.TrustedProxy == nil {
+		cfg.TrustedProxy = func(*http.Request) bool { return false }
 	}
 	if cfg.ClientIP == nil {
 		cfg.ClientIP = remoteIP
@@ -266,7 +273,7 @@ func isLoopbackHost(hostport string) bool {
 // HTTP the browser would refuse __Host- and __Secure- cookies, so only
 // loopback (the demo) gets unprefixed names; the portal refuses to sign in
 // anywhere else without TLS.
-func (p *Portal) names(r *http.Request) cookieNames { return p.cookieNames(isSecure(r)) }
+func (p *Portal) names(r *http.Request) cookieNames { return p.cookieNames(p.isSecure(r)) }
 
 // cookieNames are the cookie names for a request over HTTPS (secure) or
 // plain HTTP.
@@ -286,23 +293,23 @@ func (p *Portal) cookieNames(secure bool) cookieNames {
 // connection's peer must be loopback: the Host header alone is the
 // client's to choose.
 func (p *Portal) insecureOK(r *http.Request) bool {
-	if isSecure(r) {
+	if p.isSecure(r) {
 		return true
 	}
-	if !fromThisMachine(r) {
+	if !p.fromThisMachine(r) {
 		return false
 	}
 	p.insecureWarned.Do(func() {
 		p.log.Warn("serving sign-in over plain HTTP on loopback: cookies are not marked Secure; use HTTPS for anything but a local demo",
-			zap.String("host", hostOf(r)))
+			zap.String("host", p.hostOf(r)))
 	})
 	return true
 }
 
 // fromThisMachine reports whether both the site name and the connecting
 // client are loopback: the Host header alone is the client's to choose.
-func fromThisMachine(r *http.Request) bool {
-	return isLoopbackHost(hostOf(r)) && isLoopbackHost(remoteIP(r))
+func (p *Portal) fromThisMachine(r *http.Request) bool {
+	return isLoopbackHost(p.hostOf(r)) && isLoopbackHost(remoteIP(r))
 }
 
 // audience is what a session issued for a request to host (without port,

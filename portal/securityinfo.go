@@ -354,7 +354,7 @@ func (p *Portal) startReauth(w http.ResponseWriter, r *http.Request, id *Identit
 	if slug, ok := strings.CutPrefix(r.PostFormValue("next"), "add/"); ok && p.reg.setUpBySlug(slug) != nil && slug != "" {
 		next += "/add/" + slug
 	}
-	pd := pending{ID: randomID(), User: id.User.Name, Stage: stageVerify, Rd: next, Aud: requestHost(r), Created: p.cfg.Now().Unix(),
+	pd := pending{ID: randomID(), User: id.User.Name, Stage: stageVerify, Rd: next, Aud: p.requestHost(r), Created: p.cfg.Now().Unix(),
 		Session: id.SessionID}
 	if pd.M, err = p.defaultMethod(ctx, id.User, have); err != nil {
 		p.storeError(w, r, err)
@@ -631,11 +631,11 @@ func (p *Portal) readAdd(r *http.Request, id *Identity, m *method) pending {
 	now := p.cfg.Now().Unix()
 	if raw, ok := findCookie(r, name); ok && securecookie.DecodeMulti(name, raw, &pd, p.pendings...) == nil &&
 		pd.Stage == stageAdd && pd.Session == id.SessionID && pd.User == id.User.Name && pd.M == m.desc.Name &&
-		pd.Aud == requestHost(r) && now-pd.Created <= int64(pendingLifetime/time.Second) && pd.Created <= now+60 &&
+		pd.Aud == p.requestHost(r) && now-pd.Created <= int64(pendingLifetime/time.Second) && pd.Created <= now+60 &&
 		(m.own == nil || pd.Created >= id.sess.Verified) {
 		return pd
 	}
-	return pending{ID: randomID(), User: id.User.Name, Stage: stageAdd, Aud: requestHost(r), Created: now, M: m.desc.Name, Session: id.SessionID}
+	return pending{ID: randomID(), User: id.User.Name, Stage: stageAdd, Aud: p.requestHost(r), Created: now, M: m.desc.Name, Session: id.SessionID}
 }
 
 // addMethod serves a set-up on the Security info page: a new method, a
@@ -668,7 +668,7 @@ func (p *Portal) addMethod(w http.ResponseWriter, r *http.Request, id *Identity,
 		return
 	}
 	pd := p.readAdd(r, id, m)
-	req := verifiers.EnrolRequest{User: id.User, Challenge: p.attempt(r, &pd), State: pd.State, Site: origin(r), Guard: p.guard(r, id.User, m),
+	req := verifiers.EnrolRequest{User: id.User, Challenge: p.attempt(r, &pd), State: pd.State, Site: p.siteOrigin(r), Guard: p.guard(r, id.User, m),
 		Until: time.Unix(id.sess.Verified, 0).Add(p.cfg.Reauth)}
 	switch sub {
 	case "qr.png", "status":
@@ -724,7 +724,7 @@ func (p *Portal) addMethod(w http.ResponseWriter, r *http.Request, id *Identity,
 		p.storeError(w, r, err)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: p.addCookie(r, m), Value: v, Path: "/", HttpOnly: true, Secure: isSecure(r),
+	http.SetCookie(w, &http.Cookie{Name: p.addCookie(r, m), Value: v, Path: "/", HttpOnly: true, Secure: p.isSecure(r),
 		SameSite: http.SameSiteLaxMode, MaxAge: int(pendingLifetime / time.Second)})
 	p.showStep(w, r, m, step, pageData{Username: id.User.Name, Action: action, Cancel: SecurityInfoPath, CancelLabel: "Back to Security info"})
 }

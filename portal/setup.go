@@ -70,7 +70,7 @@ func (p *Portal) register(w http.ResponseWriter, r *http.Request, rest string) {
 		// Another set-up was under way: this one starts afresh.
 		pd.M, pd.State = m.desc.Name, ""
 	}
-	req := verifiers.EnrolRequest{User: user, Challenge: p.attempt(r, &pd), First: true, State: pd.State, Site: origin(r),
+	req := verifiers.EnrolRequest{User: user, Challenge: p.attempt(r, &pd), First: true, State: pd.State, Site: p.siteOrigin(r),
 		Guard: p.guard(r, user, m)}
 	if r.Method == http.MethodPost {
 		req.Form = r.PostForm
@@ -145,10 +145,11 @@ func (p *Portal) guard(r *http.Request, user verifiers.User, m *method) func(int
 	}
 }
 
-// origin is the site's origin as the browser sees it, for links that
+// siteOrigin is the site's origin as the browser sees it, for links that
 // another device opens.
-func origin(r *http.Request) string {
-	return scheme(r) + "://" + hostOf(r)
+func (p *Portal) siteOrigin(r *http.Request) string {
+	scheme, host := p.schemeHost(r)
+	return scheme + "://" + host
 }
 
 // registering reads the pending first-sign-in registration of method m;
@@ -196,7 +197,7 @@ func (p *Portal) setUpStep(r *http.Request, m *method) (verifiers.EnrolStep, boo
 		return verifiers.EnrolStep{}, false, nil
 	}
 	step, err := m.enrol.Enrol(r.Context(), verifiers.EnrolRequest{User: user, Challenge: p.attempt(r, &pd), First: true,
-		State: pd.State, Site: origin(r), Guard: p.guard(r, user, m)})
+		State: pd.State, Site: p.siteOrigin(r), Guard: p.guard(r, user, m)})
 	return step, err == nil, err
 }
 
