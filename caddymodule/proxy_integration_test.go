@@ -3,9 +3,13 @@ package caddymodule_test
 import (
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -92,5 +96,143 @@ http://:9081 {
 	}
 	if r := mallory.Do("GET", "/app", nil, forged); r.Status != http.StatusFound || strings.Contains(r.Location, "evil") || strings.Contains(r.Location, "https") {
 		t.Fatalf("forged headers from a client changed the redirect: %d %q", r.Status, r.Location)
+	}
+}
+
+// countingProxy forwards TCP connections from a local port to target and
+// counts them: how many connections a client opened to target.
+func countingProxy(t *testing.T, target string) (addr string, conns *atomic.Int64) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	conns = new(atomic.Int64)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer c.Close()
+				up, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				go io.Copy(up, c)
+				io.Copy(c, up)
+			}()
+		}
+	}()
+	return ln.Addr().String(), conns
+}
+
+// TestForwardAuthThroughCaddy puts Stepgate behind Caddy's forward_auth,
+// as it would sit behind any proxy: the app's site asks Stepgate's
+// endpoint about each request and sends /.stepgate/ to Stepgate.
+func TestForwardAuthThroughCaddy(t *testing.T) {
+	backend := echoBackend(t)
+	block, _ := stepgateBlock(t, writeUsers(t, "alice"), "")
+	authz, conns := countingProxy(t, "127.0.0.1:9091")
+	startCaddyfileWith(t, `servers 127.0.0.1:9091 {
+		trusted_proxies static 127.0.0.1/32
+	}`, block, fmt.Sprintf(`
+http://:9091 {
+	stepgate
+}
+http://localhost:9080 {
+	handle /.stepgate/* {
+		reverse_proxy 127.0.0.1:9091
+	}
+	handle /admin* {
+		forward_auth %[1]s {
+			uri /.stepgate/authz/forward-auth?allow_group=admins
+			copy_headers Remote-User Remote-Groups Remote-Email Remote-Name
+		}
+		reverse_proxy %[2]s
+	}
+	handle {
+		forward_auth %[1]s {
+			uri /.stepgate/authz/forward-auth?allow_group=staff
+			copy_headers Remote-User Remote-Groups Remote-Email Remote-Name
+		}
+		reverse_proxy %[2]s
+	}
+}
+`, authz, backend))
+
+	c := newClient(t)
+	if r := c.get("/reports?x=1"); r.status != http.StatusFound || r.location != base+"/.stepgate/?rd=%2Freports%3Fx%3D1" || strings.Contains(r.body, "BACKEND") {
+		t.Fatalf("unauthenticated: %d %q", r.status, r.location)
+	}
+	api := c.do("GET", base+"/reports", nil, map[string]string{"Accept": "application/json"})
+	if api.status != http.StatusUnauthorized || strings.Contains(api.body, "BACKEND") {
+		t.Fatalf("unauthenticated API client: %d %s", api.status, api.body)
+	}
+	if _, r := c.register("alice", "/reports?x=1"); r.status != http.StatusSeeOther || r.location != "/reports?x=1" {
+		t.Fatalf("sign-in: %d %q", r.status, r.location)
+	}
+	// The client's own identity headers, in every spelling, never reach
+	// the app; Stepgate's do, once.
+	spoof := map[string]string{"Remote-User": "admin", "remote-user": "admin", "Remote-Groups": "admins", "Remote-Email": "admin@example.com"}
+	app := c.do("GET", base+"/reports?x=1", nil, spoof)
+	if app.status != http.StatusOK || !strings.Contains(app.body, "BACKEND /reports?x=1") ||
+		!strings.Contains(app.body, "\nRemote-User: alice\n") || !strings.Contains(app.body, "\nRemote-Groups: staff\n") ||
+		!strings.Contains(app.body, "\nRemote-Email: alice@example.com\n") || !strings.Contains(app.body, "\nRemote-Name: Alice Example\n") ||
+		strings.Contains(app.body, "admin") {
+		t.Fatalf("the app: %d %s", app.status, app.body)
+	}
+	// The group policy in the endpoint's query.
+	if r := c.get("/admin/users"); r.status != http.StatusForbidden || strings.Contains(r.body, "BACKEND") {
+		t.Fatalf("not an admin: %d %s", r.status, r.body)
+	}
+
+	// 2,000 requests from four keep-alive clients reuse Caddy's pooled
+	// connections to Stepgate: its 200 has no body, which forward_auth
+	// would otherwise throw its connection away for.
+	before := conns.Load()
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	cookie := c.cookie("stepgate")
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+			for range 500 {
+				req, _ := http.NewRequest("GET", base+"/reports", nil)
+				req.Header.Set("Cookie", "stepgate="+cookie)
+				res, err := hc.Do(req)
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != http.StatusOK {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := failed.Load(); n != 0 {
+		t.Fatalf("%d of 2000 requests failed", n)
+	}
+	if n := conns.Load() - before; n > 8 {
+		t.Fatalf("2000 requests opened %d connections to Stepgate", n)
+	} else {
+		t.Logf("2000 requests opened %d connections to Stepgate", n)
+	}
+
+	// Sign-out ends it.
+	if r := c.post("/.stepgate/logout", "/.stepgate/logout", url.Values{}); r.status != http.StatusOK {
+		t.Fatalf("sign-out: %d", r.status)
+	}
+	if r := c.do("GET", base+"/reports", nil, map[string]string{"Cookie": "stepgate=" + cookie}); r.status != http.StatusFound {
+		t.Fatalf("the old cookie after sign-out: %d", r.status)
 	}
 }

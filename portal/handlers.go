@@ -67,6 +67,14 @@ const (
 
 // ServeHTTP serves the portal's pages under Prefix.
 func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case ForwardAuthPath:
+		p.serveAuthz(w, r, false)
+		return
+	case AuthRequestPath:
+		p.serveAuthz(w, r, true)
+		return
+	}
 	path := strings.TrimPrefix(r.URL.Path, strings.TrimSuffix(Prefix, "/"))
 	if strings.HasPrefix(path, "/"+staticDir+"/") && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		serveStatic(w, r)

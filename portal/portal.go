@@ -104,6 +104,10 @@ type Portal struct {
 	accounts *account.Service
 
 	insecureWarned sync.Once
+	// untrustedAuthz logs, once, a forward-auth request from a client
+	// that is not a trusted proxy.
+	untrustedAuthz sync.Once
+	authzPolicies  authzPolicies
 }
 
 // verifiedCacheSize bounds the verified-cookie cache (about 300 bytes an
