@@ -28,18 +28,26 @@ var update = flag.Bool("update", false, "rewrite the screenshots in testdata/scr
 // the test with a message; in CI (CI=true) it is a failure, because
 // .ci/run installs it.
 func chromiumPath(t *testing.T) string {
-	for _, p := range []string{os.Getenv("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+	return findTool(t, "Chromium", "apt-get install -y --no-install-recommends chromium",
+		os.Getenv("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser")
+}
+
+// findTool returns the first of paths that can be run. Without one, a
+// test fails in CI (.ci/run installs what the tests need) and is skipped
+// elsewhere, saying how to install it.
+func findTool(t *testing.T, name, install string, paths ...string) string {
+	for _, p := range paths {
 		if p == "" {
 			continue
 		}
-		if _, err := exec.LookPath(p); err == nil {
-			return p
+		if path, err := exec.LookPath(p); err == nil {
+			return path
 		}
 	}
 	if os.Getenv("CI") == "true" {
-		t.Fatal("Chromium not found; .ci/run should have installed it (apt-get install chromium)")
+		t.Fatalf("%s not found; .ci/run should have installed it (scripts/install-test-deps.sh)", name)
 	}
-	t.Skip("Chromium not found: install it with `apt-get install -y --no-install-recommends chromium` (or run scripts/install-test-deps.sh)")
+	t.Skipf("%s not found: install it with `%s` (or run scripts/install-test-deps.sh)", name, install)
 	return ""
 }
 

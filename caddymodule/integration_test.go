@@ -110,7 +110,12 @@ type client struct {
 	t *testing.T
 }
 
-func newClient(t *testing.T) *client { return &client{Client: gatewaytest.NewClient(t, base), t: t} }
+func newClient(t *testing.T) *client { return newClientAt(t, base) }
+
+// newClientAt is a browser for a site at another origin.
+func newClientAt(t *testing.T, origin string) *client {
+	return &client{Client: gatewaytest.NewClient(t, origin), t: t}
+}
 
 type response struct {
 	status   int

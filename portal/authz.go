@@ -113,6 +113,10 @@ func (p *Portal) serveAuthz(w http.ResponseWriter, r *http.Request, nginx bool) 
 	}
 	pol, err := p.authzPolicies.policy(r.URL.RawQuery)
 	if err != nil {
+		p.badAuthzQuery.Do(func() {
+			p.log.Error("a forward-auth request had a query Stepgate cannot read as a policy; it was refused (with Caddy's forward_auth, end the uri with \"?\" or a policy, or Caddy passes on the app's query string)",
+				zap.String("query", r.URL.RawQuery), zap.Error(err))
+		})
 		writeError(w, http.StatusBadRequest, `{"error":"bad_policy","message":`+jsonString(err.Error())+`}`)
 		return
 	}

@@ -15,7 +15,7 @@ type authzEnv struct {
 	alice string // alice's Cookie header line
 }
 
-func newAuthzEnv(t *testing.T) *authzEnv {
+func newAuthzEnv(t testing.TB) *authzEnv {
 	e := newEnv(t, trustFrom("10.0.0.1"))
 	return &authzEnv{env: e, alice: sessionFor(t, e, "https://app.example.com", "alice", nil)}
 }
@@ -176,4 +176,42 @@ func TestForwardAuthRefreshAndStepUp(t *testing.T) {
 	if w.Code != http.StatusForbidden || !strings.Contains(w.Body.String(), "set_up_required") {
 		t.Fatalf("step up, an API client: %d %s", w.Code, w.Body)
 	}
+}
+
+// FuzzForwardAuth sends the endpoints arbitrary descriptions of a request
+// and policies, from a trusted proxy: no answer is a panic or a 5xx, and
+// none is a 200 without alice's session; what the parser accepts is one
+// scheme, a valid host and a path.
+func FuzzForwardAuth(f *testing.F) {
+	f.Add(false, "", "GET", "https", "app.example.com", "/reports?q=1", "", "", true)
+	f.Add(true, "allow_group=ops", "POST", "http", "app.example.com:8443", "/", "", "", true)
+	f.Add(true, "allow_user=alice,bob&allow_group=x", "", "", "", "", "https://app.example.com/a?b", "GET", false)
+	f.Add(false, "x=%zz", "get", "HTTPS ", "[::1]:1", "//evil", "javascript:x", "g et", false)
+	a := newAuthzEnv(f)
+	f.Fuzz(func(t *testing.T, nginx bool, query, method, proto, host, uri, original, originalMethod string, session bool) {
+		path := ForwardAuthPath
+		if nginx {
+			path = AuthRequestPath
+		}
+		r := httptest.NewRequest("GET", "http://auth.internal:9091"+path, nil)
+		r.URL.RawQuery = query
+		r.RemoteAddr = "10.0.0.1:40000"
+		for k, v := range map[string]string{"X-Forwarded-Method": method, "X-Forwarded-Proto": proto, "X-Forwarded-Host": host,
+			"X-Forwarded-Uri": uri, "X-Original-Url": original, "X-Original-Method": originalMethod} {
+			if v != "" {
+				r.Header[k] = []string{v}
+			}
+		}
+		if session {
+			r.Header["Cookie"] = []string{a.alice}
+		}
+		w := httptest.NewRecorder()
+		a.p.ServeHTTP(w, r)
+		if w.Code >= 500 || w.Code == 200 && (!session || w.Header().Get(HeaderUser) != "alice") {
+			t.Fatalf("%d for %q %q %q %q %q %q (session %v)", w.Code, method, proto, host, uri, original, query, session)
+		}
+		if ff, ok := forwardedFacts(r, nginx); ok && (ff.Scheme != "http" && ff.Scheme != "https" || !validHost(ff.Host) || !validURI(ff.URI) || !validMethod(ff.Method)) {
+			t.Fatalf("accepted %+v", ff)
+		}
+	})
 }

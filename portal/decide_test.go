@@ -13,7 +13,7 @@ import (
 
 // sessionFor issues a session for user as the portal would on a sign-in
 // at origin, and returns the Cookie header line that carries it.
-func sessionFor(t *testing.T, e *env, origin, user string, edit func(*session)) string {
+func sessionFor(t testing.TB, e *env, origin, user string, edit func(*session)) string {
 	t.Helper()
 	r := httptest.NewRequest("GET", origin+"/", nil)
 	if strings.HasPrefix(origin, "https:") {

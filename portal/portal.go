@@ -107,6 +107,7 @@ type Portal struct {
 	// untrustedAuthz logs, once, a forward-auth request from a client
 	// that is not a trusted proxy.
 	untrustedAuthz sync.Once
+	badAuthzQuery  sync.Once
 	authzPolicies  authzPolicies
 }
 
