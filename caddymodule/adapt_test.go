@@ -80,9 +80,11 @@ func TestCaddyfileErrors(t *testing.T) {
 		"push option":          {"push {\n\t\t\tvapid x\n\t\t}", "", `unknown push option "vapid"`},
 		"push max_pending":     {"push {\n\t\t\tmax_pending 50\n\t\t}", "", `invalid number "50"`},
 		"push service empty":   {"push {\n\t\t\tservice\n\t\t}", "", "wrong argument count"},
-		"unknown subdirective": {"users_file u", "stepgate {\n\t\tdeny user x\n\t}", `unknown stepgate subdirective "deny"`},
+		"unknown subdirective": {"users_file u", "stepgate {\n\t\tforbid user x\n\t}", `unknown stepgate subdirective "forbid"`},
 		"allow what":           {"users_file u", "stepgate {\n\t\tallow team x\n\t}", `want allow user … or allow group …`},
 		"allow nobody":         {"users_file u", "stepgate {\n\t\tallow user\n\t}", "name at least one user"},
+		"deny what":            {"users_file u", "stepgate {\n\t\tdeny team x\n\t}", `want deny user … or deny group …`},
+		"deny nobody":          {"users_file u", "stepgate {\n\t\tdeny group\n\t}", "deny group: name at least one group"},
 		"handler argument":     {"users_file u", "stepgate now", "wrong argument count"},
 	} {
 		site := tc.site

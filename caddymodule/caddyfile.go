@@ -416,9 +416,12 @@ func parsePhone(d *caddyfile.Dispenser, withMode bool) (phoneBlock, error) {
 //	stepgate [<matcher>] {
 //		allow user  <username...>
 //		allow group <group...>
+//		deny  user  <username...>
+//		deny  group <group...>
 //	}
 //
-// Without allow lines every signed-in user may pass.
+// Without allow lines every signed-in user may pass; deny lines refuse
+// users an allow line (or its absence) would admit.
 func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	h.Next() // directive name
 	if h.NextArg() {
@@ -427,25 +430,30 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	handler := new(Handler)
 	for h.NextBlock(0) {
 		switch h.Val() {
-		case "allow":
+		case "allow", "deny":
+			rule := h.Val()
 			if !h.NextArg() {
 				return nil, h.ArgErr()
 			}
 			kind := h.Val()
 			names := h.RemainingArgs()
 			if len(names) == 0 {
-				return nil, h.Errf("allow %s: name at least one %s", kind, kind)
+				return nil, h.Errf("%s %s: name at least one %s", rule, kind, kind)
 			}
-			if handler.Allow == nil {
-				handler.Allow = new(portal.Policy)
+			dst := &handler.Allow
+			if rule == "deny" {
+				dst = &handler.Deny
+			}
+			if *dst == nil {
+				*dst = new(portal.Policy)
 			}
 			switch kind {
 			case "user":
-				handler.Allow.Users = append(handler.Allow.Users, names...)
+				(*dst).Users = append((*dst).Users, names...)
 			case "group":
-				handler.Allow.Groups = append(handler.Allow.Groups, names...)
+				(*dst).Groups = append((*dst).Groups, names...)
 			default:
-				return nil, h.Errf("allow %q: want allow user … or allow group …", kind)
+				return nil, h.Errf("%s %q: want %s user … or %s group …", rule, kind, rule, rule)
 			}
 		default:
 			return nil, h.Errf("unknown stepgate subdirective %q", h.Val())

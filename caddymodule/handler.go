@@ -32,6 +32,8 @@ type Handler struct {
 	// Allow admits only these users and groups; empty admits every
 	// signed-in user.
 	Allow *portal.Policy `json:"allow,omitempty"`
+	// Deny refuses these users and groups' members, whatever Allow says.
+	Deny *portal.Policy `json:"deny,omitempty"`
 
 	portal *portal.Portal
 	policy portal.Policy
@@ -63,7 +65,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.portal = app.(*App).Portal()
 	h.site = new(siteCache)
 	if h.Allow != nil {
-		h.policy = *h.Allow
+		h.policy.Users, h.policy.Groups = h.Allow.Users, h.Allow.Groups
+	}
+	if h.Deny != nil {
+		h.policy.DenyUsers, h.policy.DenyGroups = h.Deny.Users, h.Deny.Groups
 	}
 	return nil
 }

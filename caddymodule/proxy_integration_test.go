@@ -230,3 +230,30 @@ func appSeesOnlyAlice(t *testing.T, c *client, site string) {
 		t.Fatalf("not an admin: %d %s", r.status, r.body)
 	}
 }
+
+// TestDenyThroughCaddy: a deny line refuses a user the allow lines (here,
+// none) would let in, and leaves everyone else alone.
+func TestDenyThroughCaddy(t *testing.T) {
+	backend := echoBackend(t)
+	block, _ := stepgateBlock(t, writeUsers(t, "alice", "bob"), "")
+	startCaddyfile(t, block, fmt.Sprintf(`
+http://localhost:9080 {
+	stepgate {
+		deny user bob
+	}
+	reverse_proxy %s
+}
+`, backend))
+	for _, tc := range []struct {
+		user   string
+		status int
+	}{{"alice", http.StatusOK}, {"bob", http.StatusForbidden}} {
+		c := newClient(t)
+		if _, r := c.register(tc.user, "/app"); r.status != http.StatusSeeOther {
+			t.Fatalf("%s signing in: %d", tc.user, r.status)
+		}
+		if r := c.get("/app"); r.status != tc.status || (tc.status == http.StatusOK) != strings.Contains(r.body, "BACKEND") {
+			t.Fatalf("%s: %d %s", tc.user, r.status, r.body)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,30 +26,32 @@ type Identity struct {
 }
 
 // Policy says who may pass a protected route. An empty policy admits every
-// signed-in user.
+// signed-in user. The in-process handler (the `stepgate` directive's
+// allow and deny lines) and the forward-auth endpoints (allow_user,
+// allow_group, deny_user, deny_group in the query) fill in the same
+// policy, and Decide judges it the same way.
 type Policy struct {
 	// Users admitted by name.
 	Users []string `json:"users,omitempty"`
 	// Groups whose members are admitted.
 	Groups []string `json:"groups,omitempty"`
+	// DenyUsers are refused even when an allow rule admits them.
+	DenyUsers []string `json:"-"`
+	// DenyGroups' members are refused even when an allow rule admits
+	// them.
+	DenyGroups []string `json:"-"`
 }
 
-// Allows reports whether the policy admits u.
+// Allows reports whether the policy admits u: not denied, and allowed by
+// name or group (or no allow rule at all).
 func (pol Policy) Allows(u verifiers.User) bool {
+	if slices.Contains(pol.DenyUsers, u.Name) || slices.ContainsFunc(pol.DenyGroups, u.InGroup) {
+		return false
+	}
 	if len(pol.Users) == 0 && len(pol.Groups) == 0 {
 		return true
 	}
-	for _, name := range pol.Users {
-		if name == u.Name {
-			return true
-		}
-	}
-	for _, g := range pol.Groups {
-		if u.InGroup(g) {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(pol.Users, u.Name) || slices.ContainsFunc(pol.Groups, u.InGroup)
 }
 
 // Authenticate returns the identity behind the request's session cookie, or

@@ -26,6 +26,13 @@ const (
 	AuthRequestPath = Prefix + "authz/auth-request"
 )
 
+// Header values every answer shares, so answering allocates no slice for
+// them (capacity 1: an append elsewhere copies instead of writing here).
+var (
+	noStore    = []string{"no-store"}[:1:1]
+	zeroLength = []string{"0"}[:1:1]
+)
+
 // maxForwardedURI bounds the URI a proxy may describe; longer ones are
 // refused (fail closed) rather than cut.
 const maxForwardedURI = 8 << 10
@@ -39,8 +46,8 @@ type authzPolicies struct {
 
 const maxCachedPolicies = 256
 
-// policy parses an endpoint's query: allow_user and allow_group, each
-// repeatable and comma-separated. Anything else is an error: a typo must
+// policy parses an endpoint's query: allow_user, allow_group, deny_user
+// and deny_group, each repeatable and comma-separated. Anything else is an error: a typo must
 // not open a protected site to everyone.
 func (c *authzPolicies) policy(raw string) (Policy, error) {
 	c.mu.RLock()
@@ -60,8 +67,12 @@ func (c *authzPolicies) policy(raw string) (Policy, error) {
 			dst = &pol.Users
 		case "allow_group":
 			dst = &pol.Groups
+		case "deny_user":
+			dst = &pol.DenyUsers
+		case "deny_group":
+			dst = &pol.DenyGroups
 		default:
-			return Policy{}, errBadQuery("unknown parameter " + strconvQuote(key) + " (use allow_user or allow_group)")
+			return Policy{}, errBadQuery("unknown parameter " + strconvQuote(key) + " (use allow_user, allow_group, deny_user or deny_group)")
 		}
 		for _, v := range vals {
 			for _, name := range strings.Split(v, ",") {
@@ -102,7 +113,7 @@ func strconvQuote(s string) string {
 // fails closed.
 func (p *Portal) serveAuthz(w http.ResponseWriter, r *http.Request, nginx bool) {
 	h := w.Header()
-	h.Set("Cache-Control", "no-store")
+	h["Cache-Control"] = noStore
 	if !p.cfg.TrustedProxy(r) {
 		p.untrustedAuthz.Do(func() {
 			p.log.Error("a forward-auth request came from a client that is not in Caddy's trusted_proxies; it was refused (add the proxy's address to trusted_proxies)",
@@ -134,7 +145,7 @@ func (p *Portal) serveAuthz(w http.ResponseWriter, r *http.Request, nginx bool) 
 		}
 		// No body: Caddy's forward_auth drops a pooled connection when a
 		// 2xx answer has one.
-		h.Set("Content-Length", "0")
+		h["Content-Length"] = zeroLength
 		w.WriteHeader(http.StatusOK)
 		return
 	case Forbidden:

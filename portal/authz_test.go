@@ -81,6 +81,9 @@ func TestForwardAuthAnswers(t *testing.T) {
 		{"one of the groups", ForwardAuthPath + "?allow_group=admins,engineering", cookie(a.alice), 200, "", "alice|engineering,ops|alice@example.com|Alice Example"},
 		{"by name", ForwardAuthPath + "?allow_group=admins&allow_user=alice", cookie(a.alice), 200, "", "alice|engineering,ops|alice@example.com|Alice Example"},
 		{"not in the group", ForwardAuthPath + "?allow_group=admins", cookie(a.alice), 403, "", "|||"},
+		{"in a denied group", ForwardAuthPath + "?allow_group=engineering&deny_group=ops", cookie(a.alice), 403, "", "|||"},
+		{"denied by name", AuthRequestPath + "?deny_user=bob,alice", cookie(a.alice), 403, "", "|||"},
+		{"someone else denied", ForwardAuthPath + "?deny_user=bob&deny_group=admins", cookie(a.alice), 200, "", "alice|engineering,ops|alice@example.com|Alice Example"},
 		{"not the user", AuthRequestPath + "?allow_user=bob", cookie(a.alice), 403, "", "|||"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -121,6 +124,7 @@ func TestForwardAuthFailsClosed(t *testing.T) {
 		{"an untrusted client", "10.0.0.9", ForwardAuthPath, with(""), 403},
 		{"an untrusted client, nginx", "10.0.0.9", AuthRequestPath, with(""), 403},
 		{"an unknown parameter", "10.0.0.1", ForwardAuthPath + "?allow_groups=engineering", with(""), 400},
+		{"a deny parameter without a name", "10.0.0.1", ForwardAuthPath + "?deny_user=", with(""), 400},
 		{"a parameter without a name", "10.0.0.1", ForwardAuthPath + "?allow_group=", with(""), 400},
 		{"an empty name in a list", "10.0.0.1", ForwardAuthPath + "?allow_group=ops,", with(""), 400},
 		{"a query that cannot be read", "10.0.0.1", ForwardAuthPath + "?allow_group=%zz", with(""), 400},

@@ -178,3 +178,26 @@ func BenchmarkPages(bm *testing.B) {
 	}
 	bm.Run("security-info", func(bm *testing.B) { benchPage(bm, e, signedIn, sip) })
 }
+
+// BenchmarkForwardAuth is the forward-auth endpoint answering a signed-in
+// request from a trusted proxy (Traefik's or Caddy's forward_auth
+// headers, a group policy): what a proxy's round trip to Stepgate costs
+// Stepgate.
+func BenchmarkForwardAuth(b *testing.B) {
+	e := newEnv(b, trustFrom("127.0.0.1"))
+	req := httptest.NewRequest("GET", "http://127.0.0.1:9091"+ForwardAuthPath+"?allow_group=engineering", nil)
+	req.RemoteAddr = "127.0.0.1:40000"
+	for k, v := range map[string]string{"X-Forwarded-Method": "GET", "X-Forwarded-Proto": "http", "X-Forwarded-Host": "127.0.0.1",
+		"X-Forwarded-Uri": "/reports", "Accept": "text/html", "Cookie": browserCookies(b, e)} {
+		req.Header.Set(k, v)
+	}
+	w := &discard{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		e.p.ServeHTTP(w, req)
+	}
+	if w.h.Get(HeaderUser) != "alice" {
+		b.Fatal("not allowed")
+	}
+}
