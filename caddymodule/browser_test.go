@@ -89,7 +89,7 @@ func heading(text string) chromedp.Search {
 // showed if they do not complete.
 func step(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := chromedp.Do(sctx, actions...); err != nil {
 		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -102,7 +102,7 @@ func step(t *testing.T, ctx context.Context, what string, actions ...chromedp.Ac
 
 func text(t *testing.T, ctx context.Context, sel chromedp.Search) string {
 	t.Helper()
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	s, err := chromedp.Run(sctx, chromedp.Text(sel))
 	if err != nil {
