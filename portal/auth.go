@@ -44,14 +44,24 @@ type Policy struct {
 
 // Allows reports whether the policy admits u: not denied, and allowed by
 // name or group (or no allow rule at all).
-func (pol Policy) Allows(u verifiers.User) bool {
-	if slices.Contains(pol.DenyUsers, u.Name) || slices.ContainsFunc(pol.DenyGroups, u.InGroup) {
+func (pol *Policy) Allows(u *verifiers.User) bool {
+	if matches(u, pol.DenyUsers, pol.DenyGroups) {
 		return false
 	}
-	if len(pol.Users) == 0 && len(pol.Groups) == 0 {
+	return len(pol.Users) == 0 && len(pol.Groups) == 0 || matches(u, pol.Users, pol.Groups)
+}
+
+// matches reports whether u is one of users or in one of groups.
+func matches(u *verifiers.User, users, groups []string) bool {
+	if slices.Contains(users, u.Name) {
 		return true
 	}
-	return slices.Contains(pol.Users, u.Name) || slices.ContainsFunc(pol.Groups, u.InGroup)
+	for _, g := range groups {
+		if u.InGroup(g) {
+			return true
+		}
+	}
+	return false
 }
 
 // Authenticate returns the identity behind the request's session cookie, or

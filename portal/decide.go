@@ -72,7 +72,7 @@ func (p *Portal) Decide(f *Facts, pol Policy) Decision {
 // Judge applies pol to id, an identity already established for the
 // request (by an earlier Decide on the same request).
 func (p *Portal) Judge(id *Identity, pol Policy) Decision {
-	if !pol.Allows(id.User) {
+	if !pol.Allows(&id.User) {
 		return Decision{Outcome: Forbidden, Identity: id}
 	}
 	return Decision{Outcome: Allow, Identity: id}

@@ -492,7 +492,7 @@ func TestPolicy(t *testing.T) {
 		{Policy{Users: []string{"bob"}, Groups: []string{"x"}}, false},
 	} {
 		u, _ := e.cfg.Users.Lookup("alice")
-		if tc.pol.Allows(u) != tc.want {
+		if tc.pol.Allows(&u) != tc.want {
 			t.Errorf("%+v.Allows(alice) != %v", tc.pol, tc.want)
 		}
 	}
