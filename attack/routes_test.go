@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/stepgate/stepgate/internal/gatewaytest"
 )
 
 // readmeRouteExample returns the body of README.md's per-path rule
@@ -64,10 +66,7 @@ func TestRouteRuleBypass(t *testing.T) {
 		status, body := c.send(req, 64)
 		return status, strings.HasPrefix(body, "BACKEND")
 	}
-	strict := []string{"/admin", "/admin/", "/admin/users", "/ADMIN/users", "/admin;x/users", "/admin;/users",
-		"/admin./users", "/admin\\users", "/admin%2fusers", "/admin%5cusers", "/%61dmin/users",
-		"/reports/..;/admin/users", "/reports/%2e%2e;/admin/users", "/reports/%2e%2e/admin/users", "/reports/..%2fadmin/users",
-		"/reports;/../admin/users", "/static/..%5cadmin/users", "/static/%252e%252e/admin/users", "/reports/.;/../admin/users"}
+	strict := gatewaytest.AdminSpellings
 	for _, p := range strict {
 		if status, reached := reach(alice, p); reached {
 			t.Errorf("alice (not an admin) on %s: %d, reached the app: %v", p, status, reached)

@@ -69,7 +69,7 @@ func startNginx(t *testing.T, app string) {
 // README's auth_request set-up in front of the echo app.
 func TestAuthRequestThroughNginx(t *testing.T) {
 	backend := echoBackend(t)
-	block, _ := stepgateBlock(t, writeUsers(t, "alice"), `session {
+	block, _ := stepgateBlock(t, usersWithAnAdmin(t), `session {
 			idle 8s
 		}`)
 	startCaddyfileWith(t, `servers 127.0.0.1:9091 {
@@ -93,6 +93,7 @@ http://:9091 {
 		t.Fatalf("sign-in: %d %q", r.status, r.location)
 	}
 	appSeesOnlyAlice(t, c, site)
+	pathRulesHold(t, c, site)
 	// After a quarter of the idle time, the answer carries the session
 	// with its idle timer moved on, and nginx passes it to the browser.
 	time.Sleep(2100 * time.Millisecond)

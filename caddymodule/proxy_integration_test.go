@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -136,7 +137,7 @@ func countingProxy(t *testing.T, target string) (addr string, conns *atomic.Int6
 // endpoint about each request and sends /.stepgate/ to Stepgate.
 func TestForwardAuthThroughCaddy(t *testing.T) {
 	backend := echoBackend(t)
-	block, _ := stepgateBlock(t, writeUsers(t, "alice"), "")
+	block, _ := stepgateBlock(t, usersWithAnAdmin(t), "")
 	authz, conns := countingProxy(t, "127.0.0.1:9091")
 	site, err := os.ReadFile("testdata/forward-auth.Caddyfile")
 	if err != nil {
@@ -163,6 +164,7 @@ http://:9091 {
 		t.Fatalf("sign-in: %d %q", r.status, r.location)
 	}
 	appSeesOnlyAlice(t, c, base)
+	pathRulesHold(t, c, base)
 
 	// 2,000 requests from four keep-alive clients reuse Caddy's pooled
 	// connections to Stepgate: its 200 has no body, which forward_auth
@@ -255,5 +257,62 @@ http://localhost:9080 {
 		if r := c.get("/app"); r.status != tc.status || (tc.status == http.StatusOK) != strings.Contains(r.body, "BACKEND") {
 			t.Fatalf("%s: %d %s", tc.user, r.status, r.body)
 		}
+	}
+}
+
+// usersWithAnAdmin writes a users file with alice (group staff) and root
+// (groups staff and admins).
+func usersWithAnAdmin(t *testing.T) string {
+	path := filepath.Join(t.TempDir(), "users.yaml")
+	users := "users:\n" +
+		"  alice:\n    display_name: Alice Example\n    email: alice@example.com\n    groups: [staff]\n    password: '" + testHash + "'\n" +
+		"  root:\n    groups: [staff, admins]\n    password: '" + testHash + "'\n"
+	if err := os.WriteFile(path, []byte(users), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// rawGet asks for path exactly as written, without the client cleaning
+// or escaping it, and reports the status and whether the app answered.
+func rawGet(t *testing.T, c *client, site, path string) (int, bool) {
+	t.Helper()
+	req, err := http.NewRequest("GET", site+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.URL.Opaque = path
+	req.Header.Set("Accept", "text/html")
+	res, err := c.HTTP.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(res.Body, 64))
+	return res.StatusCode, strings.HasPrefix(string(b), "BACKEND")
+}
+
+// pathRulesHold: behind README's set-up, with admins-only as the rule for
+// everything but a few exceptions, alice (signed in, not an admin) never
+// reaches any spelling of /admin/ an app might read as it, and still
+// reaches the exceptions; root (an admin) reaches /admin/users.
+func pathRulesHold(t *testing.T, alice *client, site string) {
+	t.Helper()
+	for _, p := range gatewaytest.AdminSpellings {
+		if status, reached := rawGet(t, alice, site, p); reached {
+			t.Errorf("alice (not an admin) on %s: %d, reached the app", p, status)
+		}
+	}
+	for _, p := range []string{"/reports", "/reports/q?x=1", "/static/app.css"} {
+		if status, reached := rawGet(t, alice, site, p); !reached || status != http.StatusOK {
+			t.Errorf("alice on the exception %s: %d", p, status)
+		}
+	}
+	root := newClientAt(t, site)
+	if _, r := root.register("root", "/admin/users"); r.status != http.StatusSeeOther {
+		t.Fatalf("root signing in: %d", r.status)
+	}
+	if status, reached := rawGet(t, root, site, "/admin/users"); !reached || status != http.StatusOK {
+		t.Errorf("root (an admin) on /admin/users: %d", status)
 	}
 }

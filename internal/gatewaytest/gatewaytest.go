@@ -203,3 +203,13 @@ func Code(t testing.TB, secret string, at time.Time) string {
 	}
 	return c
 }
+
+// AdminSpellings are ways to ask for an admins-only /admin/ that an app
+// may read as that part while a proxy's path rules see another path (no
+// trailing slash, case, path parameters, trailing dot, backslash, encoded
+// and dot segments through an exception under /reports/ or /static/).
+// Send them exactly as written (URL.Opaque).
+var AdminSpellings = []string{"/admin", "/admin/", "/admin/users", "/ADMIN/users", "/admin;x/users", "/admin;/users",
+	"/admin./users", "/admin\\users", "/admin%2fusers", "/admin%5cusers", "/%61dmin/users",
+	"/reports/..;/admin/users", "/reports/%2e%2e;/admin/users", "/reports/%2e%2e/admin/users", "/reports/..%2fadmin/users",
+	"/reports;/../admin/users", "/static/..%5cadmin/users", "/static/%252e%252e/admin/users", "/reports/.;/../admin/users"}
