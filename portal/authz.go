@@ -3,6 +3,7 @@ package portal
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -72,7 +73,7 @@ func (c *authzPolicies) policy(raw string) (Policy, error) {
 		case "deny_group":
 			dst = &pol.DenyGroups
 		default:
-			return Policy{}, errBadQuery("unknown parameter " + strconvQuote(key) + " (use allow_user, allow_group, deny_user or deny_group)")
+			return Policy{}, errBadQuery("unknown parameter " + strconv.Quote(key) + " (use allow_user, allow_group, deny_user or deny_group)")
 		}
 		for _, v := range vals {
 			for _, name := range strings.Split(v, ",") {
@@ -96,17 +97,6 @@ type errBadQuery string
 
 func (e errBadQuery) Error() string { return string(e) }
 
-// strconvQuote quotes s for an error message, without its control
-// characters.
-func strconvQuote(s string) string {
-	return `"` + strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f || r == '"' {
-			return -1
-		}
-		return r
-	}, s) + `"`
-}
-
 // serveAuthz answers a forward-auth request (ForwardAuthPath or
 // AuthRequestPath). Only a trusted proxy may ask: the request it
 // describes is taken from its headers. Anything missing or malformed
@@ -128,7 +118,7 @@ func (p *Portal) serveAuthz(w http.ResponseWriter, r *http.Request, nginx bool) 
 			p.log.Error("a forward-auth request had a query Stepgate cannot read as a policy; it was refused (with Caddy's forward_auth, end the uri with \"?\" or a policy, or Caddy passes on the app's query string)",
 				zap.String("query", r.URL.RawQuery), zap.Error(err))
 		})
-		writeError(w, http.StatusBadRequest, `{"error":"bad_policy","message":`+jsonString(err.Error())+`}`)
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad_policy", "message": err.Error()})
 		return
 	}
 	f, ok := forwardedFacts(r, nginx)
@@ -159,7 +149,7 @@ func (p *Portal) serveAuthz(w http.ResponseWriter, r *http.Request, nginx bool) 
 	switch {
 	case browser && nginx:
 		h.Set("Location", d.Location)
-		writeError(w, http.StatusUnauthorized, `{"error":"unauthenticated","message":"sign in at `+jsonEscape(d.Location)+`"}`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthenticated", "message": "sign in at " + d.Location})
 	case browser:
 		http.Redirect(w, r, d.Location, http.StatusFound)
 	case d.Outcome == StepUp:
@@ -241,11 +231,3 @@ func validMethod(m string) bool {
 	}
 	return true
 }
-
-// jsonEscape makes s safe inside a JSON string literal (the sign-in URLs
-// here are already URL-escaped; this guards quotes and backslashes).
-func jsonEscape(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s)
-}
-
-func jsonString(s string) string { return `"` + jsonEscape(s) + `"` }

@@ -159,3 +159,21 @@ func TestProtectMatchesDecide(t *testing.T) {
 		}
 	}
 }
+
+// TestDecisionSaysHowTheUserProvedIt: an allowed identity carries the
+// method and time of the session's last second step.
+func TestDecisionSaysHowTheUserProvedIt(t *testing.T) {
+	e := newEnv(t)
+	at := e.clock.Now().Add(-time.Minute).Unix()
+	alice := sessionFor(t, e, "https://app.example.com", "alice", func(s *session) { s.Verified, s.By = at, "totp" })
+	f := Facts{Scheme: "https", Host: "app.example.com", Method: "GET", URI: "/", Cookies: []string{alice}}
+	d := e.p.Decide(&f, Policy{})
+	if d.Outcome != Allow || d.Identity.Method() != "totp" || !d.Identity.Verified().Equal(time.Unix(at, 0)) {
+		t.Fatalf("got %s %q %v", d.Outcome, d.Identity.Method(), d.Identity.Verified())
+	}
+	old := sessionFor(t, e, "https://app.example.com", "alice", func(s *session) { s.Verified, s.By = 0, "" })
+	f.Cookies = []string{old}
+	if d := e.p.Decide(&f, Policy{}); d.Identity.Method() != "" || !d.Identity.Verified().IsZero() {
+		t.Fatalf("a session without the record: %q %v", d.Identity.Method(), d.Identity.Verified())
+	}
+}

@@ -36,9 +36,6 @@ func (f *Facts) Secure() bool { return f.Scheme == "https" }
 // Origin is the scheme and host the browser used, as in a URL.
 func (f *Facts) Origin() string { return f.Scheme + "://" + f.Host }
 
-// Hostname is the host without port, lower case.
-func (f *Facts) Hostname() string { return hostname(f.Host) }
-
 // FactsOf reads the facts of a request Caddy (or any net/http server)
 // serves directly: the scheme and host from the connection and the Host
 // header, or from a trusted proxy's X-Forwarded-Proto and X-Forwarded-Host
