@@ -3,6 +3,7 @@ package portal
 import (
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -218,4 +219,20 @@ func FuzzForwardAuth(f *testing.F) {
 			t.Fatalf("accepted %+v", ff)
 		}
 	})
+}
+
+// TestForwardAuthPolicyCacheIsBounded: a trusted proxy that passes on
+// every client's query string (Caddy's forward_auth without "?") cannot
+// make the parsed-policy cache grow without bound.
+func TestForwardAuthPolicyCacheIsBounded(t *testing.T) {
+	a := newAuthzEnv(t)
+	for i := range 3 * maxCachedPolicies {
+		a.ask("10.0.0.1", ForwardAuthPath+"?allow_user=u"+strconv.Itoa(i), map[string][]string{"Cookie": {a.alice}})
+	}
+	a.p.authzPolicies.mu.RLock()
+	n := len(a.p.authzPolicies.m)
+	a.p.authzPolicies.mu.RUnlock()
+	if n > maxCachedPolicies {
+		t.Fatalf("%d policies cached", n)
+	}
 }
