@@ -85,7 +85,10 @@ func TestCaddyfileErrors(t *testing.T) {
 		"allow nobody":         {"users_file u", "stepgate {\n\t\tallow user\n\t}", "name at least one user"},
 		"deny what":            {"users_file u", "stepgate {\n\t\tdeny team x\n\t}", `want deny user … or deny group …`},
 		"deny nobody":          {"users_file u", "stepgate {\n\t\tdeny group\n\t}", "deny group: name at least one group"},
-		"handler argument":     {"users_file u", "stepgate now", "wrong argument count"},
+		"handler argument":     {"users_file u", "stepgate now", `takes no arguments but "portal"`},
+		"portal twice":         {"users_file u", "stepgate portal portal", `takes no arguments but "portal"`},
+		"portal with a policy": {"users_file u", "stepgate portal {\n\t\tallow group admins\n\t}", `stepgate portal serves only the sign-in pages: it takes no "allow"`},
+		"portal_url twice":     {"portal_url a b", "", "wrong argument count"},
 	} {
 		site := tc.site
 		if site == "" {

@@ -80,6 +80,10 @@ type App struct {
 	// HelpContact tells users who to contact when they cannot sign in, e.g.
 	// "IT help desk, extension 4357".
 	HelpContact string `json:"help_contact,omitempty"`
+	// PortalURL is a central portal's origin (https://auth.example.com),
+	// a site with `stepgate portal` inside the session's cookie_domain:
+	// protected sites send people there to sign in.
+	PortalURL string `json:"portal_url,omitempty"`
 
 	// Lockout configures the back-off after failed attempts.
 	Lockout *LockoutConfig `json:"lockout,omitempty"`
@@ -290,6 +294,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Store:       a.store,
 		Secrets:     secrets,
 		HelpContact: a.HelpContact,
+		PortalURL:   a.PortalURL,
 		Logger:      a.logger,
 		ClientIP: func(r *http.Request) string {
 			if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {

@@ -88,6 +88,8 @@ func TestProvisionErrors(t *testing.T) {
 		"unset env secret":            {App{UsersFile: users, Secret: "{env.STEPGATE_TEST_UNSET}"}, "is the environment variable set"},
 		"both secrets":                {App{UsersFile: users, Secret: good, SecretFile: short}, "not both"},
 		"short old secret":            {App{UsersFile: users, Secret: good, OldSecrets: []string{"x"}}, "old secret #1"},
+		"portal_url without a domain": {App{UsersFile: users, Secret: good, PortalURL: "https://auth.example.com"}, "needs session { cookie_domain"},
+		"portal_url elsewhere":        {App{UsersFile: users, Secret: good, PortalURL: "https://auth.other.com", Session: &SessionConfig{CookieDomain: "example.com"}}, "not inside cookie_domain"},
 		"unknown store":               {App{UsersFile: users, Secret: good, Store: &StoreConfig{Type: "mongodb"}}, `unknown store "mongodb"`},
 		"twilio without from":         {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, SMS: &SMSConfig{Transport: "twilio", Twilio: &TwilioConfig{AccountSID: "AC1", AuthToken: "t"}}}, "twilio: from is missing"},
 		"twilio without token":        {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, SMS: &SMSConfig{Transport: "twilio", Twilio: &TwilioConfig{AccountSID: "AC1", From: "+15555550100"}}}, "twilio: auth_token is missing"},

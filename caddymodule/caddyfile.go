@@ -34,6 +34,7 @@ func init() {
 //			idle          <duration>
 //			cookie_domain <domain>
 //		}
+//		portal_url <https://auth.example.com>  # a central portal, inside cookie_domain
 //		totp {
 //			issuer <name>
 //		}
@@ -200,6 +201,10 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 			app.MethodsRaw = append(app.MethodsRaw, raw)
 		case "help_contact":
 			if err := oneArg(d, &app.HelpContact); err != nil {
+				return nil, err
+			}
+		case "portal_url":
+			if err := oneArg(d, &app.PortalURL); err != nil {
 				return nil, err
 			}
 		case "password_cpu":
@@ -424,11 +429,17 @@ func parsePhone(d *caddyfile.Dispenser, withMode bool) (phoneBlock, error) {
 // users an allow line (or its absence) would admit.
 func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	h.Next() // directive name
-	if h.NextArg() {
-		return nil, h.ArgErr()
-	}
 	handler := new(Handler)
+	if h.NextArg() {
+		if h.Val() != "portal" || h.NextArg() {
+			return nil, h.Errf("stepgate takes no arguments but \"portal\" (a central portal's site), not %q", h.Val())
+		}
+		handler.Portal = true
+	}
 	for h.NextBlock(0) {
+		if handler.Portal {
+			return nil, h.Errf("stepgate portal serves only the sign-in pages: it takes no %q (put allow and deny on the protected sites)", h.Val())
+		}
 		switch h.Val() {
 		case "allow", "deny":
 			rule := h.Val()

@@ -34,6 +34,10 @@ type Handler struct {
 	Allow *portal.Policy `json:"allow,omitempty"`
 	// Deny refuses these users and groups' members, whatever Allow says.
 	Deny *portal.Policy `json:"deny,omitempty"`
+	// Portal makes the site a central portal (`stepgate portal`): it
+	// serves the sign-in pages and sends every other GET to them; it
+	// protects nothing.
+	Portal bool `json:"portal,omitempty"`
 
 	portal *portal.Portal
 	policy portal.Policy
@@ -64,6 +68,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.portal = app.(*App).Portal()
 	h.site = new(siteCache)
+	if h.Portal && (h.Allow != nil || h.Deny != nil) {
+		return fmt.Errorf("stepgate: a portal site protects nothing, so it takes no allow or deny")
+	}
 	if h.Allow != nil {
 		h.policy.Users, h.policy.Groups = h.Allow.Users, h.Allow.Groups
 	}
@@ -82,6 +89,16 @@ const identityVar = "stepgate.identity"
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if portal.IsPortalPath(r) {
 		h.portal.ServeHTTP(w, r.WithContext(portal.WithSite(r.Context(), siteName(r, h.siteHosts(r)))))
+		return nil
+	}
+	if h.Portal {
+		// Nothing but the pages lives here: a visit to the site's root
+		// (or any other page) is a visit to sign in.
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			return caddyhttp.Error(http.StatusNotFound, nil)
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, portal.Prefix, http.StatusFound)
 		return nil
 	}
 	// Protect takes Stepgate's cookies out of the request, so a second

@@ -153,6 +153,7 @@ func TestReadmeShowsTheTestedConfigs(t *testing.T) {
 		{"testdata/nginx-stepgate-app.conf", nil},
 		{"testdata/forward-auth.Caddyfile", []string{"{{site}}", "app.example.com", "{{stepgate}}", "127.0.0.1:9091",
 			"{{authz}}", "127.0.0.1:9091", "{{app}}", "127.0.0.1:3000"}},
+		{"testdata/adapt/portal.caddyfiletest", nil},
 	} {
 		block := "\n" + strings.Join(readmeBlock(t, tc.path, tc.values...), "\n") + "\n"
 		if !strings.Contains(text, block) {

@@ -57,10 +57,10 @@ type Decision struct {
 func (p *Portal) Decide(f *Facts, pol Policy) Decision {
 	id := p.authenticate(f.Secure(), f.Host, f.Cookies)
 	if id == nil {
-		return Decision{Outcome: SignIn, Location: signInURL(f)}
+		return Decision{Outcome: SignIn, Location: p.signInURL(f)}
 	}
 	if id.sess.By == bySetUpPass {
-		return Decision{Outcome: StepUp, Identity: id, Location: f.Origin() + SecurityInfoPath + "?done=set-up-first"}
+		return Decision{Outcome: StepUp, Identity: id, Location: p.pagesOrigin(f) + SecurityInfoPath + "?done=set-up-first"}
 	}
 	d := p.Judge(id, pol)
 	if d.Outcome == Allow && id.refresh {
@@ -78,14 +78,27 @@ func (p *Portal) Judge(id *Identity, pol Policy) Decision {
 	return Decision{Outcome: Allow, Identity: id}
 }
 
-// signInURL is the portal's first page on the request's own origin, with
-// the page to return to when that is worth remembering: a GET other than
-// the site's root.
-func signInURL(f *Facts) string {
+// signInURL is the portal's first page, with the page to return to: on
+// the central portal when there is one, otherwise on the request's own
+// origin and only when that is worth remembering (a GET other than the
+// site's root).
+func (p *Portal) signInURL(f *Facts) string {
+	if p.central != nil && !p.central.serves(f.Host) {
+		return p.central.signInURL(f)
+	}
 	if f.URI != "/" && f.Method == http.MethodGet {
 		return f.Origin() + Prefix + "?rd=" + url.QueryEscape(f.URI)
 	}
 	return f.Origin() + Prefix
+}
+
+// pagesOrigin is the origin serving the portal's pages for a request: the
+// central portal's, or the request's own.
+func (p *Portal) pagesOrigin(f *Facts) string {
+	if p.central != nil {
+		return p.central.origin
+	}
+	return f.Origin()
 }
 
 // refreshed is the session cookie for s seen now: its idle timer starts

@@ -81,6 +81,17 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt, methodRoute := p.reg.route(strings.TrimPrefix(path, "/"))
+	if p.central != nil {
+		f := p.decisionFacts(r)
+		// A method's own API (anything but GET or HEAD: the Authenticator's
+		// answers, a telephony callback) is served wherever it is sent;
+		// every page moves to the central portal.
+		api := methodRoute && r.Method != http.MethodGet && r.Method != http.MethodHead
+		if !api && !p.central.serves(f.Host) {
+			p.central.redirect(w, r, &f)
+			return
+		}
+	}
 	if methodRoute && rt.Insecure {
 		p.serveRoute(w, r, rt)
 		return
@@ -254,8 +265,14 @@ func (p *Portal) getLogin(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, rd, http.StatusFound)
 			return
 		}
+		// On a central portal "/" is this page again: offer only
+		// Security info and signing out.
+		cont := "/"
+		if p.central != nil {
+			cont = ""
+		}
 		p.render(w, r, http.StatusOK, "message", pageData{Title: "Signed in", Heading: "You're signed in",
-			Info: "You are signed in as " + id.User.Name + ".", Continue: "/", SignOut: true, Manage: true})
+			Info: "You are signed in as " + id.User.Name + ".", Continue: cont, SignOut: true, Manage: true})
 		return
 	}
 	p.render(w, r, http.StatusOK, "login", pageData{Title: "Sign in", Heading: "Sign in", Rd: rd})

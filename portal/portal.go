@@ -42,6 +42,11 @@ type Config struct {
 	Idle time.Duration
 	// CookieDomain shares the session with all subdomains of this domain.
 	CookieDomain string
+	// PortalURL, when set, is the central portal's origin
+	// ("https://auth.example.com", inside CookieDomain): protected sites
+	// send people there to sign in, and their own pages under Prefix
+	// redirect there.
+	PortalURL string
 	// Issuer is the name shown in authenticator apps.
 	Issuer string
 	// FirstSignInRegistration walks users with no method through setting up
@@ -109,6 +114,9 @@ type Portal struct {
 	untrustedAuthz sync.Once
 	badAuthzQuery  sync.Once
 	authzPolicies  authzPolicies
+	// central is the central portal (Config.PortalURL), or nil when
+	// every site serves its own sign-in pages.
+	central *central
 }
 
 // verifiedCacheSize bounds the verified-cookie cache (about 300 bytes an
@@ -174,6 +182,13 @@ func New(cfg Config) (*Portal, error) {
 		cfg.Now = time.Now
 	}
 	p := &Portal{cfg: cfg, revoked: newRevocations(), verified: newVerifiedCache(verifiedCacheSize), verifiedPlain: newVerifiedCache(verifiedCacheSize), origin: http.NewCrossOriginProtection(), log: cfg.Logger}
+	if cfg.PortalURL != "" {
+		c, err := newCentral(cfg.PortalURL, cfg.CookieDomain)
+		if err != nil {
+			return nil, err
+		}
+		p.central = c
+	}
 	for i, s := range cfg.Secrets {
 		k, err := deriveKeys(s)
 		if err != nil {

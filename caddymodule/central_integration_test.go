@@ -1,0 +1,154 @@
+package caddymodule_test
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stepgate/stepgate/internal/gatewaytest"
+)
+
+// ssoClient is a browser for the *.example.test sites of
+// TestCentralPortalSingleSignOn: every name reaches the test's Caddy, whose
+// internal CA it trusts blindly.
+func ssoClient(t *testing.T, origin string) *gatewaytest.Client {
+	c := gatewaytest.NewClient(t, origin)
+	d := new(net.Dialer)
+	c.HTTP.Transport = &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, network, "127.0.0.1:9443")
+		},
+	}
+	return c
+}
+
+// TestCentralPortalSingleSignOn: two sites and a central portal share one
+// sign-in through cookie_domain. A visit to either site goes to the
+// portal and back; the other site then needs no sign-in; the sites' own
+// pages (Security info, sign-out) live on the portal; signing out there
+// ends the session on both sites, a copy of the cookie included.
+func TestCentralPortalSingleSignOn(t *testing.T) {
+	const (
+		portalOrigin = "https://auth.example.test:9443"
+		siteA        = "https://a.example.test:9443"
+		siteB        = "https://b.example.test:9443"
+	)
+	backend := echoBackend(t)
+	block, _ := stepgateBlock(t, writeUsers(t, "alice"), `
+		session {
+			cookie_domain example.test
+		}
+		portal_url `+portalOrigin)
+	startCaddyfile(t, block, fmt.Sprintf(`
+%s {
+	tls internal
+	stepgate portal
+}
+%s, %s {
+	tls internal
+	stepgate
+	reverse_proxy %s
+}
+`, portalOrigin, siteA, siteB, backend))
+
+	c := ssoClient(t, portalOrigin)
+	// Caddy issues the certificates from its internal CA in the
+	// background after the config loads.
+	for _, origin := range []string{portalOrigin, siteA, siteB} {
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			res, err := c.HTTP.Head(origin + "/.stepgate/static/style.css")
+			if err == nil {
+				res.Body.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the certificate of %s: %v", origin, err)
+			}
+		}
+	}
+
+	// Site A sends alice to the portal, with the whole URL to return to.
+	r := c.Get(siteA + "/reports?q=1")
+	wantSignIn := portalOrigin + "/.stepgate/?rd=" + url.QueryEscape(siteA+"/reports?q=1")
+	if r.Status != http.StatusFound || r.Location != wantSignIn {
+		t.Fatalf("site A, not signed in: %d %q, want %q", r.Status, r.Location, wantSignIn)
+	}
+	// The portal's own root is its sign-in page.
+	if r := c.Get(portalOrigin + "/"); r.Status != http.StatusFound || r.Location != "/.stepgate/" {
+		t.Fatalf("the portal's root: %d %q", r.Status, r.Location)
+	}
+	// A site's own sign-in page, Security info and the Authenticator are
+	// the portal's.
+	for path, want := range map[string]string{
+		"/.stepgate/?rd=%2Fwiki":      portalOrigin + "/.stepgate/?rd=" + url.QueryEscape(siteB+"/wiki"),
+		"/.stepgate/security-info":    portalOrigin + "/.stepgate/security-info",
+		"/.stepgate/authenticator/":   portalOrigin + "/.stepgate/authenticator/",
+		"/.stepgate/logout":           portalOrigin + "/.stepgate/logout",
+		"/.stepgate/register/totp/x1": portalOrigin + "/.stepgate/register/totp/x1",
+	} {
+		if r := c.Get(siteB + path); r.Status != http.StatusFound || r.Location != want {
+			t.Errorf("site B's %s: %d %q, want %q", path, r.Status, r.Location, want)
+		}
+	}
+
+	// alice signs in on the portal and is sent back to site A.
+	secret, r := c.Register("alice", testPassword, siteA+"/reports?q=1")
+	if r.Status != http.StatusSeeOther || r.Location != siteA+"/reports?q=1" {
+		t.Fatalf("sign-in at the portal: %d %q %s", r.Status, r.Location, r.Body)
+	}
+	sc := strings.Join(r.Header.Values("Set-Cookie"), "\n")
+	if !strings.Contains(sc, "__Secure-stepgate=") || !strings.Contains(strings.ToLower(sc), "domain=example.test") || !strings.Contains(sc, "; Secure") {
+		t.Fatalf("the session cookie: %q", sc)
+	}
+	copied := c.Cookie("__Secure-stepgate")
+	for _, u := range []string{siteA + "/reports?q=1", siteB + "/wiki"} {
+		if r := c.Get(u); r.Status != http.StatusOK || !strings.Contains(r.Body, "Remote-User: alice") {
+			t.Fatalf("%s after one sign-in: %d %q %.300s", u, r.Status, r.Location, r.Body)
+		}
+	}
+
+	if r := c.Get(siteA + "/.stepgate/security-info"); r.Status != http.StatusFound || r.Location != portalOrigin+"/.stepgate/security-info" {
+		t.Fatalf("site A's Security info, signed in: %d %q", r.Status, r.Location)
+	}
+	if r := c.Get(portalOrigin + "/.stepgate/security-info"); r.Status != http.StatusOK || !strings.Contains(r.Body, "Security info") {
+		t.Fatalf("Security info on the portal: %d %.300s", r.Status, r.Body)
+	}
+
+	// Signing out from site B's link: the portal asks, and ends the
+	// session for both sites.
+	r = c.Get(siteB + "/.stepgate/logout")
+	if r.Status != http.StatusFound || r.Location != portalOrigin+"/.stepgate/logout" {
+		t.Fatalf("site B's sign-out link: %d %q", r.Status, r.Location)
+	}
+	if r := c.Post(portalOrigin+"/.stepgate/logout", portalOrigin+"/.stepgate/logout", url.Values{}); r.Status != http.StatusOK || !strings.Contains(r.Body, "signed out") {
+		t.Fatalf("sign-out: %d %.300s", r.Status, r.Body)
+	}
+	for _, u := range []string{siteA + "/reports", siteB + "/wiki"} {
+		if r := c.Get(u); r.Status != http.StatusFound || !strings.HasPrefix(r.Location, portalOrigin+"/.stepgate/?rd=") {
+			t.Fatalf("%s after signing out: %d %q", u, r.Status, r.Location)
+		}
+		// A copy of the cookie kept from before is revoked too.
+		mallory := ssoClient(t, u)
+		if r := mallory.Do("GET", u, nil, map[string]string{"Cookie": "__Secure-stepgate=" + copied}); r.Status != http.StatusFound || strings.Contains(r.Body, "BACKEND") {
+			t.Fatalf("%s with the cookie copied before sign-out: %d %.200s", u, r.Status, r.Body)
+		}
+	}
+
+	// The portal returns people only to sites on the cookie domain.
+	r = c.Post(portalOrigin+"/.stepgate/", portalOrigin+"/.stepgate/", url.Values{"username": {"alice"}, "password": {testPassword}, "rd": {"https://evil.test:9443/"}})
+	if r.Status != http.StatusSeeOther || r.Location != "/.stepgate/verify" {
+		t.Fatalf("password step with a foreign return URL: %d %q", r.Status, r.Location)
+	}
+	// The code of the next 30-second step: this one was used to set up.
+	r = c.Post(portalOrigin+"/.stepgate/verify", portalOrigin+"/.stepgate/verify", url.Values{"code": {code(t, secret, time.Now().Add(30*time.Second))}})
+	if r.Status != http.StatusSeeOther || r.Location != "/" {
+		t.Fatalf("second step with a foreign return URL: %d %q, want 303 to the portal's /", r.Status, r.Location)
+	}
+}

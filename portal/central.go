@@ -1,0 +1,120 @@
+package portal
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// central is a central portal: one site (auth.example.com) serves the
+// sign-in pages for every protected site sharing the session through
+// cookie_domain. Protected sites send people there to sign in, and their
+// own /.stepgate/ pages redirect there, so everything a user types, and the
+// Stepgate Authenticator, runs on the portal's origin and never beside an
+// app's scripts.
+type central struct {
+	// origin is the portal's scheme and host as a browser writes them
+	// ("https://auth.example.com", "https://auth.example.com:8443").
+	origin string
+	// host is the portal's host, lower case, with its port only when it
+	// is not the scheme's default: what hostKey makes of a request's Host.
+	host string
+	// scheme is "https", or "http" for a portal on loopback (tests, demos).
+	scheme string
+}
+
+// newCentral checks a portal_url: an origin (https, or http on a loopback
+// name) whose host is inside cookieDomain, since the session the portal
+// issues must reach the protected sites.
+func newCentral(raw, cookieDomain string) (*central, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("portal_url %q: %v", raw, err)
+	}
+	if u.Scheme != "https" && u.Scheme != "http" || u.Host == "" || u.Opaque != "" {
+		return nil, fmt.Errorf("portal_url %q: want an absolute URL such as https://auth.example.com", raw)
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery || (u.Path != "" && u.Path != "/") {
+		return nil, fmt.Errorf("portal_url %q: give only the scheme and host (and port), such as https://auth.example.com; the pages are always under %s", raw, Prefix)
+	}
+	host := strings.ToLower(u.Hostname())
+	if u.Scheme == "http" && !isLoopbackHost(host) {
+		return nil, fmt.Errorf("portal_url %q: the portal must use https (plain http only for a loopback name such as auth.localhost)", raw)
+	}
+	if cookieDomain == "" {
+		return nil, fmt.Errorf("portal_url %q needs session { cookie_domain … }: the session signed in at the portal must reach the protected sites", raw)
+	}
+	if !inCookieDomain(host, cookieDomain) {
+		return nil, fmt.Errorf("portal_url %q: %s is not inside cookie_domain %s, so sessions signed in there would not reach the protected sites", raw, host, cookieDomain)
+	}
+	c := &central{scheme: u.Scheme, origin: u.Scheme + "://" + strings.ToLower(u.Host)}
+	c.host = hostKey(strings.ToLower(u.Host), u.Scheme)
+	return c, nil
+}
+
+// hostKey is hostport in the form central.host compares: lower case, the
+// scheme's default port dropped.
+func hostKey(hostport, scheme string) string {
+	hostport = strings.ToLower(hostport)
+	h, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return hostport
+	}
+	if port == "" || scheme == "https" && port == "443" || scheme == "http" && port == "80" {
+		if strings.Contains(h, ":") {
+			return "[" + h + "]"
+		}
+		return h
+	}
+	return hostport
+}
+
+// serves reports whether a request to host (as the browser wrote it) is
+// for the portal itself. The scheme is not compared: a plain-HTTP request
+// to the portal's host is the portal's to refuse ("HTTPS required"), and
+// sending it to the https origin could loop behind a TLS proxy Caddy does
+// not trust.
+func (c *central) serves(host string) bool {
+	return hostKey(host, c.scheme) == c.host
+}
+
+// signInURL is the portal's sign-in page for a request to another site,
+// returning to that request's URL afterwards (its root when the request
+// cannot be repeated by a redirect: anything but a GET).
+func (c *central) signInURL(f *Facts) string {
+	rd := f.Origin() + "/"
+	if f.Method == http.MethodGet {
+		rd = f.Origin() + f.URI
+	}
+	return c.origin + Prefix + "?rd=" + url.QueryEscape(rd)
+}
+
+// redirect sends a request for the portal's pages that came to another
+// site to the same page on the portal. A relative return URL is made
+// absolute on the site it came from, so the user comes back there; the
+// portal accepts it only inside cookie_domain (SafeReturnURL). Forms are
+// posted only on the portal, so anything but GET or HEAD is answered with
+// 303 to the page, dropping its body.
+func (c *central) redirect(w http.ResponseWriter, r *http.Request, from *Facts) {
+	q := r.URL.Query()
+	if rd := q.Get("rd"); strings.HasPrefix(rd, "/") && !strings.HasPrefix(rd, "//") {
+		q.Set("rd", from.Origin()+rd)
+	} else if !q.Has("rd") && (r.URL.Path == Prefix || r.URL.Path+"/" == Prefix) {
+		q.Set("rd", from.Origin()+"/")
+	}
+	target := c.origin + Prefix
+	if strings.HasPrefix(r.URL.Path, Prefix) {
+		target = c.origin + r.URL.EscapedPath()
+	}
+	if len(q) > 0 {
+		target += "?" + q.Encode()
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	status := http.StatusFound
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		status = http.StatusSeeOther
+	}
+	http.Redirect(w, r, target, status)
+}
