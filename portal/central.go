@@ -23,6 +23,8 @@ type central struct {
 	host string
 	// scheme is "https", or "http" for a portal on loopback (tests, demos).
 	scheme string
+	// cookieDomain is the session's domain, which the portal is in.
+	cookieDomain string
 }
 
 // newCentral checks a portal_url: an origin (https, or http on a loopback
@@ -49,7 +51,7 @@ func newCentral(raw, cookieDomain string) (*central, error) {
 	if !inCookieDomain(host, cookieDomain) {
 		return nil, fmt.Errorf("portal_url %q: %s is not inside cookie_domain %s, so sessions signed in there would not reach the protected sites", raw, host, cookieDomain)
 	}
-	c := &central{scheme: u.Scheme, origin: u.Scheme + "://" + strings.ToLower(u.Host)}
+	c := &central{scheme: u.Scheme, origin: u.Scheme + "://" + strings.ToLower(u.Host), cookieDomain: cookieDomain}
 	c.host = hostKey(strings.ToLower(u.Host), u.Scheme)
 	return c, nil
 }
@@ -71,13 +73,15 @@ func hostKey(hostport, scheme string) string {
 	return hostport
 }
 
-// serves reports whether a request to host (as the browser wrote it) is
-// for the portal itself. The scheme is not compared: a plain-HTTP request
-// to the portal's host is the portal's to refuse ("HTTPS required"), and
-// sending it to the https origin could loop behind a TLS proxy Caddy does
-// not trust.
-func (c *central) serves(host string) bool {
-	return hostKey(host, c.scheme) == c.host
+// elsewhere reports whether a request to host (as the browser wrote it)
+// signs in on the portal: a site inside cookie_domain other than the
+// portal itself. A site outside cookie_domain could never see the
+// portal's session, so it keeps its own pages. The scheme is not
+// compared: a plain-HTTP request to the portal's host is the portal's to
+// refuse ("HTTPS required"), and sending it to the https origin could
+// loop behind a TLS proxy Caddy does not trust.
+func (c *central) elsewhere(host string) bool {
+	return hostKey(host, c.scheme) != c.host && inCookieDomain(hostname(host), c.cookieDomain)
 }
 
 // signInURL is the portal's sign-in page for a request to another site,

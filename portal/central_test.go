@@ -86,6 +86,14 @@ func TestCentralPortalSignInGoesToThePortal(t *testing.T) {
 	if d := e.p.Decide(&f, Policy{}); d.Outcome != SignIn || d.Location != "https://auth.example.com/.stepgate/?rd="+url.QueryEscape("https://app.example.com/reports") {
 		t.Fatalf("decision: %v %q", d.Outcome, d.Location)
 	}
+	// A site outside cookie_domain could never see the portal's session:
+	// it keeps its own sign-in pages, instead of a loop through the portal.
+	if res := e.serve("GET", "https://other.org/x", nil); res.StatusCode != http.StatusFound || res.Header.Get("Location") != "/.stepgate/?rd=%2Fx" {
+		t.Errorf("a site outside cookie_domain: %d %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	if res := e.serve("GET", "https://other.org/.stepgate/", nil); res.StatusCode != http.StatusOK {
+		t.Errorf("the sign-in page of a site outside cookie_domain: %d %q", res.StatusCode, res.Header.Get("Location"))
+	}
 	// On the portal's own host the sign-in page stays relative.
 	f.Host = "AUTH.example.com:443"
 	if d := e.p.Decide(&f, Policy{}); d.Location != "https://AUTH.example.com:443/.stepgate/?rd=%2Freports" {

@@ -83,7 +83,7 @@ func (p *Portal) Judge(id *Identity, pol Policy) Decision {
 // origin and only when that is worth remembering (a GET other than the
 // site's root).
 func (p *Portal) signInURL(f *Facts) string {
-	if p.central != nil && !p.central.serves(f.Host) {
+	if p.central != nil && p.central.elsewhere(f.Host) {
 		return p.central.signInURL(f)
 	}
 	if f.URI != "/" && f.Method == http.MethodGet {
@@ -95,7 +95,7 @@ func (p *Portal) signInURL(f *Facts) string {
 // pagesOrigin is the origin serving the portal's pages for a request: the
 // central portal's, or the request's own.
 func (p *Portal) pagesOrigin(f *Facts) string {
-	if p.central != nil {
+	if p.central != nil && p.central.elsewhere(f.Host) {
 		return p.central.origin
 	}
 	return f.Origin()

@@ -87,7 +87,7 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// answers, a telephony callback) is served wherever it is sent;
 		// every page moves to the central portal.
 		api := methodRoute && r.Method != http.MethodGet && r.Method != http.MethodHead
-		if !api && !p.central.serves(f.Host) {
+		if !api && p.central.elsewhere(f.Host) {
 			p.central.redirect(w, r, &f)
 			return
 		}
