@@ -38,7 +38,8 @@ func readmeRouteExample(t *testing.T) string {
 // may read as that part (no trailing slash, path parameters, trailing dot,
 // backslash, encoded and dot segments through an exception): a user who is
 // not an admin never reaches it, while the exceptions stay open to them
-// and an admin passes everywhere.
+// and an admin passes everywhere. Without a sign-in, only the open
+// /public/ is reached, in no spelling of anything else.
 func TestRouteRuleBypass(t *testing.T) {
 	g := startSite(t, []string{"alice", "root"}, "", readmeRouteExample(t))
 	users := "users:\n" +
@@ -80,5 +81,17 @@ func TestRouteRuleBypass(t *testing.T) {
 			t.Errorf("alice on the exception %s: %d", p, status)
 		}
 	}
-	t.Logf("%d spellings of the admins-only part tried", len(strict))
+	// /public/ is open to everyone: nothing else is, in any spelling.
+	anon := newClient(t)
+	for _, p := range gatewaytest.PublicSpellings {
+		if status, reached := reach(anon, p); reached {
+			t.Errorf("not signed in, %s: %d, reached the app", p, status)
+		}
+	}
+	for _, p := range gatewaytest.PublicPaths {
+		if status, reached := reach(anon, p); !reached || status != http.StatusOK {
+			t.Errorf("not signed in, the open %s: %d", p, status)
+		}
+	}
+	t.Logf("%d spellings of the admins-only part and %d outside /public/ tried", len(strict), len(gatewaytest.PublicSpellings))
 }

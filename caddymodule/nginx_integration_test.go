@@ -65,9 +65,12 @@ func startNginx(t *testing.T, app string) {
 	}
 }
 
-// TestAuthRequestThroughNginx puts Stepgate behind a real nginx with
-// README's auth_request set-up in front of the echo app.
-func TestAuthRequestThroughNginx(t *testing.T) {
+// startStepgateForProxy starts Stepgate as README sets it up for another
+// proxy (its own site on 127.0.0.1:9091, trusting 127.0.0.1), with alice
+// and root (an admin) and an 8 s idle timeout, and returns the echo app's
+// address.
+func startStepgateForProxy(t *testing.T) string {
+	t.Helper()
 	backend := echoBackend(t)
 	block, _ := stepgateBlock(t, usersWithAnAdmin(t), `session {
 			idle 8s
@@ -79,6 +82,13 @@ http://:9091 {
 	stepgate
 }
 `)
+	return backend
+}
+
+// TestAuthRequestThroughNginx puts Stepgate behind a real nginx with
+// README's auth_request set-up in front of the echo app.
+func TestAuthRequestThroughNginx(t *testing.T) {
+	backend := startStepgateForProxy(t)
 	startNginx(t, backend)
 	const site = "http://localhost:9180"
 	c := newClientAt(t, site)

@@ -277,19 +277,30 @@ func usersWithAnAdmin(t *testing.T) string {
 // or escaping it, and reports the status and whether the app answered.
 func rawGet(t *testing.T, c *client, site, path string) (int, bool) {
 	t.Helper()
-	req, err := http.NewRequest("GET", site+"/", nil)
-	if err != nil {
-		t.Fatal(err)
+	status, uri := appGet(t, c, site, path)
+	return status, uri != ""
+}
+
+// publicRulesHold: behind README's set-up, which leaves /public/ open to
+// everyone, a client that is not signed in reaches every path there, with
+// no identity header of its own, and no spelling of anything else.
+func publicRulesHold(t *testing.T, site string) {
+	t.Helper()
+	anon := newClientAt(t, site)
+	for _, p := range gatewaytest.PublicSpellings {
+		if status, reached := rawGet(t, anon, site, p); reached {
+			t.Errorf("not signed in, %s: %d, reached the app", p, status)
+		}
 	}
-	req.URL.Opaque = path
-	req.Header.Set("Accept", "text/html")
-	res, err := c.HTTP.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	for _, p := range gatewaytest.PublicPaths {
+		if status, reached := rawGet(t, anon, site, p); !reached || status != http.StatusOK {
+			t.Errorf("not signed in, the open %s: %d", p, status)
+		}
 	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(res.Body, 64))
-	return res.StatusCode, strings.HasPrefix(string(b), "BACKEND")
+	r := anon.do("GET", site+"/public/x", nil, map[string]string{"Remote-User": "root", "Remote-Groups": "admins"})
+	if r.status != http.StatusOK || strings.Contains(r.body, "Remote-User") || strings.Contains(r.body, "Remote-Groups") {
+		t.Errorf("a client's own identity headers on /public/: %d %s", r.status, r.body)
+	}
 }
 
 // pathRulesHold: behind README's set-up, with admins-only as the rule for
@@ -308,6 +319,7 @@ func pathRulesHold(t *testing.T, alice *client, site string) {
 			t.Errorf("alice on the exception %s: %d", p, status)
 		}
 	}
+	publicRulesHold(t, site)
 	root := newClientAt(t, site)
 	if _, r := root.register("root", "/admin/users"); r.status != http.StatusSeeOther {
 		t.Fatalf("root signing in: %d", r.status)

@@ -213,3 +213,19 @@ var AdminSpellings = []string{"/admin", "/admin/", "/admin/users", "/ADMIN/users
 	"/admin./users", "/admin\\users", "/admin%2fusers", "/admin%5cusers", "/%61dmin/users",
 	"/reports/..;/admin/users", "/reports/%2e%2e;/admin/users", "/reports/%2e%2e/admin/users", "/reports/..%2fadmin/users",
 	"/reports;/../admin/users", "/static/..%5cadmin/users", "/static/%252e%252e/admin/users", "/reports/.;/../admin/users"}
+
+// PublicSpellings are ways to ask for something outside an open /public/
+// (a part anyone may read, signed in or not) that a proxy's path rules
+// could take for /public/ while an app reads another path: case, a
+// missing or doubled slash, a trailing dot, path parameters, backslashes,
+// encoded and dot segments out of /public/. None may reach the app
+// unauthenticated. Send them exactly as written (URL.Opaque).
+var PublicSpellings = []string{"/", "/secret", "/public", "/publicx/secret", "/PUBLIC/secret", "/Public/x", "//secret",
+	"/public./secret", "/public;/../secret", "/public/..;/secret", "/public/../secret", "/public/./../secret",
+	"/public/x/../../secret", "/public/%2e%2e/secret", "/public/%2E%2E/secret", "/public/.%2e/secret",
+	"/public/..%2fsecret", "/public%2f..%2fsecret", "/public/..\\secret", "/public\\..\\secret",
+	"/public/%5c..%5csecret", "/public/%252e%252e/secret", "/public/%2e%2e%2fsecret"}
+
+// PublicPaths are inside the open /public/: they reach the app without a
+// sign-in.
+var PublicPaths = []string{"/public/", "/public/app.css", "/public/a/b?x=1"}
