@@ -3,13 +3,16 @@
 #
 #   bench/run.sh                      # 3 rounds × 10 s per scenario
 #   ROUNDS=5 DURATION=15 bench/run.sh
-#   PROFILE=1 bench/run.sh            # also a CPU profile of the stepgate scenario
+#   PROFILE=1 bench/run.sh            # also CPU profiles of the Caddys of the stepgate,
+#                                     # forward_auth and stepgate_forward_auth scenarios
 #   RUSH_SECONDS=30 bench/run.sh      # a shorter 9 o'clock phase
 #
 # Every server (each scenario's Caddy, the upstream, the forward-auth service)
 # runs pinned to core 0 and wrk to core 1, so the server core is the one that
 # saturates. Scenarios run interleaved (A B C D E, A B C D E, …) and every
-# ratio is taken against the plain proxy measured in the same round.
+# ratio is taken against the plain proxy measured in the same round (and
+# stepgate_forward_auth's also against forward_auth's). Each run also records
+# the CPU time every server process used, reported per request.
 set -euo pipefail
 
 DURATION=${DURATION:-10}
@@ -17,7 +20,7 @@ ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-64}
 FLOOD_CLIENTS=${FLOOD_CLIENTS:-20}
 PROFILE=${PROFILE:-}
-SCENARIOS=${SCENARIOS:-proxy stepgate forward_auth basic_auth respond}
+SCENARIOS=${SCENARIOS:-proxy stepgate forward_auth stepgate_forward_auth basic_auth respond}
 FLOOD=${FLOOD:-1}
 COOLDOWN=${COOLDOWN:-20}
 PASSWORD_CPU=${PASSWORD_CPU:-}
@@ -49,7 +52,7 @@ else
 fi
 
 # A server left over on one of our ports would be measured instead of ours.
-for port in 9101 9102 9111 9112 9113 9114 9115 9190; do
+for port in 9101 9102 9103 9111 9112 9113 9114 9115 9116 9190 9191 9192 9193; do
 	if ss -Hltn "sport = :$port" | grep -q .; then
 		echo "run.sh: port $port is already in use (a previous run still going?); stop that process first" >&2
 		exit 1
@@ -108,10 +111,22 @@ TRANSPORT="transport http {
 			keepalive_idle_conns_per_host 1024
 		}"
 
-# caddyfile NAME PORT [GLOBAL] SITE writes and starts one scenario.
+# profiled NAME prints the admin port of a Caddy that PROFILE=1 profiles.
+profiled() {
+	case $1 in
+	stepgate) echo 9190 ;;
+	stepgate_authz) echo 9191 ;;
+	stepgate_forward_auth) echo 9192 ;;
+	forward_auth) echo 9193 ;;
+	esac
+}
+
+# caddyfile NAME PORT GLOBAL SITE [ADDRESS] writes and starts one Caddy
+# (a scenario's, or the Stepgate that stepgate_forward_auth asks), its
+# site at ADDRESS (default http://127.0.0.1:PORT).
 caddyfile() {
-	local name=$1 port=$2 global=$3 site=$4 admin="admin off"
-	if [ "$name" = stepgate ] && [ -n "$PROFILE" ]; then admin="admin 127.0.0.1:9190"; fi
+	local name=$1 port=$2 global=$3 site=$4 address=${5:-http://127.0.0.1:$2} admin="admin off"
+	if [ -n "$PROFILE" ] && [ -n "$(profiled "$name")" ]; then admin="admin 127.0.0.1:$(profiled "$name")"; fi
 	cat >"$work/$name.Caddyfile" <<EOF
 {
 	$admin
@@ -120,7 +135,7 @@ caddyfile() {
 	$global
 }
 
-http://127.0.0.1:$port {
+$address {
 	$site
 }
 EOF
@@ -130,7 +145,7 @@ EOF
 
 case " $SCENARIOS " in *" proxy "*) ;; *) echo "run.sh: SCENARIOS must include proxy, the baseline" >&2; exit 1 ;; esac
 for name in $SCENARIOS; do
-	case $name in proxy | stepgate | forward_auth | basic_auth | respond) ;;
+	case $name in proxy | stepgate | forward_auth | stepgate_forward_auth | basic_auth | respond) ;;
 	*) echo "run.sh: unknown scenario $name" >&2; exit 1 ;; esac
 done
 echo "$SCENARIOS" | tr ' ' '\n' | grep . >"$OUT/r-scenarios"
@@ -155,6 +170,35 @@ caddyfile forward_auth 9113 "" "forward_auth 127.0.0.1:9102 {
 	reverse_proxy 127.0.0.1:9101 {
 		$TRANSPORT
 	}"
+# stepgate_forward_auth: the README's Caddy forward_auth set-up. A second
+# Caddy runs Stepgate on 9103 (same secret and users as the stepgate
+# scenario, so the same session cookie is valid there; its own store) and
+# answers only the trusted proxy on 127.0.0.1; the front sends
+# /.stepgate/* to it and asks its endpoint about everything else.
+caddyfile stepgate_authz 9103 "servers 127.0.0.1:9103 {
+		trusted_proxies static 127.0.0.1/32
+	}
+	stepgate {
+		users_file $work/users.yaml
+		secret $SECRET
+		store sqlite $work/authz-state.db
+	}" "bind 127.0.0.1
+	stepgate" "http://:9103"
+caddyfile stepgate_forward_auth 9116 "" "handle /.stepgate/* {
+		reverse_proxy 127.0.0.1:9103 {
+			$TRANSPORT
+		}
+	}
+	handle {
+		forward_auth 127.0.0.1:9103 {
+			uri /.stepgate/authz/forward-auth?
+			copy_headers Remote-User Remote-Groups Remote-Email Remote-Name
+			$TRANSPORT
+		}
+		reverse_proxy 127.0.0.1:9101 {
+			$TRANSPORT
+		}
+	}"
 caddyfile basic_auth 9114 "" "basic_auth {
 		alice $BCRYPT
 	}
@@ -163,7 +207,7 @@ caddyfile basic_auth 9114 "" "basic_auth {
 	}"
 caddyfile respond 9115 "" "respond \"bench ceiling: a fixed body about as long as the upstream's answer, so this scenario writes the same bytes as the others, with no proxy and no check in front of it; nothing else.\" 200"
 
-for port in 9101 9111 9112 9113 9114 9115; do ready "http://127.0.0.1:$port/"; done
+for port in 9101 9103 9111 9112 9113 9114 9115 9116; do ready "http://127.0.0.1:$port/"; done
 
 # The credentials each scenario's requests carry.
 COOKIE=$("$work/benchkit" signin -base http://127.0.0.1:9112 -user alice -password "$PASSWORD")
@@ -177,14 +221,28 @@ url() {
 	eval "echo http://127.0.0.1:\$port_$n/"
 }
 
-# Each scenario must answer 200 with its credentials (and stepgate must
-# refuse without them), or the numbers would measure an error page.
-for name in proxy stepgate forward_auth basic_auth respond; do
+# Each scenario must answer 200 with its credentials (and the Stepgate
+# ones must refuse without them), or the numbers would measure an error page.
+for name in proxy stepgate forward_auth stepgate_forward_auth basic_auth respond; do
 	code=$(curl -s -o /dev/null -w '%{http_code}' "${HDRS[@]}" "$(url "$name")")
 	[ "$code" = 200 ] || { echo "run.sh: $name answers $code, not 200; logs in $work" >&2; exit 1; }
 done
 code=$(curl -s -o /dev/null -w '%{http_code}' "$(url stepgate)")
 [ "$code" = 401 ] || [ "$code" = 302 ] || { echo "run.sh: stepgate lets a request without a session through ($code)" >&2; exit 1; }
+# Through forward_auth: the upstream's page with the cookie, a browser
+# without it sent to the sign-in page (which the front serves), and an API
+# client refused.
+curl -s "${HDRS[@]}" "$(url stepgate_forward_auth)" | grep -q '"app":"bench upstream"' ||
+	{ echo "run.sh: stepgate_forward_auth does not answer with the upstream's page; logs in $work" >&2; exit 1; }
+signin_url=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' -H 'Accept: text/html' "$(url stepgate_forward_auth)")
+case $signin_url in
+"302 $(url stepgate_forward_auth).stepgate/"*) ;;
+*) echo "run.sh: stepgate_forward_auth without a session answers $signin_url, not a 302 to the sign-in page" >&2; exit 1 ;;
+esac
+code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Accept: text/html' "${signin_url#302 }")
+[ "$code" = 200 ] || { echo "run.sh: the front's sign-in page answers $code" >&2; exit 1; }
+code=$(curl -s -o /dev/null -w '%{http_code}' "$(url stepgate_forward_auth)")
+[ "$code" = 401 ] || { echo "run.sh: stepgate_forward_auth answers an API client without a session $code, not 401" >&2; exit 1; }
 
 timewait() { ss -Htan state time-wait | wc -l; }
 
@@ -196,12 +254,26 @@ load() {
 
 rss() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 
-# measure PHASE ROUND NAME [SECONDS] runs one wrk load and keeps its output
-# and the TIME_WAIT sockets it left (connection churn shows up as thousands).
+# cpus NAME prints the CPU time (user + system, µs) each server process has
+# used so far: the scenario's Caddy as "front", then the others by name.
+CLK_TCK=$(getconf CLK_TCK)
+cpus() {
+	local role pid
+	for role in front upstream fwdauth stepgate_authz; do
+		if [ "$role" = front ]; then eval "pid=\$pid_${1%%+*}"; else eval "pid=\$pid_$role"; fi
+		awk -v role="$role" -v hz="$CLK_TCK" '{print role, int(($14 + $15) * 1e6 / hz)}' "/proc/$pid/stat"
+	done
+}
+
+# measure PHASE ROUND NAME [SECONDS] runs one wrk load and keeps its output,
+# the TIME_WAIT sockets it left (connection churn shows up as thousands) and
+# the CPU time each server process used meanwhile.
 measure() {
-	local phase=$1 round=$2 name=$3 secs=${4:-$DURATION} before after
+	local phase=$1 round=$2 name=$3 secs=${4:-$DURATION} before after cpu0
 	before=$(timewait)
+	cpu0=$(cpus "$name")
 	load "$name" "$secs" "$OUT/$phase$round-$name.wrk"
+	paste -d' ' <(echo "$cpu0") <(cpus "$name") | awk '{print $1, $4 - $2}' >"$OUT/$phase$round-$name.cpu"
 	after=$(timewait)
 	echo $((after > before ? after - before : 0)) >"$OUT/$phase$round-$name.tw"
 }
@@ -213,13 +285,18 @@ for name in $SCENARIOS; do load "$name" 3 /dev/null; done
 for round in $(seq "$ROUNDS"); do
 	for name in $SCENARIOS; do
 		echo "round $round/$ROUNDS: $name" >&2
-		profile_pid=
-		if [ "$name" = stepgate ] && [ -n "$PROFILE" ] && [ "$round" = 1 ]; then
-			curl -s -o "$OUT/stepgate.pprof" "http://127.0.0.1:9190/debug/pprof/profile?seconds=$((DURATION - 2))" &
-			profile_pid=$!
+		profile_pids=()
+		if [ -n "$PROFILE" ] && [ "$round" = 1 ]; then
+			targets=$name
+			[ "$name" != stepgate_forward_auth ] || targets="$name stepgate_authz"
+			for t in $targets; do
+				[ -n "$(profiled "$t")" ] || continue
+				curl -s -o "$OUT/$t.pprof" "http://127.0.0.1:$(profiled "$t")/debug/pprof/profile?seconds=$((DURATION - 2))" &
+				profile_pids+=($!)
+			done
 		fi
 		measure r "$round" "$name"
-		[ -z "$profile_pid" ] || wait "$profile_pid"
+		[ ${#profile_pids[@]} = 0 ] || wait "${profile_pids[@]}"
 	done
 done
 for name in $SCENARIOS; do
@@ -267,7 +344,11 @@ fi
 
 echo
 echo "Stepgate load test: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(go version | cut -d' ' -f3), wrk -t1 -c$CONNS -d${DURATION}s"
-"$work/benchkit" report -dir "$OUT" -phase r -baseline proxy
+pairs=
+case " $SCENARIOS " in *" forward_auth "*)
+	case " $SCENARIOS " in *" stepgate_forward_auth "*) pairs=stepgate_forward_auth/forward_auth ;; esac ;;
+esac
+"$work/benchkit" report -dir "$OUT" -phase r -baseline proxy -pairs "$pairs"
 if [ "$FLOOD" = 1 ]; then
 	echo
 	echo "Password flood: $FLOOD_CLIENTS clients posting wrong passwords for random user names (ratio = throughput kept)"
@@ -279,10 +360,11 @@ if [ "$RUSH" = 1 ]; then
 	"$work/benchkit" report -dir "$OUT" -phase n -baseline stepgate
 	echo "people: $(cat "$OUT/n1-rush.txt")"
 fi
-if [ -s "$OUT/stepgate.pprof" ]; then
+for t in stepgate forward_auth stepgate_forward_auth stepgate_authz; do
+	[ -s "$OUT/$t.pprof" ] || continue
 	echo
-	echo "CPU profile of the stepgate scenario (round 1), top entries:"
-	go tool pprof -top -nodecount=30 "$work/stepgate" "$OUT/stepgate.pprof" 2>/dev/null | sed -n '1,40p'
-fi
+	echo "CPU profile of the $t Caddy (round 1), top entries:"
+	go tool pprof -top -nodecount=30 "$work/stepgate" "$OUT/$t.pprof" 2>/dev/null | sed -n '1,40p'
+done
 echo
 echo "raw wrk output and logs: $work"

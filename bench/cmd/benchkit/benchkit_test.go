@@ -1,8 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +32,7 @@ func TestParseWrk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.rps != 11760.55 || r.p50 != 5270*time.Microsecond || r.p99 != 10030*time.Microsecond || r.errors != 7 {
+	if r.rps != 11760.55 || r.p50 != 5270*time.Microsecond || r.p99 != 10030*time.Microsecond || r.errors != 7 || r.requests != 117612 {
 		t.Fatalf("parsed %+v", r)
 	}
 	// Without --latency there are no percentiles: refuse rather than
@@ -97,12 +99,7 @@ func TestForwardAuthCookie(t *testing.T) {
 // whichever scenario ran in it.
 func TestReportUsesSameRoundRatios(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, content string) {
-		t.Helper()
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(name, content string) { writeReportFile(t, dir, name, content) }
 	run := func(rps string) string {
 		return strings.Replace(wrkOutput, "11760.55", rps, 1)
 	}
@@ -137,5 +134,64 @@ func TestReportUsesSameRoundRatios(t *testing.T) {
 	}
 	if err := report([]string{"-dir", dir, "-phase", "r", "-baseline", "nginx"}); err == nil {
 		t.Error("unknown baseline accepted")
+	}
+}
+
+// A pair's ratio is also taken round by round: stepgate over proxy here
+// is 0.95, 0.98, 0.90, whatever the baseline of the table.
+func TestReportPairs(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) { writeReportFile(t, dir, name, content) }
+	run := func(rps string) string {
+		return strings.Replace(wrkOutput, "11760.55", rps, 1)
+	}
+	write("r-scenarios", "proxy\nstepgate\n")
+	for i, rps := range [][2]string{{"10000", "9500"}, {"5000", "4900"}, {"10000", "9000"}} {
+		write(fmt.Sprintf("r%d-proxy.wrk", i+1), run(rps[0]))
+		write(fmt.Sprintf("r%d-stepgate.wrk", i+1), run(rps[1]))
+	}
+	var out strings.Builder
+	stdout = &out
+	defer func() { stdout = os.Stdout }()
+	if err := report([]string{"-dir", dir, "-baseline", "stepgate", "-pairs", "stepgate/proxy"}); err != nil {
+		t.Fatal(err)
+	}
+	want := "stepgate / proxy, same round: 0.950 median (0.900–0.980), Δµs/req +5.3; by round: 0.950 0.980 0.900\n"
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("no %q in:\n%s", want, out.String())
+	}
+	for _, bad := range []string{"stepgate", "stepgate/nginx", "nginx/proxy"} {
+		if err := report([]string{"-dir", dir, "-pairs", bad}); err == nil {
+			t.Errorf("pair %q accepted", bad)
+		}
+	}
+}
+
+// The CPU table divides each process's CPU time by the requests wrk got
+// answered in the same run.
+func TestReportCPU(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) { writeReportFile(t, dir, name, content) }
+	write("r-scenarios", "proxy\n")
+	// 117612 requests; 11761200 µs is 100 µs per request, 1176120 is 10.
+	write("r1-proxy.wrk", wrkOutput)
+	write("r1-proxy.cpu", "front 11761200\nupstream 1176120\n")
+	var out strings.Builder
+	stdout = &out
+	defer func() { stdout = os.Stdout }()
+	if err := report([]string{"-dir", dir}); err != nil {
+		t.Fatal(err)
+	}
+	want := regexp.MustCompile(`(?m)^\s*proxy\s+100\.0\s+10\.0\s+110\.0\s*$`)
+	if !want.MatchString(out.String()) {
+		t.Errorf("no proxy row with 100.0, 10.0, 110.0 in:\n%s", out.String())
+	}
+}
+
+// writeReportFile writes one of run.sh's result files for the report.
+func writeReportFile(t *testing.T, dir, name, content string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -28,7 +28,9 @@ const usage = `usage: benchkit <command> [flags]
                                         N people signing in once each (first sign-in),
                                         each from its own address (IP, IP+1, …), their
                                         starts spread over DUR: the 9 o'clock rush
-  report    -dir D -baseline NAME       print the results table from run.sh's files
+  report    -dir D -baseline NAME [-pairs A/B,…]
+                                        print the results table from run.sh's files,
+                                        and A's same-round throughput over B's
 `
 
 func main() {

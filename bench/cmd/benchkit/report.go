@@ -21,6 +21,7 @@ type wrkRun struct {
 	rps      float64
 	p50, p99 time.Duration
 	errors   int // non-2xx/3xx responses plus socket errors
+	requests int // answered in the run
 }
 
 // parseWrk reads wrk's text output (run with --latency).
@@ -47,6 +48,8 @@ func parseWrk(text string) (wrkRun, error) {
 			} else {
 				r.p99, have99 = d, true
 			}
+		case len(f) >= 3 && f[1] == "requests" && f[2] == "in":
+			r.requests, _ = strconv.Atoi(f[0])
 		case len(f) >= 5 && f[0] == "Non-2xx":
 			n, _ := strconv.Atoi(f[len(f)-1])
 			r.errors += n
@@ -102,6 +105,7 @@ func report(args []string) error {
 	dir := fs.String("dir", "", "results directory written by run.sh")
 	phase := fs.String("phase", "r", "file prefix of the phase to report: PHASE<round>-<scenario>.wrk")
 	baseline := fs.String("baseline", "proxy", "scenario the ratios are taken against")
+	pairs := fs.String("pairs", "", "more same-round ratios to print, as A/B[,C/D…]: A's throughput over B's")
 	fs.Parse(args)
 	names, err := readLines(filepath.Join(*dir, *phase+"-scenarios"))
 	if err != nil {
@@ -167,6 +171,26 @@ func report(args []string) error {
 			dur(median(p50)), dur(median(p99)), signedDur(median(dp99)), rss, tws, errs)
 	}
 	tw.Flush()
+	if *pairs != "" {
+		fmt.Fprintln(stdout)
+	}
+	for _, pair := range strings.Split(*pairs, ",") {
+		if pair == "" {
+			continue
+		}
+		a, b, ok := strings.Cut(pair, "/")
+		ra, okA := runs[a]
+		rb, okB := runs[b]
+		if !ok || !okA || !okB {
+			return fmt.Errorf("pair %q: want two scenarios of this phase as A/B", pair)
+		}
+		if err := reportPair(a, b, ra, rb, rounds); err != nil {
+			return err
+		}
+	}
+	if err := reportCPU(*dir, *phase, names, runs, rounds); err != nil {
+		return err
+	}
 	floods, _ := filepath.Glob(filepath.Join(*dir, *phase+"*-flood.txt"))
 	slices.Sort(floods)
 	for _, f := range floods {
@@ -176,6 +200,86 @@ func report(args []string) error {
 		}
 	}
 	return nil
+}
+
+// reportPair prints a's throughput over b's, round by round and as the
+// median over rounds, with the server CPU a adds per request (Δµs).
+func reportPair(a, b string, ra, rb map[int]wrkRun, rounds int) error {
+	var ratio, dus []float64
+	var each []string
+	for round := 1; round <= rounds; round++ {
+		x, okA := ra[round]
+		y, okB := rb[round]
+		if !okA || !okB || x.rps <= 0 || y.rps <= 0 {
+			continue
+		}
+		ratio = append(ratio, x.rps/y.rps)
+		dus = append(dus, 1e6/x.rps-1e6/y.rps)
+		each = append(each, fmt.Sprintf("%.3f", x.rps/y.rps))
+	}
+	if len(ratio) == 0 {
+		return fmt.Errorf("%s / %s: no round has both", a, b)
+	}
+	fmt.Fprintf(stdout, "%s / %s, same round: %.3f median (%.3f–%.3f), Δµs/req %+.1f; by round: %s\n",
+		a, b, median(ratio), slices.Min(ratio), slices.Max(ratio), median(dus), strings.Join(each, " "))
+	return nil
+}
+
+// reportCPU prints, when run.sh recorded them (PHASE<round>-<scenario>.cpu:
+// one "process µs" line per server process), the CPU time each server
+// process spent per answered request, median over rounds: where a
+// scenario's cost goes between its Caddy, the auth service and the upstream.
+func reportCPU(dir, phase string, names []string, runs map[string]map[int]wrkRun, rounds int) error {
+	var procs []string
+	perReq := map[string]map[string][]float64{} // scenario → process → µs/request per round
+	for _, name := range names {
+		perReq[name] = map[string][]float64{}
+		for round := 1; round <= rounds; round++ {
+			raw, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("%s%d-%s.cpu", phase, round, name)))
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			r := runs[name][round]
+			if r.requests == 0 {
+				continue
+			}
+			all := 0.0
+			for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+				f := strings.Fields(line)
+				if len(f) != 2 {
+					return fmt.Errorf("%s round %d: bad CPU line %q", name, round, line)
+				}
+				us, err := strconv.ParseFloat(f[1], 64)
+				if err != nil {
+					return fmt.Errorf("%s round %d: %w", name, round, err)
+				}
+				if !slices.Contains(procs, f[0]) {
+					procs = append(procs, f[0])
+				}
+				perReq[name][f[0]] = append(perReq[name][f[0]], us/float64(r.requests))
+				all += us
+			}
+			perReq[name]["all"] = append(perReq[name]["all"], all/float64(r.requests))
+		}
+	}
+	if len(procs) == 0 {
+		return nil
+	}
+	procs = append(procs, "all")
+	fmt.Fprintf(stdout, "\nServer CPU per request, µs (user + system, median over rounds; \"front\" is the scenario's Caddy):\n\n")
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "scenario\t%s\t\n", strings.Join(procs, "\t"))
+	for _, name := range names {
+		row := []string{name}
+		for _, proc := range procs {
+			row = append(row, fmt.Sprintf("%.1f", median(perReq[name][proc])))
+		}
+		fmt.Fprintf(tw, "%s\t\n", strings.Join(row, "\t"))
+	}
+	return tw.Flush()
 }
 
 func dur(ns float64) string {
