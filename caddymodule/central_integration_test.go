@@ -2,8 +2,10 @@ package caddymodule_test
 
 import (
 	"context"
+
 	"crypto/tls"
 	"fmt"
+	"github.com/chromedp/chromedp"
 	"net"
 	"net/http"
 	"net/url"
@@ -58,21 +60,8 @@ func TestCentralPortalSingleSignOn(t *testing.T) {
 }
 `, portalOrigin, siteA, siteB, backend))
 
+	waitForCertificates(t, portalOrigin, siteA, siteB)
 	c := ssoClient(t, portalOrigin)
-	// Caddy issues the certificates from its internal CA in the
-	// background after the config loads.
-	for _, origin := range []string{portalOrigin, siteA, siteB} {
-		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-			res, err := c.HTTP.Head(origin + "/.stepgate/static/style.css")
-			if err == nil {
-				res.Body.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the certificate of %s: %v", origin, err)
-			}
-		}
-	}
 
 	// Site A sends alice to the portal, with the whole URL to return to.
 	r := c.Get(siteA + "/reports?q=1")
@@ -150,5 +139,79 @@ func TestCentralPortalSingleSignOn(t *testing.T) {
 	r = c.Post(portalOrigin+"/.stepgate/verify", portalOrigin+"/.stepgate/verify", url.Values{"code": {code(t, secret, time.Now().Add(30*time.Second))}})
 	if r.Status != http.StatusSeeOther || r.Location != "/" {
 		t.Fatalf("second step with a foreign return URL: %d %q, want 303 to the portal's /", r.Status, r.Location)
+	}
+}
+
+// TestBrowserCentralPortal signs in through a central portal in Chromium:
+// site A sends alice to the portal, she sets up an authenticator app there
+// and lands back on A; B lets her in without asking. The last answer of the
+// sign-in form is a redirect to another site, which Chromium holds to the
+// page's form-action: with only 'self' there, it stayed on the portal.
+func TestBrowserCentralPortal(t *testing.T) {
+	const (
+		portalOrigin = "https://auth.example.test:9443"
+		siteA        = "https://a.example.test:9443"
+		siteB        = "https://b.example.test:9443"
+	)
+	ctx := newBrowser(t, chromedp.Flag("host-resolver-rules", "MAP *.example.test 127.0.0.1"),
+		chromedp.Flag("ignore-certificate-errors", true))
+	backend := echoBackend(t)
+	block, _ := stepgateBlock(t, writeUsers(t, "alice"), `
+		session {
+			cookie_domain example.test
+		}
+		portal_url `+portalOrigin)
+	startCaddyfile(t, block, fmt.Sprintf(`
+%s {
+	tls internal
+	stepgate portal
+}
+%s, %s {
+	tls internal
+	stepgate
+	reverse_proxy %s
+}
+`, portalOrigin, siteA, siteB, backend))
+	waitForCertificates(t, portalOrigin, siteA, siteB)
+
+	step(t, ctx, "open site A", chromedp.Navigate(siteA+"/reports?q=1"), chromedp.WaitVisible(heading("Sign in")))
+	if loc, _ := chromedp.Run(ctx, chromedp.Location()); !strings.HasPrefix(loc, portalOrigin+"/.stepgate/?rd=") {
+		t.Fatalf("site A did not send the browser to the portal: %s", loc)
+	}
+	step(t, ctx, "password at the portal",
+		chromedp.SendKeys(labelled("Username"), "alice"),
+		chromedp.SendKeys(labelled("Password"), testPassword),
+		chromedp.Click(button("Sign in")),
+		chromedp.WaitVisible(heading("Set up your authenticator app")))
+	secret := strings.ReplaceAll(text(t, ctx, chromedp.Search(`//*[@id="secret"]`)), " ", "")
+	step(t, ctx, "set up the authenticator app and return to site A",
+		chromedp.SendKeys(labelled("Enter code"), code(t, secret, time.Now())),
+		chromedp.Click(button("Verify and finish")),
+		chromedp.WaitVisible(chromedp.Search(`//*[contains(text(), "BACKEND /reports?q=1")]`)))
+	if loc, _ := chromedp.Run(ctx, chromedp.Location()); loc != siteA+"/reports?q=1" {
+		t.Fatalf("after signing in at the portal: %s", loc)
+	}
+	step(t, ctx, "site B without signing in again",
+		chromedp.Navigate(siteB+"/wiki"),
+		chromedp.WaitVisible(chromedp.Search(`//*[contains(text(), "Remote-User: alice")]`)))
+}
+
+// waitForCertificates waits until Caddy has issued the origins'
+// certificates from its internal CA, which it does in the background after
+// the config loads.
+func waitForCertificates(t *testing.T, origins ...string) {
+	t.Helper()
+	c := ssoClient(t, origins[0])
+	for _, origin := range origins {
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			res, err := c.HTTP.Head(origin + "/.stepgate/static/style.css")
+			if err == nil {
+				res.Body.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the certificate of %s: %v", origin, err)
+			}
+		}
 	}
 }

@@ -161,3 +161,17 @@ func TestCentralPortalReturnsToTheSites(t *testing.T) {
 		}
 	}
 }
+
+// With cookie_domain, a page's forms may end on the domain's sites (the
+// sign-in's last redirect), over the page's own scheme only; without it,
+// on the page's own origin only.
+func TestPagesFormActionCoversTheCookieDomain(t *testing.T) {
+	shared := centralEnv(t).serve("GET", "https://auth.example.com/.stepgate/", nil).Header.Get("Content-Security-Policy")
+	if !strings.Contains(shared, "form-action 'self' https://example.com:* https://*.example.com:*;") {
+		t.Errorf("CSP with cookie_domain: %s", shared)
+	}
+	alone := newEnv(t).serve("GET", "https://app.example.com/.stepgate/", nil).Header.Get("Content-Security-Policy")
+	if !strings.Contains(alone, "form-action 'self';") {
+		t.Errorf("CSP without cookie_domain: %s", alone)
+	}
+}

@@ -128,11 +128,34 @@ func (ps *pages) forMethod(own fs.FS) (*template.Template, map[string]*template.
 	return verify, out, nil
 }
 
+// cspFor is the Content-Security-Policy of the portal's responses whose
+// forms may act on formAction.
+func cspFor(formAction string) string {
+	return "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action " + formAction + "; frame-ancestors 'none'; base-uri 'none'"
+}
+
+// defaultCSP is cspFor("'self'"): forms post to the portal only.
+var defaultCSP = cspFor("'self'")
+
+// pagesCSP is the policy of the portal's pages. With cookie_domain a
+// form may also end on the domain's sites: a sign-in's last answer is a
+// redirect to the page to return to (on another site when a central
+// portal signs people in), and browsers hold that redirect to
+// form-action too; without the domain in it, Chromium stays on the
+// sign-in page. The return URL itself is checked by SafeReturnURL.
+// Only the page's own scheme is allowed (http only on loopback).
+func pagesCSP(cookieDomain, scheme string) string {
+	if cookieDomain == "" {
+		return defaultCSP
+	}
+	return cspFor("'self' " + scheme + "://" + cookieDomain + ":* " + scheme + "://*." + cookieDomain + ":*")
+}
+
 // securityHeaders are set on every portal response.
 func securityHeaders(h http.Header) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
-	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", defaultCSP)
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
@@ -147,6 +170,7 @@ func (p *Portal) render(w http.ResponseWriter, r *http.Request, status int, name
 // renderPage writes page t (called name in the log).
 func (p *Portal) renderPage(w http.ResponseWriter, r *http.Request, status int, name string, t *template.Template, d pageData) {
 	securityHeaders(w.Header())
+	w.Header().Set("Content-Security-Policy", p.csp[p.isSecure(r)])
 	// Every page with a form gets a token; message pages only when they
 	// show the Sign out button.
 	if name != "message" || d.SignOut {
