@@ -106,8 +106,28 @@ func TestCentralPortalSingleSignOn(t *testing.T) {
 	if r := c.Get(siteA + "/.stepgate/security-info"); r.Status != http.StatusFound || r.Location != portalOrigin+"/.stepgate/security-info" {
 		t.Fatalf("site A's Security info, signed in: %d %q", r.Status, r.Location)
 	}
-	if r := c.Get(portalOrigin + "/.stepgate/security-info"); r.Status != http.StatusOK || !strings.Contains(r.Body, "Security info") {
-		t.Fatalf("Security info on the portal: %d %.300s", r.Status, r.Body)
+	// The portal's pages lead back to the site it last sent alice to.
+	back := `<a href="` + siteA + `/">Back to the app</a>`
+	if r := c.Get(portalOrigin + "/.stepgate/security-info"); r.Status != http.StatusOK || !strings.Contains(r.Body, back) {
+		t.Fatalf("Security info on the portal, without %s: %d %.300s", back, r.Status, r.Body)
+	}
+	if r := c.Get(portalOrigin + "/.stepgate/"); r.Status != http.StatusOK || !strings.Contains(r.Body, `href="`+siteA+`/">Continue</a>`) {
+		t.Fatalf("the portal's signed-in page leads nowhere: %d %.600s", r.Status, r.Body)
+	}
+	// Signed in, a visit to B through the portal makes B the way back.
+	if r := c.Get(siteB + "/.stepgate/?rd=%2Fwiki"); r.Location != portalOrigin+"/.stepgate/?rd="+url.QueryEscape(siteB+"/wiki") {
+		t.Fatalf("site B's sign-in page, signed in: %q", r.Location)
+	}
+	if r := c.Get(portalOrigin + "/.stepgate/?rd=" + url.QueryEscape(siteB+"/wiki")); r.Status != http.StatusFound || r.Location != siteB+"/wiki" {
+		t.Fatalf("the portal, signed in, with B's return URL: %d %q", r.Status, r.Location)
+	}
+	if r := c.Get(portalOrigin + "/.stepgate/security-info"); !strings.Contains(r.Body, `<a href="`+siteB+`/">Back to the app</a>`) {
+		t.Fatalf("Security info after going to B: %.300s", r.Body)
+	}
+	// A way back planted in the cookie is checked like any return URL.
+	planted := ssoClient(t, portalOrigin)
+	if r := planted.Do("GET", portalOrigin+"/.stepgate/security-info", nil, map[string]string{"Cookie": "__Host-stepgate-site=https://evil.test:9443; __Secure-stepgate=" + c.Cookie("__Secure-stepgate")}); strings.Contains(r.Body, "evil.test") || strings.Contains(r.Body, "Back to the app") {
+		t.Fatalf("a planted way back: %d %.300s", r.Status, r.Body)
 	}
 
 	// Signing out from site B's link: the portal asks, and ends the

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // central is a central portal: one site (auth.example.com) serves the
@@ -121,4 +122,49 @@ func (c *central) redirect(w http.ResponseWriter, r *http.Request, from *Facts) 
 		status = http.StatusSeeOther
 	}
 	http.Redirect(w, r, target, status)
+}
+
+// The cookie in which a central portal remembers the site it last sent
+// this browser back to, so its pages can offer the way back ("Back to
+// the app"). It holds only an origin, is checked as a return URL whenever
+// it is read, and is host-only on the portal.
+const (
+	siteCookieName      = "__Host-stepgate-site"
+	plainSiteCookieName = "stepgate-site"
+)
+
+func (p *Portal) siteCookieName(r *http.Request) string {
+	if p.isSecure(r) {
+		return siteCookieName
+	}
+	return plainSiteCookieName
+}
+
+// toSite redirects to rd, a checked return URL; on a central portal an
+// rd on another site is remembered as the way back.
+func (p *Portal) toSite(w http.ResponseWriter, r *http.Request, rd string, status int) {
+	if p.central != nil {
+		if u, err := url.Parse(rd); err == nil && u.Scheme != "" && u.Host != "" {
+			http.SetCookie(w, &http.Cookie{Name: p.siteCookieName(r), Value: u.Scheme + "://" + u.Host, Path: "/",
+				HttpOnly: true, Secure: p.isSecure(r), SameSite: http.SameSiteLaxMode, MaxAge: int(p.cfg.Lifetime / time.Second)})
+		}
+	}
+	http.Redirect(w, r, rd, status)
+}
+
+// backURL is where the pages' way back to the app leads: "/" on a site
+// serving its own pages; on a central portal, the site it last sent this
+// browser to, or "" when it knows none (the portal's own "/" is no app).
+func (p *Portal) backURL(r *http.Request) string {
+	if p.central == nil {
+		return "/"
+	}
+	v, ok := findCookie(r, p.siteCookieName(r))
+	if !ok || v == "" {
+		return ""
+	}
+	if back := p.safeRd(r, v+"/"); back != "/" {
+		return back
+	}
+	return ""
 }

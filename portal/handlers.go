@@ -262,15 +262,12 @@ func (p *Portal) getLogin(w http.ResponseWriter, r *http.Request) {
 	rd := p.safeRd(r, r.URL.Query().Get("rd"))
 	if id := p.Authenticate(r); id != nil {
 		if r.URL.Query().Has("rd") {
-			http.Redirect(w, r, rd, http.StatusFound)
+			p.toSite(w, r, rd, http.StatusFound)
 			return
 		}
-		// On a central portal "/" is this page again: offer only
-		// Security info and signing out.
-		cont := "/"
-		if p.central != nil {
-			cont = ""
-		}
+		// On a central portal "/" is this page again: Continue leads to
+		// the site the user last went to from here, if any.
+		cont := p.backURL(r)
 		p.render(w, r, http.StatusOK, "message", pageData{Title: "Signed in", Heading: "You're signed in",
 			Info: "You are signed in as " + id.User.Name + ".", Continue: cont, SignOut: true, Manage: true})
 		return
@@ -686,7 +683,7 @@ func (p *Portal) finish(w http.ResponseWriter, r *http.Request, pd pending, user
 	}
 	p.clearCookie(w, r, p.names(r).pending)
 	p.audit(r, "sign-in", user.Name, method, "success", zap.String("session", s.ID[:8]))
-	http.Redirect(w, r, p.safeRd(r, pd.Rd), http.StatusSeeOther)
+	p.toSite(w, r, p.safeRd(r, pd.Rd), http.StatusSeeOther)
 }
 
 // logout asks for confirmation (GET) or ends the session (POST). The

@@ -78,11 +78,12 @@ func setIdentityHeaders(h http.Header, id *Identity) {
 }
 
 // isStepgateCookie reports whether name is one of Stepgate's own cookies
-// (session, pending sign-in, CSRF), in any of its security contexts.
+// (session, pending sign-in, CSRF, a central portal's way back), in any of
+// its security contexts.
 func isStepgateCookie(name string) bool {
 	switch name {
 	case hostNames.session, hostNames.pending, hostNames.csrf, domainSessionName,
-		plainNames.session, plainNames.pending, plainNames.csrf:
+		plainNames.session, plainNames.pending, plainNames.csrf, siteCookieName, plainSiteCookieName:
 		return true
 	}
 	return false

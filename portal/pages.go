@@ -30,6 +30,7 @@ type pageData struct {
 	Help      string   // who to contact
 	SignOut   bool     // show a "Sign out" button
 	Continue  string   // a link to go on
+	Back      string   // the way back to the app ("" none; set by render)
 	Method    string   // the second-step method on the verify page
 	Prompt    string   // what starting the method said ("We texted your phone …")
 	Others    bool     // the user has other methods ("Sign in another way")
@@ -180,6 +181,7 @@ func (p *Portal) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 		d.Help = p.cfg.HelpContact
 	}
 	d.Forgot = p.cfg.PasswordReset
+	d.Back = p.backURL(r)
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, d); err != nil {
 		p.log.Error("rendering page " + name + ": " + err.Error())
