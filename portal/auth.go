@@ -185,7 +185,7 @@ func (p *Portal) answer(w http.ResponseWriter, r *http.Request, f *Facts, d Deci
 	switch d.Outcome {
 	case SignIn:
 		if !f.WantsHTML {
-			writeError(w, http.StatusUnauthorized, `{"error":"unauthenticated","message":"sign in at `+Prefix+`"}`)
+			p.unauthenticated(w, f)
 			return
 		}
 		http.Redirect(w, r, strings.TrimPrefix(d.Location, f.Origin()), http.StatusFound)
@@ -198,6 +198,17 @@ func (p *Portal) answer(w http.ResponseWriter, r *http.Request, f *Facts, d Deci
 	default:
 		p.forbidden(w, r, f, d.Identity)
 	}
+}
+
+// unauthenticated answers an API client without a session: 401, naming
+// the sign-in page (on the central portal when the request's site uses
+// one).
+func (p *Portal) unauthenticated(w http.ResponseWriter, f *Facts) {
+	if p.central == nil || !p.central.elsewhere(f.Host) {
+		writeError(w, http.StatusUnauthorized, `{"error":"unauthenticated","message":"sign in at `+Prefix+`"}`)
+		return
+	}
+	writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthenticated", "message": "sign in at " + p.central.origin + Prefix})
 }
 
 // writeError writes a fixed JSON error body with its status.

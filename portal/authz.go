@@ -155,7 +155,7 @@ func (p *Portal) serveAuthz(w http.ResponseWriter, r *http.Request, nginx bool) 
 	case d.Outcome == StepUp:
 		writeError(w, http.StatusForbidden, `{"error":"set_up_required","message":"add a sign-in method at `+SecurityInfoPath+` first"}`)
 	default:
-		writeError(w, http.StatusUnauthorized, `{"error":"unauthenticated","message":"sign in at `+Prefix+`"}`)
+		p.unauthenticated(w, &f)
 	}
 }
 

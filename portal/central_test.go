@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -80,6 +81,12 @@ func TestCentralPortalSignInGoesToThePortal(t *testing.T) {
 		if res.StatusCode != http.StatusFound || res.Header.Get("Location") != tc.want {
 			t.Errorf("%s %s: %d %q, want 302 %q", tc.method, tc.target, res.StatusCode, res.Header.Get("Location"), tc.want)
 		}
+	}
+	// An API client is told where to sign in.
+	if res := e.serve("GET", "https://app.example.com/api", map[string]string{"Accept": "application/json"}); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("an API client: %d", res.StatusCode)
+	} else if b, _ := io.ReadAll(res.Body); !strings.Contains(string(b), `"sign in at https://auth.example.com/.stepgate/"`) {
+		t.Errorf("an API client is not told where to sign in: %s", b)
 	}
 	// The forward-auth endpoint says the same about a forwarded request.
 	f := Facts{Scheme: "https", Host: "app.example.com", Method: "GET", URI: "/reports"}
