@@ -71,6 +71,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.Portal && (h.Allow != nil || h.Deny != nil) {
 		return fmt.Errorf("stepgate: a portal site protects nothing, so it takes no allow or deny")
 	}
+	if h.Portal && app.(*App).PortalURL == "" {
+		ctx.Logger().Warn("stepgate portal without portal_url: the protected sites serve their own sign-in pages and send nobody here; set portal_url in the stepgate global option")
+	}
 	if h.Allow != nil {
 		h.policy.Users, h.policy.Groups = h.Allow.Users, h.Allow.Groups
 	}

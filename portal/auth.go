@@ -177,9 +177,10 @@ func (p *Portal) Admit(w http.ResponseWriter, r *http.Request, id *Identity, pol
 }
 
 // answer writes the in-process response to a decision that stops the
-// request. Redirects stay on the request's own origin, so they are sent
-// origin-relative: a Host header the client chose never appears in a
-// response.
+// request. A redirect on the request's own origin is sent origin-relative,
+// so the Host header the client chose is not echoed back; one to a central
+// portal is absolute (its return URL names the request's origin, which the
+// portal checks before sending anyone there).
 func (p *Portal) answer(w http.ResponseWriter, r *http.Request, f *Facts, d Decision) {
 	w.Header().Set("Cache-Control", "no-store")
 	switch d.Outcome {
@@ -188,16 +189,35 @@ func (p *Portal) answer(w http.ResponseWriter, r *http.Request, f *Facts, d Deci
 			p.unauthenticated(w, f)
 			return
 		}
-		http.Redirect(w, r, strings.TrimPrefix(d.Location, f.Origin()), http.StatusFound)
+		http.Redirect(w, r, relativeTo(d.Location, f), http.StatusFound)
 	case StepUp:
 		if !f.WantsHTML {
-			writeError(w, http.StatusForbidden, `{"error":"set_up_required","message":"add a sign-in method at `+SecurityInfoPath+` first"}`)
+			p.setUpRequired(w, f)
 			return
 		}
-		http.Redirect(w, r, strings.TrimPrefix(d.Location, f.Origin()), http.StatusFound)
+		http.Redirect(w, r, relativeTo(d.Location, f), http.StatusFound)
 	default:
 		p.forbidden(w, r, f, d.Identity)
 	}
+}
+
+// relativeTo is location without f's origin when it is on that origin.
+func relativeTo(location string, f *Facts) string {
+	if rest, ok := strings.CutPrefix(location, f.Origin()); ok && strings.HasPrefix(rest, "/") {
+		return rest
+	}
+	return location
+}
+
+// setUpRequired answers an API client whose session must add a method
+// first: 403, naming Security info (on the central portal when the
+// request's site uses one).
+func (p *Portal) setUpRequired(w http.ResponseWriter, f *Facts) {
+	where := SecurityInfoPath
+	if p.central != nil && p.central.elsewhere(f.Host) {
+		where = p.central.origin + SecurityInfoPath
+	}
+	writeJSON(w, http.StatusForbidden, map[string]string{"error": "set_up_required", "message": "add a sign-in method at " + where + " first"})
 }
 
 // unauthenticated answers an API client without a session: 401, naming

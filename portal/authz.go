@@ -153,7 +153,7 @@ func (p *Portal) serveAuthz(w http.ResponseWriter, r *http.Request, nginx bool) 
 	case browser:
 		http.Redirect(w, r, d.Location, http.StatusFound)
 	case d.Outcome == StepUp:
-		writeError(w, http.StatusForbidden, `{"error":"set_up_required","message":"add a sign-in method at `+SecurityInfoPath+` first"}`)
+		p.setUpRequired(w, &f)
 	default:
 		p.unauthenticated(w, &f)
 	}

@@ -26,6 +26,17 @@ type central struct {
 	scheme string
 	// cookieDomain is the session's domain, which the portal is in.
 	cookieDomain string
+	// port is the portal's port as hostKey writes it ("" for the
+	// scheme's default).
+	port string
+}
+
+// portOf is the port of a hostKey ("" when it has none).
+func portOf(key string) string {
+	if _, port, err := net.SplitHostPort(key); err == nil {
+		return port
+	}
+	return ""
 }
 
 // newCentral checks a portal_url: an origin (https, or http on a loopback
@@ -52,8 +63,12 @@ func newCentral(raw, cookieDomain string) (*central, error) {
 	if !inCookieDomain(host, cookieDomain) {
 		return nil, fmt.Errorf("portal_url %q: %s is not inside cookie_domain %s, so sessions signed in there would not reach the protected sites", raw, host, cookieDomain)
 	}
-	c := &central{scheme: u.Scheme, origin: u.Scheme + "://" + strings.ToLower(u.Host), cookieDomain: cookieDomain}
-	c.host = hostKey(strings.ToLower(u.Host), u.Scheme)
+	c := &central{scheme: u.Scheme, cookieDomain: cookieDomain}
+	// "auth.example.com:" and "auth.example.com:443" are written as a
+	// browser writes them.
+	c.host = hostKey(strings.TrimSuffix(strings.ToLower(u.Host), ":"), u.Scheme)
+	c.origin = u.Scheme + "://" + c.host
+	c.port = portOf(c.host)
 	return c, nil
 }
 
@@ -75,15 +90,20 @@ func hostKey(hostport, scheme string) string {
 }
 
 // elsewhere reports whether a request to host (as the browser wrote it)
-// signs in on the portal: a site inside cookie_domain other than the
-// portal itself. A site outside cookie_domain could never see the
-// portal's session, so it keeps its own pages. The scheme is not
-// compared: a plain-HTTP request to the portal's host is the portal's to
-// refuse ("HTTPS required"), and sending it to the https origin could
-// loop behind a TLS proxy Caddy does not trust.
+// signs in on the portal: a site inside cookie_domain, on the portal's
+// port, other than the portal itself. A site outside cookie_domain could
+// never see the portal's session, and the portal returns nobody to
+// another port (SafeReturnURL), so such sites keep their own pages. The
+// scheme is not compared: a plain-HTTP request to the portal's host is
+// the portal's to refuse ("HTTPS required"), and sending it to the https
+// origin could loop behind a TLS proxy Caddy does not trust.
 func (c *central) elsewhere(host string) bool {
-	return hostKey(host, c.scheme) != c.host && inCookieDomain(hostname(host), c.cookieDomain)
+	key := hostKey(host, c.scheme)
+	return key != c.host && portOf(key) == c.port && inCookieDomain(hostname(host), c.cookieDomain)
 }
+
+// is reports whether host (as the browser wrote it) is the portal's.
+func (c *central) is(host string) bool { return hostKey(host, c.scheme) == c.host }
 
 // signInURL is the portal's sign-in page for a request to another site,
 // returning to that request's URL afterwards (its root when the request
@@ -140,11 +160,11 @@ func (p *Portal) siteCookieName(r *http.Request) string {
 	return plainSiteCookieName
 }
 
-// toSite redirects to rd, a checked return URL; on a central portal an
-// rd on another site is remembered as the way back.
+// toSite redirects to rd, a checked return URL; the central portal
+// remembers an rd on another site as the way back.
 func (p *Portal) toSite(w http.ResponseWriter, r *http.Request, rd string, status int) {
-	if p.central != nil {
-		if u, err := url.Parse(rd); err == nil && u.Scheme != "" && u.Host != "" {
+	if p.central != nil && p.central.is(p.hostOf(r)) {
+		if u, err := url.Parse(rd); err == nil && u.Scheme != "" && u.Host != "" && !p.central.is(u.Host) {
 			http.SetCookie(w, &http.Cookie{Name: p.siteCookieName(r), Value: u.Scheme + "://" + u.Host, Path: "/",
 				HttpOnly: true, Secure: p.isSecure(r), SameSite: http.SameSiteLaxMode, MaxAge: int(p.cfg.Lifetime / time.Second)})
 		}
@@ -153,10 +173,11 @@ func (p *Portal) toSite(w http.ResponseWriter, r *http.Request, rd string, statu
 }
 
 // backURL is where the pages' way back to the app leads: "/" on a site
-// serving its own pages; on a central portal, the site it last sent this
-// browser to, or "" when it knows none (the portal's own "/" is no app).
+// serving its own pages; on the central portal, the site it last sent
+// this browser to, or "" when it knows none (the portal's own "/" is no
+// app).
 func (p *Portal) backURL(r *http.Request) string {
-	if p.central == nil {
+	if p.central == nil || !p.central.is(p.hostOf(r)) {
 		return "/"
 	}
 	v, ok := findCookie(r, p.siteCookieName(r))

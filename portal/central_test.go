@@ -47,6 +47,35 @@ func TestPortalURLIsChecked(t *testing.T) {
 	}
 }
 
+func TestPortalURLIsWrittenAsABrowserWritesIt(t *testing.T) {
+	for raw, want := range map[string]string{
+		"https://auth.example.com":      "https://auth.example.com",
+		"https://auth.example.com:":     "https://auth.example.com",
+		"https://AUTH.example.com:443/": "https://auth.example.com",
+		"https://auth.example.com:8443": "https://auth.example.com:8443",
+	} {
+		c, err := newCentral(raw, "example.com")
+		if err != nil || c.origin != want {
+			t.Errorf("%s: %v %q, want %q", raw, err, c.origin, want)
+		}
+	}
+}
+
+// A redirect is made origin-relative only when it is on the request's own
+// origin: a portal on another port of the same host stays absolute.
+func TestRelativeToKeepsOtherOrigins(t *testing.T) {
+	f := &Facts{Scheme: "https", Host: "auth.example.com"}
+	for loc, want := range map[string]string{
+		"https://auth.example.com/.stepgate/":      "/.stepgate/",
+		"https://auth.example.com:8443/.stepgate/": "https://auth.example.com:8443/.stepgate/",
+		"https://auth.example.com.evil/x":          "https://auth.example.com.evil/x",
+	} {
+		if got := relativeTo(loc, f); got != want {
+			t.Errorf("relativeTo(%q): %q, want %q", loc, got, want)
+		}
+	}
+}
+
 func centralEnv(t *testing.T) *env {
 	return newEnv(t, func(c *Config) {
 		c.CookieDomain = "example.com"
@@ -73,7 +102,10 @@ func TestCentralPortalSignInGoesToThePortal(t *testing.T) {
 	for _, tc := range []struct{ method, target, want string }{
 		{"GET", "https://app.example.com/reports?q=1", "https://auth.example.com/.stepgate/?rd=" + url.QueryEscape("https://app.example.com/reports?q=1")},
 		{"GET", "https://app.example.com/", "https://auth.example.com/.stepgate/?rd=" + url.QueryEscape("https://app.example.com/")},
-		{"GET", "https://wiki.example.com:8443/x", "https://auth.example.com/.stepgate/?rd=" + url.QueryEscape("https://wiki.example.com:8443/x")},
+		// A site on another port keeps its own pages: the portal would
+		// not send anybody back there.
+		{"GET", "https://wiki.example.com:8443/x", "/.stepgate/?rd=%2Fx"},
+		{"GET", "https://wiki.example.com:443/x", "https://auth.example.com/.stepgate/?rd=" + url.QueryEscape("https://wiki.example.com:443/x")},
 		// A form post cannot be repeated by a redirect: back to the root.
 		{"POST", "https://app.example.com/save", "https://auth.example.com/.stepgate/?rd=" + url.QueryEscape("https://app.example.com/")},
 	} {
@@ -174,7 +206,11 @@ func TestCentralPortalReturnsToTheSites(t *testing.T) {
 // on the page's own origin only.
 func TestPagesFormActionCoversTheCookieDomain(t *testing.T) {
 	shared := centralEnv(t).serve("GET", "https://auth.example.com/.stepgate/", nil).Header.Get("Content-Security-Policy")
-	if !strings.Contains(shared, "form-action 'self' https://example.com:* https://*.example.com:*;") {
+	if !strings.Contains(shared, "form-action 'self' https://example.com https://*.example.com;") {
+		t.Errorf("CSP with cookie_domain: %s", shared)
+	}
+	onPort := centralEnv(t).serve("GET", "https://auth.example.com:8443/.stepgate/", nil).Header.Get("Content-Security-Policy")
+	if !strings.Contains(onPort, "form-action 'self' https://example.com:8443 https://*.example.com:8443;") {
 		t.Errorf("CSP with cookie_domain: %s", shared)
 	}
 	alone := newEnv(t).serve("GET", "https://app.example.com/.stepgate/", nil).Header.Get("Content-Security-Policy")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"net"
 	"net/http"
 	"strings"
 )
@@ -138,18 +139,23 @@ func cspFor(formAction string) string {
 // defaultCSP is cspFor("'self'"): forms post to the portal only.
 var defaultCSP = cspFor("'self'")
 
-// pagesCSP is the policy of the portal's pages. With cookie_domain a
-// form may also end on the domain's sites: a sign-in's last answer is a
-// redirect to the page to return to (on another site when a central
-// portal signs people in), and browsers hold that redirect to
-// form-action too; without the domain in it, Chromium stays on the
-// sign-in page. The return URL itself is checked by SafeReturnURL.
-// Only the page's own scheme is allowed (http only on loopback).
-func pagesCSP(cookieDomain, scheme string) string {
-	if cookieDomain == "" {
+// pageCSP is the policy of the portal's pages served for r. With
+// cookie_domain a form may also end on the domain's sites: a sign-in's
+// last answer is a redirect to the page to return to (on another site
+// when a central portal signs people in), and browsers hold that redirect
+// to form-action too; without the domain in it, Chromium stays on the
+// sign-in page. Only what SafeReturnURL accepts is allowed: the page's
+// own scheme and port.
+func (p *Portal) pageCSP(r *http.Request) string {
+	if p.cfg.CookieDomain == "" {
 		return defaultCSP
 	}
-	return cspFor("'self' " + scheme + "://" + cookieDomain + ":* " + scheme + "://*." + cookieDomain + ":*")
+	scheme, host := p.schemeHost(r)
+	port := ""
+	if _, pt, err := net.SplitHostPort(host); err == nil && pt != "" {
+		port = ":" + pt
+	}
+	return cspFor("'self' " + scheme + "://" + p.cfg.CookieDomain + port + " " + scheme + "://*." + p.cfg.CookieDomain + port)
 }
 
 // securityHeaders are set on every portal response.
@@ -171,7 +177,7 @@ func (p *Portal) render(w http.ResponseWriter, r *http.Request, status int, name
 // renderPage writes page t (called name in the log).
 func (p *Portal) renderPage(w http.ResponseWriter, r *http.Request, status int, name string, t *template.Template, d pageData) {
 	securityHeaders(w.Header())
-	w.Header().Set("Content-Security-Policy", p.csp[p.isSecure(r)])
+	w.Header().Set("Content-Security-Policy", p.pageCSP(r))
 	// Every page with a form gets a token; message pages only when they
 	// show the Sign out button.
 	if name != "message" || d.SignOut {

@@ -117,9 +117,6 @@ type Portal struct {
 	// central is the central portal (Config.PortalURL), or nil when
 	// every site serves its own sign-in pages.
 	central *central
-	// csp is the pages' Content-Security-Policy (pagesCSP) over HTTPS
-	// (true) and plain HTTP.
-	csp map[bool]string
 }
 
 // verifiedCacheSize bounds the verified-cookie cache (about 300 bytes an
@@ -185,7 +182,6 @@ func New(cfg Config) (*Portal, error) {
 		cfg.Now = time.Now
 	}
 	p := &Portal{cfg: cfg, revoked: newRevocations(), verified: newVerifiedCache(verifiedCacheSize), verifiedPlain: newVerifiedCache(verifiedCacheSize), origin: http.NewCrossOriginProtection(), log: cfg.Logger}
-	p.csp = map[bool]string{true: pagesCSP(cfg.CookieDomain, "https"), false: pagesCSP(cfg.CookieDomain, "http")}
 	if cfg.PortalURL != "" {
 		c, err := newCentral(cfg.PortalURL, cfg.CookieDomain)
 		if err != nil {
