@@ -16,6 +16,38 @@ import (
 	"github.com/stepgate/stepgate/internal/gatewaytest"
 )
 
+// The central portal's test set-up: the portal and two protected sites
+// under cookie_domain example.test, over HTTPS from Caddy's internal CA.
+const (
+	portalOrigin = "https://auth.example.test:9443"
+	siteA        = "https://a.example.test:9443"
+	siteB        = "https://b.example.test:9443"
+)
+
+// startCentralPortal starts the set-up with alice as its user, the echo
+// app behind both sites, and waits for the certificates.
+func startCentralPortal(t *testing.T) {
+	t.Helper()
+	backend := echoBackend(t)
+	block, _ := stepgateBlock(t, writeUsers(t, "alice"), `
+		session {
+			cookie_domain example.test
+		}
+		portal_url `+portalOrigin)
+	startCaddyfile(t, block, fmt.Sprintf(`
+%s {
+	tls internal
+	stepgate portal
+}
+%s, %s {
+	tls internal
+	stepgate
+	reverse_proxy %s
+}
+`, portalOrigin, siteA, siteB, backend))
+	waitForCertificates(t, portalOrigin, siteA, siteB)
+}
+
 // ssoClient is a browser for the *.example.test sites of
 // TestCentralPortalSingleSignOn: every name reaches the test's Caddy, whose
 // internal CA it trusts blindly.
@@ -37,30 +69,7 @@ func ssoClient(t *testing.T, origin string) *gatewaytest.Client {
 // pages (Security info, sign-out) live on the portal; signing out there
 // ends the session on both sites, a copy of the cookie included.
 func TestCentralPortalSingleSignOn(t *testing.T) {
-	const (
-		portalOrigin = "https://auth.example.test:9443"
-		siteA        = "https://a.example.test:9443"
-		siteB        = "https://b.example.test:9443"
-	)
-	backend := echoBackend(t)
-	block, _ := stepgateBlock(t, writeUsers(t, "alice"), `
-		session {
-			cookie_domain example.test
-		}
-		portal_url `+portalOrigin)
-	startCaddyfile(t, block, fmt.Sprintf(`
-%s {
-	tls internal
-	stepgate portal
-}
-%s, %s {
-	tls internal
-	stepgate
-	reverse_proxy %s
-}
-`, portalOrigin, siteA, siteB, backend))
-
-	waitForCertificates(t, portalOrigin, siteA, siteB)
+	startCentralPortal(t)
 	c := ssoClient(t, portalOrigin)
 
 	// Site A sends alice to the portal, with the whole URL to return to.
@@ -168,31 +177,9 @@ func TestCentralPortalSingleSignOn(t *testing.T) {
 // sign-in form is a redirect to another site, which Chromium holds to the
 // page's form-action: with only 'self' there, it stayed on the portal.
 func TestBrowserCentralPortal(t *testing.T) {
-	const (
-		portalOrigin = "https://auth.example.test:9443"
-		siteA        = "https://a.example.test:9443"
-		siteB        = "https://b.example.test:9443"
-	)
 	ctx := newBrowser(t, chromedp.Flag("host-resolver-rules", "MAP *.example.test 127.0.0.1"),
 		chromedp.Flag("ignore-certificate-errors", true))
-	backend := echoBackend(t)
-	block, _ := stepgateBlock(t, writeUsers(t, "alice"), `
-		session {
-			cookie_domain example.test
-		}
-		portal_url `+portalOrigin)
-	startCaddyfile(t, block, fmt.Sprintf(`
-%s {
-	tls internal
-	stepgate portal
-}
-%s, %s {
-	tls internal
-	stepgate
-	reverse_proxy %s
-}
-`, portalOrigin, siteA, siteB, backend))
-	waitForCertificates(t, portalOrigin, siteA, siteB)
+	startCentralPortal(t)
 
 	step(t, ctx, "open site A", chromedp.Navigate(siteA+"/reports?q=1"), chromedp.WaitVisible(heading("Sign in")))
 	if loc, _ := chromedp.Run(ctx, chromedp.Location()); !strings.HasPrefix(loc, portalOrigin+"/.stepgate/?rd=") {
