@@ -82,6 +82,10 @@ func TestCentralPortalSingleSignOn(t *testing.T) {
 	if r := c.Get(portalOrigin + "/"); r.Status != http.StatusFound || r.Location != "/.stepgate/" {
 		t.Fatalf("the portal's root: %d %q", r.Status, r.Location)
 	}
+	// Nothing but the pages lives there: anything else posted is not found.
+	if r := c.Do("POST", portalOrigin+"/anything", strings.NewReader("x=1"), nil); r.Status != http.StatusNotFound {
+		t.Fatalf("a POST to the portal outside its pages: %d %q", r.Status, r.Location)
+	}
 	// A site's own sign-in page, Security info and the Authenticator are
 	// the portal's.
 	for path, want := range map[string]string{

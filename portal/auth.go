@@ -210,25 +210,15 @@ func relativeTo(location string, f *Facts) string {
 }
 
 // setUpRequired answers an API client whose session must add a method
-// first: 403, naming Security info (on the central portal when the
-// request's site uses one).
+// first: 403, naming Security info.
 func (p *Portal) setUpRequired(w http.ResponseWriter, f *Facts) {
-	where := SecurityInfoPath
-	if p.central != nil && p.central.elsewhere(f.Host) {
-		where = p.central.origin + SecurityInfoPath
-	}
-	writeJSON(w, http.StatusForbidden, map[string]string{"error": "set_up_required", "message": "add a sign-in method at " + where + " first"})
+	writeJSON(w, http.StatusForbidden, map[string]string{"error": "set_up_required", "message": "add a sign-in method at " + p.pageRef(f, SecurityInfoPath) + " first"})
 }
 
 // unauthenticated answers an API client without a session: 401, naming
-// the sign-in page (on the central portal when the request's site uses
-// one).
+// the sign-in page.
 func (p *Portal) unauthenticated(w http.ResponseWriter, f *Facts) {
-	if p.central == nil || !p.central.elsewhere(f.Host) {
-		writeError(w, http.StatusUnauthorized, `{"error":"unauthenticated","message":"sign in at `+Prefix+`"}`)
-		return
-	}
-	writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthenticated", "message": "sign in at " + p.central.origin + Prefix})
+	writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthenticated", "message": "sign in at " + p.pageRef(f, Prefix)})
 }
 
 // writeError writes a fixed JSON error body with its status.

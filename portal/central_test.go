@@ -120,6 +120,13 @@ func TestCentralPortalSignInGoesToThePortal(t *testing.T) {
 	} else if b, _ := io.ReadAll(res.Body); !strings.Contains(string(b), `"sign in at https://auth.example.com/.stepgate/"`) {
 		t.Errorf("an API client is not told where to sign in: %s", b)
 	}
+	// On a site that keeps its own pages, the path alone: the client's
+	// own Host header is not echoed back.
+	if res := e.serve("GET", "https://other.org/api", map[string]string{"Accept": "application/json"}); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("an API client of a site outside cookie_domain: %d", res.StatusCode)
+	} else if b, _ := io.ReadAll(res.Body); !strings.Contains(string(b), `"sign in at /.stepgate/"`) {
+		t.Errorf("an API client of a site outside cookie_domain: %s", b)
+	}
 	// The forward-auth endpoint says the same about a forwarded request.
 	f := Facts{Scheme: "https", Host: "app.example.com", Method: "GET", URI: "/reports"}
 	if d := e.p.Decide(&f, Policy{}); d.Outcome != SignIn || d.Location != "https://auth.example.com/.stepgate/?rd="+url.QueryEscape("https://app.example.com/reports") {

@@ -83,7 +83,7 @@ func (p *Portal) Judge(id *Identity, pol Policy) Decision {
 // origin and only when that is worth remembering (a GET other than the
 // site's root).
 func (p *Portal) signInURL(f *Facts) string {
-	if p.central != nil && p.central.elsewhere(f.Host) {
+	if p.signsInElsewhere(f.Host) {
 		return p.central.signInURL(f)
 	}
 	if f.URI != "/" && f.Method == http.MethodGet {
@@ -92,13 +92,29 @@ func (p *Portal) signInURL(f *Facts) string {
 	return f.Origin() + Prefix
 }
 
+// signsInElsewhere reports whether a request to host signs in on the
+// central portal rather than on its own site.
+func (p *Portal) signsInElsewhere(host string) bool {
+	return p.central != nil && p.central.elsewhere(host)
+}
+
 // pagesOrigin is the origin serving the portal's pages for a request: the
 // central portal's, or the request's own.
 func (p *Portal) pagesOrigin(f *Facts) string {
-	if p.central != nil && p.central.elsewhere(f.Host) {
+	if p.signsInElsewhere(f.Host) {
 		return p.central.origin
 	}
 	return f.Origin()
+}
+
+// pageRef names the portal page at path for an API client: on the
+// central portal when the request's site signs in there, otherwise the
+// path alone (the client's own Host header is not echoed back).
+func (p *Portal) pageRef(f *Facts, path string) string {
+	if p.signsInElsewhere(f.Host) {
+		return p.central.origin + path
+	}
+	return path
 }
 
 // refreshed is the session cookie for s seen now: its idle timer starts

@@ -81,13 +81,11 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt, methodRoute := p.reg.route(strings.TrimPrefix(path, "/"))
-	if p.central != nil {
-		f := p.decisionFacts(r)
-		// A method's own API (anything but GET or HEAD: the Authenticator's
-		// answers, a telephony callback) is served wherever it is sent;
-		// every page moves to the central portal.
-		api := methodRoute && r.Method != http.MethodGet && r.Method != http.MethodHead
-		if !api && p.central.elsewhere(f.Host) {
+	// A method's own API (anything but GET or HEAD: the Authenticator's
+	// answers, a telephony callback) is served wherever it is sent; every
+	// page moves to the central portal.
+	if api := methodRoute && r.Method != http.MethodGet && r.Method != http.MethodHead; !api && p.central != nil {
+		if f := p.decisionFacts(r); p.signsInElsewhere(f.Host) {
 			p.central.redirect(w, r, &f)
 			return
 		}
