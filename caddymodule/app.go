@@ -94,6 +94,8 @@ type App struct {
 	Voice *VoiceConfig `json:"voice,omitempty"`
 	// Push turns on authenticator app notifications.
 	Push *PushConfig `json:"push,omitempty"`
+	// Passkeys turns on passkeys and security keys.
+	Passkeys *PasskeysConfig `json:"passkeys,omitempty"`
 	// PublicURL is the https address of a protected site as Twilio reaches
 	// it: press-# calls post their answers to PublicURL/.stepgate/twilio/….
 	PublicURL string `json:"public_url,omitempty"`
@@ -346,6 +348,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	if err = a.pushPortalConfig(repl, &cfg); err != nil {
+		a.store.Close()
+		return err
+	}
+	if err = a.passkeyPortalConfig(&cfg); err != nil {
 		a.store.Close()
 		return err
 	}

@@ -82,6 +82,10 @@ func init() {
 //			pause             <duration>
 //			service           <host[:port] or http://host:port...>
 //		}]
+//		passkeys [{
+//			user_verification preferred|required
+//			allowed_models    <AAGUID...>
+//		}]
 //		public_url <https://site as Twilio reaches it>
 //		allowed_countries <+code...>
 //		send_limits {
@@ -302,6 +306,23 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 						return d.ArgErr()
 					}
 					c.Services = append(c.Services, args...)
+					return nil
+				},
+			})
+			if err != nil {
+				return nil, err
+			}
+		case "passkeys":
+			app.Passkeys = new(PasskeysConfig)
+			c := app.Passkeys
+			err := subBlock(d, map[string]func() error{
+				"user_verification": func() error { return oneArg(d, &c.UserVerification) },
+				"allowed_models": func() error {
+					args := d.RemainingArgs()
+					if len(args) == 0 {
+						return d.ArgErr()
+					}
+					c.AllowedModels = append(c.AllowedModels, args...)
 					return nil
 				},
 			})

@@ -3,9 +3,13 @@ package portal
 import (
 	"errors"
 
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/google/uuid"
+
 	"github.com/stepgate/stepgate/verifiers/phone"
 
 	"github.com/stepgate/stepgate/verifiers"
+	"github.com/stepgate/stepgate/verifiers/passkey"
 	"github.com/stepgate/stepgate/verifiers/push"
 	"github.com/stepgate/stepgate/verifiers/sms"
 	"github.com/stepgate/stepgate/verifiers/totp"
@@ -22,6 +26,10 @@ import (
 // that shows codes first, then sign-in requests, then a phone.
 func builtinMethods(cfg Config, env verifiers.Env) ([]verifiers.Method, error) {
 	ms := []verifiers.Method{&totp.Verifier{Store: env.Store, Sealer: env.Sealer, Issuer: env.Issuer, Now: env.Now}}
+	if c := cfg.Passkeys; c != nil {
+		ms = append(ms, &passkey.Verifier{Store: env.Store, Domain: cfg.CookieDomain, Name: env.Issuer,
+			UserVerification: c.UserVerification, AAGUIDs: c.AAGUIDs, Now: env.Now, Log: env.Log, Host: env.Host})
+	}
 	if c := cfg.Push; c != nil {
 		sender := c.Sender
 		if sender == nil {
@@ -53,6 +61,16 @@ func builtinMethods(cfg Config, env verifiers.Env) ([]verifiers.Method, error) {
 			EnrolPhone: cfg.SMS == nil, Host: env.Host, Log: env.Log})
 	}
 	return ms, nil
+}
+
+// PasskeyConfig is how passkeys and security keys are asked for.
+type PasskeyConfig struct {
+	// UserVerification at a second step: "preferred" (default) or
+	// "required".
+	UserVerification protocol.UserVerificationRequirement
+	// AAGUIDs, when set, are the only authenticator models that may be
+	// added.
+	AAGUIDs []uuid.UUID
 }
 
 // SMSConfig is how text messages are sent and limited.

@@ -560,13 +560,22 @@ func (p *Portal) verify(w http.ResponseWriter, r *http.Request) {
 		show(http.StatusOK, pd.Err)
 		return
 	}
-	if m.desc.Answer != verifiers.TypedCode {
+	var res verifiers.Result
+	var msg string
+	var status int
+	switch m.desc.Answer {
+	case verifiers.Approval:
 		p.checkAnswered(w, r, pd, user, m, show)
 		return
+	case verifiers.Ceremony:
+		res, msg, status = p.checkCeremony(r, user, m, func(answer string) (verifiers.Result, error) {
+			return m.Check(r.Context(), user, p.attempt(r, &pd), answer)
+		})
+	default:
+		res, msg, status = p.checkCode(r, user, m, m.desc.CodeDigits, func(code string) (verifiers.Result, error) {
+			return m.Check(r.Context(), user, p.attempt(r, &pd), code)
+		})
 	}
-	res, msg, status := p.checkCode(r, user, m, m.desc.CodeDigits, func(code string) (verifiers.Result, error) {
-		return m.Check(r.Context(), user, p.attempt(r, &pd), code)
-	})
 	if res != verifiers.Accepted {
 		show(status, msg)
 		return
@@ -600,24 +609,53 @@ func (p *Portal) verifyPage(r *http.Request, pd pending, user verifiers.User, m 
 // checkCode runs one typed code's check with the lockout around it and
 // returns the result, and for a failure the message and status to show.
 func (p *Portal) checkCode(r *http.Request, user verifiers.User, m *method, digits int, check func(code string) (verifiers.Result, error)) (verifiers.Result, string, int) {
-	ctx := r.Context()
-	method := m.desc.Name
 	code, ok := verifiers.NormalizeCode(r.PostFormValue("code"), digits)
 	if !ok {
-		if msg, locked := p.locked(ctx, user.Name, codeFailures); locked {
+		if msg, locked := p.locked(r.Context(), user.Name, codeFailures); locked {
 			return verifiers.Rejected, msg, http.StatusTooManyRequests
 		}
 		return verifiers.Rejected, badCodeFormat(digits), http.StatusBadRequest
 	}
+	return p.guess(r, user, m, msgCodeGone, "We couldn't check your code right now. Try again in a moment.", func() (verifiers.Result, error) {
+		return check(code)
+	})
+}
+
+// checkCeremony checks a ceremony's answer (the form's "credential") with
+// the lockout around it, like a typed code.
+func (p *Portal) checkCeremony(r *http.Request, user verifiers.User, m *method, check func(answer string) (verifiers.Result, error)) (verifiers.Result, string, int) {
+	answer := r.PostFormValue("credential")
+	if answer == "" {
+		if msg, locked := p.locked(r.Context(), user.Name, codeFailures); locked {
+			return verifiers.Rejected, msg, http.StatusTooManyRequests
+		}
+		return verifiers.Rejected, "Use your passkey first: select the button and follow your device.", http.StatusBadRequest
+	}
+	gone := m.desc.Gone
+	if gone == "" {
+		gone = msgCodeGone
+	}
+	return p.guess(r, user, m, gone, "We couldn't check your passkey right now. Try again in a moment.", func() (verifiers.Result, error) {
+		return check(answer)
+	})
+}
+
+// guess runs one check of a user's answer (a code, a ceremony's result)
+// with an attempt taken from the account's lockout first, and returns the
+// result, and for a failure the message and status to show: gone when the
+// challenge had no live answer, unavailable when it could not be checked.
+func (p *Portal) guess(r *http.Request, user verifiers.User, m *method, gone, unavailable string, check func() (verifiers.Result, error)) (verifiers.Result, string, int) {
+	ctx := r.Context()
+	method := m.desc.Name
 	taken, msg, ok := p.takeAttempt(r, user.Name, codeFailures, method)
 	if !ok {
 		return verifiers.Rejected, msg, http.StatusTooManyRequests
 	}
-	res, err := check(code)
+	res, err := check()
 	if err != nil {
 		p.returnAttempt(ctx, user.Name, codeFailures, taken)
 		p.audit(r, "sign-in", user.Name, method, "error", zap.Error(err))
-		return verifiers.Rejected, "We couldn't check your code right now. Try again in a moment.", http.StatusServiceUnavailable
+		return verifiers.Rejected, unavailable, http.StatusServiceUnavailable
 	}
 	switch res {
 	case verifiers.Accepted:
@@ -632,7 +670,7 @@ func (p *Portal) checkCode(r *http.Request, user verifiers.User, m *method, digi
 		// No guess was checked: there was no live code to compare with.
 		p.returnAttempt(ctx, user.Name, codeFailures, taken)
 		p.audit(r, "sign-in", user.Name, method, "expired")
-		return res, msgCodeGone, http.StatusUnauthorized
+		return res, gone, http.StatusUnauthorized
 	default:
 		p.failed(r, user.Name, method, "failure", taken.Failures)
 		wrong := m.desc.WrongCode

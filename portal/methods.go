@@ -96,7 +96,7 @@ func (p *Portal) start(r *http.Request, pd *pending, user verifiers.User) {
 // attempt is the challenge of the pending sign-in pd.
 func (p *Portal) attempt(r *http.Request, pd *pending) verifiers.Challenge {
 	return verifiers.Challenge{ID: pd.ID, Created: time.Unix(pd.Created, 0), ClientIP: p.cfg.ClientIP(r), Host: p.siteName(r),
-		Local: p.fromThisMachine(r), Method: pd.M}
+		Origin: p.siteOrigin(r), Local: p.fromThisMachine(r), Method: pd.M}
 }
 
 // refusalMessage logs why a method could not start (or a set-up could not

@@ -58,6 +58,8 @@ type Config struct {
 	Voice *VoiceConfig
 	// Push turns on authenticator app notifications (nil: off).
 	Push *PushConfig
+	// Passkeys turns on passkeys and security keys (nil: off).
+	Passkeys *PasskeyConfig
 	// HelpContact is shown to users who cannot complete sign-in on their own.
 	HelpContact string
 	// Lockout is the failure back-off.

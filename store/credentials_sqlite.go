@@ -36,7 +36,7 @@ func (s *SQLite) AddCredential(ctx context.Context, c Credential, first bool) er
 // Credentials implements Store.
 func (s *SQLite) Credentials(ctx context.Context, username, method string) ([]Credential, error) {
 	rows, err := s.db.QueryContext(ctx,
-		`SELECT id, username, method, name, data, created_at, last_used_at FROM credentials
+		`SELECT `+credentialColumns+` FROM credentials
 		 WHERE username = ? AND (? = '' OR method = ?) ORDER BY created_at, id`, username, method, method)
 	if err != nil {
 		return nil, fmt.Errorf("reading credentials: %w", err)
@@ -44,15 +44,38 @@ func (s *SQLite) Credentials(ctx context.Context, username, method string) ([]Cr
 	defer rows.Close()
 	var out []Credential
 	for rows.Next() {
-		var c Credential
-		var created, lastUsed int64
-		if err := rows.Scan(&c.ID, &c.Username, &c.Method, &c.Name, &c.Data, &created, &lastUsed); err != nil {
+		c, err := scanCredential(rows)
+		if err != nil {
 			return nil, fmt.Errorf("reading credentials: %w", err)
 		}
-		c.Created, c.LastUsed = time.UnixMilli(created), fromMilli(lastUsed)
 		out = append(out, c)
 	}
 	return out, rows.Err()
+}
+
+// CredentialByID implements Store.
+func (s *SQLite) CredentialByID(ctx context.Context, id string) (Credential, error) {
+	c, err := scanCredential(s.db.QueryRowContext(ctx, `SELECT `+credentialColumns+` FROM credentials WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Credential{}, ErrNotFound
+	}
+	if err != nil {
+		return Credential{}, fmt.Errorf("reading credential: %w", err)
+	}
+	return c, nil
+}
+
+const credentialColumns = `id, username, method, name, data, created_at, last_used_at`
+
+// scanCredential reads one row of credentialColumns.
+func scanCredential(row interface{ Scan(...any) error }) (Credential, error) {
+	var c Credential
+	var created, lastUsed int64
+	if err := row.Scan(&c.ID, &c.Username, &c.Method, &c.Name, &c.Data, &created, &lastUsed); err != nil {
+		return Credential{}, err
+	}
+	c.Created, c.LastUsed = time.UnixMilli(created), fromMilli(lastUsed)
+	return c, nil
 }
 
 // RenameCredential implements Store.

@@ -480,6 +480,10 @@ type Store interface {
 	// Credentials lists the user's credentials of method (every method when
 	// method is ""), oldest first.
 	Credentials(ctx context.Context, username, method string) ([]Credential, error)
+	// CredentialByID returns the credential with the ID, whoever's it is
+	// (ErrNotFound when none): passkeys are found by their ID when the
+	// browser names the passkey before the user.
+	CredentialByID(ctx context.Context, id string) (Credential, error)
 	// RenameCredential sets the name of one of the user's credentials;
 	// ErrNotFound when the user has no such credential.
 	RenameCredential(ctx context.Context, username, id, name string) error

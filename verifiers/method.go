@@ -6,7 +6,10 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -61,8 +64,13 @@ type Description struct {
 	// answering; Continue labels its button ("I approved it, continue").
 	Waiting  string
 	Continue string
-	// WrongCode is what a wrong typed code gets.
+	// WrongCode is what a wrong typed code (or a ceremony's answer that
+	// is not accepted) gets.
 	WrongCode string
+	// Gone is what a Ceremony's answer gets when its challenge is no longer
+	// live (expired, replaced, or answered before); "" says the code
+	// expired.
+	Gone string
 	// StartEvent is the audit event logged when Start has sent something
 	// ("code-sent"); "" logs nothing.
 	StartEvent string
@@ -338,4 +346,40 @@ func HumanWait(d time.Duration) string {
 		return fmt.Sprintf("%d minutes", m)
 	}
 	return "an hour"
+}
+
+// CredentialName checks a name a user gives one of their credentials (a
+// phone, a passkey): printable text of at most 40 characters, trimmed;
+// empty gets fallback. what names the credential in the error ("device").
+func CredentialName(s, what, fallback string) (string, error) {
+	s = strings.TrimSpace(s)
+	if !utf8.ValidString(s) {
+		return "", fmt.Errorf("the %s name is not valid text", what)
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return "", fmt.Errorf("the %s name has characters that can't be shown", what)
+		}
+	}
+	if utf8.RuneCountInString(s) > 40 {
+		return "", fmt.Errorf("the %s name is longer than 40 characters", what)
+	}
+	if s == "" {
+		s = fallback
+	}
+	return s, nil
+}
+
+// StoredCredentials lists a user's credentials of a method kept in the
+// store's generic credentials, for a Manager: each is renamable.
+func StoredCredentials(ctx context.Context, st store.Store, user, method string) ([]Credential, error) {
+	cs, err := st.Credentials(ctx, user, method)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Credential, len(cs))
+	for i, c := range cs {
+		out[i] = Credential{ID: c.ID, Name: c.Name, Added: c.Created, LastUsed: c.LastUsed, Renamable: true}
+	}
+	return out, nil
 }

@@ -45,6 +45,9 @@ type Challenge struct {
 	ClientIP string
 	// Host is the site being signed in to (shown on approval requests).
 	Host string
+	// Origin is the origin (scheme://host[:port]) of the page the user is
+	// on, as the browser names it: a passkey ceremony is bound to it.
+	Origin string
 	// Local: the client and the site are both on this machine (the
 	// development outboxes send only then).
 	Local bool

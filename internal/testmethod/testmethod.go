@@ -143,12 +143,7 @@ func (m *Method) Enrol(ctx context.Context, req verifiers.EnrolRequest) (verifie
 
 // Credentials implements verifiers.Manager.
 func (m *Method) Credentials(ctx context.Context, user verifiers.User) ([]verifiers.Credential, error) {
-	cs, err := m.credentials(ctx, user)
-	out := make([]verifiers.Credential, len(cs))
-	for i, c := range cs {
-		out[i] = verifiers.Credential{ID: c.ID, Name: c.Name, Added: c.Created, LastUsed: c.LastUsed, Renamable: true}
-	}
-	return out, err
+	return verifiers.StoredCredentials(ctx, m.Store, user.Name, Name)
 }
 
 // Remove implements verifiers.Manager.

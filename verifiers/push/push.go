@@ -22,8 +22,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -408,20 +406,5 @@ func verifySig(rawKey []byte, text []byte, sigB64 string) bool {
 // DeviceName cleans a name the user typed: trimmed, printable, at most 40
 // characters; "" becomes "My phone".
 func DeviceName(s string) (string, error) {
-	s = strings.TrimSpace(s)
-	if !utf8.ValidString(s) {
-		return "", errors.New("the device name is not valid text")
-	}
-	for _, r := range s {
-		if !unicode.IsPrint(r) {
-			return "", errors.New("the device name has characters that can't be shown")
-		}
-	}
-	if utf8.RuneCountInString(s) > 40 {
-		return "", errors.New("the device name is longer than 40 characters")
-	}
-	if s == "" {
-		s = "My phone"
-	}
-	return s, nil
+	return verifiers.CredentialName(s, "device", "My phone")
 }

@@ -1,0 +1,243 @@
+package passkey
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/webauthn"
+	"github.com/google/uuid"
+
+	"github.com/stepgate/stepgate/store"
+	"github.com/stepgate/stepgate/verifiers"
+)
+
+// enrolState is what a set-up keeps between showing the page and the
+// browser's answer (encrypted in the set-up's cookie by the portal).
+type enrolState struct {
+	Session webauthn.SessionData `json:"s"`
+	Handle  []byte               `json:"h"`
+}
+
+// setUpPage is the set-up page's data.
+type setUpPage struct {
+	// Options are for navigator.credentials.create, as JSON.
+	Options string
+	// Name is the name the form suggests or was given.
+	Name string
+	// Count is how many passkeys the user has.
+	Count int
+}
+
+// Enrol implements verifiers.Enroller. The page shows the options of a
+// new ceremony (its challenge kept, single use, in the store); the
+// browser's answer, posted with a name, adds the passkey. The
+// authenticator is not asked to prove its make (no attestation); with
+// AAGUIDs set, the model it names must be one of them.
+func (v *Verifier) Enrol(ctx context.Context, req verifiers.EnrolRequest) (verifiers.EnrolStep, error) {
+	cs, recs, err := v.records(ctx, req.User.Name)
+	if err != nil {
+		return verifiers.EnrolStep{}, err
+	}
+	if len(cs) >= MaxPasskeys {
+		return verifiers.EnrolStep{Page: "passkey.html"}, tooMany{}
+	}
+	var name string
+	if req.Form != nil {
+		name = req.Form.Get("name")
+	}
+	if req.Form != nil && req.State != "" && req.Form.Get("credential") != "" {
+		step, err := v.finishEnrol(ctx, req, recs)
+		if err != nil || step.Done {
+			return step, err
+		}
+		// Refused: a new ceremony, with the reason above it.
+		next, err := v.beginEnrol(ctx, req, recs, name)
+		next.Error, next.Status = step.Error, step.Status
+		return next, err
+	}
+	return v.beginEnrol(ctx, req, recs, name)
+}
+
+// beginEnrol makes a new registration ceremony.
+func (v *Verifier) beginEnrol(ctx context.Context, req verifiers.EnrolRequest, recs []record, name string) (verifiers.EnrolStep, error) {
+	rp, err := v.relyingParty(req.Challenge.Origin)
+	if err != nil {
+		return verifiers.EnrolStep{}, err
+	}
+	wu := newUser(req.User, recs)
+	if wu.handle == nil {
+		wu.handle = randomHandle()
+	}
+	exclude := make([]protocol.CredentialDescriptor, 0, len(wu.creds))
+	for _, c := range wu.creds {
+		exclude = append(exclude, c.Descriptor())
+	}
+	creation, session, err := rp.BeginRegistration(wu, webauthn.WithExclusions(exclude),
+		webauthn.WithAuthenticatorSelection(protocol.AuthenticatorSelection{
+			ResidentKey: protocol.ResidentKeyRequirementPreferred, UserVerification: protocol.VerificationPreferred}),
+		webauthn.WithConveyancePreference(protocol.PreferNoAttestation))
+	if err != nil {
+		return verifiers.EnrolStep{}, fmt.Errorf("passkey: starting a set-up: %w", err)
+	}
+	if err := v.putChallenge(ctx, challengeKey(req.Challenge, "create"), req.User.Name, session.Challenge); err != nil {
+		return verifiers.EnrolStep{}, err
+	}
+	state, err := json.Marshal(enrolState{Session: *session, Handle: wu.handle})
+	if err != nil {
+		return verifiers.EnrolStep{}, err
+	}
+	opts, err := json.Marshal(creation)
+	if err != nil {
+		return verifiers.EnrolStep{}, err
+	}
+	if name == "" {
+		name = defaultName(len(recs))
+	}
+	return verifiers.EnrolStep{State: string(state), Page: "passkey.html", Heading: "Add a passkey or security key",
+		Data: setUpPage{Options: string(opts), Name: name, Count: len(recs)}}, nil
+}
+
+func defaultName(have int) string {
+	if have == 0 {
+		return "Passkey"
+	}
+	return fmt.Sprintf("Passkey %d", have+1)
+}
+
+// finishEnrol checks the browser's answer and adds the passkey. A step
+// with Error set is a refusal the page shows; nothing was stored.
+func (v *Verifier) finishEnrol(ctx context.Context, req verifiers.EnrolRequest, recs []record) (verifiers.EnrolStep, error) {
+	refuse := func(msg string) (verifiers.EnrolStep, error) {
+		return verifiers.EnrolStep{Error: msg, Status: http.StatusBadRequest}, nil
+	}
+	name, err := verifiers.CredentialName(req.Form.Get("name"), "passkey", defaultName(len(recs)))
+	if err != nil {
+		return refuse("That name can't be used: " + err.Error() + ".")
+	}
+	var st enrolState
+	if err := json.Unmarshal([]byte(req.State), &st); err != nil {
+		return refuse(msgStartAgain)
+	}
+	answer := req.Form.Get("credential")
+	if len(answer) > maxResponse {
+		return refuse("Your device's answer was too large to read. Try again, or use another passkey or security key.")
+	}
+	parsed, err := protocol.ParseCredentialCreationResponseBytes([]byte(answer))
+	if err != nil {
+		return refuse("Your device's answer couldn't be read. Try again, or use another passkey or security key.")
+	}
+	if err := v.useChallenge(ctx, challengeKey(req.Challenge, "create"), req.User.Name, parsed.Response.CollectedClientData); err != nil {
+		if errors.Is(err, errGone) {
+			return refuse(msgStartAgain)
+		}
+		return verifiers.EnrolStep{}, err
+	}
+	rp, err := v.relyingParty(req.Challenge.Origin)
+	if err != nil {
+		return verifiers.EnrolStep{}, err
+	}
+	wu := newUser(req.User, recs)
+	wu.handle = st.Handle
+	cred, err := rp.CreateCredential(wu, st.Session, parsed)
+	if err != nil {
+		v.logRefused(req.User.Name, err)
+		return refuse("Your device's answer wasn't accepted, so no passkey was added. Try again, or use another passkey or security key.")
+	}
+	if len(v.AAGUIDs) > 0 {
+		model, _ := uuid.FromBytes(cred.Authenticator.AAGUID)
+		if !slices.Contains(v.AAGUIDs, model) {
+			return refuse("Your organisation doesn't allow this kind of passkey or security key. Use one it allows, or contact " + v.help() + ".")
+		}
+	}
+	data, err := json.Marshal(record{Handle: st.Handle, Cred: *cred})
+	if err != nil {
+		return verifiers.EnrolStep{}, err
+	}
+	err = v.Store.AddCredential(ctx, store.Credential{ID: base64.RawURLEncoding.EncodeToString(cred.ID), Username: req.User.Name,
+		Method: Method, Name: name, Data: data}, req.First)
+	switch {
+	case errors.Is(err, store.ErrAlreadySetUp):
+		return verifiers.EnrolStep{}, err
+	case err != nil:
+		// The credential ID is the table's key: the same passkey added
+		// twice, or one another account has, is refused by it.
+		if _, dup := v.credentialByID(ctx, cred.ID); dup {
+			return refuse("This passkey is already set up. Use a different one, or delete it first.")
+		}
+		return verifiers.EnrolStep{}, err
+	}
+	return verifiers.EnrolStep{Done: true, Added: fmt.Sprintf("passkey %q", name)}, nil
+}
+
+const msgStartAgain = "That set-up expired or was already used. Try again."
+
+// credentialByID reports whether a passkey with the ID is stored.
+func (v *Verifier) credentialByID(ctx context.Context, id []byte) (store.Credential, bool) {
+	c, err := v.Store.CredentialByID(ctx, base64.RawURLEncoding.EncodeToString(id))
+	return c, err == nil
+}
+
+// Credentials implements verifiers.Manager.
+func (v *Verifier) Credentials(ctx context.Context, user verifiers.User) ([]verifiers.Credential, error) {
+	return verifiers.StoredCredentials(ctx, v.Store, user.Name, Method)
+}
+
+// Remove implements verifiers.Manager.
+func (v *Verifier) Remove(ctx context.Context, user verifiers.User, id string, keepOne bool) error {
+	return v.Store.RemoveMethod(ctx, user.Name, store.MethodRef{Kind: store.KindCredential, ID: id}, keepOne)
+}
+
+// Rename implements verifiers.Renamer.
+func (v *Verifier) Rename(ctx context.Context, user verifiers.User, id, name string) error {
+	clean, err := verifiers.CredentialName(name, "passkey", "Passkey")
+	if err != nil {
+		return &nameError{err}
+	}
+	return v.Store.RenameCredential(ctx, user.Name, id, clean)
+}
+
+// nameError refuses a passkey name that cannot be used.
+type nameError struct{ err error }
+
+func (e *nameError) Error() string { return e.err.Error() }
+
+// Explain implements verifiers.Refusal.
+func (e *nameError) Explain(string, time.Time) string {
+	return "That name can't be used: " + e.err.Error() + "."
+}
+
+// Outcome implements verifiers.Refusal.
+func (e *nameError) Outcome() string { return "" }
+
+// tooMany refuses an eleventh passkey.
+type tooMany struct{}
+
+func (tooMany) Error() string { return "the user has the most passkeys allowed" }
+
+// Explain implements verifiers.Refusal.
+func (tooMany) Explain(string, time.Time) string {
+	return fmt.Sprintf("You already have %d passkeys, the most allowed. Delete one you no longer use, then add this one.", MaxPasskeys)
+}
+
+// Outcome implements verifiers.Refusal.
+func (tooMany) Outcome() string { return "" }
+
+// Interface guards
+var (
+	_ verifiers.Method   = (*Verifier)(nil)
+	_ verifiers.Enroller = (*Verifier)(nil)
+	_ verifiers.Manager  = (*Verifier)(nil)
+	_ verifiers.Renamer  = (*Verifier)(nil)
+	_ verifiers.Pages    = (*Verifier)(nil)
+	_ verifiers.PageData = (*Verifier)(nil)
+	_ verifiers.Router   = (*Verifier)(nil)
+	_ verifiers.Refusal  = (*nameError)(nil)
+	_ verifiers.Refusal  = tooMany{}
+)

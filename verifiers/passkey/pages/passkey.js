@@ -1,0 +1,100 @@
+// Runs a passkey ceremony for a form with data-passkey ("create" or
+// "get"): the browser asks an authenticator with the options in
+// data-options, and the answer is posted in the form's "credential" field.
+"use strict";
+(function () {
+  function toBytes(s) {
+    s = s.replace(/-/g, "+").replace(/_/g, "/");
+    while (s.length % 4) { s += "="; }
+    var bin = atob(s), out = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) { out[i] = bin.charCodeAt(i); }
+    return out.buffer;
+  }
+  function toText(buf) {
+    var b = new Uint8Array(buf), s = "";
+    for (var i = 0; i < b.length; i++) { s += String.fromCharCode(b[i]); }
+    return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+  function ids(list) {
+    (list || []).forEach(function (c) { c.id = toBytes(c.id); });
+  }
+  function ask(kind, o) {
+    var pk = o.publicKey;
+    pk.challenge = toBytes(pk.challenge);
+    if (kind === "create") {
+      pk.user.id = toBytes(pk.user.id);
+      ids(pk.excludeCredentials);
+      return navigator.credentials.create({ publicKey: pk });
+    }
+    ids(pk.allowCredentials);
+    var req = { publicKey: pk };
+    if (o.mediation) { req.mediation = o.mediation; }
+    return navigator.credentials.get(req);
+  }
+  function answer(cred) {
+    var r = cred.response, out = {
+      id: cred.id, rawId: toText(cred.rawId), type: cred.type,
+      clientExtensionResults: cred.getClientExtensionResults ? cred.getClientExtensionResults() : {},
+      response: { clientDataJSON: toText(r.clientDataJSON) }
+    };
+    if (cred.authenticatorAttachment) { out.authenticatorAttachment = cred.authenticatorAttachment; }
+    if (r.attestationObject) {
+      out.response.attestationObject = toText(r.attestationObject);
+      if (r.getTransports) { out.response.transports = r.getTransports(); }
+    } else {
+      out.response.authenticatorData = toText(r.authenticatorData);
+      out.response.signature = toText(r.signature);
+      if (r.userHandle) { out.response.userHandle = toText(r.userHandle); }
+    }
+    return JSON.stringify(out);
+  }
+  function why(kind, e) {
+    switch (e && e.name) {
+      case "NotAllowedError":
+        return "The passkey request was cancelled or timed out. Select the button to try again.";
+      case "InvalidStateError":
+        return kind === "create" ? "This device or key already has a passkey for your account. Use another one, or sign in with it." :
+          "Your device couldn't use a passkey right now. Try again.";
+      case "SecurityError":
+        return "Passkeys can't be used at this address. Contact your help desk.";
+    }
+    return "Your device couldn't use a passkey here. Try again, or use another way.";
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("form[data-passkey]").forEach(function (form) {
+      var kind = form.getAttribute("data-passkey");
+      var field = form.querySelector("input[name=credential]");
+      var error = form.querySelector(".passkey-error");
+      var buttons = form.querySelectorAll("button");
+      var busy = false;
+      function fail(msg) {
+        busy = false;
+        error.textContent = msg;
+        error.hidden = false;
+        buttons.forEach(function (b) { b.disabled = false; });
+      }
+      if (!window.PublicKeyCredential || !navigator.credentials) {
+        fail("This browser can't use passkeys. Use another browser, or another way.");
+        buttons.forEach(function (b) { b.disabled = true; });
+        return;
+      }
+      function run() {
+        if (busy) { return; }
+        busy = true;
+        error.hidden = true;
+        var opts;
+        try { opts = JSON.parse(form.getAttribute("data-options")); } catch (e) { fail(why(kind, e)); return; }
+        ask(kind, opts).then(function (cred) {
+          field.value = answer(cred);
+          form.submit();
+        }).catch(function (e) { fail(why(kind, e)); });
+      }
+      form.addEventListener("submit", function (ev) {
+        if (field.value) { return; }
+        ev.preventDefault();
+        run();
+      });
+      if (form.hasAttribute("data-auto")) { run(); }
+    });
+  });
+})();
