@@ -444,6 +444,7 @@ func parsePhone(d *caddyfile.Dispenser, withMode bool) (phoneBlock, error) {
 //		allow group <group...>
 //		deny  user  <username...>
 //		deny  group <group...>
+//		require phishing_resistant
 //	}
 //
 // Without allow lines every signed-in user may pass; deny lines refuse
@@ -462,6 +463,12 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 			return nil, h.Errf("stepgate portal serves only the sign-in pages: it takes no %q (put allow and deny on the protected sites)", h.Val())
 		}
 		switch h.Val() {
+		case "require":
+			args := h.RemainingArgs()
+			if len(args) != 1 || args[0] != "phishing_resistant" {
+				return nil, h.Errf("require takes one argument: phishing_resistant")
+			}
+			handler.Require = append(handler.Require, args[0])
 		case "allow", "deny":
 			rule := h.Val()
 			if !h.NextArg() {

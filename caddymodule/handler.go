@@ -34,6 +34,10 @@ type Handler struct {
 	Allow *portal.Policy `json:"allow,omitempty"`
 	// Deny refuses these users and groups' members, whatever Allow says.
 	Deny *portal.Policy `json:"deny,omitempty"`
+	// Require lists what a session needs beyond being admitted:
+	// "phishing_resistant" lets in only sessions whose second step was a
+	// passkey, and asks others to verify with one.
+	Require []string `json:"require,omitempty"`
 	// Portal makes the site a central portal (`stepgate portal`): it
 	// serves the sign-in pages and sends every other GET to them; it
 	// protects nothing.
@@ -68,8 +72,17 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.portal = app.(*App).Portal()
 	h.site = new(siteCache)
-	if h.Portal && (h.Allow != nil || h.Deny != nil) {
-		return fmt.Errorf("stepgate: a portal site protects nothing, so it takes no allow or deny")
+	if h.Portal && (h.Allow != nil || h.Deny != nil || len(h.Require) > 0) {
+		return fmt.Errorf("stepgate: a portal site protects nothing, so it takes no allow, deny or require")
+	}
+	for _, req := range h.Require {
+		if req != "phishing_resistant" {
+			return fmt.Errorf("stepgate: require %q: the only requirement is phishing_resistant", req)
+		}
+		if app.(*App).Passkeys == nil {
+			return fmt.Errorf("stepgate: require phishing_resistant needs passkeys: add 'passkeys' to the stepgate global option")
+		}
+		h.policy.PhishingResistant = true
 	}
 	if h.Portal && app.(*App).PortalURL == "" {
 		ctx.Logger().Warn("stepgate portal without portal_url: the protected sites serve their own sign-in pages and send nobody here; set portal_url in the stepgate global option")

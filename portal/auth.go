@@ -21,6 +21,7 @@ type Identity struct {
 	SessionID string
 
 	groups  string // Remote-Groups value
+	methods string // Remote-Auth-Methods value
 	sess    session
 	refresh bool // the idle timer should be pushed forward
 }
@@ -40,6 +41,10 @@ type Policy struct {
 	// DenyGroups' members are refused even when an allow rule admits
 	// them.
 	DenyGroups []string `json:"-"`
+	// PhishingResistant admits only sessions whose latest second step was
+	// a phishing-resistant method (a passkey); others are asked to verify
+	// with one (step-up).
+	PhishingResistant bool `json:"-"`
 }
 
 // Allows reports whether the policy admits u: not denied, and allowed by
@@ -129,7 +134,7 @@ func (p *Portal) validate(host string, s session) *Identity {
 	if !ok || u.Disabled {
 		return nil
 	}
-	id := &Identity{User: u, SessionID: s.ID, sess: s, groups: groups}
+	id := &Identity{User: u, SessionID: s.ID, sess: s, groups: groups, methods: p.reg.methodsOf(&s)}
 	id.refresh = now-s.Seen >= int64(p.cfg.Idle/time.Second)/4
 	return id
 }
@@ -170,6 +175,9 @@ func (p *Portal) Admit(w http.ResponseWriter, r *http.Request, id *Identity, pol
 	d := p.Judge(id, pol)
 	if d.Outcome != Allow {
 		f := p.FactsOf(r)
+		if d.Outcome == StepUp {
+			d.Location = p.stepUpURL(&f)
+		}
 		p.answer(w, r, &f, d)
 		return false
 	}
@@ -192,7 +200,7 @@ func (p *Portal) answer(w http.ResponseWriter, r *http.Request, f *Facts, d Deci
 		http.Redirect(w, r, relativeTo(d.Location, f), http.StatusFound)
 	case StepUp:
 		if !f.WantsHTML {
-			p.setUpRequired(w, f)
+			p.stepUpRequired(w, f, d)
 			return
 		}
 		http.Redirect(w, r, relativeTo(d.Location, f), http.StatusFound)
@@ -207,6 +215,17 @@ func relativeTo(location string, f *Facts) string {
 		return rest
 	}
 	return location
+}
+
+// stepUpRequired answers an API client whose session must do more first:
+// 403, naming the page where.
+func (p *Portal) stepUpRequired(w http.ResponseWriter, f *Facts, d Decision) {
+	if d.PhishingResistant {
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": "phishing_resistant_required",
+			"message": "this resource needs a sign-in with a passkey: verify at " + p.pageRef(f, StepUpPath) + " first"})
+		return
+	}
+	p.setUpRequired(w, f)
 }
 
 // setUpRequired answers an API client whose session must add a method

@@ -72,8 +72,14 @@ func (c *authzPolicies) policy(raw string) (Policy, error) {
 			dst = &pol.DenyUsers
 		case "deny_group":
 			dst = &pol.DenyGroups
+		case "require":
+			if len(vals) != 1 || vals[0] != "phishing_resistant" {
+				return Policy{}, errBadQuery("require takes phishing_resistant")
+			}
+			pol.PhishingResistant = true
+			continue
 		default:
-			return Policy{}, errBadQuery("unknown parameter " + strconv.Quote(key) + " (use allow_user, allow_group, deny_user or deny_group)")
+			return Policy{}, errBadQuery("unknown parameter " + strconv.Quote(key) + " (use allow_user, allow_group, deny_user, deny_group or require)")
 		}
 		for _, v := range vals {
 			for _, name := range strings.Split(v, ",") {
@@ -153,7 +159,7 @@ func (p *Portal) serveAuthz(w http.ResponseWriter, r *http.Request, nginx bool) 
 	case browser:
 		http.Redirect(w, r, d.Location, http.StatusFound)
 	case d.Outcome == StepUp:
-		p.setUpRequired(w, &f)
+		p.stepUpRequired(w, &f, d)
 	default:
 		p.unauthenticated(w, &f)
 	}

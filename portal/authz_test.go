@@ -86,6 +86,10 @@ func TestForwardAuthAnswers(t *testing.T) {
 		{"denied by name", AuthRequestPath + "?deny_user=bob,alice", cookie(a.alice), 403, "", "|||"},
 		{"someone else denied", ForwardAuthPath + "?deny_user=bob&deny_group=admins", cookie(a.alice), 200, "", "alice|engineering,ops|alice@example.com|Alice Example"},
 		{"not the user", AuthRequestPath + "?allow_user=bob", cookie(a.alice), 403, "", "|||"},
+		{"a code session where a passkey is required", ForwardAuthPath + "?require=phishing_resistant", cookie(a.alice), 302,
+			"https://app.example.com" + StepUpPath + "?rd=%2Freports%3Fq%3D1", "|||"},
+		{"an API client where a passkey is required", ForwardAuthPath + "?require=phishing_resistant",
+			map[string][]string{"Cookie": {a.alice}, "Accept": {"application/json"}}, 403, "", "|||"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := a.ask("10.0.0.1", tc.path, tc.hdr)
@@ -125,6 +129,8 @@ func TestForwardAuthFailsClosed(t *testing.T) {
 		{"an untrusted client", "10.0.0.9", ForwardAuthPath, with(""), 403},
 		{"an untrusted client, nginx", "10.0.0.9", AuthRequestPath, with(""), 403},
 		{"an unknown parameter", "10.0.0.1", ForwardAuthPath + "?allow_groups=engineering", with(""), 400},
+		{"an unknown requirement", "10.0.0.1", ForwardAuthPath + "?require=mfa", with(""), 400},
+		{"a requirement twice", "10.0.0.1", ForwardAuthPath + "?require=phishing_resistant&require=phishing_resistant", with(""), 400},
 		{"a deny parameter without a name", "10.0.0.1", ForwardAuthPath + "?deny_user=", with(""), 400},
 		{"a parameter without a name", "10.0.0.1", ForwardAuthPath + "?allow_group=", with(""), 400},
 		{"an empty name in a list", "10.0.0.1", ForwardAuthPath + "?allow_group=ops,", with(""), 400},

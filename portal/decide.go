@@ -43,6 +43,9 @@ type Decision struct {
 	// Location is where a browser goes next, as an absolute URL (SignIn,
 	// StepUp).
 	Location string
+	// PhishingResistant: a StepUp asks for a phishing-resistant second
+	// step (a passkey), not for a method to be added.
+	PhishingResistant bool
 	// Refresh, when not nil, is the session cookie with its idle timer
 	// moved on: the front door sends it to the browser with whatever
 	// response ends the request.
@@ -63,6 +66,9 @@ func (p *Portal) Decide(f *Facts, pol Policy) Decision {
 		return Decision{Outcome: StepUp, Identity: id, Location: p.pagesOrigin(f) + SecurityInfoPath + "?done=set-up-first"}
 	}
 	d := p.Judge(id, pol)
+	if d.Outcome == StepUp {
+		d.Location = p.stepUpURL(f)
+	}
 	if d.Outcome == Allow && id.refresh {
 		d.Refresh = p.refreshed(f.Secure(), id.sess)
 	}
@@ -75,7 +81,26 @@ func (p *Portal) Judge(id *Identity, pol Policy) Decision {
 	if !pol.Allows(&id.User) {
 		return Decision{Outcome: Forbidden, Identity: id}
 	}
+	if pol.PhishingResistant && !p.reg.phishingResistant(&id.sess) {
+		// Location is the caller's to fill in (stepUpURL): Judge has no
+		// facts of the request.
+		return Decision{Outcome: StepUp, Identity: id, PhishingResistant: true}
+	}
 	return Decision{Outcome: Allow, Identity: id}
+}
+
+// stepUpURL is the page that asks for a phishing-resistant second step
+// before returning to the request's page (a GET's; the site's root
+// otherwise).
+func (p *Portal) stepUpURL(f *Facts) string {
+	rd := "/"
+	if f.Method == http.MethodGet {
+		rd = f.URI
+	}
+	if p.signsInElsewhere(f.Host) {
+		rd = f.Origin() + rd
+	}
+	return p.pagesOrigin(f) + StepUpPath + "?rd=" + url.QueryEscape(rd)
 }
 
 // signInURL is the portal's first page, with the page to return to: on

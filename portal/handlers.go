@@ -55,6 +55,9 @@ type pending struct {
 	// are done (stageNewPassword): its hash is in the store, and the new
 	// password uses it up.
 	Nonce string `json:"o,omitempty"`
+	// Strong is set on a step-up for a site that requires a
+	// phishing-resistant second step: only such methods are offered.
+	Strong bool `json:"k,omitempty"`
 }
 
 const (
@@ -175,6 +178,7 @@ var portalPages = []portalPage{
 	{path: "register", below: true, serve: (*Portal).register},
 	{path: "logout", serve: noRest((*Portal).logout)},
 	{path: "access-pass", serve: noRest((*Portal).accessPass)},
+	{path: strings.TrimPrefix(StepUpPath, Prefix), serve: noRest((*Portal).stepUp)},
 	{path: "password-reset", serve: noRest((*Portal).passwordReset)},
 	{path: "password-reset/new", serve: noRest((*Portal).newPassword)},
 	{path: strings.TrimPrefix(SecurityInfoPath, Prefix), below: true, serve: (*Portal).securityInfo},
@@ -590,7 +594,7 @@ func (p *Portal) verifyPage(r *http.Request, pd pending, user verifiers.User, m 
 	if err != nil {
 		return pageData{}, err
 	}
-	have = unused(have, pd.Used)
+	have = p.offered(pd, have)
 	d := pageData{Title: m.desc.Heading, Heading: m.desc.Heading, Error: msg, Username: user.Name,
 		Method: pd.M, Prompt: pd.Prompt, Others: len(have) > 1, Answer: string(m.desc.Answer), Hint: m.desc.Hint,
 		Again: m.desc.Again, Number: pd.Show, Live: pd.Err == "", Digits: m.desc.CodeDigits, GoOn: m.desc.Continue}

@@ -11,13 +11,16 @@ const (
 	HeaderGroups = "Remote-Groups"
 	HeaderEmail  = "Remote-Email"
 	HeaderName   = "Remote-Name"
+	// HeaderMethods says how the user signed in: the methods of the
+	// session's steps, comma-separated ("password,totp", "passkey").
+	HeaderMethods = "Remote-Auth-Methods"
 )
 
 // spoofable lists, in normalised form (lower case, "-" for "_" and "."),
 // every header an app might take as identity. Clients' copies of all of
 // them are removed, whether or not Stepgate sets the header itself.
 var spoofable = []string{
-	"remote-user", "remote-groups", "remote-email", "remote-name",
+	"remote-user", "remote-groups", "remote-email", "remote-name", "remote-auth-methods",
 	"x-remote-user", "x-remote-groups", "x-remote-email", "x-remote-name",
 	"x-forwarded-user", "x-forwarded-groups", "x-forwarded-email", "x-forwarded-preferred-username",
 	"x-authenticated-user", "x-auth-request-user", "x-auth-request-email",
@@ -66,11 +69,11 @@ func equalNormalized(key, name string) bool {
 }
 
 // setIdentityHeaders sets the identity headers for the app. The values
-// share one backing array: one allocation instead of four per request.
+// share one backing array: one allocation instead of five per request.
 func setIdentityHeaders(h http.Header, id *Identity) {
-	vals := [...]string{id.User.Name, id.groups, id.User.Email, id.User.DisplayName}
+	vals := [...]string{id.User.Name, id.groups, id.User.Email, id.User.DisplayName, id.methods}
 	backing := vals[:]
-	for i, name := range [...]string{HeaderUser, HeaderGroups, HeaderEmail, HeaderName} {
+	for i, name := range [...]string{HeaderUser, HeaderGroups, HeaderEmail, HeaderName, HeaderMethods} {
 		if backing[i] != "" {
 			h[name] = backing[i : i+1 : i+1]
 		}

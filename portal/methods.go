@@ -44,14 +44,17 @@ func (p *Portal) userMethods(ctx context.Context, user verifiers.User) ([]choice
 	return out, nil
 }
 
-// unused is have without the methods in used.
-func unused(have []choice, used []string) []choice {
-	if len(used) == 0 {
+// offered is what of have the pending second step may use: a password
+// reset counts each method once (the ones it was verified with are no
+// longer offered, nor accepted), and a step-up for a phishing-resistant
+// site offers only such methods.
+func (p *Portal) offered(pd pending, have []choice) []choice {
+	if len(pd.Used) == 0 && !pd.Strong {
 		return have
 	}
 	var out []choice
 	for _, c := range have {
-		if !slices.Contains(used, c.Method) {
+		if m := p.reg.get(c.Method); !slices.Contains(pd.Used, c.Method) && (!pd.Strong || m != nil && m.desc.PhishingResistant) {
 			out = append(out, c)
 		}
 	}
@@ -140,9 +143,7 @@ func (p *Portal) verifyingWithMethods(w http.ResponseWriter, r *http.Request) (p
 		p.storeError(w, r, err)
 		return pd, user, nil, false
 	}
-	// A password reset counts each method once: the ones it was
-	// verified with are no longer offered, nor accepted.
-	return pd, user, unused(have, pd.Used), true
+	return pd, user, p.offered(pd, have), true
 }
 
 // otherMethods lists the user's other methods ("Sign in another way"), or

@@ -3,10 +3,12 @@ package portal
 import (
 	"html"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stepgate/stepgate/internal/softkey"
 )
@@ -117,5 +119,98 @@ func TestPasskeySecondStep(t *testing.T) {
 	r = thief.post(Prefix+"verify", Prefix+"verify", url.Values{"credential": {string(answer)}})
 	if r.status == http.StatusSeeOther || e.signedIn(thief) {
 		t.Fatalf("a replayed answer signed in: %d", r.status)
+	}
+}
+
+// TestRequirePhishingResistant: a site with `require phishing_resistant`
+// steps up a session whose second step was a code, tells a user without
+// a passkey how to get one, and lets the session in once it has verified
+// with a passkey; the app learns how the user signed in.
+func TestRequirePhishingResistant(t *testing.T) {
+	e := newEnv(t, withPasskeys)
+	strict := httptest.NewServer(e.handler(Policy{PhishingResistant: true}))
+	t.Cleanup(strict.Close)
+	b := passkeyBrowser(e)
+	secret := b.register("alice")
+	lenient := b.base
+	b.base = strings.Replace(strict.URL, "127.0.0.1", "localhost", 1)
+
+	r := b.get("/app?x=1")
+	if r.status != http.StatusFound || r.header.Get("Location") != StepUpPath+"?rd=%2Fapp%3Fx%3D1" {
+		t.Fatalf("a TOTP session on the strict site: %d %q", r.status, r.header.Get("Location"))
+	}
+	req, _ := http.NewRequest("GET", b.base+"/app", nil)
+	req.Header.Set("Accept", "application/json")
+	if api := b.do(req); api.status != http.StatusForbidden || !strings.Contains(api.body, "phishing_resistant_required") {
+		t.Fatalf("an API client: %d %s", api.status, api.body)
+	}
+	if r = b.get(StepUpPath + "?rd=%2Fapp"); r.status != http.StatusForbidden || !strings.Contains(r.body, "This app needs a passkey") ||
+		!strings.Contains(r.body, SecurityInfoPath) {
+		t.Fatalf("step-up without a passkey: %d %s", r.status, r.body)
+	}
+	// On the lenient site the app is told the session's methods, and a
+	// client's own copy of the header is dropped.
+	b.base = lenient
+	req, _ = http.NewRequest("GET", b.base+"/app", nil)
+	req.Header.Set("Remote-Auth-Methods", "passkey")
+	if r = b.do(req); !strings.Contains(r.body, "Remote-Auth-Methods: password,totp\n") {
+		t.Fatalf("the app's headers: %s", r.body)
+	}
+
+	// Alice adds a passkey on Security info (her second step is recent).
+	add := b.get(SecurityInfoPath + "/add/passkey")
+	key := softkey.New()
+	answer, err := key.Register(ceremonyOptions(t, add), b.base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r = b.postRaw(SecurityInfoPath+"/add/passkey", url.Values{"csrf": {csrfOf(t, add)}, "credential": {string(answer)}, "name": {"Key"}}, nil); r.status != http.StatusSeeOther {
+		t.Fatalf("adding a passkey: %d %s", r.status, r.body)
+	}
+	// Still a TOTP session: the strict site steps it up, and only the
+	// passkey is offered.
+	b.base = strings.Replace(strict.URL, "127.0.0.1", "localhost", 1)
+	if r = b.get("/app"); r.status != http.StatusFound {
+		t.Fatalf("after adding a passkey, before using it: %d", r.status)
+	}
+	if r = b.get(StepUpPath + "?rd=%2Fapp"); r.status != http.StatusSeeOther || r.header.Get("Location") != Prefix+"verify" {
+		t.Fatalf("step-up: %d %q %s", r.status, r.header.Get("Location"), r.body)
+	}
+	page := b.get(Prefix + "verify")
+	if strings.Contains(page.body, `id="other"`) {
+		t.Fatal("the step-up offers another way (the authenticator app)")
+	}
+	if o := b.get(Prefix + "verify/other"); strings.Contains(o.body, "authenticator app") {
+		t.Fatalf("the step-up's other ways: %s", o.body)
+	}
+	r = b.postRaw(Prefix+"verify/method", url.Values{"csrf": {csrfOf(t, page)}, "method": {"totp"}}, nil)
+	if r.status == http.StatusSeeOther {
+		if again := b.get(Prefix + "verify"); !strings.Contains(again.body, "Use your passkey") {
+			t.Fatal("the step-up switched to the authenticator app")
+		}
+	}
+	page = b.get(Prefix + "verify")
+	answer, _ = key.Assert(ceremonyOptions(t, page), b.base)
+	r = b.postRaw(Prefix+"verify", url.Values{"csrf": {csrfOf(t, page)}, "credential": {string(answer)}}, nil)
+	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/app" {
+		t.Fatalf("verifying with the passkey: %d %q", r.status, r.header.Get("Location"))
+	}
+	if r = b.get("/app"); r.status != http.StatusOK || !strings.Contains(r.body, "Remote-Auth-Methods: password,passkey\n") {
+		t.Fatalf("the strict site after the passkey: %d %s", r.status, r.body)
+	}
+	// A new sign-in with the app instead ("Sign in another way") is a
+	// code session again.
+	other := passkeyBrowser(e)
+	other.login("alice", testPassword)
+	if r = other.post(Prefix+"verify", Prefix+"verify/method", url.Values{"method": {"totp"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("choosing the app: %d %s", r.status, r.body)
+	}
+	e.clock.Add(30 * time.Second)
+	if r = other.post(Prefix+"verify", Prefix+"verify", url.Values{"code": {e.clock.code(secret)}}); r.status != http.StatusSeeOther {
+		t.Fatalf("signing in with the app: %d %s", r.status, r.body)
+	}
+	other.base = strings.Replace(strict.URL, "127.0.0.1", "localhost", 1)
+	if r = other.get("/app"); r.status != http.StatusFound {
+		t.Fatalf("a TOTP sign-in on the strict site: %d", r.status)
 	}
 }

@@ -163,7 +163,7 @@ func (p *Portal) resetVerified(w http.ResponseWriter, r *http.Request, pd pendin
 			p.storeError(w, r, err)
 			return
 		}
-		have = unused(have, pd.Used)
+		have = p.offered(pd, have)
 		if len(have) == 0 {
 			p.clearCookie(w, r, p.names(r).pending)
 			p.render(w, r, http.StatusForbidden, "message", pageData{Title: "Reset your password", Heading: "You can't reset your password here",

@@ -37,6 +37,10 @@ type registry struct {
 	byName map[string]*method
 	// routes are the methods' own endpoints, longest path first.
 	routes []methodRoute
+	// authMethods is the Remote-Auth-Methods value of a session whose
+	// second step was the method (or a Temporary Access Pass) after a
+	// password: built once, so the hot path looks it up.
+	authMethods map[string]string
 }
 
 type methodRoute struct {
@@ -48,7 +52,7 @@ type methodRoute struct {
 // names, set-up pages and routes do not collide, with each other or with
 // the portal's own pages (portalPages).
 func newRegistry(ms []verifiers.Method, pageSet *pages) (*registry, error) {
-	reg := &registry{byName: map[string]*method{}}
+	reg := &registry{byName: map[string]*method{}, authMethods: map[string]string{byPass: byPass, bySetUpPass: byPass}}
 	slugs := map[string]string{}
 	for _, vm := range ms {
 		m := &method{Method: vm, desc: vm.Describe()}
@@ -111,10 +115,31 @@ func newRegistry(ms []verifiers.Method, pageSet *pages) (*registry, error) {
 		}
 		reg.byName[name] = m
 		reg.byStrength = append(reg.byStrength, m)
+		reg.authMethods[name] = "password," + name
 	}
 	slices.SortStableFunc(reg.byStrength, func(a, b *method) int { return b.desc.Strength - a.desc.Strength })
 	slices.SortStableFunc(reg.routes, func(a, b methodRoute) int { return len(b.Path) - len(a.Path) })
 	return reg, nil
+}
+
+// phishingResistant reports whether the session's latest second step was
+// a phishing-resistant method.
+func (reg *registry) phishingResistant(s *session) bool {
+	m := reg.byName[s.By]
+	return m != nil && m.desc.PhishingResistant
+}
+
+// methodsOf is the session's Remote-Auth-Methods value: how the user
+// signed in, first step first ("password,totp"; "passkey" for a passkey
+// sign-in without a password; "access-pass").
+func (reg *registry) methodsOf(s *session) string {
+	if s.First != "" {
+		return s.First
+	}
+	if v, ok := reg.authMethods[s.By]; ok {
+		return v
+	}
+	return "password"
 }
 
 // get returns the method called name, or nil.

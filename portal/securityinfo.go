@@ -390,6 +390,10 @@ func (p *Portal) reverified(w http.ResponseWriter, r *http.Request, pd pending, 
 	if rd == SecurityInfoPath {
 		rd += "?done=verified"
 	}
+	if pd.Strong {
+		p.toSite(w, r, p.safeRd(r, rd), http.StatusSeeOther)
+		return
+	}
 	http.Redirect(w, r, rd, http.StatusSeeOther)
 }
 

@@ -30,18 +30,25 @@ type session struct {
 	// one before any change. Zero and "" in sessions from before format 3.
 	Verified int64
 	By       string
+	// First is how the user passed the first step when it was not with
+	// their password: "passkey" for a passkey sign-in with user
+	// verification, which counts as both steps. "" (the password) in
+	// sessions from before format 4.
+	First string
 }
 
 // sessionSerializer is a compact, allocation-light encoding of *session for
 // securecookie (gob and JSON cost several microseconds per request on the
 // hot path). Format: version byte, then each string length-prefixed, then
 // the times as varints: Issued and Seen, from format 2 Expires, and from
-// format 3 Verified and By (length-prefixed). Sessions are written in
-// format 3; formats 1 and 2 are still read, so an upgrade signs nobody out.
+// format 3 Verified and By (length-prefixed), from format 4 First
+// (length-prefixed). Sessions are written in format 4; formats 1 to 3 are
+// still read, so an upgrade signs nobody out.
 type sessionSerializer struct{}
 
 const (
-	sessionFormat   = 3
+	sessionFormat   = 4
+	sessionFormatV3 = 3 // no First
 	sessionFormatV2 = 2 // no Verified, By
 	sessionFormatV1 = 1 // no Expires either
 )
@@ -53,7 +60,7 @@ func (sessionSerializer) Serialize(src interface{}) ([]byte, error) {
 	if !ok {
 		return nil, errors.New("session serializer: unsupported type")
 	}
-	b := make([]byte, 0, 1+len(s.ID)+len(s.User)+len(s.Aud)+len(s.By)+4+40)
+	b := make([]byte, 0, 1+len(s.ID)+len(s.User)+len(s.Aud)+len(s.By)+len(s.First)+5+40)
 	b = append(b, sessionFormat)
 	for _, str := range []string{s.ID, s.User, s.Aud} {
 		b = binary.AppendUvarint(b, uint64(len(str)))
@@ -63,8 +70,10 @@ func (sessionSerializer) Serialize(src interface{}) ([]byte, error) {
 	b = binary.AppendVarint(b, s.Seen)
 	b = binary.AppendVarint(b, s.Expires)
 	b = binary.AppendVarint(b, s.Verified)
-	b = binary.AppendUvarint(b, uint64(len(s.By)))
-	b = append(b, s.By...)
+	for _, str := range []string{s.By, s.First} {
+		b = binary.AppendUvarint(b, uint64(len(str)))
+		b = append(b, str...)
+	}
 	return b, nil
 }
 
@@ -73,7 +82,7 @@ func (sessionSerializer) Deserialize(src []byte, dst interface{}) error {
 	if !ok {
 		return errors.New("session serializer: unsupported type")
 	}
-	if len(src) < 1 || src[0] != sessionFormat && src[0] != sessionFormatV2 && src[0] != sessionFormatV1 {
+	if len(src) < 1 || src[0] != sessionFormat && src[0] != sessionFormatV3 && src[0] != sessionFormatV2 && src[0] != sessionFormatV1 {
 		return errBadSession
 	}
 	format := src[0]
@@ -100,14 +109,13 @@ func (sessionSerializer) Deserialize(src []byte, dst interface{}) error {
 		return errBadSession
 	}
 	src = src[k:]
-	s.Expires = 0
+	s.Expires, s.Verified, s.By, s.First = 0, 0, "", ""
 	if format == sessionFormatV1 {
 		if len(src) != 0 {
 			return errBadSession
 		}
 		return nil
 	}
-	s.Verified, s.By = 0, ""
 	if s.Expires, k = binary.Varint(src); k <= 0 || k != varintLen(s.Expires) {
 		return errBadSession
 	}
@@ -122,11 +130,21 @@ func (sessionSerializer) Deserialize(src []byte, dst interface{}) error {
 		return errBadSession
 	}
 	src = src[k:]
+	last := &s.By
+	if format == sessionFormat {
+		n, k := binary.Uvarint(src)
+		if k <= 0 || k != uvarintLen(n) || n > uint64(len(src)-k) {
+			return errBadSession
+		}
+		s.By = string(src[k : k+int(n)])
+		src = src[k+int(n):]
+		last = &s.First
+	}
 	n, k := binary.Uvarint(src)
 	if k <= 0 || k != uvarintLen(n) || n != uint64(len(src)-k) {
 		return errBadSession
 	}
-	s.By = string(src[k:])
+	*last = string(src[k:])
 	return nil
 }
 

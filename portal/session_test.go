@@ -12,7 +12,7 @@ import (
 
 func TestSessionSerializerRoundTrip(t *testing.T) {
 	in := session{ID: "0123456789abcdef0123456789abcdef", User: "alice", Aud: ".example.com", Issued: 1_800_000_000, Seen: -5, Expires: 1_800_043_200,
-		Verified: 1_800_000_100, By: "totp"}
+		Verified: 1_800_000_100, By: "passkey", First: "passkey"}
 	b, err := sessionSerializer{}.Serialize(&in)
 	if err != nil {
 		t.Fatal(err)
@@ -56,6 +56,19 @@ func TestSessionSerializerRoundTrip(t *testing.T) {
 	}
 	if err := (sessionSerializer{}).Deserialize(binary.AppendVarint(v2, 5), &out); err == nil {
 		t.Error("format 2 with a verification time accepted")
+	}
+	// Format 3 (before sessions recorded a first step other than the
+	// password) decodes with none; nothing may follow its method.
+	v3 := append([]byte{3}, v2[1:]...)
+	v3 = binary.AppendVarint(v3, 1_800_000_100)
+	v3 = append(v3, 4, 't', 'o', 't', 'p')
+	want.Verified, want.By = 1_800_000_100, "totp"
+	out = session{First: "passkey"}
+	if err := (sessionSerializer{}).Deserialize(v3, &out); err != nil || out != want {
+		t.Fatalf("format 3: %+v, %v", out, err)
+	}
+	if err := (sessionSerializer{}).Deserialize(append(v3, 0), &out); err == nil {
+		t.Error("format 3 with a first step accepted")
 	}
 }
 
@@ -144,9 +157,9 @@ func FuzzSessionPayload(f *testing.F) {
 		if err := (sessionSerializer{}).Deserialize(b, &s); err != nil {
 			return
 		}
-		if b[0] == sessionFormatV1 || b[0] == sessionFormatV2 {
+		if b[0] == sessionFormatV1 || b[0] == sessionFormatV2 || b[0] == sessionFormatV3 {
 			// Read, never written: it re-encodes as the current format.
-			if b[0] == sessionFormatV1 && s.Expires != 0 || s.Verified != 0 || s.By != "" {
+			if b[0] == sessionFormatV1 && s.Expires != 0 || b[0] != sessionFormatV3 && (s.Verified != 0 || s.By != "") || s.First != "" {
 				t.Fatalf("format %d %x decoded with fields it lacks: %+v", b[0], b, s)
 			}
 			return

@@ -87,6 +87,10 @@ type Description struct {
 	Add    string
 	Change string
 	Many   bool
+	// PhishingResistant: a phishing page cannot relay the method's answer
+	// (it is bound to the site's origin). `require phishing_resistant`
+	// admits only sessions whose second step was such a method.
+	PhishingResistant bool
 }
 
 // Method is a second-step method as the portal drives it.

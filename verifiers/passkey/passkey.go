@@ -102,6 +102,8 @@ func (v *Verifier) Describe() verifiers.Description {
 		SetUp:     "Use a passkey or security key instead",
 		Add:       "Add a passkey or security key",
 		Many:      true,
+
+		PhishingResistant: true,
 	}
 }
 
