@@ -58,6 +58,9 @@ type pending struct {
 	// Strong is set on a step-up for a site that requires a
 	// phishing-resistant second step: only such methods are offered.
 	Strong bool `json:"k,omitempty"`
+	// First is the first step when it was not the password: a passkey
+	// without user verification, whose second step follows.
+	First string `json:"f,omitempty"`
 }
 
 const (
@@ -178,6 +181,7 @@ var portalPages = []portalPage{
 	{path: "register", below: true, serve: (*Portal).register},
 	{path: "logout", serve: noRest((*Portal).logout)},
 	{path: "access-pass", serve: noRest((*Portal).accessPass)},
+	{path: "passkey-sign-in", serve: noRest((*Portal).passkeySignIn)},
 	{path: strings.TrimPrefix(StepUpPath, Prefix), serve: noRest((*Portal).stepUp)},
 	{path: "password-reset", serve: noRest((*Portal).passwordReset)},
 	{path: "password-reset/new", serve: noRest((*Portal).newPassword)},
@@ -717,6 +721,9 @@ func (p *Portal) finish(w http.ResponseWriter, r *http.Request, pd pending, user
 	}
 	s := p.newSession(r, user.Name)
 	s.Verified, s.By = s.Issued, method
+	if pd.First != "" {
+		s.Methods = pd.First + "," + method
+	}
 	if !p.setSession(w, r, s) {
 		p.storeError(w, r, errors.New("encoding session cookie"))
 		return

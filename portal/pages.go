@@ -40,6 +40,7 @@ type pageData struct {
 	Manage    bool     // link to the Security info page (a signed-in user)
 	Forgot    bool     // offer "Forgot my password?" (set by render)
 	Resetting bool     // the verify page is a step of a password reset
+	Passkey   string   // the sign-in page's passkey ceremony (its options), "" none
 
 	// The verify page, in the words of its method (see verifiers.Description).
 	Answer string // what kind of answer: "code", "approval"
@@ -187,6 +188,9 @@ func (p *Portal) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 		d.Help = p.cfg.HelpContact
 	}
 	d.Forgot = p.cfg.PasswordReset
+	if name == "login" {
+		d.Passkey = p.beginPasskeySignIn(w, r)
+	}
 	d.Back = p.backURL(r)
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, d); err != nil {

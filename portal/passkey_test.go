@@ -81,7 +81,7 @@ func TestPasskeySecondStep(t *testing.T) {
 		t.Fatalf("login: %d %s", r.status, r.header.Get("Location"))
 	}
 	page := b.get(Prefix + "verify")
-	if !strings.Contains(page.body, "Use your passkey") || !strings.Contains(page.body, `/.stepgate/passkey/passkey.js`) {
+	if !strings.Contains(page.body, "Use your passkey") || !strings.Contains(page.body, `/.stepgate/static/passkey.js`) {
 		t.Fatalf("verify page: %s", page.body)
 	}
 	// No answer, then a wrong one: refused, and the wrong one counts.
@@ -212,5 +212,98 @@ func TestRequirePhishingResistant(t *testing.T) {
 	other.base = strings.Replace(strict.URL, "127.0.0.1", "localhost", 1)
 	if r = other.get("/app"); r.status != http.StatusFound {
 		t.Fatalf("a TOTP sign-in on the strict site: %d", r.status)
+	}
+}
+
+// passkeySignIn answers the sign-in page's passkey ceremony with key.
+func passkeySignIn(t testing.TB, b *browser, key *softkey.Key, rd string) resp {
+	t.Helper()
+	page := b.get(Prefix + "?rd=" + url.QueryEscape(rd))
+	if !strings.Contains(page.body, `id="passkey-sign-in"`) || !strings.Contains(page.body, `autocomplete="username webauthn"`) {
+		t.Fatalf("the sign-in page offers no passkey: %s", page.body)
+	}
+	answer, err := key.Assert(ceremonyOptions(t, page), b.base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.postRaw(Prefix+"passkey-sign-in", url.Values{"csrf": {csrfOf(t, page)}, "rd": {rd}, "credential": {string(answer)}}, nil)
+}
+
+func TestSignInWithAPasskeyAlone(t *testing.T) {
+	e := newEnv(t, withPasskeys)
+	key := addPasskeyAtSignIn(t, passkeyBrowser(e), "alice")
+
+	b := passkeyBrowser(e)
+	r := passkeySignIn(t, b, key, "/app/page")
+	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/app/page" {
+		t.Fatalf("passkey sign-in: %d %q %s", r.status, r.header.Get("Location"), r.body)
+	}
+	if app := b.get("/app"); app.status != http.StatusOK || !strings.Contains(app.body, "Remote-Auth-Methods: passkey\n") || !strings.Contains(app.body, "Remote-User: alice\n") {
+		t.Fatalf("the app after a passkey sign-in: %d %s", app.status, app.body)
+	}
+
+	// The answer is good once, and only in the browser it was made in.
+	b = passkeyBrowser(e)
+	page := b.get(Prefix)
+	answer, _ := key.Assert(ceremonyOptions(t, page), b.base)
+	thief := passkeyBrowser(e)
+	thief.get(Prefix)
+	r = thief.postRaw(Prefix+"passkey-sign-in", url.Values{"csrf": {csrfOf(t, thief.get(Prefix))}, "credential": {string(answer)}}, nil)
+	if r.status != http.StatusBadRequest || e.signedIn(thief) {
+		t.Fatalf("an answer carried to another browser: %d", r.status)
+	}
+	form := url.Values{"csrf": {csrfOf(t, page)}, "credential": {string(answer)}}
+	if r = b.postRaw(Prefix+"passkey-sign-in", form, nil); r.status != http.StatusSeeOther {
+		t.Fatalf("the answer in its own browser: %d %s", r.status, r.body)
+	}
+	if r = b.postRaw(Prefix+"passkey-sign-in", form, nil); r.status != http.StatusBadRequest || !strings.Contains(r.body, "expired or was already used") {
+		t.Fatalf("the answer again: %d", r.status)
+	}
+
+	// A passkey unknown here, and garbage, are refused.
+	stranger := softkey.New()
+	stranger.UserHandle = key.UserHandle
+	if r = passkeySignIn(t, passkeyBrowser(e), stranger, "/"); r.status != http.StatusUnauthorized || !strings.Contains(r.body, "passkey wasn&#39;t accepted") {
+		t.Fatalf("an unknown passkey: %d", r.status)
+	}
+	g := passkeyBrowser(e)
+	if r = g.post(Prefix, Prefix+"passkey-sign-in", url.Values{"credential": {"{]"}}); r.status != http.StatusUnauthorized {
+		t.Fatalf("garbage: %d", r.status)
+	}
+
+	// Without user verification the passkey is the first step only; alice
+	// has no other method, so she is told to use her password.
+	key.NoUV = true
+	if r = passkeySignIn(t, passkeyBrowser(e), key, "/"); r.status != http.StatusForbidden || !strings.Contains(r.body, "can&#39;t sign you in by itself") {
+		t.Fatalf("no user verification and no other method: %d %s", r.status, r.body)
+	}
+}
+
+func TestPasskeyWithoutVerificationIsTheFirstStep(t *testing.T) {
+	e := newEnv(t, withPasskeys)
+	b := passkeyBrowser(e)
+	secret := b.register("bob")
+	add := b.get(SecurityInfoPath + "/add/passkey")
+	key := softkey.New()
+	key.NoUV = true
+	answer, _ := key.Register(ceremonyOptions(t, add), b.base)
+	if r := b.postRaw(SecurityInfoPath+"/add/passkey", url.Values{"csrf": {csrfOf(t, add)}, "credential": {string(answer)}}, nil); r.status != http.StatusSeeOther {
+		t.Fatalf("adding a passkey: %d %s", r.status, r.body)
+	}
+	n := passkeyBrowser(e)
+	r := passkeySignIn(t, n, key, "/app")
+	if r.status != http.StatusSeeOther || r.header.Get("Location") != Prefix+"verify" {
+		t.Fatalf("a passkey without user verification: %d %q", r.status, r.header.Get("Location"))
+	}
+	page := n.get(Prefix + "verify")
+	if strings.Contains(page.body, "Use your passkey") || strings.Contains(page.body, `id="other"`) {
+		t.Fatalf("the second step offers the passkey again: %s", page.body)
+	}
+	e.clock.Add(30 * time.Second)
+	if r = n.post(Prefix+"verify", Prefix+"verify", url.Values{"code": {e.clock.code(secret)}}); r.status != http.StatusSeeOther {
+		t.Fatalf("the second step: %d %s", r.status, r.body)
+	}
+	if app := n.get("/app"); !strings.Contains(app.body, "Remote-Auth-Methods: passkey,totp\n") {
+		t.Fatalf("the app: %s", app.body)
 	}
 }

@@ -41,6 +41,10 @@ type registry struct {
 	// second step was the method (or a Temporary Access Pass) after a
 	// password: built once, so the hot path looks it up.
 	authMethods map[string]string
+	// discover is the method that signs users in without a username (a
+	// passkey), nil when none; discoverName is its name.
+	discover     verifiers.Discoverer
+	discoverName string
 }
 
 type methodRoute struct {
@@ -75,6 +79,9 @@ func newRegistry(ms []verifiers.Method, pageSet *pages) (*registry, error) {
 		m.poll, _ = vm.(verifiers.Poller)
 		m.deny, _ = vm.(verifiers.Denier)
 		m.extra, _ = vm.(verifiers.PageData)
+		if d, ok := vm.(verifiers.Discoverer); ok && reg.discover == nil {
+			reg.discover, reg.discoverName = d, name
+		}
 		var own fs.FS
 		if p, ok := vm.(verifiers.Pages); ok {
 			own = p.Pages()
@@ -133,8 +140,8 @@ func (reg *registry) phishingResistant(s *session) bool {
 // signed in, first step first ("password,totp"; "passkey" for a passkey
 // sign-in without a password; "access-pass").
 func (reg *registry) methodsOf(s *session) string {
-	if s.First != "" {
-		return s.First
+	if s.Methods != "" {
+		return s.Methods
 	}
 	if v, ok := reg.authMethods[s.By]; ok {
 		return v

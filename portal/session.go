@@ -30,25 +30,26 @@ type session struct {
 	// one before any change. Zero and "" in sessions from before format 3.
 	Verified int64
 	By       string
-	// First is how the user passed the first step when it was not with
-	// their password: "passkey" for a passkey sign-in with user
-	// verification, which counts as both steps. "" (the password) in
-	// sessions from before format 4.
-	First string
+	// Methods is how the user signed in (Remote-Auth-Methods) when the
+	// first step was not their password: "passkey" for a passkey with
+	// user verification, which counts as both steps; "passkey,totp" for
+	// one without, followed by a second step. "" (the password, then By)
+	// otherwise and in sessions from before format 4.
+	Methods string
 }
 
 // sessionSerializer is a compact, allocation-light encoding of *session for
 // securecookie (gob and JSON cost several microseconds per request on the
 // hot path). Format: version byte, then each string length-prefixed, then
 // the times as varints: Issued and Seen, from format 2 Expires, and from
-// format 3 Verified and By (length-prefixed), from format 4 First
+// format 3 Verified and By (length-prefixed), from format 4 Methods
 // (length-prefixed). Sessions are written in format 4; formats 1 to 3 are
 // still read, so an upgrade signs nobody out.
 type sessionSerializer struct{}
 
 const (
 	sessionFormat   = 4
-	sessionFormatV3 = 3 // no First
+	sessionFormatV3 = 3 // no Methods
 	sessionFormatV2 = 2 // no Verified, By
 	sessionFormatV1 = 1 // no Expires either
 )
@@ -60,7 +61,7 @@ func (sessionSerializer) Serialize(src interface{}) ([]byte, error) {
 	if !ok {
 		return nil, errors.New("session serializer: unsupported type")
 	}
-	b := make([]byte, 0, 1+len(s.ID)+len(s.User)+len(s.Aud)+len(s.By)+len(s.First)+5+40)
+	b := make([]byte, 0, 1+len(s.ID)+len(s.User)+len(s.Aud)+len(s.By)+len(s.Methods)+5+40)
 	b = append(b, sessionFormat)
 	for _, str := range []string{s.ID, s.User, s.Aud} {
 		b = binary.AppendUvarint(b, uint64(len(str)))
@@ -70,7 +71,7 @@ func (sessionSerializer) Serialize(src interface{}) ([]byte, error) {
 	b = binary.AppendVarint(b, s.Seen)
 	b = binary.AppendVarint(b, s.Expires)
 	b = binary.AppendVarint(b, s.Verified)
-	for _, str := range []string{s.By, s.First} {
+	for _, str := range []string{s.By, s.Methods} {
 		b = binary.AppendUvarint(b, uint64(len(str)))
 		b = append(b, str...)
 	}
@@ -109,7 +110,7 @@ func (sessionSerializer) Deserialize(src []byte, dst interface{}) error {
 		return errBadSession
 	}
 	src = src[k:]
-	s.Expires, s.Verified, s.By, s.First = 0, 0, "", ""
+	s.Expires, s.Verified, s.By, s.Methods = 0, 0, "", ""
 	if format == sessionFormatV1 {
 		if len(src) != 0 {
 			return errBadSession
@@ -138,7 +139,7 @@ func (sessionSerializer) Deserialize(src []byte, dst interface{}) error {
 		}
 		s.By = string(src[k : k+int(n)])
 		src = src[k+int(n):]
-		last = &s.First
+		last = &s.Methods
 	}
 	n, k := binary.Uvarint(src)
 	if k <= 0 || k != uvarintLen(n) || n != uint64(len(src)-k) {

@@ -12,7 +12,7 @@ import (
 
 func TestSessionSerializerRoundTrip(t *testing.T) {
 	in := session{ID: "0123456789abcdef0123456789abcdef", User: "alice", Aud: ".example.com", Issued: 1_800_000_000, Seen: -5, Expires: 1_800_043_200,
-		Verified: 1_800_000_100, By: "passkey", First: "passkey"}
+		Verified: 1_800_000_100, By: "passkey", Methods: "passkey"}
 	b, err := sessionSerializer{}.Serialize(&in)
 	if err != nil {
 		t.Fatal(err)
@@ -63,12 +63,12 @@ func TestSessionSerializerRoundTrip(t *testing.T) {
 	v3 = binary.AppendVarint(v3, 1_800_000_100)
 	v3 = append(v3, 4, 't', 'o', 't', 'p')
 	want.Verified, want.By = 1_800_000_100, "totp"
-	out = session{First: "passkey"}
+	out = session{Methods: "passkey"}
 	if err := (sessionSerializer{}).Deserialize(v3, &out); err != nil || out != want {
 		t.Fatalf("format 3: %+v, %v", out, err)
 	}
 	if err := (sessionSerializer{}).Deserialize(append(v3, 0), &out); err == nil {
-		t.Error("format 3 with a first step accepted")
+		t.Error("format 3 with methods accepted")
 	}
 }
 
@@ -159,7 +159,7 @@ func FuzzSessionPayload(f *testing.F) {
 		}
 		if b[0] == sessionFormatV1 || b[0] == sessionFormatV2 || b[0] == sessionFormatV3 {
 			// Read, never written: it re-encodes as the current format.
-			if b[0] == sessionFormatV1 && s.Expires != 0 || b[0] != sessionFormatV3 && (s.Verified != 0 || s.By != "") || s.First != "" {
+			if b[0] == sessionFormatV1 && s.Expires != 0 || b[0] != sessionFormatV3 && (s.Verified != 0 || s.By != "") || s.Methods != "" {
 				t.Fatalf("format %d %x decoded with fields it lacks: %+v", b[0], b, s)
 			}
 			return

@@ -43,7 +43,7 @@ func (p *Portal) stepUp(w http.ResponseWriter, r *http.Request) {
 	if len(have) == 0 {
 		p.audit(r, "step-up", id.User.Name, "", "no-phishing-resistant-method")
 		p.render(w, r, http.StatusForbidden, "message", pageData{Title: "Passkey required", Heading: "This app needs a passkey",
-			Info: "To open it, verify with a passkey or security key. You don't have one set up yet: add one on your Security info page, then open the app again. If you can't, contact " + p.cfg.HelpContact + ".",
+			Info:   "To open it, verify with a passkey or security key. You don't have one set up yet: add one on your Security info page, then open the app again. If you can't, contact " + p.cfg.HelpContact + ".",
 			Manage: true, SignOut: true})
 		return
 	}

@@ -2,6 +2,7 @@ package verifiers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -298,6 +299,28 @@ type Route struct {
 type Router interface {
 	Routes() []Route
 }
+
+// Discoverer is implemented by a method that can sign a user in without a
+// username (a passkey names its user): the sign-in page offers it.
+type Discoverer interface {
+	// BeginDiscover makes a new ceremony for the sign-in page, for
+	// challenge ch (its ID names the ceremony; a new one replaces the
+	// last with the same ID), and returns what the page's script uses.
+	BeginDiscover(ctx context.Context, ch Challenge) (string, error)
+	// Discovered checks the answer to the ceremony of ch and returns the
+	// user it names, and whether the user was verified (a PIN or a
+	// biometric: then it stands for both steps). ErrNotAccepted refuses
+	// an answer; ErrGone one whose ceremony is no longer live.
+	Discovered(ctx context.Context, ch Challenge, answer string) (user string, verified bool, err error)
+}
+
+var (
+	// ErrNotAccepted is an answer that was checked and refused.
+	ErrNotAccepted = errors.New("the answer was not accepted")
+	// ErrGone is an answer to a ceremony that expired, was replaced or was
+	// answered before.
+	ErrGone = errors.New("the ceremony is no longer live")
+)
 
 // Host is what the portal offers to a method's endpoints.
 type Host interface {

@@ -134,7 +134,7 @@ func (v *Verifier) finishEnrol(ctx context.Context, req verifiers.EnrolRequest, 
 		return refuse("Your device's answer couldn't be read. Try again, or use another passkey or security key.")
 	}
 	if err := v.useChallenge(ctx, challengeKey(req.Challenge, "create"), req.User.Name, parsed.Response.CollectedClientData); err != nil {
-		if errors.Is(err, errGone) {
+		if errors.Is(err, verifiers.ErrGone) {
 			return refuse(msgStartAgain)
 		}
 		return verifiers.EnrolStep{}, err
@@ -231,13 +231,13 @@ func (tooMany) Outcome() string { return "" }
 
 // Interface guards
 var (
-	_ verifiers.Method   = (*Verifier)(nil)
-	_ verifiers.Enroller = (*Verifier)(nil)
-	_ verifiers.Manager  = (*Verifier)(nil)
-	_ verifiers.Renamer  = (*Verifier)(nil)
-	_ verifiers.Pages    = (*Verifier)(nil)
-	_ verifiers.PageData = (*Verifier)(nil)
-	_ verifiers.Router   = (*Verifier)(nil)
-	_ verifiers.Refusal  = (*nameError)(nil)
-	_ verifiers.Refusal  = tooMany{}
+	_ verifiers.Method     = (*Verifier)(nil)
+	_ verifiers.Enroller   = (*Verifier)(nil)
+	_ verifiers.Manager    = (*Verifier)(nil)
+	_ verifiers.Renamer    = (*Verifier)(nil)
+	_ verifiers.Pages      = (*Verifier)(nil)
+	_ verifiers.PageData   = (*Verifier)(nil)
+	_ verifiers.Discoverer = (*Verifier)(nil)
+	_ verifiers.Refusal    = (*nameError)(nil)
+	_ verifiers.Refusal    = tooMany{}
 )

@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -45,7 +44,7 @@ const maxResponse = 12 << 10
 // showing it to the answer arriving.
 const challengeLifetime = 5 * time.Minute
 
-//go:embed pages/*.html pages/passkey.js
+//go:embed pages/*.html
 var pages embed.FS
 
 // Verifier is the passkey method.
@@ -226,16 +225,12 @@ func (v *Verifier) putChallenge(ctx context.Context, key, user, challenge string
 		Expires: v.now().Add(challengeLifetime)})
 }
 
-// errGone is a ceremony answering a challenge that is not live: expired,
-// replaced by a newer page, or already answered once.
-var errGone = errors.New("passkey: the challenge is not live")
-
 // useChallenge uses up the live challenge the answer signed: at most once,
 // however many times the answer is posted.
 func (v *Verifier) useChallenge(ctx context.Context, key, user string, cd protocol.CollectedClientData) error {
 	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(cd.Challenge, "="))
 	if err != nil {
-		return errGone
+		return verifiers.ErrGone
 	}
 	h := sha256.Sum256(raw)
 	res, err := v.Store.UseCode(ctx, key, user, Method, h[:], v.now(), 1)
@@ -243,7 +238,7 @@ func (v *Verifier) useChallenge(ctx context.Context, key, user string, cd protoc
 		return err
 	}
 	if res != store.CodeAccepted {
-		return errGone
+		return verifiers.ErrGone
 	}
 	return nil
 }
@@ -303,7 +298,7 @@ func (v *Verifier) Check(ctx context.Context, user verifiers.User, ch verifiers.
 		return verifiers.Rejected, nil
 	}
 	if err := v.useChallenge(ctx, challengeKey(ch, "get"), user.Name, parsed.Response.CollectedClientData); err != nil {
-		if errors.Is(err, errGone) {
+		if errors.Is(err, verifiers.ErrGone) {
 			return verifiers.Expired, nil
 		}
 		return verifiers.Rejected, err
@@ -331,6 +326,78 @@ func (v *Verifier) Check(ctx context.Context, user verifiers.User, ch verifiers.
 		return verifiers.Rejected, nil
 	}
 	return v.used(ctx, user.Name, cs, recs, cred)
+}
+
+// BeginDiscover implements verifiers.Discoverer: a ceremony that names no
+// user, so the browser offers every passkey it has for this site.
+func (v *Verifier) BeginDiscover(ctx context.Context, ch verifiers.Challenge) (string, error) {
+	rp, err := v.relyingParty(ch.Origin)
+	if err != nil {
+		return "", err
+	}
+	assertion, session, err := rp.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationPreferred))
+	if err != nil {
+		return "", fmt.Errorf("passkey: starting a sign-in: %w", err)
+	}
+	if err := v.putChallenge(ctx, challengeKey(ch, "discover"), "", session.Challenge); err != nil {
+		return "", err
+	}
+	opts, err := json.Marshal(assertion)
+	return string(opts), err
+}
+
+// Discovered implements verifiers.Discoverer. The passkey is found by its
+// ID; the user handle it returns must be the one stored with it, and the
+// signature, origin, relying party and counter are checked as at a second
+// step.
+func (v *Verifier) Discovered(ctx context.Context, ch verifiers.Challenge, answer string) (string, bool, error) {
+	if answer == "" || len(answer) > maxResponse {
+		return "", false, verifiers.ErrNotAccepted
+	}
+	parsed, err := protocol.ParseCredentialRequestResponseBytes([]byte(answer))
+	if err != nil {
+		return "", false, verifiers.ErrNotAccepted
+	}
+	if err := v.useChallenge(ctx, challengeKey(ch, "discover"), "", parsed.Response.CollectedClientData); err != nil {
+		return "", false, err
+	}
+	c, err := v.Store.CredentialByID(ctx, base64.RawURLEncoding.EncodeToString(parsed.RawID))
+	if errors.Is(err, store.ErrNotFound) || err == nil && c.Method != Method {
+		v.log().Info("passkey answer refused", zap.String("reason", "no such passkey"))
+		return "", false, verifiers.ErrNotAccepted
+	}
+	if err != nil {
+		return "", false, err
+	}
+	cs, recs, err := v.records(ctx, c.Username)
+	if err != nil {
+		return "", false, err
+	}
+	rp, err := v.relyingParty(ch.Origin)
+	if err != nil {
+		return "", false, err
+	}
+	wu := newUser(verifiers.User{Name: c.Username}, recs)
+	session := webauthn.SessionData{Challenge: parsed.Response.CollectedClientData.Challenge, RelyingPartyID: rp.Config.RPID,
+		UserVerification: protocol.VerificationPreferred}
+	_, cred, err := rp.ValidatePasskeyLogin(func(_, handle []byte) (webauthn.User, error) {
+		if !bytes.Equal(handle, wu.handle) {
+			return nil, errors.New("the user handle is not the passkey's")
+		}
+		return wu, nil
+	}, session, parsed)
+	if err != nil {
+		v.logRefused(c.Username, err)
+		return "", false, verifiers.ErrNotAccepted
+	}
+	res, err := v.used(ctx, c.Username, cs, recs, cred)
+	if err != nil || res != verifiers.Accepted {
+		if err == nil {
+			err = verifiers.ErrNotAccepted
+		}
+		return "", false, err
+	}
+	return c.Username, parsed.Response.AuthenticatorData.Flags.HasUserVerified(), nil
 }
 
 // used records a passkey's successful use (its signature counter and
@@ -385,17 +452,6 @@ func (v *Verifier) logRefused(user string, err error) {
 func (v *Verifier) Pages() fs.FS {
 	sub, _ := fs.Sub(pages, "pages")
 	return sub
-}
-
-// Routes implements verifiers.Router: the script that runs ceremonies.
-func (v *Verifier) Routes() []verifiers.Route {
-	script, _ := pages.ReadFile("pages/passkey.js")
-	return []verifiers.Route{{Path: "passkey/passkey.js", Methods: []string{http.MethodGet}, Insecure: true,
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
-			w.Header().Set("Cache-Control", "no-cache")
-			w.Write(script)
-		})}}
 }
 
 // randomHandle is a new user handle.

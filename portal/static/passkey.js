@@ -18,7 +18,7 @@
   function ids(list) {
     (list || []).forEach(function (c) { c.id = toBytes(c.id); });
   }
-  function ask(kind, o) {
+  function ask(kind, o, extra) {
     var pk = o.publicKey;
     pk.challenge = toBytes(pk.challenge);
     if (kind === "create") {
@@ -28,7 +28,7 @@
     }
     ids(pk.allowCredentials);
     var req = { publicKey: pk };
-    if (o.mediation) { req.mediation = o.mediation; }
+    for (var k in extra || {}) { req[k] = extra[k]; }
     return navigator.credentials.get(req);
   }
   function answer(cred) {
@@ -78,16 +78,30 @@
         buttons.forEach(function (b) { b.disabled = true; });
         return;
       }
+      // With data-conditional, the browser also offers the passkeys in
+      // the username field's autofill while the page waits; the button
+      // ends that wait and asks at once.
+      var waiting = null;
+      function options() { return JSON.parse(form.getAttribute("data-options")); }
+      function done(cred) {
+        field.value = answer(cred);
+        form.submit();
+      }
       function run() {
         if (busy) { return; }
         busy = true;
         error.hidden = true;
+        if (waiting) { waiting.abort(); waiting = null; }
         var opts;
-        try { opts = JSON.parse(form.getAttribute("data-options")); } catch (e) { fail(why(kind, e)); return; }
-        ask(kind, opts).then(function (cred) {
-          field.value = answer(cred);
-          form.submit();
-        }).catch(function (e) { fail(why(kind, e)); });
+        try { opts = options(); } catch (e) { fail(why(kind, e)); return; }
+        ask(kind, opts).then(done).catch(function (e) { fail(why(kind, e)); });
+      }
+      if (form.hasAttribute("data-conditional") && window.AbortController && PublicKeyCredential.isConditionalMediationAvailable) {
+        PublicKeyCredential.isConditionalMediationAvailable().then(function (yes) {
+          if (!yes || busy) { return; }
+          waiting = new AbortController();
+          ask(kind, options(), { mediation: "conditional", signal: waiting.signal }).then(done).catch(function () {});
+        });
       }
       form.addEventListener("submit", function (ev) {
         if (field.value) { return; }
