@@ -112,14 +112,37 @@ func (e *NoDeviceError) Error() string {
 	return fmt.Sprintf("%s has no device %q (run `stepgate user devices %s` to list them)", e.User, e.ID, e.User)
 }
 
-// RemoveDevice removes one of the user's devices (a lost phone), even
-// their last method: its answers are refused from then on.
+// Credentials lists the user's methods kept as generic credentials
+// (passkeys and security keys), oldest first.
+func (s *Service) Credentials(ctx context.Context, name string) ([]Credential, error) {
+	name, err := s.checkUser(name)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := s.cfg.Store.Credentials(ctx, name, "")
+	if err != nil {
+		return nil, fmt.Errorf("reading %s's credentials: %w", name, err)
+	}
+	out := []Credential{}
+	for _, c := range cs {
+		out = append(out, Credential{ID: c.ID, Method: c.Method, Name: c.Name, Created: c.Created, LastUsed: timeOrNil(c.LastUsed)})
+	}
+	return out, nil
+}
+
+// RemoveDevice removes one of the user's devices (a lost phone) or
+// credentials (a lost security key), even their last method: its answers
+// are refused from then on.
 func (s *Service) RemoveDevice(ctx context.Context, name, id string) error {
 	name, err := s.checkUser(name)
 	if err != nil {
 		return err
 	}
-	if err := s.cfg.Store.DeletePushDevice(ctx, name, id); errors.Is(err, store.ErrNotFound) {
+	err = s.cfg.Store.DeletePushDevice(ctx, name, id)
+	if errors.Is(err, store.ErrNotFound) {
+		err = s.cfg.Store.RemoveMethod(ctx, name, store.MethodRef{Kind: store.KindCredential, ID: id}, false)
+	}
+	if errors.Is(err, store.ErrNotFound) {
 		return &NoDeviceError{User: name, ID: id}
 	} else if err != nil {
 		return err

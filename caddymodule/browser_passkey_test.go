@@ -3,6 +3,7 @@ package caddymodule_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -45,6 +46,29 @@ func passkeysOn(t *testing.T, ctx context.Context, id webauthn.AuthenticatorID) 
 	return devtools(t, ctx, webauthn.GetCredentials, webauthn.GetCredentialsParams{AuthenticatorID: id}).Credentials
 }
 
+// presence makes the device answer requests at once (on), or leave them
+// waiting for a person who never answers (off): a request made while it
+// is off stays waiting, as the sign-in page's passkey autofill does for
+// a person who types a password instead.
+func presence(t *testing.T, ctx context.Context, id webauthn.AuthenticatorID, on bool) {
+	t.Helper()
+	devtools(t, ctx, webauthn.SetAutomaticPresenceSimulation, webauthn.SetAutomaticPresenceSimulationParams{AuthenticatorID: id, Enabled: on})
+}
+
+// lastEvents reads the newest n rows of Security info's Recent activity,
+// newest first, as "what happened · method".
+func lastEvents(t *testing.T, ctx context.Context, n int) []string {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	rows, err := chromedp.Run(sctx, chromedp.Evaluate[[]string](fmt.Sprintf(
+		`[...document.querySelectorAll("table.activity tbody tr")].slice(0, %d).map(r => r.cells[1].innerText + " · " + r.cells[2].innerText)`, n)))
+	if err != nil {
+		t.Fatalf("reading Recent activity: %v", err)
+	}
+	return rows
+}
+
 // hello waits for the demo app's page greeting user.
 func hello(user string) chromedp.Action[chromedp.Void] {
 	return chromedp.WaitVisible(chromedp.Search(fmt.Sprintf(`//h1[normalize-space()="Hello, %s!"]`, user)))
@@ -71,8 +95,9 @@ func firstSignInWithPasskey(t *testing.T, ctx context.Context, user, name string
 
 // TestBrowserPasskey sets up a passkey at the first sign-in in Chromium,
 // with the browser's virtual authenticator standing in for Windows Hello
-// or Touch ID, by the words on the screen; signs in with it, the verify
-// page running the ceremony by itself; and finds it on Security info.
+// or Touch ID, by the words on the screen; signs in with the password and
+// the passkey, the verify page running the ceremony by itself; finds the
+// passkey on Security info; and signs in with the passkey alone.
 func TestBrowserPasskey(t *testing.T) {
 	block, _ := stepgateBlock(t, writeUsers(t, "alice"), "passkeys")
 	startCaddyfile(t, block, demoSite())
@@ -94,14 +119,18 @@ func TestBrowserPasskey(t *testing.T) {
 		t.Fatalf("the passkey made: resident %v, for %q, user %q", key.IsResidentCredential, key.RpID, key.UserName)
 	}
 
-	// The next sign-in: the password, then nothing to do but answer the
-	// device, which signs once.
+	// The next sign-in: alice types her password (the sign-in page's
+	// passkey autofill waits unanswered), then has nothing to do but
+	// answer her device, which signs once.
 	signOut(t, ctx)
-	step(t, ctx, "password, then the passkey by itself",
+	presence(t, ctx, device, false)
+	step(t, ctx, "type the password",
 		chromedp.Navigate(base+"/"),
 		chromedp.WaitVisible(heading("Sign in")),
 		chromedp.SendKeys(labelled("Username"), "alice"),
-		chromedp.SendKeys(labelled("Password"), testPassword),
+		chromedp.SendKeys(labelled("Password"), testPassword))
+	presence(t, ctx, device, true)
+	step(t, ctx, "sign in; the verify page asks the device by itself",
 		chromedp.Click(button("Sign in")),
 		hello("alice"))
 	if keys := passkeysOn(t, ctx, device); len(keys) != 1 || keys[0].SignCount != key.SignCount+1 {
@@ -114,11 +143,30 @@ func TestBrowserPasskey(t *testing.T) {
 	if m := text(t, ctx, chromedp.Search(`//ul[@class="methods"]`)); !strings.Contains(m, "Passkey or security key Test laptop") {
 		t.Fatalf("Security info's methods do not name the passkey:\n%s", m)
 	}
-	// The newest event is the second sign-in, by passkey.
-	if row := text(t, ctx, chromedp.Search(`//table[@class="activity"]/tbody/tr[1]`)); !strings.Contains(row, "Signed in\tPasskey or security key") {
-		t.Fatalf("the last sign-in in Recent activity: %q", row)
+	if got := lastEvents(t, ctx, 2); !slices.Equal(got, []string{"Signed in · Passkey or security key", "Password correct, second step not finished · Password"}) {
+		t.Fatalf("Recent activity, newest first: %q", got)
 	}
 	onPhone(t, ctx, "42-passkey-security-info")
+
+	// The passkey alone: the sign-in page's button asks the device at
+	// once, and no password is typed.
+	signOut(t, ctx)
+	presence(t, ctx, device, false)
+	step(t, ctx, "open the sign-in page",
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(heading("Sign in")),
+		chromedp.WaitVisible(button("Sign in with a passkey")))
+	onPhone(t, ctx, "44-passkey-sign-in")
+	presence(t, ctx, device, true)
+	step(t, ctx, "sign in with a passkey",
+		chromedp.Click(button("Sign in with a passkey")),
+		hello("alice"))
+	step(t, ctx, "open Security info again",
+		chromedp.Click(button("Security info")),
+		chromedp.WaitVisible(heading("Security info")))
+	if got := lastEvents(t, ctx, 2); len(got) != 2 || got[0] != "Signed in · Passkey or security key" || strings.Contains(got[1], "Password") {
+		t.Fatalf("Recent activity after the passkey alone, newest first: %q", got)
+	}
 }
 
 // TestBrowserPasskeyRefused: while alice's device cannot verify her (a
@@ -137,20 +185,20 @@ func TestBrowserPasskeyRefused(t *testing.T) {
 	errorText := chromedp.Search(`//form[@id="passkey-form"]/p[contains(@class, "passkey-error")]`)
 
 	// While the device waits for her, the page says what to do.
-	devtools(t, ctx, webauthn.SetAutomaticPresenceSimulation, webauthn.SetAutomaticPresenceSimulationParams{AuthenticatorID: device, Enabled: false})
+	presence(t, ctx, device, false)
 	passwordStep(t, ctx, "alice", testPassword, "Use your passkey")
 	if msg := text(t, ctx, chromedp.Search(`//*[@id="prompt"]`)); !strings.Contains(msg, "your device asks for your fingerprint, face, PIN or a touch of the key") {
 		t.Fatalf("the verify page's prompt: %q", msg)
 	}
 	onPhone(t, ctx, "43-passkey-verify")
 
-	devtools(t, ctx, webauthn.SetAutomaticPresenceSimulation, webauthn.SetAutomaticPresenceSimulationParams{AuthenticatorID: device, Enabled: true})
+	presence(t, ctx, device, true)
 	devtools(t, ctx, webauthn.SetUserVerified, webauthn.SetUserVerifiedParams{AuthenticatorID: device, IsUserVerified: false})
 	step(t, ctx, "reload; the device cannot verify her",
 		chromedp.Reload(),
 		chromedp.WaitVisible(heading("Use your passkey")),
 		chromedp.WaitVisible(errorText))
-	if msg := text(t, ctx, errorText); msg != "The passkey request was cancelled or timed out. Select the button to try again." {
+	if msg := text(t, ctx, errorText); msg != "The passkey request was cancelled or timed out. If this device doesn't have your passkey, use the phone or security key that does. Select Use my passkey to try again." {
 		t.Fatalf("the message: %q", msg)
 	}
 	if loc, _ := chromedp.Run(ctx, chromedp.Location()); loc != base+"/.stepgate/verify" {

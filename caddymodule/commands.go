@@ -164,11 +164,11 @@ func userUnlockCommand() *cobra.Command {
 func userDevicesCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "devices <name>",
-		Short: "Lists a user's Stepgate Authenticator devices, or removes one (--remove ID) when a phone is lost",
+		Short: "Lists a user's Stepgate Authenticator devices and passkeys, or removes one (--remove ID) when it is lost",
 		Args:  cobra.ExactArgs(1),
 	}
 	opts := addAccountFlags(c)
-	remove := c.Flags().String("remove", "", "ID of the device to remove")
+	remove := c.Flags().String("remove", "", "ID of the device or passkey to remove")
 	c.RunE = func(cmd *cobra.Command, args []string) error {
 		svc, done, err := opts.service(cmd, true)
 		if err != nil {
@@ -180,19 +180,26 @@ func userDevicesCommand() *cobra.Command {
 			if err := svc.RemoveDevice(cmd.Context(), args[0], *remove); err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "removed device %s of %s; it can no longer approve sign-ins\n", *remove, args[0])
+			fmt.Fprintf(out, "removed %s of %s; it can no longer be used to sign in\n", *remove, args[0])
 			return nil
 		}
 		devs, err := svc.Devices(cmd.Context(), args[0])
 		if err != nil {
 			return err
 		}
-		if len(devs) == 0 {
-			fmt.Fprintf(out, "%s has no authenticator devices\n", args[0])
+		creds, err := svc.Credentials(cmd.Context(), args[0])
+		if err != nil {
+			return err
+		}
+		if len(devs) == 0 && len(creds) == 0 {
+			fmt.Fprintf(out, "%s has no authenticator devices or passkeys\n", args[0])
 			return nil
 		}
 		for _, d := range devs {
 			fmt.Fprintf(out, "%s\t%s\tset up %s\t%s\n", d.ID, d.Name, d.Created.UTC().Format("2006-01-02 15:04 UTC"), notificationWords(d.Notifications))
+		}
+		for _, c := range creds {
+			fmt.Fprintf(out, "%s\t%s\t%s added %s\tlast used %s\n", c.ID, c.Name, c.Method, c.Created.UTC().Format("2006-01-02 15:04 UTC"), when(c.LastUsed, "never"))
 		}
 		return nil
 	}

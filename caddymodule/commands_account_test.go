@@ -354,7 +354,7 @@ func TestUserAddUnlockDevicesWithConfig(t *testing.T) {
 		t.Errorf("devices: %v %q", err, out)
 	}
 	out, err = runCmd(t, userDevicesCommand(), "", "alice", "--config", s.caddyfile, "--remove", "dev1")
-	if err != nil || !strings.Contains(out, "removed device dev1 of alice") {
+	if err != nil || !strings.Contains(out, "removed dev1 of alice") {
 		t.Errorf("devices --remove: %v %q", err, out)
 	}
 	if _, err := runCmd(t, userDevicesCommand(), "", "bob", "--config", s.caddyfile, "--remove", "dev1"); err == nil || !strings.Contains(err.Error(), `bob has no device "dev1"`) {

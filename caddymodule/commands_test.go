@@ -103,18 +103,26 @@ func TestUserDevicesCommand(t *testing.T) {
 	ctx := context.Background()
 	st.PutPushEnrolment(ctx, []byte("t"), "c", "alice", time.Now().Add(time.Minute), true)
 	st.EnrolPushDevice(ctx, []byte("t"), store.PushDevice{ID: "dev1", Name: "Pixel", PublicKey: []byte{4}}, time.Now())
+	st.AddCredential(ctx, store.Credential{ID: "pk1", Username: "alice", Method: "passkey", Name: "YubiKey"}, false)
 	st.Close()
 	out, err := runCmd(t, userDevicesCommand(), "", "alice", "--store", path)
-	if err != nil || !strings.Contains(out, "dev1\tPixel\tset up ") || !strings.Contains(out, "notifications off") {
+	if err != nil || !strings.Contains(out, "dev1\tPixel\tset up ") || !strings.Contains(out, "notifications off") ||
+		!strings.Contains(out, "pk1\tYubiKey\tpasskey added ") || !strings.Contains(out, "last used never") {
 		t.Fatalf("list: %v %q", err, out)
+	}
+	if _, err := runCmd(t, userDevicesCommand(), "", "bob", "--store", path, "--remove", "pk1"); err == nil || !strings.Contains(err.Error(), `bob has no device "pk1"`) {
+		t.Fatalf("removing another user's passkey: %v", err)
+	}
+	if out, err := runCmd(t, userDevicesCommand(), "", "alice", "--store", path, "--remove", "pk1"); err != nil || !strings.Contains(out, "removed pk1") {
+		t.Fatalf("removing a passkey: %v %q", err, out)
 	}
 	if _, err := runCmd(t, userDevicesCommand(), "", "bob", "--store", path, "--remove", "dev1"); err == nil || !strings.Contains(err.Error(), `bob has no device "dev1"`) {
 		t.Fatalf("removing another user's device: %v", err)
 	}
-	if out, err := runCmd(t, userDevicesCommand(), "", "alice", "--store", path, "--remove", "dev1"); err != nil || !strings.Contains(out, "removed device dev1") {
+	if out, err := runCmd(t, userDevicesCommand(), "", "alice", "--store", path, "--remove", "dev1"); err != nil || !strings.Contains(out, "removed dev1") {
 		t.Fatalf("remove: %v %q", err, out)
 	}
-	if out, _ := runCmd(t, userDevicesCommand(), "", "alice", "--store", path); !strings.Contains(out, "no authenticator devices") {
+	if out, _ := runCmd(t, userDevicesCommand(), "", "alice", "--store", path); !strings.Contains(out, "no authenticator devices or passkeys") {
 		t.Fatalf("after removal: %q", out)
 	}
 }

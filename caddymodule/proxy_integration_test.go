@@ -220,12 +220,12 @@ http://:9091 {
 func appSeesOnlyAlice(t *testing.T, c *client, site string) {
 	t.Helper()
 	spoof := map[string]string{"Remote-User": "admin", "remote-user": "admin", "REMOTE-USER": "admin", "Remote_User": "admin",
-		"Remote-Groups": "admins", "Remote-Email": "admin@example.com", "Remote-Name": "admin"}
+		"Remote-Groups": "admins", "Remote-Email": "admin@example.com", "Remote-Name": "admin", "Remote-Auth-Methods": "admin,passkey"}
 	app := c.do("GET", site+"/reports?x=1", nil, spoof)
 	if app.status != http.StatusOK || !strings.Contains(app.body, "BACKEND /reports?x=1") ||
 		!strings.Contains(app.body, "\nRemote-User: alice\n") || !strings.Contains(app.body, "\nRemote-Groups: staff\n") ||
 		!strings.Contains(app.body, "\nRemote-Email: alice@example.com\n") || !strings.Contains(app.body, "\nRemote-Name: Alice Example\n") ||
-		strings.Contains(app.body, "admin") {
+		!strings.Contains(app.body, "\nRemote-Auth-Methods: password,totp\n") || strings.Contains(app.body, "admin") {
 		t.Fatalf("the app: %d %s", app.status, app.body)
 	}
 	if r := c.get("/admin/users"); r.status != http.StatusForbidden || strings.Contains(r.body, "BACKEND") {

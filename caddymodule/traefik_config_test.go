@@ -537,7 +537,7 @@ func TestTraefikConfigsFollowTraefiksSchema(t *testing.T) {
 			if fa.TrustForwardHeader == nil || !*fa.TrustForwardHeader {
 				t.Errorf("%s: trustForwardHeader is not true", name)
 			}
-			if want := []string{"Remote-User", "Remote-Groups", "Remote-Email", "Remote-Name"}; !slices.Equal(fa.AuthResponseHeaders, want) {
+			if want := []string{"Remote-User", "Remote-Groups", "Remote-Email", "Remote-Name", "Remote-Auth-Methods"}; !slices.Equal(fa.AuthResponseHeaders, want) {
 				t.Errorf("%s: authResponseHeaders %v", name, fa.AuthResponseHeaders)
 			}
 		}

@@ -51,7 +51,8 @@
   function why(kind, e) {
     switch (e && e.name) {
       case "NotAllowedError":
-        return "The passkey request was cancelled or timed out. Select the button to try again.";
+        return kind === "create" ? "No passkey was created: the request was cancelled or timed out. Select Create passkey to try again." :
+          "The passkey request was cancelled or timed out. If this device doesn't have your passkey, use the phone or security key that does. Select Use my passkey to try again.";
       case "InvalidStateError":
         return kind === "create" ? "This device or key already has a passkey for your account. Use another one, or sign in with it." :
           "Your device couldn't use a passkey right now. Try again.";
@@ -66,12 +67,20 @@
       var field = form.querySelector("input[name=credential]");
       var error = form.querySelector(".passkey-error");
       var buttons = form.querySelectorAll("button");
+      var labels = [];
+      buttons.forEach(function (b) { labels.push(b.textContent); });
       var busy = false;
+      function waitingFor(yes) {
+        buttons.forEach(function (b, i) {
+          b.disabled = yes;
+          b.textContent = yes ? "Waiting for your device…" : labels[i];
+        });
+      }
       function fail(msg) {
         busy = false;
         error.textContent = msg;
         error.hidden = false;
-        buttons.forEach(function (b) { b.disabled = false; });
+        waitingFor(false);
       }
       if (!window.PublicKeyCredential || !navigator.credentials) {
         fail("This browser can't use passkeys. Use another browser, or another way.");
@@ -91,6 +100,7 @@
         if (busy) { return; }
         busy = true;
         error.hidden = true;
+        waitingFor(true);
         if (waiting) { waiting.abort(); waiting = null; }
         var opts;
         try { opts = options(); } catch (e) { fail(why(kind, e)); return; }

@@ -81,7 +81,7 @@ func (v *Verifier) beginEnrol(ctx context.Context, req verifiers.EnrolRequest, r
 	}
 	creation, session, err := rp.BeginRegistration(wu, webauthn.WithExclusions(exclude),
 		webauthn.WithAuthenticatorSelection(protocol.AuthenticatorSelection{
-			ResidentKey: protocol.ResidentKeyRequirementPreferred, UserVerification: protocol.VerificationPreferred}),
+			ResidentKey: protocol.ResidentKeyRequirementPreferred, UserVerification: v.uv()}),
 		webauthn.WithConveyancePreference(protocol.PreferNoAttestation))
 	if err != nil {
 		return verifiers.EnrolStep{}, fmt.Errorf("passkey: starting a set-up: %w", err)
@@ -96,9 +96,6 @@ func (v *Verifier) beginEnrol(ctx context.Context, req verifiers.EnrolRequest, r
 	opts, err := json.Marshal(creation)
 	if err != nil {
 		return verifiers.EnrolStep{}, err
-	}
-	if name == "" {
-		name = defaultName(len(recs))
 	}
 	return verifiers.EnrolStep{State: string(state), Page: "passkey.html", Heading: "Add a passkey or security key",
 		Data: setUpPage{Options: string(opts), Name: name, Count: len(recs)}}, nil

@@ -295,6 +295,24 @@ func TestUserVerification(t *testing.T) {
 
 // One passkey serves every site under the cookie domain: the relying
 // party is the domain, and each site's own origin is accepted there.
+// With user verification required, a key that cannot verify the user is
+// not added: it could never pass a second step.
+func TestUserVerificationRequiredAtSetUp(t *testing.T) {
+	v := newVerifier(t)
+	v.UserVerification = protocol.VerificationRequired
+	ch := challenge("uv-add")
+	step := beginAdd(t, v, alice, ch)
+	key := softkey.New()
+	key.NoUV = true
+	answer, _ := key.Register([]byte(step.Data.(setUpPage).Options), origin)
+	if got, err := post(t, v, alice, ch, step.State, string(answer), ""); err != nil || got.Done {
+		t.Fatalf("a key without user verification: %+v, %v", got, err)
+	}
+	if cs, _ := v.Credentials(context.Background(), alice); len(cs) != 0 {
+		t.Fatal("the key was stored")
+	}
+}
+
 func TestCookieDomainIsTheRelyingParty(t *testing.T) {
 	v := newVerifier(t)
 	v.Domain = "example.com"
