@@ -21,7 +21,6 @@ type Identity struct {
 	SessionID string
 
 	groups  string // Remote-Groups value
-	methods string // Remote-Auth-Methods value
 	sess    session
 	refresh bool // the idle timer should be pushed forward
 }
@@ -134,7 +133,7 @@ func (p *Portal) validate(host string, s session) *Identity {
 	if !ok || u.Disabled {
 		return nil
 	}
-	id := &Identity{User: u, SessionID: s.ID, sess: s, groups: groups, methods: p.reg.methodsOf(&s)}
+	id := &Identity{User: u, SessionID: s.ID, sess: s, groups: groups}
 	id.refresh = now-s.Seen >= int64(p.cfg.Idle/time.Second)/4
 	return id
 }
@@ -161,7 +160,7 @@ func (p *Portal) Protect(w http.ResponseWriter, r *http.Request, pol Policy) (id
 	}
 	StripIdentityHeaders(r.Header)
 	StripStepgateCookies(r.Header)
-	setIdentityHeaders(r.Header, d.Identity)
+	p.setIdentityHeaders(r.Header, d.Identity)
 	if d.Refresh != nil {
 		http.SetCookie(w, d.Refresh)
 	}

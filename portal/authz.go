@@ -135,7 +135,7 @@ func (p *Portal) serveAuthz(w http.ResponseWriter, r *http.Request, nginx bool) 
 	d := p.Decide(&f, pol)
 	switch d.Outcome {
 	case Allow:
-		setIdentityHeaders(h, d.Identity)
+		p.setIdentityHeaders(h, d.Identity)
 		if d.Refresh != nil {
 			http.SetCookie(w, d.Refresh)
 		}

@@ -70,8 +70,8 @@ func equalNormalized(key, name string) bool {
 
 // setIdentityHeaders sets the identity headers for the app. The values
 // share one backing array: one allocation instead of five per request.
-func setIdentityHeaders(h http.Header, id *Identity) {
-	vals := [...]string{id.User.Name, id.groups, id.User.Email, id.User.DisplayName, id.methods}
+func (p *Portal) setIdentityHeaders(h http.Header, id *Identity) {
+	vals := [...]string{id.User.Name, id.groups, id.User.Email, id.User.DisplayName, p.reg.methodsOf(&id.sess)}
 	backing := vals[:]
 	for i, name := range [...]string{HeaderUser, HeaderGroups, HeaderEmail, HeaderName, HeaderMethods} {
 		if backing[i] != "" {

@@ -307,3 +307,37 @@ func TestPasskeyWithoutVerificationIsTheFirstStep(t *testing.T) {
 		t.Fatalf("the app: %s", app.body)
 	}
 }
+
+// A disabled account's passkey signs nobody in, and a locked one's waits
+// like its password; the passkey is kept for when the account is back.
+func TestPasskeyAloneForADisabledOrLockedAccount(t *testing.T) {
+	e := newEnv(t, withPasskeys)
+	key := addPasskeyAtSignIn(t, passkeyBrowser(e), "alice")
+	h := passwordHash(t)
+	if err := osWriteFile(e.usersFile, "users:\n  alice:\n    disabled: true\n    password: '"+h+"'\n"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.cfg.Users.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	b := passkeyBrowser(e)
+	if r := passkeySignIn(t, b, key, "/"); r.status != http.StatusForbidden || !strings.Contains(r.body, "has been disabled") || e.signedIn(b) {
+		t.Fatalf("a disabled account: %d", r.status)
+	}
+	if err := osWriteFile(e.usersFile, "users:\n  alice:\n    password: '"+h+"'\n"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.cfg.Users.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		e.browser().login("alice", "wrong")
+	}
+	if r := passkeySignIn(t, b, key, "/"); r.status != http.StatusTooManyRequests || e.signedIn(b) {
+		t.Fatalf("a locked account: %d", r.status)
+	}
+	e.clock.Add(2 * time.Minute)
+	if r := passkeySignIn(t, b, key, "/"); r.status != http.StatusSeeOther || !e.signedIn(b) {
+		t.Fatalf("after the back-off: %d", r.status)
+	}
+}

@@ -380,6 +380,13 @@ func TestAddRefusals(t *testing.T) {
 	if got, _ := post(t, v, alice, ch, step.State, string(answer), ""); got.Done || got.Error == "" {
 		t.Fatalf("a set-up answered for another origin: %+v", got)
 	}
+	// The wrong relying party: an authenticator that signed for another
+	// domain.
+	step = beginAdd(t, v, alice, ch)
+	answer, _ = key.RegisterFor(challengeOf(t, []byte(step.Data.(setUpPage).Options)), "evil.example", []byte("h"), origin)
+	if got, _ := post(t, v, alice, ch, step.State, string(answer), ""); got.Done || got.Error == "" {
+		t.Fatalf("a set-up signed for another relying party: %+v", got)
+	}
 	// The same answer twice adds one passkey.
 	step = beginAdd(t, v, alice, ch)
 	answer, _ = key.Register([]byte(step.Data.(setUpPage).Options), origin)
