@@ -226,3 +226,118 @@ func TestBrowserPasskeyRefused(t *testing.T) {
 		t.Fatalf("without the passkey: %s", loc)
 	}
 }
+
+// appHeader reads the identity header the demo app shows it received.
+func appHeader(t *testing.T, ctx context.Context, name string) string {
+	t.Helper()
+	return text(t, ctx, chromedp.Search(fmt.Sprintf(`//tr[th[normalize-space()=%q]]/td`, name)))
+}
+
+// TestBrowserPasskeyFromSecurityInfo: alice sets up an authenticator app
+// at her first sign-in, then adds a passkey on Security info, by the
+// words on the screen, and finds it listed by its name beside the app.
+// Being the strongest, it becomes her default: her next sign-in is her
+// password and then nothing but her device (the verify page asks it by
+// itself), and the app learns password,passkey; the one after is the
+// passkey alone from the sign-in page, with no password, and the app
+// learns passkey.
+func TestBrowserPasskeyFromSecurityInfo(t *testing.T) {
+	block, _ := stepgateBlock(t, writeUsers(t, "alice"), "passkeys")
+	startCaddyfile(t, block, demoSite())
+	ctx := newBrowser(t, chromedp.WindowSize(1280, 800))
+	device := builtInPasskeys(t, ctx)
+
+	// The device holds nothing yet; the sign-in page's autofill waits
+	// unanswered all the same while she types.
+	presence(t, ctx, device, false)
+	secret := firstSignInWithApp(t, ctx, "alice")
+	if got := appHeader(t, ctx, "Remote-Auth-Methods"); got != "password,totp" {
+		t.Fatalf("the app's Remote-Auth-Methods after the first sign-in: %q", got)
+	}
+	presence(t, ctx, device, true)
+
+	step(t, ctx, "open Security info",
+		chromedp.Click(button("Security info")),
+		chromedp.WaitVisible(heading("Security info")))
+	step(t, ctx, "choose to add a passkey",
+		chromedp.Click(button("Add a passkey or security key")),
+		chromedp.WaitVisible(chromedp.Search(`//h1[normalize-space()="Add a passkey or security key"] | //form//button[normalize-space()="Verify it's you"]`)))
+	if h := text(t, ctx, chromedp.Search(`//h1`)); h != "Add a passkey or security key" {
+		// Her second step is older than the site allows for changes:
+		// she verifies with the app (the page submits itself at the
+		// sixth digit, a code the first sign-in did not use).
+		step(t, ctx, "verify it's you",
+			chromedp.Click(button("Verify it's you")),
+			chromedp.WaitVisible(labelled("Enter code")),
+			chromedp.SendKeys(labelled("Enter code"), code(t, secret, time.Now().Add(30*time.Second))),
+			chromedp.WaitVisible(heading("Add a passkey or security key")))
+	}
+	step(t, ctx, "name the passkey and create it",
+		chromedp.Clear(labelled("Name")),
+		chromedp.SendKeys(labelled("Name"), "Office key"),
+		chromedp.Click(button("Create passkey")),
+		chromedp.WaitVisible(heading("Security info")),
+		chromedp.WaitVisible(chromedp.Search(`//*[@id="done" and normalize-space()="Your sign-in method was added."]`)))
+	if loc, _ := chromedp.Run(ctx, chromedp.Location()); !strings.HasPrefix(loc, base+"/.stepgate/security-info") {
+		t.Fatalf("after adding the passkey: %s", loc)
+	}
+	keys := passkeysOn(t, ctx, device)
+	if len(keys) != 1 || !keys[0].IsResidentCredential || keys[0].RpID != "localhost" || keys[0].UserName != "alice" {
+		for _, k := range keys {
+			t.Logf("a passkey: resident %v, for %q, user %q", k.IsResidentCredential, k.RpID, k.UserName)
+		}
+		t.Fatalf("the device holds %d passkeys after the set-up, want alice's one for localhost, kept on the device", len(keys))
+	}
+	key := keys[0]
+	methods, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
+		`[...document.querySelectorAll("ul.methods li.method .method-name")].map(p => p.innerText)`))
+	if err != nil {
+		t.Fatalf("reading the methods: %v", err)
+	}
+	if !slices.Contains(methods, "Authenticator app") || !slices.Contains(methods, "Passkey or security key Office key") || len(methods) != 2 {
+		t.Fatalf("Security info's methods after adding the passkey: %q", methods)
+	}
+	if def, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("default").selectedOptions[0].value`)); err != nil || def != "passkey" {
+		t.Fatalf("the default sign-in method after adding the passkey: %q %v", def, err)
+	}
+	onPhone(t, ctx, "45-passkey-added-security-info")
+
+	// Her password, then the passkey by itself: no code to type.
+	signOut(t, ctx)
+	presence(t, ctx, device, false)
+	step(t, ctx, "type the password",
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(heading("Sign in")),
+		chromedp.SendKeys(labelled("Username"), "alice"),
+		chromedp.SendKeys(labelled("Password"), testPassword))
+	presence(t, ctx, device, true)
+	step(t, ctx, "sign in; the verify page asks the device by itself",
+		chromedp.Click(button("Sign in")),
+		hello("alice"))
+	if got := appHeader(t, ctx, "Remote-Auth-Methods"); got != "password,passkey" {
+		t.Fatalf("the app's Remote-Auth-Methods after the password and the passkey: %q", got)
+	}
+	if keys := passkeysOn(t, ctx, device); len(keys) != 1 {
+		t.Fatalf("the device holds %d passkeys after the sign-in, want 1", len(keys))
+	} else if keys[0].SignCount != key.SignCount+1 {
+		t.Fatalf("the device did not sign the sign-in once: counter %v then %v", key.SignCount, keys[0].SignCount)
+	}
+
+	// The passkey alone, from the sign-in page's button.
+	signOut(t, ctx)
+	presence(t, ctx, device, false)
+	step(t, ctx, "open the sign-in page",
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(heading("Sign in")),
+		chromedp.WaitVisible(button("Sign in with a passkey")))
+	presence(t, ctx, device, true)
+	step(t, ctx, "sign in with a passkey",
+		chromedp.Click(button("Sign in with a passkey")),
+		hello("alice"))
+	if got := appHeader(t, ctx, "Remote-Auth-Methods"); got != "passkey" {
+		t.Fatalf("the app's Remote-Auth-Methods after the passkey alone: %q", got)
+	}
+	if loc, _ := chromedp.Run(ctx, chromedp.Location()); loc != base+"/" {
+		t.Fatalf("after the passkey alone: %s", loc)
+	}
+}

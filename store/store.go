@@ -299,8 +299,9 @@ type AccessPass struct {
 // learn whether a user has a pass by guessing.
 var ErrNoAccessPass = errors.New("no matching active access pass")
 
-// Store is the persistent state behind the portal and the verifiers.
-type Store interface {
+// SecurityInfoStore keeps each user's authenticator app secret and phone
+// number.
+type SecurityInfoStore interface {
 	// SecurityInfo returns a user's record, or ErrNotFound.
 	SecurityInfo(ctx context.Context, username string) (SecurityInfo, error)
 	// SetTOTP stores a user's sealed TOTP secret, and marks lastStep as
@@ -314,7 +315,21 @@ type Store interface {
 	// step used so far; it reports false when the step was already used (or an
 	// older one), which means the code is a replay.
 	UseTOTPStep(ctx context.Context, username string, step int64) (bool, error)
+	// SetPhone stores a user's confirmed phone number, added now ("" removes
+	// it and its added time). When it replaces or removes another number,
+	// the user's pending calls fail in the same transaction (detail "phone
+	// changed" or "phone removed"): nobody should answer those on a number
+	// the user no longer has.
+	SetPhone(ctx context.Context, username, phone string) error
+	// SetFirstPhone is SetPhone for first-sign-in registration: atomically,
+	// it stores nothing and returns ErrAlreadySetUp when the user already
+	// has any method.
+	SetFirstPhone(ctx context.Context, username, phone string) error
+}
 
+// CounterStore counts failed attempts per account and method, for the
+// lockout.
+type CounterStore interface {
 	// Failures returns the failure counter of a user and method.
 	Failures(ctx context.Context, username, method string) (Failures, error)
 	// AddFailure counts one more failure and returns the new counter.
@@ -337,18 +352,10 @@ type Store interface {
 	// UnlockUser clears every failure counter of a user (an administrator
 	// unlocking an account) and reports how many were cleared.
 	UnlockUser(ctx context.Context, username string) (int, error)
+}
 
-	// SetPhone stores a user's confirmed phone number, added now ("" removes
-	// it and its added time). When it replaces or removes another number,
-	// the user's pending calls fail in the same transaction (detail "phone
-	// changed" or "phone removed"): nobody should answer those on a number
-	// the user no longer has.
-	SetPhone(ctx context.Context, username, phone string) error
-	// SetFirstPhone is SetPhone for first-sign-in registration: atomically,
-	// it stores nothing and returns ErrAlreadySetUp when the user already
-	// has any method.
-	SetFirstPhone(ctx context.Context, username, phone string) error
-
+// CodeStore keeps the codes sent by text or call, and the sending limits.
+type CodeStore interface {
 	// PutCode stores a code for its challenge, replacing the challenge's
 	// earlier code (with its tries).
 	PutCode(ctx context.Context, c Code) error
@@ -361,7 +368,10 @@ type Store interface {
 	// records one send under each key. Otherwise it records nothing and
 	// returns the first limit reached and when a send will be possible.
 	TakeSend(ctx context.Context, limits []Limit, now time.Time) (blocked *Limit, retry time.Time, err error)
+}
 
+// CallStore keeps the phone calls placed for sign-ins.
+type CallStore interface {
 	// PutCall records a call placed for a challenge, pending until expires.
 	PutCall(ctx context.Context, challengeID, username string, expires time.Time) error
 	// SetCallState atomically moves a pending, unexpired call to state (and
@@ -371,7 +381,11 @@ type Store interface {
 	// CallState returns a user's call for a challenge: its state and
 	// detail, or ErrNotFound.
 	CallState(ctx context.Context, challengeID, username string, now time.Time) (state, detail string, err error)
+}
 
+// PushStore keeps the Stepgate Authenticator's devices, their set-ups
+// and the sign-in requests sent to them.
+type PushStore interface {
 	// PutPushEnrolment stores a one-time enrolment token (as a hash) that
 	// lets one device enrol for username during the sign-in challengeID.
 	// firstMethod marks a token of first-sign-in registration.
@@ -428,7 +442,10 @@ type Store interface {
 	// ExpirePushRequests marks the user's pending requests past their
 	// expiry as PushExpired and returns how many it marked.
 	ExpirePushRequests(ctx context.Context, username string, now time.Time) (int, error)
+}
 
+// SettingStore keeps the gateway's own settings (its push keys).
+type SettingStore interface {
 	// Setting returns a stored setting (such as generated VAPID keys), or
 	// ErrNotFound.
 	Setting(ctx context.Context, key string) (string, error)
@@ -436,16 +453,18 @@ type Store interface {
 	// and returns the stored value: of instances racing to create a
 	// setting, all end up with the first one's.
 	InitSetting(ctx context.Context, key, value string) (string, error)
+}
 
+// RevocationStore keeps the sessions ended before their time.
+type RevocationStore interface {
 	// Revoke records a revocation and returns it with its sequence number.
 	Revoke(ctx context.Context, r Revocation) (Revocation, error)
 	// RevocationsAfter lists unexpired revocations with Seq > after, oldest first.
 	RevocationsAfter(ctx context.Context, after int64, now time.Time) ([]Revocation, error)
-	// Prune forgets expired revocations, stale failure counters, old codes
-	// and send records, access passes that expired more than a day ago,
-	// and sign-in events older than 90 days.
-	Prune(ctx context.Context, now time.Time) error
+}
 
+// ActivityStore keeps each user's recent sign-in events.
+type ActivityStore interface {
 	// RecordSignInEvent records one sign-in event. It keeps the user's
 	// MaxSignInEvents newest events and forgets older ones in the same
 	// transaction, so a flood of attempts on one account takes bounded space.
@@ -453,7 +472,10 @@ type Store interface {
 	// RecentSignInEvents returns at most n of the user's events, most
 	// recently recorded first.
 	RecentSignInEvents(ctx context.Context, username string, n int) ([]SignInEvent, error)
+}
 
+// MethodStore counts, removes and resets a user's methods of every kind.
+type MethodStore interface {
 	// MethodCount returns how many sign-in methods the user has: one for an
 	// authenticator secret, one for a phone number, one per push device and
 	// one per credential.
@@ -472,43 +494,6 @@ type Store interface {
 	// SetDefaultMethod stores the method the user chose as default ("" =
 	// strongest).
 	SetDefaultMethod(ctx context.Context, username, method string) error
-
-	// AddCredential stores c. With first (first-sign-in registration) it
-	// atomically stores nothing and returns ErrAlreadySetUp when the user
-	// already has any method. A zero c.Created is stored as now.
-	AddCredential(ctx context.Context, c Credential, first bool) error
-	// Credentials lists the user's credentials of method (every method when
-	// method is ""), oldest first.
-	Credentials(ctx context.Context, username, method string) ([]Credential, error)
-	// CredentialByID returns the credential with the ID, whoever's it is
-	// (ErrNotFound when none): passkeys are found by their ID when the
-	// browser names the passkey before the user.
-	CredentialByID(ctx context.Context, id string) (Credential, error)
-	// RenameCredential sets the name of one of the user's credentials;
-	// ErrNotFound when the user has no such credential.
-	RenameCredential(ctx context.Context, username, id, name string) error
-	// TouchCredential records that one of the user's credentials completed
-	// a sign-in at at and, when data is not nil, replaces its Data (a
-	// passkey's sign counter); ErrNotFound when the user has no such
-	// credential.
-	TouchCredential(ctx context.Context, username, id string, at time.Time, data []byte) error
-
-	// PutAccessPass stores p as the user's only pass, replacing any earlier
-	// one (used, expired or not): a user has one active pass at most.
-	PutAccessPass(ctx context.Context, p AccessPass) error
-	// UseAccessPass atomically checks that the user's pass exists, has not
-	// expired at now, matches hash (compared in constant time) and, unless
-	// it is Reusable, has not been used; it then records the use (Used =
-	// now) and returns the pass. Of concurrent calls with a single-use
-	// pass, exactly one succeeds. Every failure is ErrNoAccessPass.
-	UseAccessPass(ctx context.Context, username string, hash []byte, now time.Time) (AccessPass, error)
-	// AccessPassOf returns the user's pass, whether used, expired or not,
-	// without using it; ErrNotFound when the user has none.
-	AccessPassOf(ctx context.Context, username string) (AccessPass, error)
-	// DeleteAccessPass removes the user's pass; it is no error when there
-	// is none.
-	DeleteAccessPass(ctx context.Context, username string) error
-
 	// ResetMethods atomically removes every verification method of the
 	// user (an administrator's reset of a user who lost them): the
 	// authenticator secret (its last used time step stays, as with
@@ -530,6 +515,69 @@ type Store interface {
 	// ClearRegistrationGrant removes the user's registration grant; it is
 	// no error when there is none.
 	ClearRegistrationGrant(ctx context.Context, username string) error
+}
+
+// CredentialStore keeps the credentials of methods that are not built
+// into the store (passkeys).
+type CredentialStore interface {
+	// AddCredential stores c. With first (first-sign-in registration) it
+	// atomically stores nothing and returns ErrAlreadySetUp when the user
+	// already has any method. A zero c.Created is stored as now.
+	AddCredential(ctx context.Context, c Credential, first bool) error
+	// Credentials lists the user's credentials of method (every method when
+	// method is ""), oldest first.
+	Credentials(ctx context.Context, username, method string) ([]Credential, error)
+	// CredentialByID returns the credential with the ID, whoever's it is
+	// (ErrNotFound when none): passkeys are found by their ID when the
+	// browser names the passkey before the user.
+	CredentialByID(ctx context.Context, id string) (Credential, error)
+	// RenameCredential sets the name of one of the user's credentials;
+	// ErrNotFound when the user has no such credential.
+	RenameCredential(ctx context.Context, username, id, name string) error
+	// TouchCredential records that one of the user's credentials completed
+	// a sign-in at at and, when data is not nil, replaces its Data (a
+	// passkey's sign counter); ErrNotFound when the user has no such
+	// credential.
+	TouchCredential(ctx context.Context, username, id string, at time.Time, data []byte) error
+}
+
+// AccessPassStore keeps Temporary Access Passes.
+type AccessPassStore interface {
+	// PutAccessPass stores p as the user's only pass, replacing any earlier
+	// one (used, expired or not): a user has one active pass at most.
+	PutAccessPass(ctx context.Context, p AccessPass) error
+	// UseAccessPass atomically checks that the user's pass exists, has not
+	// expired at now, matches hash (compared in constant time) and, unless
+	// it is Reusable, has not been used; it then records the use (Used =
+	// now) and returns the pass. Of concurrent calls with a single-use
+	// pass, exactly one succeeds. Every failure is ErrNoAccessPass.
+	UseAccessPass(ctx context.Context, username string, hash []byte, now time.Time) (AccessPass, error)
+	// AccessPassOf returns the user's pass, whether used, expired or not,
+	// without using it; ErrNotFound when the user has none.
+	AccessPassOf(ctx context.Context, username string) (AccessPass, error)
+	// DeleteAccessPass removes the user's pass; it is no error when there
+	// is none.
+	DeleteAccessPass(ctx context.Context, username string) error
+}
+
+// Store is the persistent state behind the portal and the verifiers: one
+// interface per concern, so that each verifier takes only its part.
+type Store interface {
+	SecurityInfoStore
+	CounterStore
+	CodeStore
+	CallStore
+	PushStore
+	SettingStore
+	RevocationStore
+	ActivityStore
+	MethodStore
+	CredentialStore
+	AccessPassStore
+	// Prune forgets expired revocations, stale failure counters, old codes
+	// and send records, access passes that expired more than a day ago,
+	// and sign-in events older than 90 days.
+	Prune(ctx context.Context, now time.Time) error
 
 	// Close releases the store.
 	Close() error

@@ -399,7 +399,7 @@ func CredentialName(s, what, fallback string) (string, error) {
 
 // StoredCredentials lists a user's credentials of a method kept in the
 // store's generic credentials, for a Manager: each is renamable.
-func StoredCredentials(ctx context.Context, st store.Store, user, method string) ([]Credential, error) {
+func StoredCredentials(ctx context.Context, st store.CredentialStore, user, method string) ([]Credential, error) {
 	cs, err := st.Credentials(ctx, user, method)
 	if err != nil {
 		return nil, err

@@ -32,7 +32,10 @@ var pages embed.FS
 
 // Method is the backup-code method.
 type Method struct {
-	Store store.Store
+	Store interface {
+		store.CredentialStore
+		store.MethodStore
+	}
 }
 
 // New is a verifiers.Factory.

@@ -49,7 +49,11 @@ var pages embed.FS
 
 // Verifier is the passkey method.
 type Verifier struct {
-	Store store.Store
+	Store interface {
+		store.CredentialStore
+		store.CodeStore
+		store.MethodStore
+	}
 	// Domain is the session's cookie_domain ("" when none): the relying
 	// party is that domain for every site under it, so one passkey serves
 	// them all; otherwise it is the site's own host.

@@ -127,7 +127,12 @@ func (e *LimitError) Error() string {
 
 // Verifier sends approval requests and judges the answers.
 type Verifier struct {
-	Store store.Store
+	Store interface {
+		store.PushStore
+		store.CounterStore
+		store.CodeStore
+		store.MethodStore
+	}
 	// Prefix is the portal's path prefix ("/.stepgate/").
 	Prefix string
 	// Host serves the device API's logging and counting.

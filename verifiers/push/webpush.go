@@ -37,7 +37,7 @@ type WebPush struct {
 	// Keys are the VAPID keys; when empty they are generated once and kept
 	// in the store (sealed), so every instance uses the same ones.
 	Keys    VAPIDKeys
-	Store   store.Store
+	Store   store.SettingStore
 	Sealer  *store.Sealer
 	Contact string // VAPID subject: mailto: address or https URL
 	// Services the endpoint's host must be (or be under). Entries may be

@@ -94,7 +94,11 @@ var ErrCountry = errors.New("phone numbers in that country are not allowed here"
 // and Prompt set, the same machinery sends codes another way (a call that
 // reads the code aloud).
 type Verifier struct {
-	Store     store.Store
+	Store interface {
+		store.SecurityInfoStore
+		store.CodeStore
+		store.MethodStore
+	}
 	Sender    Sender
 	Key       []byte // keys the code hashes (32 bytes)
 	AppName   string // named in the message

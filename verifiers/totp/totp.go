@@ -30,7 +30,10 @@ const (
 // Verifier implements verifiers.Verifier for authenticator app codes.
 type Verifier struct {
 	// Store keeps the sealed secrets and the last used time step.
-	Store store.Store
+	Store interface {
+		store.SecurityInfoStore
+		store.MethodStore
+	}
 	// Sealer encrypts secrets at rest.
 	Sealer *store.Sealer
 	// Issuer is the name shown in the authenticator app.

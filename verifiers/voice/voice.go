@@ -67,8 +67,13 @@ const BlockedKey = "blocked:" + Method
 type Verifier struct {
 	// Codes sends read_code calls and keeps the sending limits for both
 	// modes (its MethodName is "voice").
-	Codes  *sms.Verifier
-	Store  store.Store
+	Codes *sms.Verifier
+	Store interface {
+		store.SecurityInfoStore
+		store.CallStore
+		store.CounterStore
+		store.MethodStore
+	}
 	Caller Caller
 	Mode   Mode
 	// PublicURL is the gateway's address as Twilio reaches it, e.g.
