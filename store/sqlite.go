@@ -444,12 +444,22 @@ func (s *SQLite) UseCode(ctx context.Context, challengeID, username, method stri
 	if used != 0 || expires <= now.UnixMilli() || tries >= maxTries {
 		return CodeGone, tx.Rollback()
 	}
-	res, update := CodeWrong, `UPDATE codes SET tries = tries + 1 WHERE challenge_id = ?`
+	// Each update repeats the conditions the read found true, and names
+	// the code it compared with: it changes nothing if a concurrent check
+	// used the code or its last try, or a new code replaced it, in
+	// between. Then the check found no live code. So the statement alone
+	// decides, also where a transaction does not lock what it read.
+	const live = ` WHERE challenge_id = ? AND code_hash = ? AND used = 0 AND tries < ? AND expires_at > ?`
+	res, update := CodeWrong, `UPDATE codes SET tries = tries + 1`+live
 	if subtle.ConstantTimeCompare(stored, hash) == 1 {
-		res, update = CodeAccepted, `UPDATE codes SET used = 1 WHERE challenge_id = ?`
+		res, update = CodeAccepted, `UPDATE codes SET used = 1`+live
 	}
-	if _, err = tx.ExecContext(ctx, update, challengeID); err != nil {
+	r, err := tx.ExecContext(ctx, update, challengeID, stored, maxTries, now.UnixMilli())
+	if err != nil {
 		return CodeGone, err
+	}
+	if n, err := r.RowsAffected(); err != nil || n != 1 {
+		return CodeGone, errors.Join(err, tx.Rollback())
 	}
 	if err = tx.Commit(); err != nil {
 		return CodeGone, err
