@@ -175,11 +175,37 @@ func (sharedGate) Destruct() error { return nil }
 
 // StoreConfig selects the persistent store.
 type StoreConfig struct {
-	// Type is the store's kind: "sqlite" (the default).
+	// Type is the store's kind: "sqlite" (the default) or "postgres".
 	Type string `json:"type,omitempty"`
 	// Path is the SQLite database file. Default: stepgate/state.db in
 	// Caddy's data directory.
 	Path string `json:"path,omitempty"`
+	// URL is the PostgreSQL database (postgres://user:password@host/db),
+	// placeholders allowed: {env.STEPGATE_PG_URL}.
+	URL string `json:"url,omitempty"`
+}
+
+// openStore opens the store the config names.
+func (a *App) openStore(repl *caddy.Replacer) (store.Store, error) {
+	if a.Store != nil && a.Store.Type == "postgres" {
+		return openPostgres(repl.ReplaceKnown(a.Store.URL, ""))
+	}
+	path, err := a.sqlitePath(repl)
+	if err != nil {
+		return nil, err
+	}
+	return store.OpenSQLite(path)
+}
+
+// openPostgres opens the PostgreSQL store at url, waiting at most 15 s
+// for the server.
+func openPostgres(url string) (store.Store, error) {
+	if url == "" {
+		return nil, errors.New("store postgres: the URL is empty (is its environment variable set?)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return store.OpenPostgres(ctx, url)
 }
 
 // SecurityInfoConfig configures the Security info page.
@@ -281,11 +307,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 
-	path, err := a.sqlitePath(repl)
-	if err != nil {
-		return err
-	}
-	st, err := store.OpenSQLite(path)
+	st, err := a.openStore(repl)
 	if err != nil {
 		return err
 	}
@@ -389,6 +411,8 @@ func (a *App) sqlitePath(repl *caddy.Replacer) (string, error) {
 		sc = *a.Store
 	}
 	switch sc.Type {
+	case "postgres":
+		return "", errors.New("the store is PostgreSQL, not a SQLite file")
 	case "", "sqlite":
 		path := repl.ReplaceKnown(sc.Path, "")
 		if path == "" {
@@ -396,7 +420,7 @@ func (a *App) sqlitePath(repl *caddy.Replacer) (string, error) {
 		}
 		return path, nil
 	default:
-		return "", fmt.Errorf("unknown store %q: the supported store is sqlite", sc.Type)
+		return "", fmt.Errorf("unknown store %q: the supported stores are sqlite and postgres", sc.Type)
 	}
 }
 

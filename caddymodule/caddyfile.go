@@ -137,12 +137,18 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 			if len(args) == 0 || len(args) > 2 {
 				return nil, d.ArgErr()
 			}
-			if args[0] != "sqlite" {
-				return nil, d.Errf("unknown store %q: the supported store is sqlite", args[0])
-			}
-			app.Store = &StoreConfig{Type: args[0]}
-			if len(args) == 2 {
-				app.Store.Path = args[1]
+			switch {
+			case args[0] == "postgres" && len(args) != 2:
+				return nil, d.Errf("store postgres needs the database URL: store postgres {env.STEPGATE_PG_URL}")
+			case args[0] == "postgres":
+				app.Store = &StoreConfig{Type: args[0], URL: args[1]}
+			case args[0] != "sqlite":
+				return nil, d.Errf("unknown store %q: the supported stores are sqlite and postgres", args[0])
+			default:
+				app.Store = &StoreConfig{Type: args[0]}
+				if len(args) == 2 {
+					app.Store.Path = args[1]
+				}
 			}
 		case "session":
 			app.Session = new(SessionConfig)

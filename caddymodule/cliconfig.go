@@ -97,6 +97,9 @@ func addAccountFlags(c *cobra.Command) *accountOptions {
 type accountPaths struct {
 	usersFile string
 	storePath string
+	// storeURL is the PostgreSQL store the config file names ("" for
+	// SQLite).
+	storeURL string
 	// storeFrom says where storePath came from, for error messages.
 	storeFrom string
 	// app is the config's stepgate app; nil when no config was read.
@@ -129,7 +132,9 @@ func (o *accountOptions) resolve(cmd *cobra.Command, needStore bool) (accountPat
 			return p, err
 		}
 		repl := caddy.NewReplacer()
-		if p.storePath, err = app.sqlitePath(repl); err != nil {
+		if app.Store != nil && app.Store.Type == "postgres" {
+			p.storeURL = repl.ReplaceKnown(app.Store.URL, "")
+		} else if p.storePath, err = app.sqlitePath(repl); err != nil {
 			return p, fmt.Errorf("config file %s: %w", path, err)
 		}
 		p.usersFile, p.app = app.usersFilePath(repl), app
@@ -181,7 +186,13 @@ func (o *accountOptions) service(cmd *cobra.Command, needStore bool) (*account.S
 		cfg.PassKeyErr = err
 	}
 	closeFn := func() {}
-	if needStore {
+	if needStore && p.storeURL != "" && !cmd.Flags().Changed("store") {
+		st, err := openPostgres(p.storeURL)
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg.Store, closeFn = st, func() { st.Close() }
+	} else if needStore {
 		if _, err := os.Stat(p.storePath); errors.Is(err, fs.ErrNotExist) {
 			if flags := cmd.Flags(); flags.Changed("store") {
 				return nil, nil, fmt.Errorf("store %s (--store) does not exist", p.storePath)

@@ -391,3 +391,46 @@ func TestUserCommandsDefaultStore(t *testing.T) {
 		t.Errorf("show with the default store: %v\n%s", err, out)
 	}
 }
+
+// TestUserCommandsWithPostgres: the `stepgate user` commands open the
+// PostgreSQL store a config file names.
+func TestUserCommandsWithPostgres(t *testing.T) {
+	pg := gatewaytest.PostgresURL(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "Caddyfile")
+	writeFile(t, path, `{
+	stepgate {
+		users_file `+cliUsers(t, "alice", "bob")+`
+		secret 0123456789abcdef0123456789abcdef
+		store postgres "`+pg+`"
+	}
+}
+
+localhost:9443 {
+	stepgate
+	respond "hi"
+}
+`)
+	st, err := store.OpenPostgres(context.Background(), pg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := st.AddFailure(context.Background(), "bob", store.FailuresPassword, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	out, err := runCmd(t, userShowCommand(), "", "bob", "--config", path)
+	if err != nil || !strings.Contains(out, "2 failures in a row") && !strings.Contains(out, "2 in a row") {
+		t.Fatalf("user show: %v %q", err, out)
+	}
+	if out, err = runCmd(t, userUnlockCommand(), "", "bob", "--config", path); err != nil {
+		t.Fatalf("user unlock: %v %q", err, out)
+	}
+	st, _ = store.OpenPostgres(context.Background(), pg)
+	defer st.Close()
+	if f, _ := st.Failures(context.Background(), "bob", store.FailuresPassword); f.Count != 0 {
+		t.Fatalf("after unlock: %+v", f)
+	}
+}

@@ -17,7 +17,24 @@ type revocations struct {
 	sessions map[string]time.Time // session ID → when the entry can be dropped
 	users    map[string]time.Time // username → sessions issued before are void
 	lastSeq  int64
+	// marks are the highest sequence number seen at each sync, oldest
+	// first, for the last revocationOverlap (and one before).
+	marks []seqMark
 }
+
+type seqMark struct {
+	at  time.Time
+	seq int64
+}
+
+// revocationOverlap is how far back each sync reads again. A shared store
+// numbers revocations when they are written, and in PostgreSQL a
+// transaction that took a number may commit after one that took a higher
+// number: reading only past the highest number seen would skip it for
+// ever. Every sync reads again what was written since the highest number
+// seen revocationOverlap ago, so a revocation is missed only if its
+// write took longer than that to commit.
+const revocationOverlap = 30 * time.Second
 
 func newRevocations() *revocations {
 	return &revocations{sessions: map[string]time.Time{}, users: map[string]time.Time{}}
@@ -71,9 +88,9 @@ func (rv *revocations) addLocked(r store.Revocation) {
 
 // sync loads revocations newer than the last one seen, and forgets expired
 // ones.
-func (rv *revocations) sync(ctx context.Context, st store.Store, now time.Time) error {
+func (rv *revocations) sync(ctx context.Context, st store.RevocationStore, now time.Time) error {
 	rv.mu.RLock()
-	after := rv.lastSeq
+	after := rv.readFrom(now)
 	rv.mu.RUnlock()
 	list, err := st.RevocationsAfter(ctx, after, now)
 	if err != nil {
@@ -84,12 +101,30 @@ func (rv *revocations) sync(ctx context.Context, st store.Store, now time.Time) 
 	for _, r := range list {
 		rv.addLocked(r)
 	}
+	rv.marks = append(rv.marks, seqMark{at: now, seq: rv.lastSeq})
+	// Keep the marks of the overlap and the newest one before it.
+	for len(rv.marks) > 1 && !rv.marks[1].at.After(now.Add(-revocationOverlap)) {
+		rv.marks = rv.marks[1:]
+	}
 	for id, exp := range rv.sessions {
 		if !exp.After(now) {
 			delete(rv.sessions, id)
 		}
 	}
 	return nil
+}
+
+// readFrom is the sequence number a sync at now reads after: the highest
+// seen revocationOverlap ago (0 before that: everything).
+func (rv *revocations) readFrom(now time.Time) int64 {
+	var after int64
+	for _, m := range rv.marks {
+		if m.at.After(now.Add(-revocationOverlap)) {
+			break
+		}
+		after = m.seq
+	}
+	return after
 }
 
 // storeRevocation is the revocation of one session, kept until the session

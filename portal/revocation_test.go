@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -32,5 +33,48 @@ func TestNotBeforeVoidsTheWholeSecond(t *testing.T) {
 		if rv.revoked("s1", "bob", tc.issued) {
 			t.Errorf("bob's session revoked by alice's cut-off")
 		}
+	}
+}
+
+// committedStore is a revocation feed whose rows become visible in an
+// order of its choosing, as PostgreSQL's do when the transaction that
+// took a lower sequence number commits later.
+type committedStore struct {
+	store.RevocationStore
+	visible []store.Revocation
+	asked   []int64
+}
+
+func (c *committedStore) RevocationsAfter(_ context.Context, after int64, _ time.Time) ([]store.Revocation, error) {
+	c.asked = append(c.asked, after)
+	var out []store.Revocation
+	for _, r := range c.visible {
+		if r.Seq > after {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// TestRevocationCommittedOutOfOrder: revocation 2 is seen first, 1 commits
+// two seconds later; the next sync still finds 1, and once the overlap has
+// passed, syncs read only past what they had seen by then.
+func TestRevocationCommittedOutOfOrder(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1_800_000_000, 0)
+	far := now.Add(time.Hour)
+	st := &committedStore{visible: []store.Revocation{{Seq: 2, SessionID: "b", Expires: far}}}
+	rv := newRevocations()
+	if err := rv.sync(ctx, st, now); err != nil {
+		t.Fatal(err)
+	}
+	st.visible = append(st.visible, store.Revocation{Seq: 1, SessionID: "a", Expires: far})
+	rv.sync(ctx, st, now.Add(2*time.Second))
+	if !rv.revoked("a", "alice", now.Unix()) || !rv.revoked("b", "bob", now.Unix()) {
+		t.Fatal("the revocation committed late was skipped")
+	}
+	rv.sync(ctx, st, now.Add(revocationOverlap+time.Second))
+	if got := st.asked[len(st.asked)-1]; got != 2 {
+		t.Fatalf("after the overlap, read after %d, want 2 (asked %v)", got, st.asked)
 	}
 }

@@ -11,7 +11,7 @@ import (
 
 // PutAccessPass implements Store. The upsert on the username key replaces
 // the user's earlier pass together with its use.
-func (s *SQLite) PutAccessPass(ctx context.Context, p AccessPass) error {
+func (s *sqlStore) PutAccessPass(ctx context.Context, p AccessPass) error {
 	// An empty hash would match an empty one in UseAccessPass
 	// (ConstantTimeCompare of two empty slices is 1): refuse to store it.
 	if p.Username == "" || len(p.Hash) == 0 {
@@ -32,7 +32,7 @@ func (s *SQLite) PutAccessPass(ctx context.Context, p AccessPass) error {
 // one IMMEDIATE transaction (see _txlock in OpenSQLite), and the UPDATE is
 // guarded as well: of racing uses of a single-use pass, in this process or
 // another one on the same file, exactly one records its use.
-func (s *SQLite) UseAccessPass(ctx context.Context, username string, hash []byte, now time.Time) (_ AccessPass, err error) {
+func (s *sqlStore) UseAccessPass(ctx context.Context, username string, hash []byte, now time.Time) (_ AccessPass, err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return AccessPass{}, fmt.Errorf("using access pass: %w", err)
@@ -78,7 +78,7 @@ func (s *SQLite) UseAccessPass(ctx context.Context, username string, hash []byte
 }
 
 // AccessPassOf implements Store.
-func (s *SQLite) AccessPassOf(ctx context.Context, username string) (AccessPass, error) {
+func (s *sqlStore) AccessPassOf(ctx context.Context, username string) (AccessPass, error) {
 	p, err := scanAccessPass(s.db.QueryRowContext(ctx, `SELECT `+accessPassColumns+` FROM access_passes WHERE username = ?`, username))
 	if errors.Is(err, sql.ErrNoRows) {
 		return AccessPass{}, ErrNotFound
@@ -90,7 +90,7 @@ func (s *SQLite) AccessPassOf(ctx context.Context, username string) (AccessPass,
 }
 
 // DeleteAccessPass implements Store.
-func (s *SQLite) DeleteAccessPass(ctx context.Context, username string) error {
+func (s *sqlStore) DeleteAccessPass(ctx context.Context, username string) error {
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM access_passes WHERE username = ?`, username); err != nil {
 		return fmt.Errorf("deleting access pass: %w", err)
 	}

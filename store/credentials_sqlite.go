@@ -12,7 +12,7 @@ import (
 // a credential ID that is already stored (another user's, named by a
 // client that chose it) makes it fail rather than take that credential
 // over.
-func (s *SQLite) AddCredential(ctx context.Context, c Credential, first bool) error {
+func (s *sqlStore) AddCredential(ctx context.Context, c Credential, first bool) error {
 	if c.ID == "" || c.Username == "" || c.Method == "" {
 		return errors.New("adding credential: id, username and method are required")
 	}
@@ -34,7 +34,7 @@ func (s *SQLite) AddCredential(ctx context.Context, c Credential, first bool) er
 }
 
 // Credentials implements Store.
-func (s *SQLite) Credentials(ctx context.Context, username, method string) ([]Credential, error) {
+func (s *sqlStore) Credentials(ctx context.Context, username, method string) ([]Credential, error) {
 	rows, err := s.db.QueryContext(ctx,
 		`SELECT `+credentialColumns+` FROM credentials
 		 WHERE username = ? AND (? = '' OR method = ?) ORDER BY created_at, id`, username, method, method)
@@ -54,7 +54,7 @@ func (s *SQLite) Credentials(ctx context.Context, username, method string) ([]Cr
 }
 
 // CredentialByID implements Store.
-func (s *SQLite) CredentialByID(ctx context.Context, id string) (Credential, error) {
+func (s *sqlStore) CredentialByID(ctx context.Context, id string) (Credential, error) {
 	c, err := scanCredential(s.db.QueryRowContext(ctx, `SELECT `+credentialColumns+` FROM credentials WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Credential{}, ErrNotFound
@@ -79,12 +79,12 @@ func scanCredential(row interface{ Scan(...any) error }) (Credential, error) {
 }
 
 // RenameCredential implements Store.
-func (s *SQLite) RenameCredential(ctx context.Context, username, id, name string) error {
+func (s *sqlStore) RenameCredential(ctx context.Context, username, id, name string) error {
 	return s.updateCredential(ctx, `UPDATE credentials SET name = ? WHERE id = ? AND username = ?`, name, id, username)
 }
 
 // TouchCredential implements Store.
-func (s *SQLite) TouchCredential(ctx context.Context, username, id string, at time.Time, data []byte) error {
+func (s *sqlStore) TouchCredential(ctx context.Context, username, id string, at time.Time, data []byte) error {
 	if data == nil {
 		return s.updateCredential(ctx, `UPDATE credentials SET last_used_at = ? WHERE id = ? AND username = ?`,
 			toMilli(at), id, username)
@@ -96,7 +96,7 @@ func (s *SQLite) TouchCredential(ctx context.Context, username, id string, at ti
 // updateCredential runs an UPDATE of one credential, whose WHERE names
 // both its id and its user, so that an id of another user's credential
 // changes nothing and reads as ErrNotFound.
-func (s *SQLite) updateCredential(ctx context.Context, query string, args ...any) error {
+func (s *sqlStore) updateCredential(ctx context.Context, query string, args ...any) error {
 	res, err := s.db.ExecContext(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("updating credential: %w", err)

@@ -9,7 +9,7 @@ import (
 )
 
 // PutPushEnrolment implements Store.
-func (s *SQLite) PutPushEnrolment(ctx context.Context, tokenHash []byte, challengeID, username string, expires time.Time, firstMethod bool) error {
+func (s *sqlStore) PutPushEnrolment(ctx context.Context, tokenHash []byte, challengeID, username string, expires time.Time, firstMethod bool) error {
 	_, err := s.db.ExecContext(ctx,
 		`INSERT INTO push_enrolments (token_hash, challenge_id, username, expires_at, first_method) VALUES (?, ?, ?, ?, ?)`,
 		tokenHash, challengeID, username, expires.UnixMilli(), firstMethod)
@@ -20,7 +20,7 @@ func (s *SQLite) PutPushEnrolment(ctx context.Context, tokenHash []byte, challen
 }
 
 // DropPushEnrolments implements Store.
-func (s *SQLite) DropPushEnrolments(ctx context.Context, username string) error {
+func (s *sqlStore) DropPushEnrolments(ctx context.Context, username string) error {
 	if err := dropPushEnrolments(ctx, s.db, username); err != nil {
 		return fmt.Errorf("dropping enrolment tokens: %w", err)
 	}
@@ -39,7 +39,7 @@ func dropPushEnrolments(ctx context.Context, q interface {
 // EnrolPushDevice implements Store: the token's conditional UPDATE, the
 // check that the user has no method yet, the device limit and the
 // device's INSERT commit together or not at all.
-func (s *SQLite) EnrolPushDevice(ctx context.Context, tokenHash []byte, d PushDevice, now time.Time) (_ PushDevice, challengeID string, err error) {
+func (s *sqlStore) EnrolPushDevice(ctx context.Context, tokenHash []byte, d PushDevice, now time.Time) (_ PushDevice, challengeID string, err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return d, "", fmt.Errorf("enrolling device: %w", err)
@@ -92,7 +92,7 @@ func (s *SQLite) EnrolPushDevice(ctx context.Context, tokenHash []byte, d PushDe
 }
 
 // PushEnrolled implements Store.
-func (s *SQLite) PushEnrolled(ctx context.Context, challengeID string) (PushDevice, error) {
+func (s *sqlStore) PushEnrolled(ctx context.Context, challengeID string) (PushDevice, error) {
 	var id string
 	err := s.db.QueryRowContext(ctx,
 		`SELECT device_id FROM push_enrolments WHERE challenge_id = ? AND device_id != '' AND finished = 0 LIMIT 1`, challengeID).Scan(&id)
@@ -108,7 +108,7 @@ func (s *SQLite) PushEnrolled(ctx context.Context, challengeID string) (PushDevi
 // FinishPushEnrolment implements Store. The guarded UPDATE is the
 // check-and-set: of racing finishes (a replayed pending cookie), one sees
 // a row.
-func (s *SQLite) FinishPushEnrolment(ctx context.Context, challengeID, username string) (PushDevice, error) {
+func (s *sqlStore) FinishPushEnrolment(ctx context.Context, challengeID, username string) (PushDevice, error) {
 	var id string
 	err := s.db.QueryRowContext(ctx,
 		`UPDATE push_enrolments SET finished = 1
@@ -136,7 +136,7 @@ func scanPushDevice(row interface{ Scan(...any) error }) (PushDevice, error) {
 }
 
 // PushDevices implements Store.
-func (s *SQLite) PushDevices(ctx context.Context, username string) ([]PushDevice, error) {
+func (s *sqlStore) PushDevices(ctx context.Context, username string) ([]PushDevice, error) {
 	rows, err := s.db.QueryContext(ctx,
 		`SELECT `+pushDeviceColumns+` FROM push_devices WHERE username = ? ORDER BY created_at, id`, username)
 	if err != nil {
@@ -155,7 +155,7 @@ func (s *SQLite) PushDevices(ctx context.Context, username string) ([]PushDevice
 }
 
 // PushDevice implements Store.
-func (s *SQLite) PushDevice(ctx context.Context, id string) (PushDevice, error) {
+func (s *sqlStore) PushDevice(ctx context.Context, id string) (PushDevice, error) {
 	d, err := scanPushDevice(s.db.QueryRowContext(ctx, `SELECT `+pushDeviceColumns+` FROM push_devices WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, ErrNotFound
@@ -167,21 +167,21 @@ func (s *SQLite) PushDevice(ctx context.Context, id string) (PushDevice, error) 
 }
 
 // RenamePushDevice implements Store.
-func (s *SQLite) RenamePushDevice(ctx context.Context, id, name string) error {
+func (s *sqlStore) RenamePushDevice(ctx context.Context, id, name string) error {
 	return s.updateDevice(ctx, `UPDATE push_devices SET name = ? WHERE id = ?`, name, id)
 }
 
 // DeletePushDevice implements Store.
-func (s *SQLite) DeletePushDevice(ctx context.Context, username, id string) error {
+func (s *sqlStore) DeletePushDevice(ctx context.Context, username, id string) error {
 	return s.RemoveMethod(ctx, username, MethodRef{Kind: KindPushDevice, ID: id}, false)
 }
 
 // SetPushSubscription implements Store.
-func (s *SQLite) SetPushSubscription(ctx context.Context, id, subscription string, gone bool) error {
+func (s *sqlStore) SetPushSubscription(ctx context.Context, id, subscription string, gone bool) error {
 	return s.updateDevice(ctx, `UPDATE push_devices SET subscription = ?, gone = ? WHERE id = ?`, subscription, gone, id)
 }
 
-func (s *SQLite) updateDevice(ctx context.Context, query string, args ...any) error {
+func (s *sqlStore) updateDevice(ctx context.Context, query string, args ...any) error {
 	res, err := s.db.ExecContext(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("updating device: %w", err)
@@ -193,7 +193,7 @@ func (s *SQLite) updateDevice(ctx context.Context, query string, args ...any) er
 }
 
 // PutPushRequest implements Store.
-func (s *SQLite) PutPushRequest(ctx context.Context, r PushRequest, maxPending int) (err error) {
+func (s *sqlStore) PutPushRequest(ctx context.Context, r PushRequest, maxPending int) (err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("storing approval request: %w", err)
@@ -247,7 +247,7 @@ func scanPushRequest(row interface{ Scan(...any) error }, now time.Time) (PushRe
 }
 
 // PendingPushRequests implements Store.
-func (s *SQLite) PendingPushRequests(ctx context.Context, username string, now time.Time) ([]PushRequest, error) {
+func (s *sqlStore) PendingPushRequests(ctx context.Context, username string, now time.Time) ([]PushRequest, error) {
 	rows, err := s.db.QueryContext(ctx,
 		`SELECT `+pushRequestColumns+` FROM push_requests WHERE username = ? AND state = ? AND expires_at > ?
 		 ORDER BY created_at DESC, id`, username, PushPending, now.UnixMilli())
@@ -267,7 +267,7 @@ func (s *SQLite) PendingPushRequests(ctx context.Context, username string, now t
 }
 
 // LatestPushRequest implements Store.
-func (s *SQLite) LatestPushRequest(ctx context.Context, challengeID, username string, now time.Time) (PushRequest, error) {
+func (s *sqlStore) LatestPushRequest(ctx context.Context, challengeID, username string, now time.Time) (PushRequest, error) {
 	r, err := scanPushRequest(s.db.QueryRowContext(ctx,
 		`SELECT `+pushRequestColumns+` FROM push_requests WHERE challenge_id = ? AND username = ?
 		 ORDER BY created_at DESC, rowid DESC LIMIT 1`, challengeID, username), now)
@@ -281,7 +281,7 @@ func (s *SQLite) LatestPushRequest(ctx context.Context, challengeID, username st
 }
 
 // SetPushState implements Store.
-func (s *SQLite) SetPushState(ctx context.Context, id, username, from, to, detail, device string, now time.Time) (_ bool, err error) {
+func (s *sqlStore) SetPushState(ctx context.Context, id, username, from, to, detail, device string, now time.Time) (_ bool, err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return false, fmt.Errorf("updating approval request: %w", err)
@@ -323,7 +323,7 @@ func (s *SQLite) SetPushState(ctx context.Context, id, username, from, to, detai
 }
 
 // ExpirePushRequests implements Store.
-func (s *SQLite) ExpirePushRequests(ctx context.Context, username string, now time.Time) (int, error) {
+func (s *sqlStore) ExpirePushRequests(ctx context.Context, username string, now time.Time) (int, error) {
 	res, err := s.db.ExecContext(ctx, `UPDATE push_requests SET state = ? WHERE username = ? AND state = ? AND expires_at <= ?`,
 		PushExpired, username, PushPending, now.UnixMilli())
 	if err != nil {
@@ -334,7 +334,7 @@ func (s *SQLite) ExpirePushRequests(ctx context.Context, username string, now ti
 }
 
 // Setting implements Store.
-func (s *SQLite) Setting(ctx context.Context, key string) (string, error) {
+func (s *sqlStore) Setting(ctx context.Context, key string) (string, error) {
 	var v string
 	err := s.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -347,7 +347,7 @@ func (s *SQLite) Setting(ctx context.Context, key string) (string, error) {
 }
 
 // InitSetting implements Store.
-func (s *SQLite) InitSetting(ctx context.Context, key, value string) (string, error) {
+func (s *sqlStore) InitSetting(ctx context.Context, key, value string) (string, error) {
 	if _, err := s.db.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`, key, value); err != nil {
 		return "", fmt.Errorf("storing setting %s: %w", key, err)
 	}

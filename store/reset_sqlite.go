@@ -13,7 +13,7 @@ import (
 // removed concurrently is either counted and removed or added after the
 // reset; and it removes each kind with RemoveMethod's own helpers, so a
 // reset has the side effects removing each method one by one would have.
-func (s *SQLite) ResetMethods(ctx context.Context, username string, grant bool, now time.Time) (_ int, err error) {
+func (s *sqlStore) ResetMethods(ctx context.Context, username string, grant bool, now time.Time) (_ int, err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("resetting methods: %w", err)
@@ -72,7 +72,7 @@ func (s *SQLite) ResetMethods(ctx context.Context, username string, grant bool, 
 }
 
 // RegistrationGranted implements Store.
-func (s *SQLite) RegistrationGranted(ctx context.Context, username string) (bool, error) {
+func (s *sqlStore) RegistrationGranted(ctx context.Context, username string) (bool, error) {
 	var granted bool
 	err := s.db.QueryRowContext(ctx, `SELECT registration_granted_at != 0 FROM security_info WHERE username = ?`, username).Scan(&granted)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -85,7 +85,7 @@ func (s *SQLite) RegistrationGranted(ctx context.Context, username string) (bool
 }
 
 // ClearRegistrationGrant implements Store.
-func (s *SQLite) ClearRegistrationGrant(ctx context.Context, username string) error {
+func (s *sqlStore) ClearRegistrationGrant(ctx context.Context, username string) error {
 	if _, err := s.db.ExecContext(ctx, `UPDATE security_info SET registration_granted_at = 0 WHERE username = ?`, username); err != nil {
 		return fmt.Errorf("clearing registration grant: %w", err)
 	}

@@ -14,7 +14,7 @@ const signInEventMemory = 90 * 24 * time.Hour
 // RecordSignInEvent implements Store. The insert and the trim are one
 // transaction: however many attempts an attacker makes on one account,
 // that account keeps no more than MaxSignInEvents rows.
-func (s *SQLite) RecordSignInEvent(ctx context.Context, e SignInEvent) (err error) {
+func (s *sqlStore) RecordSignInEvent(ctx context.Context, e SignInEvent) (err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("recording sign-in event: %w", err)
@@ -46,7 +46,7 @@ func (s *SQLite) RecordSignInEvent(ctx context.Context, e SignInEvent) (err erro
 // were recorded (their id), not by At, so that the list and the trim in
 // RecordSignInEvent agree on which are newest even if clocks of several
 // instances differ.
-func (s *SQLite) RecentSignInEvents(ctx context.Context, username string, n int) ([]SignInEvent, error) {
+func (s *sqlStore) RecentSignInEvents(ctx context.Context, username string, n int) ([]SignInEvent, error) {
 	if n <= 0 {
 		return nil, nil
 	}
@@ -87,7 +87,7 @@ func countMethods(ctx context.Context, q interface {
 }
 
 // MethodCount implements Store.
-func (s *SQLite) MethodCount(ctx context.Context, username string) (int, error) {
+func (s *sqlStore) MethodCount(ctx context.Context, username string) (int, error) {
 	n, err := countMethods(ctx, s.db, username)
 	if err != nil {
 		return 0, fmt.Errorf("counting methods: %w", err)
@@ -103,7 +103,7 @@ func (s *SQLite) MethodCount(ctx context.Context, username string) (int, error) 
 // user without a row is not given one.) Every statement names the user,
 // so an ID of another user's device or credential reads as ErrNotFound
 // and changes nothing.
-func (s *SQLite) RemoveMethod(ctx context.Context, username string, m MethodRef, keepOne bool) (err error) {
+func (s *sqlStore) RemoveMethod(ctx context.Context, username string, m MethodRef, keepOne bool) (err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("removing method: %w", err)
@@ -235,7 +235,7 @@ func expirePendingPush(ctx context.Context, tx *sql.Tx, username string) error {
 }
 
 // SetDefaultMethod implements Store.
-func (s *SQLite) SetDefaultMethod(ctx context.Context, username, method string) error {
+func (s *sqlStore) SetDefaultMethod(ctx context.Context, username, method string) error {
 	_, err := s.db.ExecContext(ctx,
 		`INSERT INTO security_info (username, default_method, updated_at) VALUES (?, ?, ?)
 		 ON CONFLICT (username) DO UPDATE SET default_method = excluded.default_method, updated_at = excluded.updated_at`,

@@ -17,6 +17,15 @@ import (
 // Caddy instance (and for several processes on one host, through SQLite's
 // file locking).
 type SQLite struct {
+	*sqlStore
+}
+
+// sqlStore is the store over database/sql, in the SQL that SQLite and
+// PostgreSQL share ("?" parameters are rewritten for PostgreSQL by its
+// driver, see postgres.go). Every transaction in it reads and then writes
+// what it read: it relies on transactions running one at a time (SQLite's
+// write lock, taken at BEGIN; a lock taken at BEGIN in PostgreSQL).
+type sqlStore struct {
 	db *sql.DB
 }
 
@@ -46,7 +55,7 @@ func OpenSQLite(path string) (*SQLite, error) {
 	// One connection serialises writers in-process, which is what SQLite
 	// does anyway, and makes every check-and-update below trivially atomic.
 	db.SetMaxOpenConns(1)
-	s := &SQLite{db: db}
+	s := &SQLite{&sqlStore{db: db}}
 	if err := s.migrate(context.Background()); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
@@ -226,7 +235,7 @@ func fromMilli(ms int64) time.Time {
 }
 
 // SecurityInfo implements Store.
-func (s *SQLite) SecurityInfo(ctx context.Context, username string) (SecurityInfo, error) {
+func (s *sqlStore) SecurityInfo(ctx context.Context, username string) (SecurityInfo, error) {
 	info := SecurityInfo{Username: username}
 	var totpAdded, phoneAdded int64
 	err := s.db.QueryRowContext(ctx,
@@ -244,7 +253,7 @@ func (s *SQLite) SecurityInfo(ctx context.Context, username string) (SecurityInf
 }
 
 // SetTOTP implements Store.
-func (s *SQLite) SetTOTP(ctx context.Context, username string, sealed []byte, lastStep int64) error {
+func (s *sqlStore) SetTOTP(ctx context.Context, username string, sealed []byte, lastStep int64) error {
 	_, err := s.db.ExecContext(ctx,
 		`INSERT INTO security_info (username, totp_secret, totp_last_step, totp_added_at, updated_at) VALUES (?, ?, ?, ?, ?)
 		 ON CONFLICT (username) DO UPDATE SET totp_secret = excluded.totp_secret,
@@ -258,7 +267,7 @@ func (s *SQLite) SetTOTP(ctx context.Context, username string, sealed []byte, la
 }
 
 // SetFirstTOTP implements Store.
-func (s *SQLite) SetFirstTOTP(ctx context.Context, username string, sealed []byte, lastStep int64) error {
+func (s *sqlStore) SetFirstTOTP(ctx context.Context, username string, sealed []byte, lastStep int64) error {
 	return s.firstMethod(ctx, username, "storing authenticator secret", func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE security_info SET totp_secret = ?, totp_last_step = ?, totp_added_at = ? WHERE username = ?`,
 			sealed, lastStep, time.Now().UnixMilli(), username)
@@ -267,7 +276,7 @@ func (s *SQLite) SetFirstTOTP(ctx context.Context, username string, sealed []byt
 }
 
 // SetFirstPhone implements Store.
-func (s *SQLite) SetFirstPhone(ctx context.Context, username, phone string) error {
+func (s *sqlStore) SetFirstPhone(ctx context.Context, username, phone string) error {
 	return s.firstMethod(ctx, username, "storing phone number", func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE security_info SET phone = ?, phone_added_at = ? WHERE username = ?`,
 			phone, addedAt(phone), username)
@@ -277,7 +286,7 @@ func (s *SQLite) SetFirstPhone(ctx context.Context, username, phone string) erro
 
 // firstMethod runs add in a transaction when the user has no method yet,
 // and otherwise returns ErrAlreadySetUp.
-func (s *SQLite) firstMethod(ctx context.Context, username, what string, add func(*sql.Tx) error) (err error) {
+func (s *sqlStore) firstMethod(ctx context.Context, username, what string, add func(*sql.Tx) error) (err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
@@ -340,7 +349,7 @@ func lockUser(ctx context.Context, tx *sql.Tx, username string) error {
 // UseTOTPStep implements Store. The conditional UPDATE is the atomic
 // check-and-set: of two requests racing with the same code, only one sees a
 // row affected.
-func (s *SQLite) UseTOTPStep(ctx context.Context, username string, step int64) (bool, error) {
+func (s *sqlStore) UseTOTPStep(ctx context.Context, username string, step int64) (bool, error) {
 	res, err := s.db.ExecContext(ctx,
 		`UPDATE security_info SET totp_last_step = ?, updated_at = ? WHERE username = ? AND totp_last_step < ?`,
 		step, time.Now().Unix(), username, step)
@@ -366,7 +375,7 @@ func addedAt(phone string) int64 {
 // SetPhone implements Store. The user's row is locked (lockUser) while the
 // old number is read and replaced, so the calls failed are exactly those
 // placed to the number being replaced.
-func (s *SQLite) SetPhone(ctx context.Context, username, phone string) (err error) {
+func (s *sqlStore) SetPhone(ctx context.Context, username, phone string) (err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("storing phone number: %w", err)
@@ -404,7 +413,7 @@ func (s *SQLite) SetPhone(ctx context.Context, username, phone string) (err erro
 }
 
 // PutCode implements Store.
-func (s *SQLite) PutCode(ctx context.Context, c Code) error {
+func (s *sqlStore) PutCode(ctx context.Context, c Code) error {
 	_, err := s.db.ExecContext(ctx,
 		`INSERT INTO codes (challenge_id, username, method, code_hash, expires_at) VALUES (?, ?, ?, ?, ?)
 		 ON CONFLICT (challenge_id) DO UPDATE SET username = excluded.username, method = excluded.method,
@@ -418,7 +427,7 @@ func (s *SQLite) PutCode(ctx context.Context, c Code) error {
 
 // UseCode implements Store. The store has one connection and the check and
 // the update run in one transaction, so racing callers are serialised.
-func (s *SQLite) UseCode(ctx context.Context, challengeID, username, method string, hash []byte, now time.Time, maxTries int) (res CodeResult, err error) {
+func (s *sqlStore) UseCode(ctx context.Context, challengeID, username, method string, hash []byte, now time.Time, maxTries int) (res CodeResult, err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return CodeGone, fmt.Errorf("checking code: %w", err)
@@ -468,7 +477,7 @@ func (s *SQLite) UseCode(ctx context.Context, challengeID, username, method stri
 }
 
 // PutCall implements Store.
-func (s *SQLite) PutCall(ctx context.Context, challengeID, username string, expires time.Time) error {
+func (s *sqlStore) PutCall(ctx context.Context, challengeID, username string, expires time.Time) error {
 	_, err := s.db.ExecContext(ctx,
 		`INSERT INTO calls (challenge_id, username, state, expires_at) VALUES (?, ?, ?, ?)
 		 ON CONFLICT (challenge_id) DO UPDATE SET username = excluded.username, state = excluded.state,
@@ -481,7 +490,7 @@ func (s *SQLite) PutCall(ctx context.Context, challengeID, username string, expi
 }
 
 // SetCallState implements Store.
-func (s *SQLite) SetCallState(ctx context.Context, challengeID, from, to, detail string, now time.Time) (bool, error) {
+func (s *sqlStore) SetCallState(ctx context.Context, challengeID, from, to, detail string, now time.Time) (bool, error) {
 	res, err := s.db.ExecContext(ctx,
 		`UPDATE calls SET state = ?, detail = ? WHERE challenge_id = ? AND state = ? AND expires_at > ?`,
 		to, detail, challengeID, from, now.UnixMilli())
@@ -493,7 +502,7 @@ func (s *SQLite) SetCallState(ctx context.Context, challengeID, from, to, detail
 }
 
 // CallState implements Store.
-func (s *SQLite) CallState(ctx context.Context, challengeID, username string, now time.Time) (string, string, error) {
+func (s *sqlStore) CallState(ctx context.Context, challengeID, username string, now time.Time) (string, string, error) {
 	var state, detail string
 	var expires int64
 	err := s.db.QueryRowContext(ctx, `SELECT state, detail, expires_at FROM calls WHERE challenge_id = ? AND username = ?`,
@@ -511,7 +520,7 @@ func (s *SQLite) CallState(ctx context.Context, challengeID, username string, no
 }
 
 // TakeSend implements Store.
-func (s *SQLite) TakeSend(ctx context.Context, limits []Limit, now time.Time) (blocked *Limit, retry time.Time, err error) {
+func (s *sqlStore) TakeSend(ctx context.Context, limits []Limit, now time.Time) (blocked *Limit, retry time.Time, err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("checking send limits: %w", err)
@@ -526,7 +535,7 @@ func (s *SQLite) TakeSend(ctx context.Context, limits []Limit, now time.Time) (b
 		since := now.Add(-l.Window).UnixMilli()
 		var n int
 		var oldest sql.NullInt64
-		if err = tx.QueryRowContext(ctx, `SELECT count(*), min(at) FROM (SELECT at FROM sends WHERE key = ? AND at > ? ORDER BY at DESC LIMIT ?)`,
+		if err = tx.QueryRowContext(ctx, `SELECT count(*), min(at) FROM (SELECT at FROM sends WHERE key = ? AND at > ? ORDER BY at DESC LIMIT ?) AS recent`,
 			l.Key, since, l.Max).Scan(&n, &oldest); err != nil {
 			return nil, time.Time{}, err
 		}
@@ -545,7 +554,7 @@ func (s *SQLite) TakeSend(ctx context.Context, limits []Limit, now time.Time) (b
 }
 
 // Failures implements Store.
-func (s *SQLite) Failures(ctx context.Context, username, method string) (Failures, error) {
+func (s *sqlStore) Failures(ctx context.Context, username, method string) (Failures, error) {
 	var f Failures
 	var last int64
 	err := s.db.QueryRowContext(ctx,
@@ -562,12 +571,12 @@ func (s *SQLite) Failures(ctx context.Context, username, method string) (Failure
 }
 
 // AddFailure implements Store.
-func (s *SQLite) AddFailure(ctx context.Context, username, method string, at time.Time) (Failures, error) {
+func (s *sqlStore) AddFailure(ctx context.Context, username, method string, at time.Time) (Failures, error) {
 	var f Failures
 	var last int64
 	err := s.db.QueryRowContext(ctx,
 		`INSERT INTO failures (username, method, count, last_at) VALUES (?, ?, 1, ?)
-		 ON CONFLICT (username, method) DO UPDATE SET count = count + 1, last_at = excluded.last_at
+		 ON CONFLICT (username, method) DO UPDATE SET count = failures.count + 1, last_at = excluded.last_at
 		 RETURNING count, last_at`,
 		username, method, at.UnixMilli()).Scan(&f.Count, &last)
 	if err != nil {
@@ -581,7 +590,7 @@ func (s *SQLite) AddFailure(ctx context.Context, username, method string, at tim
 // transaction (see _txlock in OpenSQLite): SQLite's write lock is taken
 // before the counter is read, so concurrent attempts, in this process or
 // another one on the same file, see each other's counts.
-func (s *SQLite) TakeAttempt(ctx context.Context, username, method string, now time.Time, backoff Backoff) (_ Attempt, err error) {
+func (s *sqlStore) TakeAttempt(ctx context.Context, username, method string, now time.Time, backoff Backoff) (_ Attempt, err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return Attempt{}, fmt.Errorf("taking an attempt: %w", err)
@@ -608,7 +617,7 @@ func (s *SQLite) TakeAttempt(ctx context.Context, username, method string, now t
 	}
 	err = tx.QueryRowContext(ctx,
 		`INSERT INTO failures (username, method, count, last_at) VALUES (?, ?, 1, ?)
-		 ON CONFLICT (username, method) DO UPDATE SET count = count + 1, last_at = excluded.last_at
+		 ON CONFLICT (username, method) DO UPDATE SET count = failures.count + 1, last_at = excluded.last_at
 		 RETURNING count, last_at`,
 		username, method, now.UnixMilli()).Scan(&a.Failures.Count, &last)
 	if err != nil {
@@ -623,7 +632,7 @@ func (s *SQLite) TakeAttempt(ctx context.Context, username, method string, now t
 }
 
 // ReturnAttempt implements Store.
-func (s *SQLite) ReturnAttempt(ctx context.Context, username, method string, a Attempt) error {
+func (s *sqlStore) ReturnAttempt(ctx context.Context, username, method string, a Attempt) error {
 	if !a.Taken {
 		return nil
 	}
@@ -643,7 +652,7 @@ func (s *SQLite) ReturnAttempt(ctx context.Context, username, method string, a A
 }
 
 // ResetFailures implements Store.
-func (s *SQLite) ResetFailures(ctx context.Context, username, method string) error {
+func (s *sqlStore) ResetFailures(ctx context.Context, username, method string) error {
 	_, err := s.db.ExecContext(ctx, `DELETE FROM failures WHERE username = ? AND method = ?`, username, method)
 	if err != nil {
 		return fmt.Errorf("resetting failure counter: %w", err)
@@ -652,7 +661,7 @@ func (s *SQLite) ResetFailures(ctx context.Context, username, method string) err
 }
 
 // UnlockUser implements Store.
-func (s *SQLite) UnlockUser(ctx context.Context, username string) (int, error) {
+func (s *sqlStore) UnlockUser(ctx context.Context, username string) (int, error) {
 	res, err := s.db.ExecContext(ctx, `DELETE FROM failures WHERE username = ?`, username)
 	if err != nil {
 		return 0, fmt.Errorf("unlocking %s: %w", username, err)
@@ -662,7 +671,7 @@ func (s *SQLite) UnlockUser(ctx context.Context, username string) (int, error) {
 }
 
 // Revoke implements Store.
-func (s *SQLite) Revoke(ctx context.Context, r Revocation) (Revocation, error) {
+func (s *sqlStore) Revoke(ctx context.Context, r Revocation) (Revocation, error) {
 	var nb int64
 	if !r.NotBefore.IsZero() {
 		nb = r.NotBefore.UnixMilli()
@@ -677,7 +686,7 @@ func (s *SQLite) Revoke(ctx context.Context, r Revocation) (Revocation, error) {
 }
 
 // RevocationsAfter implements Store.
-func (s *SQLite) RevocationsAfter(ctx context.Context, after int64, now time.Time) ([]Revocation, error) {
+func (s *sqlStore) RevocationsAfter(ctx context.Context, after int64, now time.Time) ([]Revocation, error) {
 	rows, err := s.db.QueryContext(ctx,
 		`SELECT seq, session_id, username, not_before, expires_at FROM revocations
 		 WHERE seq > ? AND expires_at > ? ORDER BY seq`, after, now.UnixMilli())
@@ -706,7 +715,7 @@ func (s *SQLite) RevocationsAfter(ctx context.Context, after int64, now time.Tim
 const failureMemory = 30 * 24 * time.Hour
 
 // Prune implements Store.
-func (s *SQLite) Prune(ctx context.Context, now time.Time) error {
+func (s *sqlStore) Prune(ctx context.Context, now time.Time) error {
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM revocations WHERE expires_at <= ?`, now.UnixMilli()); err != nil {
 		return fmt.Errorf("pruning revocations: %w", err)
 	}
@@ -739,6 +748,7 @@ func (s *SQLite) Prune(ctx context.Context, now time.Time) error {
 }
 
 // Close implements Store.
-func (s *SQLite) Close() error { return s.db.Close() }
+func (s *sqlStore) Close() error { return s.db.Close() }
 
 var _ Store = (*SQLite)(nil)
+var _ Store = (*Postgres)(nil)

@@ -29,33 +29,33 @@ type Backend struct {
 // behaviour, concurrency across instances included.
 func Run(t *testing.T, b Backend) {
 	open := b.Open
-	t.Run("SecurityInfoAndTOTPSteps", func(t *testing.T) { testSecurityInfoAndTOTPSteps(t, open) })
-	t.Run("UseTOTPStepConcurrentExactlyOne", func(t *testing.T) { testUseTOTPStepConcurrentExactlyOne(t, open) })
-	t.Run("Revocations", func(t *testing.T) { testRevocations(t, open) })
-	t.Run("Phone", func(t *testing.T) { testPhone(t, open) })
-	t.Run("Codes", func(t *testing.T) { testCodes(t, open) })
-	t.Run("UseCodeConcurrentExactlyOne", func(t *testing.T) { testUseCodeConcurrentExactlyOne(t, open) })
-	t.Run("TakeSend", func(t *testing.T) { testTakeSend(t, open) })
-	t.Run("Calls", func(t *testing.T) { testCalls(t, open) })
-	t.Run("TakeAttempt", func(t *testing.T) { testTakeAttempt(t, open) })
-	t.Run("PushEnrolment", func(t *testing.T) { testPushEnrolment(t, open) })
-	t.Run("FirstMethodOnlyOnce", func(t *testing.T) { testFirstMethodOnlyOnce(t, open) })
-	t.Run("FinishPushEnrolment", func(t *testing.T) { testFinishPushEnrolment(t, open) })
-	t.Run("PushRequests", func(t *testing.T) { testPushRequests(t, open) })
-	t.Run("Settings", func(t *testing.T) { testSettings(t, open) })
-	t.Run("AccessPass", func(t *testing.T) { testAccessPass(t, open) })
-	t.Run("ReusableAccessPass", func(t *testing.T) { testReusableAccessPass(t, open) })
-	t.Run("PruneAccessPasses", func(t *testing.T) { testPruneAccessPasses(t, open) })
-	t.Run("MethodTimes", func(t *testing.T) { testMethodTimes(t, open) })
-	t.Run("Credentials", func(t *testing.T) { testCredentials(t, open) })
-	t.Run("SetPhoneEndsCallsToTheOldNumber", func(t *testing.T) { testSetPhoneEndsCallsToTheOldNumber(t, open) })
-	t.Run("SetDefaultMethod", func(t *testing.T) { testSetDefaultMethod(t, open) })
-	t.Run("ResetMethods", func(t *testing.T) { testResetMethods(t, open) })
-	t.Run("AccessPassConcurrentExactlyOne", func(t *testing.T) { testAccessPassConcurrentExactlyOne(t, b) })
-	t.Run("DeviceLimit", func(t *testing.T) { testDeviceLimit(t, b) })
-	t.Run("RemoveMethodKeepsOneConcurrently", func(t *testing.T) { testRemoveMethodKeepsOneConcurrently(t, b) })
-	t.Run("TakeSendConcurrentExact", func(t *testing.T) { testTakeSendConcurrentExact(t, open) })
-	t.Run("PutPushRequestConcurrentBounded", func(t *testing.T) { testPutPushRequestConcurrentBounded(t, open) })
+	t.Run("SecurityInfoAndTOTPSteps", func(t *testing.T) { t.Parallel(); testSecurityInfoAndTOTPSteps(t, open) })
+	t.Run("UseTOTPStepConcurrentExactlyOne", func(t *testing.T) { t.Parallel(); testUseTOTPStepConcurrentExactlyOne(t, open) })
+	t.Run("Revocations", func(t *testing.T) { t.Parallel(); testRevocations(t, open) })
+	t.Run("Phone", func(t *testing.T) { t.Parallel(); testPhone(t, open) })
+	t.Run("Codes", func(t *testing.T) { t.Parallel(); testCodes(t, open) })
+	t.Run("UseCodeConcurrentExactlyOne", func(t *testing.T) { t.Parallel(); testUseCodeConcurrentExactlyOne(t, open) })
+	t.Run("TakeSend", func(t *testing.T) { t.Parallel(); testTakeSend(t, open) })
+	t.Run("Calls", func(t *testing.T) { t.Parallel(); testCalls(t, open) })
+	t.Run("TakeAttempt", func(t *testing.T) { t.Parallel(); testTakeAttempt(t, open) })
+	t.Run("PushEnrolment", func(t *testing.T) { t.Parallel(); testPushEnrolment(t, open) })
+	t.Run("FirstMethodOnlyOnce", func(t *testing.T) { t.Parallel(); testFirstMethodOnlyOnce(t, open) })
+	t.Run("FinishPushEnrolment", func(t *testing.T) { t.Parallel(); testFinishPushEnrolment(t, open) })
+	t.Run("PushRequests", func(t *testing.T) { t.Parallel(); testPushRequests(t, open) })
+	t.Run("Settings", func(t *testing.T) { t.Parallel(); testSettings(t, open) })
+	t.Run("AccessPass", func(t *testing.T) { t.Parallel(); testAccessPass(t, open) })
+	t.Run("ReusableAccessPass", func(t *testing.T) { t.Parallel(); testReusableAccessPass(t, open) })
+	t.Run("PruneAccessPasses", func(t *testing.T) { t.Parallel(); testPruneAccessPasses(t, open) })
+	t.Run("MethodTimes", func(t *testing.T) { t.Parallel(); testMethodTimes(t, open) })
+	t.Run("Credentials", func(t *testing.T) { t.Parallel(); testCredentials(t, open) })
+	t.Run("SetPhoneEndsCallsToTheOldNumber", func(t *testing.T) { t.Parallel(); testSetPhoneEndsCallsToTheOldNumber(t, open) })
+	t.Run("SetDefaultMethod", func(t *testing.T) { t.Parallel(); testSetDefaultMethod(t, open) })
+	t.Run("ResetMethods", func(t *testing.T) { t.Parallel(); testResetMethods(t, open) })
+	t.Run("AccessPassConcurrentExactlyOne", func(t *testing.T) { t.Parallel(); testAccessPassConcurrentExactlyOne(t, b) })
+	t.Run("DeviceLimit", func(t *testing.T) { t.Parallel(); testDeviceLimit(t, b) })
+	t.Run("RemoveMethodKeepsOneConcurrently", func(t *testing.T) { t.Parallel(); testRemoveMethodKeepsOneConcurrently(t, b) })
+	t.Run("TakeSendConcurrentExact", func(t *testing.T) { t.Parallel(); testTakeSendConcurrentExact(t, open) })
+	t.Run("PutPushRequestConcurrentBounded", func(t *testing.T) { t.Parallel(); testPutPushRequestConcurrentBounded(t, open) })
 }
 
 func testSecurityInfoAndTOTPSteps(t *testing.T, open func(*testing.T) store.Store) {
@@ -513,6 +513,7 @@ func testFirstMethodOnlyOnce(t *testing.T, open func(*testing.T) store.Store) {
 	for first, addFirst := range adds {
 		for then, addThen := range adds {
 			t.Run(first+" then "+then, func(t *testing.T) {
+				t.Parallel()
 				s := open(t)
 				if err := addFirst(s, "alice"); err != nil {
 					t.Fatal(err)
@@ -1390,6 +1391,7 @@ func testRemoveMethodKeepsOneConcurrently(t *testing.T, be Backend) {
 		{{Kind: store.KindPhone}, {Kind: store.KindCredential, ID: "k1"}, {Kind: store.KindTOTP}},
 	} {
 		t.Run(fmt.Sprint(methods), func(t *testing.T) {
+			t.Parallel()
 			a, b := be.OpenTwo(t)
 			for _, m := range methods {
 				var err error
