@@ -81,7 +81,8 @@ within a few seconds.
       phone calls and sign-in requests back on after a fraud report.
 
   stepgate user devices <name> [--remove ID]
-      Lists the user's Stepgate Authenticator devices, or removes one.
+      Lists the user's Stepgate Authenticator devices and passkeys, or
+      removes one.
 
   stepgate user hash-password [--password-stdin]   (also: stepgate hash-password)
       Prints an argon2id hash for the password field of the users file.

@@ -434,3 +434,33 @@ localhost:9443 {
 		t.Fatalf("after unlock: %+v", f)
 	}
 }
+
+// TestStoreMigrateCommand: `stepgate store migrate` copies a SQLite store
+// into an empty PostgreSQL database, and refuses one that is not empty.
+func TestStoreMigrateCommand(t *testing.T) {
+	s := newAccountsSetup(t)
+	pg := gatewaytest.PostgresURL(t)
+	t.Setenv("STEPGATE_MIGRATE_TO", pg)
+	out, err := runCmd(t, storeMigrateCommand(), "", "--from", "sqlite:"+s.state, "--to", "postgres:env:STEPGATE_MIGRATE_TO")
+	if err != nil || !strings.Contains(out, "push_devices\t1\n") || !strings.Contains(out, "failures\t1\n") {
+		t.Fatalf("migrate: %v %q", err, out)
+	}
+	if _, err := runCmd(t, storeMigrateCommand(), "", "--from", "sqlite:"+s.state, "--to", "postgres:"+pg); err == nil ||
+		!strings.Contains(err.Error(), "nothing was copied: the target store is not empty") {
+		t.Fatalf("migrate again: %v", err)
+	}
+	for _, args := range [][]string{{"--from", s.state, "--to", "postgres:" + pg}, {"--from", "sqlite:" + s.state, "--to", pg},
+		{"--from", "sqlite:/nonexistent/state.db", "--to", "postgres:" + pg}, {"--from", "sqlite:" + s.state, "--to", "postgres:env:STEPGATE_UNSET_VAR"}} {
+		if _, err := runCmd(t, storeMigrateCommand(), "", args...); err == nil {
+			t.Fatalf("%v: no error", args)
+		}
+	}
+	st, err := store.OpenPostgres(context.Background(), pg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if info, err := st.SecurityInfo(context.Background(), "alice"); err != nil || string(info.TOTPSecret) != "sealed" {
+		t.Fatalf("alice in PostgreSQL: %+v, %v", info, err)
+	}
+}
