@@ -43,7 +43,7 @@ func (p *Portal) accessPass(w http.ResponseWriter, r *http.Request) {
 	if name != "" {
 		a, msg, ok := p.takeAttempt(r, name, store.FailuresPassword, byPass)
 		if !ok {
-			again(http.StatusTooManyRequests, msg)
+			again(lockStatus(msg), msg)
 			return
 		}
 		taken = a

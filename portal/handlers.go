@@ -317,7 +317,7 @@ func (p *Portal) postLogin(w http.ResponseWriter, r *http.Request) {
 	if name != "" {
 		a, msg, ok := p.takeAttempt(r, name, store.FailuresPassword, "password")
 		if !ok {
-			again(http.StatusTooManyRequests, msg)
+			again(lockStatus(msg), msg)
 			return
 		}
 		taken = a
@@ -438,7 +438,16 @@ func (p *Portal) locked(ctx context.Context, name, method string) (string, bool)
 	return lockedMessage(wait, hard, p.cfg.HelpContact), hard || wait > 0
 }
 
-const msgUnavailable = "Sign-in is unavailable right now. Try again in a moment."
+const msgUnavailable = "Sign-in is temporarily unavailable. Try again in a moment."
+
+// lockStatus is the status of a page refusing a guess with msg: 503 when
+// the store could not be asked (msgUnavailable), 429 for a lockout.
+func lockStatus(msg string) int {
+	if msg == msgUnavailable {
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusTooManyRequests
+}
 
 func lockedMessage(wait time.Duration, hard bool, contact string) string {
 	switch {
@@ -620,7 +629,7 @@ func (p *Portal) checkCode(r *http.Request, user verifiers.User, m *method, digi
 	code, ok := verifiers.NormalizeCode(r.PostFormValue("code"), digits)
 	if !ok {
 		if msg, locked := p.locked(r.Context(), user.Name, codeFailures); locked {
-			return verifiers.Rejected, msg, http.StatusTooManyRequests
+			return verifiers.Rejected, msg, lockStatus(msg)
 		}
 		return verifiers.Rejected, badCodeFormat(digits), http.StatusBadRequest
 	}
@@ -635,7 +644,7 @@ func (p *Portal) checkCeremony(r *http.Request, user verifiers.User, m *method, 
 	answer := r.PostFormValue("credential")
 	if answer == "" {
 		if msg, locked := p.locked(r.Context(), user.Name, codeFailures); locked {
-			return verifiers.Rejected, msg, http.StatusTooManyRequests
+			return verifiers.Rejected, msg, lockStatus(msg)
 		}
 		return verifiers.Rejected, "Use your passkey first: select the button and follow your device.", http.StatusBadRequest
 	}
@@ -657,7 +666,7 @@ func (p *Portal) guess(r *http.Request, user verifiers.User, m *method, gone, un
 	method := m.desc.Name
 	taken, msg, ok := p.takeAttempt(r, user.Name, codeFailures, method)
 	if !ok {
-		return verifiers.Rejected, msg, http.StatusTooManyRequests
+		return verifiers.Rejected, msg, lockStatus(msg)
 	}
 	res, err := check()
 	if err != nil {
@@ -774,6 +783,10 @@ func (p *Portal) logout(w http.ResponseWriter, r *http.Request) {
 // and a log line, never a stack trace.
 func (p *Portal) storeError(w http.ResponseWriter, r *http.Request, err error) {
 	p.log.Error("sign-in failed on an internal error", zap.Error(err), zap.String("path", r.URL.Path))
-	p.render(w, r, http.StatusServiceUnavailable, "message", pageData{Title: "Try again", Heading: "Something went wrong",
+	heading := "Something went wrong"
+	if store.Unavailable(err) {
+		heading = "Sign-in is temporarily unavailable"
+	}
+	p.render(w, r, http.StatusServiceUnavailable, "message", pageData{Title: "Try again", Heading: heading,
 		Info: "We couldn't complete that step. Try again in a moment; if it keeps happening, contact " + p.cfg.HelpContact + ".", Continue: Prefix})
 }

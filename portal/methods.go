@@ -217,7 +217,7 @@ func (p *Portal) checkAnswered(w http.ResponseWriter, r *http.Request, pd pendin
 	ctx := r.Context()
 	if msg, locked := p.locked(ctx, user.Name, codeFailures); locked {
 		p.audit(r, "sign-in", user.Name, m.desc.Name, "locked")
-		show(http.StatusTooManyRequests, msg)
+		show(lockStatus(msg), msg)
 		return
 	}
 	res, err := m.Check(ctx, user, p.attempt(r, &pd), "")

@@ -53,7 +53,7 @@ func (p *Portal) changePassword(w http.ResponseWriter, r *http.Request, id *Iden
 		}
 		taken, msg, ok := p.takeAttempt(r, name, store.FailuresPassword, "password")
 		if !ok {
-			show(http.StatusTooManyRequests, msg)
+			show(lockStatus(msg), msg)
 			return
 		}
 		_, right, err := p.cfg.Users.Authenticate(ctx, source, name, r.PostFormValue("current"))

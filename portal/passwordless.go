@@ -106,7 +106,7 @@ func (p *Portal) passkeySignIn(w http.ResponseWriter, r *http.Request) {
 	for _, counter := range []string{store.FailuresPassword, codeFailures} {
 		if msg, locked := p.locked(ctx, user.Name, counter); locked {
 			p.audit(r, "sign-in", user.Name, method, "locked", zap.Bool("passwordless", true))
-			again(http.StatusTooManyRequests, msg)
+			again(lockStatus(msg), msg)
 			return
 		}
 	}
