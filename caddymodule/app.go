@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -381,12 +382,27 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.store.Close()
 		return err
 	}
+	var built atomic.Pointer[portal.Portal]
+	if reg := ctx.GetMetricsRegistry(); reg != nil {
+		m, err := newMetrics(reg, func() float64 {
+			if p := built.Load(); p != nil {
+				return p.RevocationFeedAge().Seconds()
+			}
+			return 0
+		})
+		if err != nil {
+			a.store.Close()
+			return fmt.Errorf("registering metrics: %w", err)
+		}
+		cfg.Observer = m
+	}
 	p, err := portal.New(cfg)
 	if err != nil {
 		a.store.Close()
 		return err
 	}
 	a.portal = p
+	built.Store(p)
 	return nil
 }
 

@@ -29,6 +29,9 @@ func (p *Portal) audit(r *http.Request, event, user, method, outcome string, ext
 		p.log.Warn("sign-in event", fields...)
 	}
 	p.remember(r, event, user, method, outcome)
+	if p.cfg.Observer != nil {
+		p.cfg.Observer.Event(event, method, outcome)
+	}
 }
 
 // nobody is where the password step's events for names that do not exist

@@ -58,6 +58,14 @@ type Decision struct {
 // no disk or network I/O, only the session cookie's MAC and cipher
 // (skipped for a value already verified) and in-memory lookups.
 func (p *Portal) Decide(f *Facts, pol Policy) Decision {
+	d := p.decide(f, pol)
+	if p.cfg.Observer != nil {
+		p.cfg.Observer.Decided(d.Outcome)
+	}
+	return d
+}
+
+func (p *Portal) decide(f *Facts, pol Policy) Decision {
 	id := p.authenticate(f.Secure(), f.Host, f.Cookies)
 	if id == nil {
 		return Decision{Outcome: SignIn, Location: p.signInURL(f)}

@@ -431,6 +431,7 @@ func (p *Portal) locked(ctx context.Context, name, method string) (string, bool)
 	f, err := p.cfg.Store.Failures(ctx, name, method)
 	if err != nil {
 		// Fail closed: without the counter we cannot enforce the limit.
+		p.storeFailed()
 		p.log.Error("reading failure counter", zap.Error(err))
 		return msgUnavailable, true
 	}
@@ -470,6 +471,7 @@ func lockedMessage(wait time.Duration, hard bool, contact string) string {
 func (p *Portal) takeAttempt(r *http.Request, user, counter, method string) (store.Attempt, string, bool) {
 	a, err := p.cfg.Store.TakeAttempt(r.Context(), user, counter, p.cfg.Now(), p.cfg.Lockout.Wait)
 	if err != nil {
+		p.storeFailed()
 		p.log.Error("taking an attempt", zap.Error(err))
 		p.audit(r, "sign-in", user, method, "error", zap.Error(err))
 		return store.Attempt{}, msgUnavailable, false
@@ -782,6 +784,7 @@ func (p *Portal) logout(w http.ResponseWriter, r *http.Request) {
 // storeError answers a failure of the store or of an encoder: a clear page
 // and a log line, never a stack trace.
 func (p *Portal) storeError(w http.ResponseWriter, r *http.Request, err error) {
+	p.storeFailed()
 	p.log.Error("sign-in failed on an internal error", zap.Error(err), zap.String("path", r.URL.Path))
 	heading := "Something went wrong"
 	if store.Unavailable(err) {

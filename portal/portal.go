@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -89,6 +90,8 @@ type Config struct {
 	// PasswordResetMethods is how many different methods a password reset
 	// needs: 1 or 2 (2 when zero).
 	PasswordResetMethods int
+	// Observer is told what the portal counts (nil: nothing).
+	Observer Observer
 }
 
 // Portal serves the sign-in pages and decides about every request.
@@ -111,6 +114,9 @@ type Portal struct {
 	accounts *account.Service
 
 	insecureWarned sync.Once
+	// feedSynced is when (unix nanoseconds) the revocation feed was last
+	// read from the store.
+	feedSynced atomic.Int64
 	// untrustedAuthz logs, once, a forward-auth request from a client
 	// that is not a trusted proxy.
 	untrustedAuthz sync.Once
@@ -184,6 +190,7 @@ func New(cfg Config) (*Portal, error) {
 		cfg.Now = time.Now
 	}
 	p := &Portal{cfg: cfg, revoked: newRevocations(), verified: newVerifiedCache(verifiedCacheSize), verifiedPlain: newVerifiedCache(verifiedCacheSize), origin: http.NewCrossOriginProtection(), log: cfg.Logger}
+	p.feedSucceeded()
 	if cfg.PortalURL != "" {
 		c, err := newCentral(cfg.PortalURL, cfg.CookieDomain)
 		if err != nil {
@@ -242,9 +249,7 @@ func New(cfg Config) (*Portal, error) {
 // Run keeps the revocation list in step with the store until ctx ends: an
 // initial load, then a poll every interval, and a daily prune.
 func (p *Portal) Run(ctx context.Context, interval time.Duration) {
-	if err := p.revoked.sync(ctx, p.cfg.Store, p.cfg.Now()); err != nil {
-		p.log.Error("loading revocations", zap.Error(err))
-	}
+	p.syncFeed(ctx)
 	poll := time.NewTicker(interval)
 	defer poll.Stop()
 	prune := time.NewTicker(24 * time.Hour)
@@ -254,9 +259,7 @@ func (p *Portal) Run(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-poll.C:
-			if err := p.revoked.sync(ctx, p.cfg.Store, p.cfg.Now()); err != nil && ctx.Err() == nil {
-				p.log.Error("refreshing revocations", zap.Error(err))
-			}
+			p.syncFeed(ctx)
 		case <-prune.C:
 			if err := p.cfg.Store.Prune(ctx, p.cfg.Now()); err != nil && ctx.Err() == nil {
 				p.log.Error("pruning store", zap.Error(err))
@@ -268,7 +271,18 @@ func (p *Portal) Run(ctx context.Context, interval time.Duration) {
 // SyncRevocations loads revocations from the store now (for tests and for
 // callers that cannot wait for the next poll).
 func (p *Portal) SyncRevocations(ctx context.Context) error {
-	return p.revoked.sync(ctx, p.cfg.Store, p.cfg.Now())
+	if err := p.revoked.sync(ctx, p.cfg.Store, p.cfg.Now()); err != nil {
+		return err
+	}
+	p.feedSucceeded()
+	return nil
+}
+
+// syncFeed reads the store's new sign-outs, logging a failure.
+func (p *Portal) syncFeed(ctx context.Context) {
+	if err := p.SyncRevocations(ctx); err != nil && ctx.Err() == nil {
+		p.feedFailed(err)
+	}
 }
 
 // IsPortalPath reports whether the request is for the portal's own pages.
