@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stepgate/stepgate/internal/gatewaytest"
 	"github.com/stepgate/stepgate/store"
@@ -98,4 +99,32 @@ func TestParallelWrongCodesTwoInstancesPostgres(t *testing.T) {
 	if n := checked(a, b); n > lo.Threshold || got[http.StatusUnauthorized] != n {
 		t.Fatalf("%d wrong codes checked (answers %v), want at most %d", n, got, lo.Threshold)
 	}
+}
+
+// TestSignOutReachesTheOtherInstanceAtOnce: with PostgreSQL, a sign-out on
+// one instance is read by the other when the database notifies it, well
+// before its next poll (an hour away here).
+func TestSignOutReachesTheOtherInstanceAtOnce(t *testing.T) {
+	a, b, _ := pgInstances(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go b.p.Run(ctx, time.Hour)
+	c := a.browser()
+	c.register("alice")
+	cookie := plainNames.session + "=" + c.cookie(plainNames.session).Value
+	if r := b.rawGet("/app", cookie, nil); r.status != http.StatusOK {
+		t.Fatalf("the session on the other instance: %d", r.status)
+	}
+	time.Sleep(300 * time.Millisecond) // b is listening by now
+	start := time.Now()
+	if r := c.post(Prefix+"logout", Prefix+"logout", url.Values{}); r.status != http.StatusOK {
+		t.Fatalf("sign-out: %d", r.status)
+	}
+	for b.rawGet("/app", cookie, nil).status == http.StatusOK {
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("the other instance did not learn of the sign-out within 5 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("the other instance refused the session %v after the sign-out", time.Since(start).Round(time.Millisecond))
 }

@@ -254,10 +254,18 @@ func (p *Portal) Run(ctx context.Context, interval time.Duration) {
 	defer poll.Stop()
 	prune := time.NewTicker(24 * time.Hour)
 	defer prune.Stop()
+	// A store that tells when sign-outs are written (PostgreSQL's
+	// LISTEN) has them read at once; the poll stays, for when it cannot.
+	var notified <-chan struct{}
+	if w, ok := p.cfg.Store.(store.RevocationWatcher); ok {
+		notified = w.WatchRevocations(ctx)
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-notified:
+			p.syncFeed(ctx)
 		case <-poll.C:
 			p.syncFeed(ctx)
 		case <-prune.C:

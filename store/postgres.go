@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -25,6 +26,7 @@ import (
 // Single statements need no lock.
 type Postgres struct {
 	*sqlStore
+	cfg *pgx.ConnConfig
 }
 
 // txLock is the advisory lock every transaction takes (an arbitrary key,
@@ -158,6 +160,15 @@ var postgresMigrations = []string{
 		reusable   BIGINT NOT NULL,
 		used_at    BIGINT NOT NULL DEFAULT 0
 	);`,
+	// Every committed sign-out notifies the instances listening (see
+	// WatchRevocations), once per statement.
+	`CREATE FUNCTION stepgate_revoked() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN
+		PERFORM pg_notify('stepgate_revocations', '');
+		RETURN NULL;
+	END $$;
+	CREATE TRIGGER revocations_notify AFTER INSERT ON revocations
+		FOR EACH STATEMENT EXECUTE FUNCTION stepgate_revoked();`,
 }
 
 // OpenPostgres connects to the database at url (postgres://…) and brings
@@ -174,7 +185,7 @@ func OpenPostgres(ctx context.Context, url string) (*Postgres, error) {
 		db.Close()
 		return nil, fmt.Errorf("postgres store: connecting to %s@%s/%s: %w", cfg.User, cfg.Host, cfg.Database, err)
 	}
-	s := &Postgres{&sqlStore{db: db}}
+	s := &Postgres{sqlStore: &sqlStore{db: db}, cfg: cfg}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("postgres store: %w", err)
@@ -313,4 +324,58 @@ func Unavailable(err error) bool {
 	var connErr *pgconn.ConnectError
 	return errors.Is(err, driver.ErrBadConn) || errors.As(err, &netErr) || errors.As(err, &connErr) ||
 		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// RevocationWatcher is implemented by a store that can tell when another
+// instance has recorded a sign-out, so that it is read at once rather than
+// at the next poll.
+type RevocationWatcher interface {
+	// WatchRevocations returns a channel that receives (without blocking
+	// the watcher: a pending signal is enough) after sign-outs are
+	// committed, until ctx ends. It keeps trying to listen while the
+	// database is out of reach; polling covers that time.
+	WatchRevocations(ctx context.Context) <-chan struct{}
+}
+
+// WatchRevocations implements RevocationWatcher with LISTEN on a
+// connection of its own.
+func (s *Postgres) WatchRevocations(ctx context.Context) <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	signal := func() {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	go func() {
+		for ctx.Err() == nil {
+			s.listen(ctx, signal)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+	return ch
+}
+
+// listen holds one LISTEN connection until it fails or ctx ends. After
+// (re)connecting it signals once, since sign-outs may have been missed
+// meanwhile.
+func (s *Postgres) listen(ctx context.Context, signal func()) {
+	conn, err := pgx.ConnectConfig(ctx, s.cfg.Copy())
+	if err != nil {
+		return
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, `LISTEN stepgate_revocations`); err != nil {
+		return
+	}
+	signal()
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return
+		}
+		signal()
+	}
 }

@@ -58,9 +58,10 @@ func TestPostgresInstancesStartTogether(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	var versions int
-	if err := db.QueryRow(`SELECT count(*) FROM stepgate_schema`).Scan(&versions); err != nil || versions != 1 {
-		t.Fatalf("schema versions recorded: %d, %v", versions, err)
+	var rows, versions, latest int
+	if err := db.QueryRow(`SELECT count(*), count(DISTINCT version), max(version) FROM stepgate_schema`).Scan(&rows, &versions, &latest); err != nil ||
+		rows != versions || versions != latest {
+		t.Fatalf("schema versions recorded: %d rows, %d versions, latest %d, %v", rows, versions, latest, err)
 	}
 }
 
