@@ -2,6 +2,7 @@ package caddymodule_test
 
 import (
 	"fmt"
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"io"
 	"net/http"
 	"net/url"
@@ -27,7 +28,16 @@ const (
 
 var testHash string
 
-func TestMain(m *testing.M) { gatewaytest.Main(m, "stepgate-caddytest-", testPassword, &testHash) }
+func TestMain(m *testing.M) {
+	// The test binary is also a Caddy with Stepgate, for the tests that
+	// need Caddy processes of their own (twoprocess_integration_test.go).
+	if config := os.Getenv(caddyProcessEnv); config != "" {
+		os.Args = []string{"stepgate", "run", "--config", config, "--adapter", "caddyfile"}
+		caddycmd.Main()
+		return
+	}
+	gatewaytest.Main(m, "stepgate-caddytest-", testPassword, &testHash)
+}
 
 // writeUsers writes a users file with the given users, all with testPassword.
 func writeUsers(t *testing.T, users ...string) string {
