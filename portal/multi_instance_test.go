@@ -2,6 +2,7 @@ package portal
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/stepgate/stepgate/internal/gatewaytest"
 	"github.com/stepgate/stepgate/store"
+	"github.com/stepgate/stepgate/verifiers/phone"
 )
 
 // pgInstances are two portal instances, each with its own connection pool
@@ -127,4 +129,39 @@ func TestSignOutReachesTheOtherInstanceAtOnce(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Logf("the other instance refused the session %v after the sign-out", time.Since(start).Round(time.Millisecond))
+}
+
+// TestTextCodeAcrossInstances: a code texted by one instance is accepted
+// by the other, and the text cooldown is one for both: asking the other
+// instance for a new code at once sends nothing.
+func TestTextCodeAcrossInstances(t *testing.T) {
+	inbox := &phoneInbox{}
+	countries, _ := phone.ParseCountries([]string{"+1"})
+	a, b, _ := pgInstances(t, func(c *Config) { c.SMS = &SMSConfig{Sender: inbox, Countries: countries} })
+	a.st.SetPhone(context.Background(), "bob", bobPhone)
+	onA := a.browser()
+	if r := onA.login("bob", testPassword); r.header.Get("Location") != Prefix+"verify" {
+		t.Fatalf("password step on a: %d %q", r.status, r.header.Get("Location"))
+	}
+	if inbox.count() != 1 {
+		t.Fatalf("%d texts after the password step", inbox.count())
+	}
+	// The same browser goes on at the other instance (same host, as
+	// behind a balancer: the cookies go along).
+	onB := b.browser()
+	onB.c.Jar = onA.c.Jar
+	u, _ := url.Parse(a.srv.URL)
+	for _, ck := range onA.c.Jar.Cookies(u) {
+		onB.c.Jar.SetCookies(u, []*http.Cookie{ck})
+	}
+	onB.base = a.srv.URL
+	onB.c.Transport = &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, strings.TrimPrefix(b.srv.URL, "http://"))
+	}}
+	if r := onB.post(Prefix+"verify", Prefix+"verify/method", url.Values{"method": {"sms"}}); inbox.count() != 1 {
+		t.Fatalf("a new code at once from the other instance: %d texts (answer %d)", inbox.count(), r.status)
+	}
+	if r := onB.post(Prefix+"verify", Prefix+"verify", url.Values{"code": {inbox.lastCode(t, bobPhone)}}); r.status != http.StatusSeeOther {
+		t.Fatalf("a's code at b: %d %s", r.status, r.body)
+	}
 }

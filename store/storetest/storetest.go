@@ -54,7 +54,7 @@ func Run(t *testing.T, b Backend) {
 	t.Run("AccessPassConcurrentExactlyOne", func(t *testing.T) { t.Parallel(); testAccessPassConcurrentExactlyOne(t, b) })
 	t.Run("DeviceLimit", func(t *testing.T) { t.Parallel(); testDeviceLimit(t, b) })
 	t.Run("RemoveMethodKeepsOneConcurrently", func(t *testing.T) { t.Parallel(); testRemoveMethodKeepsOneConcurrently(t, b) })
-	t.Run("TakeSendConcurrentExact", func(t *testing.T) { t.Parallel(); testTakeSendConcurrentExact(t, open) })
+	t.Run("TakeSendConcurrentExact", func(t *testing.T) { t.Parallel(); testTakeSendConcurrentExact(t, b) })
 	t.Run("PutPushRequestConcurrentBounded", func(t *testing.T) { t.Parallel(); testPutPushRequestConcurrentBounded(t, open) })
 }
 
@@ -1247,25 +1247,31 @@ func testResetMethods(t *testing.T, open func(*testing.T) store.Store) {
 	count("dave", 0)
 }
 
-// testTakeSendConcurrentExact: 20 sends at once against a limit of 5 (and
-// a wider one of 8) record exactly 5: each limit is checked and taken in
+// testTakeSendConcurrentExact: 20 sends at once, over two instances of a
+// store, against a limit of 5 (and a wider one of 8) record exactly 5: each limit is checked and taken in
 // one step, however the backend runs concurrent transactions.
-func testTakeSendConcurrentExact(t *testing.T, open func(*testing.T) store.Store) {
-	s := open(t)
+func testTakeSendConcurrentExact(t *testing.T, be Backend) {
+	s, other := be.OpenTwo(t)
 	ctx := context.Background()
 	now := time.Unix(1_700_000_000, 0)
 	limits := []store.Limit{{Key: "user:alice", Max: 5, Window: time.Hour}, {Key: "ip:192.0.2.1", Max: 8, Window: time.Hour}}
+	var turn atomic.Int32
 	sent := concurrentWins(t, func() (bool, error) {
-		blocked, _, err := s.TakeSend(ctx, limits, now)
+		// Spread over two instances of the store.
+		st := s
+		if turn.Add(1)%2 == 0 {
+			st = other
+		}
+		blocked, _, err := st.TakeSend(ctx, limits, now)
 		return blocked == nil && err == nil, err
 	})
 	if sent != 5 {
 		t.Fatalf("%d of 20 concurrent sends taken against a limit of 5", sent)
 	}
 	// The wider limit recorded the same 5: three more fit for someone else.
-	other := []store.Limit{{Key: "user:bob", Max: 5, Window: time.Hour}, {Key: "ip:192.0.2.1", Max: 8, Window: time.Hour}}
+	bobs := []store.Limit{{Key: "user:bob", Max: 5, Window: time.Hour}, {Key: "ip:192.0.2.1", Max: 8, Window: time.Hour}}
 	if sent = concurrentWins(t, func() (bool, error) {
-		blocked, _, err := s.TakeSend(ctx, other, now)
+		blocked, _, err := other.TakeSend(ctx, bobs, now)
 		return blocked == nil && err == nil, err
 	}); sent != 3 {
 		t.Fatalf("%d sends for bob taken where the shared limit had 3 left", sent)
