@@ -395,6 +395,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("registering metrics: %w", err)
 		}
 		cfg.Observer = m
+		cfg.Store = store.Timed(cfg.Store, m.storeOp)
 	}
 	p, err := portal.New(cfg)
 	if err != nil {

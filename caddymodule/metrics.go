@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"errors"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -14,6 +15,7 @@ type metrics struct {
 	events      *prometheus.CounterVec
 	decisions   [portal.Forbidden + 1]prometheus.Counter
 	storeErrors prometheus.Counter
+	storeTime   *prometheus.HistogramVec
 }
 
 // newMetrics registers the metrics on reg (taking over those a previous
@@ -30,7 +32,13 @@ func newMetrics(reg *prometheus.Registry, feedAge func() float64) (*metrics, err
 		Help: "Failures of the store (SQLite or PostgreSQL) seen by the sign-in pages and the revocation feed."})
 	feed := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "stepgate", Name: "revocation_feed_age_seconds",
 		Help: "Seconds since this instance last read the sign-outs of other instances from the store."}, feedAge)
+	storeTime := prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "stepgate", Name: "store_seconds",
+		Help:    "Time of each store operation (its method: TakeAttempt, UseCode, …), whatever the backend.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}, []string{"op"})
 	var err error
+	if m.storeTime, err = register(reg, storeTime); err != nil {
+		return nil, err
+	}
 	if m.events, err = register(reg, events); err != nil {
 		return nil, err
 	}
@@ -78,6 +86,11 @@ func (m *metrics) Decided(o portal.Outcome) {
 	if int(o) < len(m.decisions) && m.decisions[o] != nil {
 		m.decisions[o].Inc()
 	}
+}
+
+// storeOp records one store operation's time (see store.Timed).
+func (m *metrics) storeOp(op string, d time.Duration) {
+	m.storeTime.WithLabelValues(op).Observe(d.Seconds())
 }
 
 // StoreFailed implements portal.Observer.

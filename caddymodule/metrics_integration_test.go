@@ -53,6 +53,9 @@ http://localhost:9080, http://127.0.0.1:9080 {
 			t.Errorf("%s = %s, want %s", series, got, want)
 		}
 	}
+	if n := value(`stepgate_store_seconds_count{op="TakeAttempt"}`); n == "0" {
+		t.Errorf("TakeAttempt timed %s times", n)
+	}
 	if age := value("stepgate_revocation_feed_age_seconds"); age == "" || strings.HasPrefix(age, "-") {
 		t.Errorf("feed age %q", age)
 	}

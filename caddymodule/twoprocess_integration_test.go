@@ -30,7 +30,13 @@ func startCaddyProcess(t *testing.T, caddyfile, addr string) {
 	if err := os.WriteFile(path, []byte(caddyfile), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	// os.Executable, not os.Args[0]: other tests in this binary run
+	// Caddy's command line, which rewrites os.Args.
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self, "-test.run=^$")
 	cmd.Env = append(os.Environ(), caddyProcessEnv+"="+path)
 	logFile, _ := os.Create(filepath.Join(t.TempDir(), "caddy.log"))
 	cmd.Stdout, cmd.Stderr = logFile, logFile
