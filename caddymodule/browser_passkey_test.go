@@ -122,17 +122,7 @@ func TestBrowserPasskey(t *testing.T) {
 	// The next sign-in: alice types her password (the sign-in page's
 	// passkey autofill waits unanswered), then has nothing to do but
 	// answer her device, which signs once.
-	signOut(t, ctx)
-	presence(t, ctx, device, false)
-	step(t, ctx, "type the password",
-		chromedp.Navigate(base+"/"),
-		chromedp.WaitVisible(heading("Sign in")),
-		chromedp.SendKeys(labelled("Username"), "alice"),
-		chromedp.SendKeys(labelled("Password"), testPassword))
-	presence(t, ctx, device, true)
-	step(t, ctx, "sign in; the verify page asks the device by itself",
-		chromedp.Click(button("Sign in")),
-		hello("alice"))
+	passwordThenPasskey(t, ctx, device)
 	if keys := passkeysOn(t, ctx, device); len(keys) != 1 || keys[0].SignCount != key.SignCount+1 {
 		t.Fatalf("the device did not sign the sign-in once: %d passkeys, counter %v then %v", len(keys), key.SignCount, keys[0].SignCount)
 	}
@@ -150,17 +140,7 @@ func TestBrowserPasskey(t *testing.T) {
 
 	// The passkey alone: the sign-in page's button asks the device at
 	// once, and no password is typed.
-	signOut(t, ctx)
-	presence(t, ctx, device, false)
-	step(t, ctx, "open the sign-in page",
-		chromedp.Navigate(base+"/"),
-		chromedp.WaitVisible(heading("Sign in")),
-		chromedp.WaitVisible(button("Sign in with a passkey")))
-	onPhone(t, ctx, "44-passkey-sign-in")
-	presence(t, ctx, device, true)
-	step(t, ctx, "sign in with a passkey",
-		chromedp.Click(button("Sign in with a passkey")),
-		hello("alice"))
+	passkeyAlone(t, ctx, device, "44-passkey-sign-in")
 	step(t, ctx, "open Security info again",
 		chromedp.Click(button("Security info")),
 		chromedp.WaitVisible(heading("Security info")))
@@ -303,6 +283,32 @@ func TestBrowserPasskeyFromSecurityInfo(t *testing.T) {
 	onPhone(t, ctx, "45-passkey-added-security-info")
 
 	// Her password, then the passkey by itself: no code to type.
+	passwordThenPasskey(t, ctx, device)
+	if got := appHeader(t, ctx, "Remote-Auth-Methods"); got != "password,passkey" {
+		t.Fatalf("the app's Remote-Auth-Methods after the password and the passkey: %q", got)
+	}
+	if keys := passkeysOn(t, ctx, device); len(keys) != 1 {
+		t.Fatalf("the device holds %d passkeys after the sign-in, want 1", len(keys))
+	} else if keys[0].SignCount != key.SignCount+1 {
+		t.Fatalf("the device did not sign the sign-in once: counter %v then %v", key.SignCount, keys[0].SignCount)
+	}
+
+	// The passkey alone, from the sign-in page's button.
+	passkeyAlone(t, ctx, device, "")
+	if got := appHeader(t, ctx, "Remote-Auth-Methods"); got != "passkey" {
+		t.Fatalf("the app's Remote-Auth-Methods after the passkey alone: %q", got)
+	}
+	if loc, _ := chromedp.Run(ctx, chromedp.Location()); loc != base+"/" {
+		t.Fatalf("after the passkey alone: %s", loc)
+	}
+}
+
+// passwordThenPasskey signs alice out, then in with her password, the
+// device's presence off while she types (the sign-in page's autofill
+// would answer at once) and on before she signs in: the verify page asks
+// the device by itself and she reaches the app.
+func passwordThenPasskey(t *testing.T, ctx context.Context, device webauthn.AuthenticatorID) {
+	t.Helper()
 	signOut(t, ctx)
 	presence(t, ctx, device, false)
 	step(t, ctx, "type the password",
@@ -314,30 +320,23 @@ func TestBrowserPasskeyFromSecurityInfo(t *testing.T) {
 	step(t, ctx, "sign in; the verify page asks the device by itself",
 		chromedp.Click(button("Sign in")),
 		hello("alice"))
-	if got := appHeader(t, ctx, "Remote-Auth-Methods"); got != "password,passkey" {
-		t.Fatalf("the app's Remote-Auth-Methods after the password and the passkey: %q", got)
-	}
-	if keys := passkeysOn(t, ctx, device); len(keys) != 1 {
-		t.Fatalf("the device holds %d passkeys after the sign-in, want 1", len(keys))
-	} else if keys[0].SignCount != key.SignCount+1 {
-		t.Fatalf("the device did not sign the sign-in once: counter %v then %v", key.SignCount, keys[0].SignCount)
-	}
+}
 
-	// The passkey alone, from the sign-in page's button.
+// passkeyAlone signs alice out, then in with "Sign in with a passkey" and
+// no password; with shot, it keeps pictures of the sign-in page.
+func passkeyAlone(t *testing.T, ctx context.Context, device webauthn.AuthenticatorID, shot string) {
+	t.Helper()
 	signOut(t, ctx)
 	presence(t, ctx, device, false)
 	step(t, ctx, "open the sign-in page",
 		chromedp.Navigate(base+"/"),
 		chromedp.WaitVisible(heading("Sign in")),
 		chromedp.WaitVisible(button("Sign in with a passkey")))
+	if shot != "" {
+		onPhone(t, ctx, shot)
+	}
 	presence(t, ctx, device, true)
 	step(t, ctx, "sign in with a passkey",
 		chromedp.Click(button("Sign in with a passkey")),
 		hello("alice"))
-	if got := appHeader(t, ctx, "Remote-Auth-Methods"); got != "passkey" {
-		t.Fatalf("the app's Remote-Auth-Methods after the passkey alone: %q", got)
-	}
-	if loc, _ := chromedp.Run(ctx, chromedp.Location()); loc != base+"/" {
-		t.Fatalf("after the passkey alone: %s", loc)
-	}
 }
