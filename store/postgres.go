@@ -181,6 +181,7 @@ func OpenPostgres(ctx context.Context, url string) (*Postgres, error) {
 	}
 	db := sql.OpenDB(&pgConnector{stdlib.GetConnector(*cfg)})
 	db.SetMaxOpenConns(16)
+	db.SetMaxIdleConns(16)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("postgres store: connecting to %s@%s/%s: %w", cfg.User, cfg.Host, cfg.Database, err)

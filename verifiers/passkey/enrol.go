@@ -1,6 +1,7 @@
 package passkey
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -120,6 +121,12 @@ func (v *Verifier) finishEnrol(ctx context.Context, req verifiers.EnrolRequest, 
 	}
 	var st enrolState
 	if err := json.Unmarshal([]byte(req.State), &st); err != nil {
+		return refuse(msgStartAgain)
+	}
+	// A user's passkeys share one handle. A set-up begun before another
+	// one added the user's first passkey carries another handle: its
+	// passkey would name a user the others do not, and never sign in.
+	if len(recs) > 0 && !bytes.Equal(st.Handle, recs[0].Handle) {
 		return refuse(msgStartAgain)
 	}
 	answer := req.Form.Get("credential")

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -416,6 +417,35 @@ func TestAddRefusals(t *testing.T) {
 		Form: url.Values{"credential": {string(answer)}}})
 	if !errors.Is(err, store.ErrAlreadySetUp) {
 		t.Fatalf("first-sign-in set-up of a user with a passkey: %v", err)
+	}
+}
+
+// Two set-ups begun before the user had any passkey (a laptop and a
+// phone, in two sessions): the second to finish is asked to start again,
+// and then its passkey signs in as well as the first.
+func TestTwoFirstSetUpsShareOneHandle(t *testing.T) {
+	v := newVerifier(t)
+	laptop, phone := challenge("laptop"), challenge("phone")
+	first, second := beginAdd(t, v, alice, laptop), beginAdd(t, v, alice, phone)
+	k1, k2 := softkey.New(), softkey.New()
+	a1, _ := k1.Register([]byte(first.Data.(setUpPage).Options), origin)
+	if got, err := post(t, v, alice, laptop, first.State, string(a1), "Laptop"); err != nil || !got.Done {
+		t.Fatalf("the laptop: %+v, %v", got, err)
+	}
+	a2, _ := k2.Register([]byte(second.Data.(setUpPage).Options), origin)
+	got, err := post(t, v, alice, phone, second.State, string(a2), "Phone")
+	if err != nil || got.Done || !strings.Contains(got.Error, "Try again") {
+		t.Fatalf("the phone's set-up begun before the laptop's passkey: %+v, %v", got, err)
+	}
+	again := beginAdd(t, v, alice, phone)
+	a2, _ = k2.Register([]byte(again.Data.(setUpPage).Options), origin)
+	if got, err := post(t, v, alice, phone, again.State, string(a2), "Phone"); err != nil || !got.Done {
+		t.Fatalf("the phone, started again: %+v, %v", got, err)
+	}
+	for i, k := range []*softkey.Key{k1, k2} {
+		if res := signIn(t, v, alice, k, challenge(fmt.Sprint("s", i))); res != verifiers.Accepted {
+			t.Fatalf("passkey %d: %v", i+1, res)
+		}
 	}
 }
 
