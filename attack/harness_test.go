@@ -103,6 +103,7 @@ http://localhost:%d, http://127.0.0.1:%d {
 func (g *gateway) restart() {
 	g.t.Helper()
 	caddytest.NewTester(g.t).WithDefaultOverrides(caddytest.Config{AdminPort: adminPort}).InitServer(g.cfg, "caddyfile")
+	gatewaytest.Settled(g.t, httpPort)
 }
 
 // logLines returns the log entries whose raw JSON contains all of want.

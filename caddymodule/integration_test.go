@@ -76,6 +76,7 @@ func startCaddyfileWith(t *testing.T, global, stepgateBlock, sites string) strin
 }
 ` + sites
 	caddytest.NewTester(t).InitServer(caddyfile, "caddyfile")
+	gatewaytest.Settled(t, 9080, 9443)
 	return caddyfile
 }
 
