@@ -6,6 +6,8 @@
 #   PROFILE=1 bench/run.sh            # also CPU profiles of the Caddys of the stepgate,
 #                                     # forward_auth and stepgate_forward_auth scenarios
 #   RUSH_SECONDS=30 bench/run.sh      # a shorter 9 o'clock phase
+#   MULTI=0 bench/run.sh              # skip the several-instances phase
+#   PG_URL=postgres://… bench/run.sh  # its PostgreSQL (default: the tests' database)
 #
 # Every server (each scenario's Caddy, the upstream, the forward-auth service)
 # runs pinned to core 0 and wrk to core 1, so the server core is the one that
@@ -28,6 +30,8 @@ RUSH=${RUSH:-1}
 RUSH_PEOPLE=${RUSH_PEOPLE:-100}
 RUSH_SECONDS=${RUSH_SECONDS:-60}
 OUT=${OUT:-}
+MULTI=${MULTI:-1}
+PG_URL=${PG_URL:-postgres://stepgate:stepgate@127.0.0.1:5432/stepgate_test?sslmode=disable}
 
 cd "$(dirname "$0")/.."
 
@@ -38,6 +42,12 @@ if ! command -v wrk >/dev/null; then
 	else
 		sudo apt-get update -qq && sudo apt-get install -y -qq wrk >/dev/null
 	fi
+fi
+# The several-instances phase needs PostgreSQL (scripts/install-test-deps.sh
+# starts the one of the default URL) and psql to make a schema in it.
+if [ "$MULTI" = 1 ] && ! { command -v psql >/dev/null && psql "$PG_URL" -qAtc 'SELECT 1' >/dev/null 2>&1; }; then
+	echo "run.sh: no PostgreSQL at $PG_URL (or no psql): the several-instances phase is skipped (set PG_URL, or MULTI=0 to say so)" >&2
+	MULTI=0
 fi
 for tool in go curl ss; do
 	command -v "$tool" >/dev/null || { echo "run.sh: $tool is required" >&2; exit 1; }
@@ -52,7 +62,7 @@ else
 fi
 
 # A server left over on one of our ports would be measured instead of ours.
-for port in 9101 9102 9103 9111 9112 9113 9114 9115 9116 9190 9191 9192 9193; do
+for port in 9101 9102 9103 9111 9112 9113 9114 9115 9116 9130 9131 9132 9133 9134 9135 9190 9191 9192 9193; do
 	if ss -Hltn "sport = :$port" | grep -q .; then
 		echo "run.sh: port $port is already in use (a previous run still going?); stop that process first" >&2
 		exit 1
@@ -63,9 +73,11 @@ work=$(mktemp -d /tmp/stepgate-bench.XXXXXX)
 OUT=${OUT:-$work/results}
 mkdir -p "$OUT"
 pids=()
+schema=
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
+	[ -z "$schema" ] || psql "$PG_URL" -qAtc "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
@@ -207,6 +219,46 @@ caddyfile basic_auth 9114 "" "basic_auth {
 	}"
 caddyfile respond 9115 "" "respond \"bench ceiling: a fixed body about as long as the upstream's answer, so this scenario writes the same bytes as the others, with no proxy and no check in front of it; nothing else.\" 200"
 
+# Several instances: lb_stepgate is a Caddy load balancer (round robin)
+# in front of two Stepgates (9131, 9132) that share one PostgreSQL schema,
+# the same secret and the same users; lb_proxy is its baseline, the same
+# load balancer in front of two plain proxies (9134, 9135). The instances
+# trust the balancer's X-Forwarded-For, so each person keeps their address.
+if [ "$MULTI" = 1 ]; then
+	schema=stepgate_bench_$$_$RANDOM
+	psql "$PG_URL" -qAtc "CREATE SCHEMA $schema" >/dev/null
+	case $PG_URL in *\?*) STORE_URL="$PG_URL&search_path=$schema" ;; *) STORE_URL="$PG_URL?search_path=$schema" ;; esac
+	for inst in a:9131 b:9132; do
+		caddyfile "pg_${inst%%:*}" "${inst#*:}" "servers {
+		trusted_proxies static 127.0.0.1/32
+	}
+	stepgate {
+		users_file $work/users.yaml
+		secret $SECRET
+		store postgres \"$STORE_URL\"
+		registration first_sign_in
+		${PASSWORD_CPU:+password_cpu $PASSWORD_CPU}
+	}" "stepgate
+	reverse_proxy 127.0.0.1:9101 {
+		$TRANSPORT
+	}"
+	done
+	caddyfile lb_stepgate 9130 "" "reverse_proxy 127.0.0.1:9131 127.0.0.1:9132 {
+		lb_policy round_robin
+		$TRANSPORT
+	}"
+	for inst in a:9134 b:9135; do
+		caddyfile "lbp_${inst%%:*}" "${inst#*:}" "" "reverse_proxy 127.0.0.1:9101 {
+		$TRANSPORT
+	}"
+	done
+	caddyfile lb_proxy 9133 "" "reverse_proxy 127.0.0.1:9134 127.0.0.1:9135 {
+		lb_policy round_robin
+		$TRANSPORT
+	}"
+	for port in 9130 9131 9132 9133 9134 9135; do ready "http://127.0.0.1:$port/"; done
+fi
+
 for port in 9101 9103 9111 9112 9113 9114 9115 9116; do ready "http://127.0.0.1:$port/"; done
 
 # The credentials each scenario's requests carry.
@@ -244,12 +296,30 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Accept: text/html' "${signin_u
 code=$(curl -s -o /dev/null -w '%{http_code}' "$(url stepgate_forward_auth)")
 [ "$code" = 401 ] || { echo "run.sh: stepgate_forward_auth answers an API client without a session $code, not 401" >&2; exit 1; }
 
+# The load-balanced scenarios' session is signed in through the balancer,
+# so its steps alternate between the two instances.
+if [ "$MULTI" = 1 ]; then
+	LBCOOKIE=$("$work/benchkit" signin -base http://127.0.0.1:9130 -user alice -password "$PASSWORD")
+	LBHDRS=(-H "Cookie: $LBCOOKIE; $FWDCOOKIE" -H "Authorization: Basic $BASIC")
+	for name in lb_proxy lb_stepgate; do
+		code=$(curl -s -o /dev/null -w '%{http_code}' "${LBHDRS[@]}" "$(url "$name")")
+		[ "$code" = 200 ] || { echo "run.sh: $name answers $code, not 200; logs in $work" >&2; exit 1; }
+	done
+	for port in 9131 9132; do
+		code=$(curl -s -o /dev/null -w '%{http_code}' "${LBHDRS[@]}" "http://127.0.0.1:$port/")
+		[ "$code" = 200 ] || { echo "run.sh: the instance on $port refuses the balancer's session ($code)" >&2; exit 1; }
+	done
+	code=$(curl -s -o /dev/null -w '%{http_code}' "$(url lb_stepgate)")
+	[ "$code" = 401 ] || { echo "run.sh: lb_stepgate lets a request without a session through ($code)" >&2; exit 1; }
+fi
+
 timewait() { ss -Htan state time-wait | wc -l; }
 
 # load NAME SECONDS OUTFILE runs wrk against a scenario.
 load() {
-	local name=$1 secs=$2 out=$3
-	"${LOAD[@]}" wrk -t1 "-c$CONNS" "-d${secs}s" --latency "${HDRS[@]}" "$(url "$name")" >"$out"
+	local name=$1 secs=$2 out=$3 hdrs=("${HDRS[@]}")
+	case $name in lb_*) hdrs=("${LBHDRS[@]}") ;; esac
+	"${LOAD[@]}" wrk -t1 "-c$CONNS" "-d${secs}s" --latency "${hdrs[@]}" "$(url "$name")" >"$out"
 }
 
 rss() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
@@ -258,10 +328,12 @@ rss() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 # used so far: the scenario's Caddy as "front", then the others by name.
 CLK_TCK=$(getconf CLK_TCK)
 cpus() {
-	local role pid
-	for role in front upstream fwdauth stepgate_authz; do
+	local role pid roles="front upstream fwdauth stepgate_authz"
+	case $1 in lb_stepgate*) roles="front upstream pg_a pg_b" ;; lb_proxy*) roles="front upstream lbp_a lbp_b" ;; esac
+	for role in $roles; do
 		if [ "$role" = front ]; then eval "pid=\$pid_${1%%+*}"; else eval "pid=\$pid_$role"; fi
-		awk -v role="$role" -v hz="$CLK_TCK" '{print role, int(($14 + $15) * 1e6 / hz)}' "/proc/$pid/stat"
+		# The instances are reported as "inst_a" and "inst_b" in both scenarios.
+		awk -v role="$role" -v hz="$CLK_TCK" '{sub(/^(pg|lbp)_/, "inst_", role); print role, int(($14 + $15) * 1e6 / hz)}' "/proc/$pid/stat"
 	done
 }
 
@@ -280,6 +352,7 @@ measure() {
 
 echo "warming up…" >&2
 for name in $SCENARIOS; do load "$name" 3 /dev/null; done
+[ "$MULTI" != 1 ] || for name in lb_proxy lb_stepgate; do load "$name" 3 /dev/null; done
 
 # Phase r: the scenarios interleaved, round after round.
 for round in $(seq "$ROUNDS"); do
@@ -342,6 +415,37 @@ if [ "$RUSH" = 1 ]; then
 	rss "$pid_stepgate" >"$OUT/stepgate+rush.rss"
 fi
 
+# Phase m, several instances: lb_proxy and lb_stepgate interleaved, round
+# after round; then phase p, a 9 o'clock rush through the balancer (every
+# person's steps alternate between the instances, so each sign-in is
+# started on one and finished on the other, in PostgreSQL).
+if [ "$MULTI" = 1 ]; then
+	printf 'lb_proxy\nlb_stepgate\n' >"$OUT/m-scenarios"
+	[ "$RUSH" != 1 ] || sleep "$COOLDOWN"
+	for round in $(seq "$ROUNDS"); do
+		for name in lb_proxy lb_stepgate; do
+			echo "several instances, round $round/$ROUNDS: $name" >&2
+			measure m "$round" "$name"
+		done
+	done
+	for name in lb_proxy lb_stepgate pg_a pg_b; do
+		eval "rss \$pid_$name" >"$OUT/$name.rss"
+	done
+	if [ "$RUSH" = 1 ]; then
+		printf 'lb_stepgate\nlb_stepgate+rush\n' >"$OUT/p-scenarios"
+		echo "several instances, 9 o'clock: $RUSH_PEOPLE people and $FLOOD_CLIENTS flood clients through the balancer (${RUSH_SECONDS}s)" >&2
+		measure p 1 lb_stepgate "$RUSH_SECONDS"
+		"${LOAD[@]}" "$work/benchkit" flood -base "$(url lb_stepgate)" -c "$FLOOD_CLIENTS" -d "${RUSH_SECONDS}s" >"$OUT/p1-flood.txt" &
+		flood_pid=$!
+		"${LOAD[@]}" "$work/benchkit" rush -base "$(url lb_stepgate)" -n "$RUSH_PEOPLE" -password "$PASSWORD" \
+			-first 127.0.0.2 -spread "$((RUSH_SECONDS * 5 / 6))s" >"$OUT/p1-rush.txt" &
+		rush_pid=$!
+		measure p 1 lb_stepgate+rush "$RUSH_SECONDS"
+		wait "$flood_pid" "$rush_pid"
+		rss "$pid_lb_stepgate" >"$OUT/lb_stepgate+rush.rss"
+	fi
+fi
+
 echo
 echo "Stepgate load test: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(go version | cut -d' ' -f3), wrk -t1 -c$CONNS -d${DURATION}s"
 pairs=
@@ -359,6 +463,17 @@ if [ "$RUSH" = 1 ]; then
 	echo "9 o'clock: $RUSH_PEOPLE people signing in once each from their own addresses within ${RUSH_SECONDS}s, while $FLOOD_CLIENTS flood clients on one address post wrong passwords (ratio = throughput kept)"
 	"$work/benchkit" report -dir "$OUT" -phase n -baseline stepgate
 	echo "people: $(cat "$OUT/n1-rush.txt")"
+fi
+if [ "$MULTI" = 1 ]; then
+	echo
+	echo "Several instances: a Caddy load balancer (round robin) in front of two Stepgates sharing PostgreSQL, against the same balancer in front of two plain proxies (inst_a, inst_b are the two instances; PostgreSQL's own CPU is not counted)"
+	"$work/benchkit" report -dir "$OUT" -phase m -baseline lb_proxy
+	if [ "$RUSH" = 1 ]; then
+		echo
+		echo "Several instances, 9 o'clock: $RUSH_PEOPLE people signing in through the balancer within ${RUSH_SECONDS}s while $FLOOD_CLIENTS flood clients post wrong passwords (ratio = throughput kept)"
+		"$work/benchkit" report -dir "$OUT" -phase p -baseline lb_stepgate
+		echo "people: $(cat "$OUT/p1-rush.txt")"
+	fi
 fi
 for t in stepgate forward_auth stepgate_forward_auth stepgate_authz; do
 	[ -s "$OUT/$t.pprof" ] || continue
