@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/stepgate/stepgate/directory"
 	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers"
 	"github.com/stepgate/stepgate/verifiers/password"
@@ -23,24 +24,41 @@ import (
 // the Service has none.
 var ErrNoUsersFile = errors.New("no users file: pass --config with the Caddyfile that names users_file, or --users-file PATH")
 
-// UnknownUserError is returned when a name is not in the users file.
+// UnknownUserError is returned when a name is not in the directory.
 type UnknownUserError struct {
 	// Name is the name asked for.
 	Name string
-	// UsersFile is the users file it is not in.
-	UsersFile string
+	// Directory names the directory it is not in ("the users file …").
+	Directory string
 }
 
-// Error says which name is not in which users file.
+// Error says which name is not in which directory.
 func (e *UnknownUserError) Error() string {
-	return fmt.Sprintf("no user %q in the users file %s (`stepgate user list` lists them)", e.Name, e.UsersFile)
+	return fmt.Sprintf("no user %q in %s (`stepgate user list` lists them)", e.Name, e.Directory)
+}
+
+// ReadOnlyError is returned by operations that change users (add, disable,
+// enable, set a password) when the users come from a directory Stepgate
+// does not write to.
+type ReadOnlyError struct {
+	// Directory names it ("the LDAP directory …").
+	Directory string
+}
+
+func (e *ReadOnlyError) Error() string {
+	return fmt.Sprintf("the users come from %s: add, disable and change them there", e.Directory)
 }
 
 // Config is what a Service works on.
 type Config struct {
-	// UsersFile is the path of the users file. Empty: operations that need
-	// it fail with ErrNoUsersFile, and those that only touch the store
-	// (Unlock, Devices, RemoveDevice) do not check that the user exists.
+	// Users is the user directory (the gateway's, kept up to date in
+	// memory). Nil: UsersFile is read at each operation.
+	Users directory.Directory
+	// UsersFile is the path of the users file, read afresh by each
+	// operation (the `stepgate user` commands), when Users is nil. Both
+	// empty: operations that need users fail with ErrNoUsersFile, and
+	// those that only touch the store (Unlock, Devices, RemoveDevice) do
+	// not check that the user exists.
 	UsersFile string
 	// Store holds the users' methods, counters and activity.
 	Store store.Store
@@ -90,14 +108,49 @@ func New(cfg Config) *Service {
 }
 
 // UsersFile is the users file the Service works on ("" when none).
-func (s *Service) UsersFile() string { return s.cfg.UsersFile }
+func (s *Service) UsersFile() string {
+	if f, ok := s.cfg.Users.(*password.Directory); ok {
+		return f.Path()
+	}
+	return s.cfg.UsersFile
+}
 
-// directory loads the users file as it is now.
-func (s *Service) directory() (*password.Directory, error) {
-	if s.cfg.UsersFile == "" {
+// hasUsers reports whether the Service has a directory of users.
+func (s *Service) hasUsers() bool { return s.cfg.Users != nil || s.cfg.UsersFile != "" }
+
+// directory returns the user directory: the configured one, or the users
+// file as it is now.
+func (s *Service) directory() (directory.Directory, error) {
+	switch {
+	case s.cfg.Users != nil:
+		return s.cfg.Users, nil
+	case s.cfg.UsersFile == "":
 		return nil, ErrNoUsersFile
 	}
 	return password.Open(s.cfg.UsersFile)
+}
+
+// editor returns the user directory to change users in: an error when
+// there is none or Stepgate does not write to it. With missingOK a users
+// file that does not exist yet is an empty one (AddUser creates it).
+func (s *Service) editor(missingOK bool) (directory.Editor, error) {
+	var d directory.Directory
+	var err error
+	if s.cfg.Users == nil && missingOK && s.cfg.UsersFile != "" {
+		if d, err = password.OpenOrEmpty(s.cfg.UsersFile); err != nil {
+			return nil, fmt.Errorf("%w (not changed)", err)
+		}
+	} else {
+		d, err = s.directory()
+	}
+	if err != nil {
+		return nil, err
+	}
+	ed, ok := d.(directory.Editor)
+	if !ok {
+		return nil, &ReadOnlyError{Directory: d.Name()}
+	}
+	return ed, nil
 }
 
 // Lookup returns the user called name from the users file, or an
@@ -112,7 +165,7 @@ func (s *Service) user(name string) (verifiers.User, error) {
 	}
 	u, ok := d.Lookup(password.NormalizeName(name))
 	if !ok {
-		return verifiers.User{}, &UnknownUserError{Name: name, UsersFile: s.cfg.UsersFile}
+		return verifiers.User{}, &UnknownUserError{Name: name, Directory: d.Name()}
 	}
 	return u, nil
 }
@@ -120,7 +173,7 @@ func (s *Service) user(name string) (verifiers.User, error) {
 // checkUser returns the normalised name of a user who must exist when
 // the Service has a users file; without one it returns name as given.
 func (s *Service) checkUser(name string) (string, error) {
-	if s.cfg.UsersFile == "" {
+	if !s.hasUsers() {
 		return name, nil
 	}
 	u, err := s.user(name)

@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/stepgate/stepgate/directory"
 	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers/password"
 )
@@ -22,7 +23,7 @@ func (s *Service) Disable(ctx context.Context, name string) (bool, error) {
 		return false, err
 	}
 	yes := true
-	changed, err := s.changeUser(u.Name, password.Change{Disabled: &yes})
+	changed, err := s.changeUser(ctx, u.Name, directory.Change{Disabled: &yes})
 	if err != nil {
 		return false, err
 	}
@@ -43,7 +44,7 @@ func (s *Service) Enable(ctx context.Context, name string) (bool, error) {
 		return false, err
 	}
 	no := false
-	changed, err := s.changeUser(u.Name, password.Change{Disabled: &no})
+	changed, err := s.changeUser(ctx, u.Name, directory.Change{Disabled: &no})
 	if err != nil {
 		return false, err
 	}
@@ -104,7 +105,7 @@ func (s *Service) SetPassword(ctx context.Context, name, pw string) (store.Revoc
 	if err != nil {
 		return store.Revocation{}, err
 	}
-	if _, err := s.changeUser(u.Name, password.Change{Hash: &hash}); err != nil {
+	if _, err := s.changeUser(ctx, u.Name, directory.Change{Hash: &hash}); err != nil {
 		return store.Revocation{}, err
 	}
 	rv, err := s.endSessions(ctx, u.Name)
@@ -115,11 +116,15 @@ func (s *Service) SetPassword(ctx context.Context, name, pw string) (store.Revoc
 	return rv, nil
 }
 
-// changeUser changes the user's entry in the users file.
-func (s *Service) changeUser(name string, c password.Change) (bool, error) {
-	changed, err := password.ChangeUser(s.cfg.UsersFile, name, c)
-	if errors.Is(err, password.ErrNoSuchUser) {
-		return false, &UnknownUserError{Name: name, UsersFile: s.cfg.UsersFile}
+// changeUser changes the user in the directory.
+func (s *Service) changeUser(ctx context.Context, name string, c directory.Change) (bool, error) {
+	ed, err := s.editor(false)
+	if err != nil {
+		return false, err
+	}
+	changed, err := ed.ChangeUser(ctx, name, c)
+	if errors.Is(err, directory.ErrNoSuchUser) {
+		return false, &UnknownUserError{Name: name, Directory: ed.Name()}
 	}
 	return changed, err
 }

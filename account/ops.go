@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/stepgate/stepgate/directory"
 	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers/password"
 )
@@ -38,8 +39,9 @@ func CheckName(name string) error {
 // it does not exist. The file is replaced atomically under the users
 // file's lock, so concurrent writers lose none of each other's changes.
 func (s *Service) Add(ctx context.Context, u NewUser) error {
-	if s.cfg.UsersFile == "" {
-		return ErrNoUsersFile
+	ed, err := s.editor(true)
+	if err != nil {
+		return err
 	}
 	if err := CheckName(u.Name); err != nil {
 		return err
@@ -51,10 +53,14 @@ func (s *Service) Add(ctx context.Context, u NewUser) error {
 	if err != nil {
 		return err
 	}
-	if err := password.AddUser(s.cfg.UsersFile, password.NewUser{Name: u.Name, DisplayName: u.DisplayName, Email: u.Email, Groups: u.Groups, Hash: hash}); err != nil {
+	if err := ed.AddUser(ctx, directory.NewUser{Name: u.Name, DisplayName: u.DisplayName, Email: u.Email, Groups: u.Groups, Hash: hash}); err != nil {
 		return err
 	}
-	s.audit("user-added", u.Name, zap.String("users_file", s.cfg.UsersFile), zap.Strings("groups", u.Groups))
+	where := zap.String("directory", ed.Name())
+	if f, ok := ed.(*password.Directory); ok {
+		where = zap.String("users_file", f.Path())
+	}
+	s.audit("user-added", u.Name, where, zap.Strings("groups", u.Groups))
 	return nil
 }
 

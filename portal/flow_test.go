@@ -145,7 +145,7 @@ func TestWrongPasswordAndUnknownUserLookAlike(t *testing.T) {
 func TestPasswordHashingAtItsCeilingSaysBusy(t *testing.T) {
 	e := newEnv(t)
 	// One hash empties the bucket, which then refills over hours.
-	e.cfg.Users.SetLimits(password.Limits{CPUShare: 1e-6, CPUBurst: time.Nanosecond, Attempts: 100, Wait: 50 * time.Millisecond})
+	e.cfg.Users.(*password.Directory).SetLimits(password.Limits{CPUShare: 1e-6, CPUBurst: time.Nanosecond, Attempts: 100, Wait: 50 * time.Millisecond})
 	b := e.browser()
 	if r := b.login("alice", "nope"); r.status != http.StatusUnauthorized {
 		t.Fatalf("first attempt: %d", r.status)
@@ -168,7 +168,7 @@ func TestPasswordHashingAtItsCeilingSaysBusy(t *testing.T) {
 // counted against the account (no lockout from someone else's flood).
 func TestTooManyAttemptsFromOneNetwork(t *testing.T) {
 	e := newEnv(t)
-	e.cfg.Users.SetLimits(password.Limits{CPUShare: 1, Attempts: 2, Per: time.Minute, RefusalDelay: -1})
+	e.cfg.Users.(*password.Directory).SetLimits(password.Limits{CPUShare: 1, Attempts: 2, Per: time.Minute, RefusalDelay: -1})
 	b := e.browser()
 	for i := range 2 {
 		if r := b.login("alice", "nope"); r.status != http.StatusUnauthorized {

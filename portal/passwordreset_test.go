@@ -431,7 +431,7 @@ func TestPasswordResetFormsNeedCSRF(t *testing.T) {
 // third start from one network is refused 429 and sends nothing.
 func TestPasswordResetStartsUseTheNetworksBudget(t *testing.T) {
 	e, inbox := newResetEnv(t, 1)
-	e.cfg.Users.SetLimits(password.Limits{CPUShare: 1, Attempts: 2, Per: time.Minute, RefusalDelay: -1})
+	e.cfg.Users.(*password.Directory).SetLimits(password.Limits{CPUShare: 1, Attempts: 2, Per: time.Minute, RefusalDelay: -1})
 	if err := e.st.SetPhone(context.Background(), "alice", alicePhone); err != nil {
 		t.Fatal(err)
 	}

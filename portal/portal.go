@@ -19,9 +19,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/stepgate/stepgate/account"
+	"github.com/stepgate/stepgate/directory"
 	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers"
-	"github.com/stepgate/stepgate/verifiers/password"
 )
 
 // Prefix is the path under which the portal serves its pages on every
@@ -30,8 +30,8 @@ const Prefix = "/.stepgate/"
 
 // Config is what the portal needs; caddymodule fills it from the Caddy app.
 type Config struct {
-	// Users is the users file.
-	Users *password.Directory
+	// Users is the user directory (the users file, LDAP).
+	Users directory.Directory
 	// Store keeps security info, counters and revocations.
 	Store store.Store
 	// Secrets derive the cookie and at-rest keys; the first is current,
@@ -222,7 +222,7 @@ func New(cfg Config) (*Portal, error) {
 	for i, k := range p.keys {
 		passKeys[i] = k.accessPass
 	}
-	p.accounts = account.New(account.Config{UsersFile: cfg.Users.Path(), Store: cfg.Store, Logger: cfg.Logger, Now: cfg.Now,
+	p.accounts = account.New(account.Config{Users: cfg.Users, Store: cfg.Store, Logger: cfg.Logger, Now: cfg.Now,
 		SessionLifetime: cfg.Lifetime, PassKeys: passKeys})
 	if p.pages, err = loadPages(); err != nil {
 		return nil, err

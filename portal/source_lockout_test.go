@@ -37,7 +37,7 @@ func (b *browser) loginFrom(ip, user, pw string) resp {
 // are held nor restart the account's back-off.
 func TestOverBudgetNetworkCannotLockOthersOut(t *testing.T) {
 	e := newEnv(t, fromNetwork)
-	e.cfg.Users.SetLimits(password.Limits{CPUShare: 1, Attempts: 3, Per: time.Hour, RefusalDelay: 500 * time.Millisecond})
+	e.cfg.Users.(*password.Directory).SetLimits(password.Limits{CPUShare: 1, Attempts: 3, Per: time.Hour, RefusalDelay: 500 * time.Millisecond})
 	b := e.browser()
 	for i := range 3 {
 		if r := b.loginFrom("192.0.2.1", "alice", "wrong"); r.status != http.StatusUnauthorized {

@@ -2,24 +2,21 @@ package password
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"reflect"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/stepgate/stepgate/directory"
 )
 
-// Change is what ChangeUser changes in one user's entry; nil fields stay.
-type Change struct {
-	// Hash replaces the password hash (from Hash).
-	Hash *string
-	// Disabled sets or clears `disabled: true`.
-	Disabled *bool
-}
+// Change is what ChangeUser changes in one user's entry (Disabled sets or
+// clears `disabled: true`); nil fields stay.
+type Change = directory.Change
 
-// ErrNoSuchUser is returned by ChangeUser for a name not in the file.
-var ErrNoSuchUser = errors.New("no such user")
+// ErrNoSuchUser is wrapped by ChangeUser for a name not in the file.
+var ErrNoSuchUser = directory.ErrNoSuchUser
 
 // ChangeUser changes one user's entry of the users file at path. Like
 // AddUser it holds the users file's lock from reading the file to renaming

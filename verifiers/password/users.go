@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/stepgate/stepgate/directory"
 	"github.com/stepgate/stepgate/verifiers"
 )
 
@@ -112,15 +113,21 @@ func Open(path string) (*Directory, error) {
 	if path == "" {
 		return nil, errors.New("no users file configured (users_file)")
 	}
-	p := DefaultParams
-	d := &Directory{path: path, hashing: newGate(DefaultLimits, p.Threads), seed: maphash.MakeSeed(), logger: zap.NewNop(), write: writeAtomicIf}
-	d.params.Store(&p)
-	snap, err := load(path, p)
+	d := newDirectory(path)
+	snap, err := load(path, d.Params())
 	if err != nil {
 		return nil, err
 	}
 	d.current.Store(snap)
 	return d, nil
+}
+
+// newDirectory is a Directory of path with no users loaded yet.
+func newDirectory(path string) *Directory {
+	p := DefaultParams
+	d := &Directory{path: path, hashing: newGate(DefaultLimits, p.Threads), seed: maphash.MakeSeed(), logger: zap.NewNop(), write: writeAtomicIf}
+	d.params.Store(&p)
+	return d
 }
 
 // SetParams sets the argon2id parameters of upgraded hashes (and of the
@@ -156,6 +163,45 @@ func (d *Directory) SetLogger(l *zap.Logger) { d.logger = l }
 
 // Path is the users file's path.
 func (d *Directory) Path() string { return d.path }
+
+// The users file is a directory Stepgate writes to.
+var _ directory.Editor = (*Directory)(nil)
+
+// Name implements directory.Directory.
+func (d *Directory) Name() string { return "the users file " + d.path }
+
+// AddUser implements directory.Editor: AddUser on the file, then a reload,
+// so this Directory has the user at once.
+func (d *Directory) AddUser(_ context.Context, u NewUser) error {
+	if err := AddUser(d.path, u); err != nil {
+		return err
+	}
+	_, err := d.Reload()
+	return err
+}
+
+// ChangeUser implements directory.Editor: ChangeUser on the file, then a
+// reload.
+func (d *Directory) ChangeUser(_ context.Context, name string, c Change) (bool, error) {
+	changed, err := ChangeUser(d.path, name, c)
+	if err != nil || !changed {
+		return changed, err
+	}
+	_, err = d.Reload()
+	return true, err
+}
+
+// OpenOrEmpty is Open for a users file that may not exist yet (`stepgate
+// user add` creates it): a missing file is a directory with no users.
+func OpenOrEmpty(path string) (*Directory, error) {
+	d, err := Open(path)
+	if err == nil || !errors.Is(err, os.ErrNotExist) {
+		return d, err
+	}
+	d = newDirectory(path)
+	d.current.Store(&snapshot{users: map[string]entry{}, dummies: map[string]string{"": dummyLike(formatArgon2id(d.Params(), make([]byte, argonSaltLen), make([]byte, argonKeyLen)))}})
+	return d, nil
+}
 
 func load(path string, params Params) (*snapshot, error) {
 	f, err := os.Open(path)
@@ -521,13 +567,7 @@ func (d *Directory) Watch(ctx context.Context, interval time.Duration, reloaded 
 }
 
 // NewUser is what `stepgate user add` writes.
-type NewUser struct {
-	Name        string
-	DisplayName string
-	Email       string
-	Groups      []string
-	Hash        string
-}
+type NewUser = directory.NewUser
 
 // AddUser adds a user to the users file at path, creating the file if it
 // does not exist. The new entry goes at the end of `users:`; the rest of
