@@ -548,3 +548,21 @@ func (d *Directory) UseGate(g *Gate) {
 	g.g.configure(d.hashing.limits(), d.Params().Threads)
 	d.hashing = g.g
 }
+
+// Admit is the gate's CheckSource for a directory that checks passwords
+// elsewhere (LDAP): nil, or the *TooManyAttemptsError after the refusal
+// delay.
+func (g *Gate) Admit(ctx context.Context, source string) error { return g.g.admit(ctx, source) }
+
+// Take uses one attempt of source's budget for a password checked
+// elsewhere (an LDAP bind): a *TooManyAttemptsError when it is used up.
+// Call giveBack when the password was right.
+func (g *Gate) Take(ctx context.Context, source string) (giveBack func(), err error) {
+	return g.g.take(ctx, source)
+}
+
+// SetLimits sets the gate's limits (the per-network budget is what a
+// directory that hashes nothing uses).
+func (g *Gate) SetLimits(l Limits) {
+	g.g.configure(l, DefaultParams.Threads)
+}

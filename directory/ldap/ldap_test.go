@@ -1,0 +1,253 @@
+package ldap
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	goldap "github.com/go-ldap/ldap/v3"
+
+	"github.com/stepgate/stepgate/directory"
+	"github.com/stepgate/stepgate/internal/gatewaytest"
+	"github.com/stepgate/stepgate/verifiers/password"
+)
+
+// testConfig is the tests' OpenLDAP (scripts/install-test-deps.sh), over
+// StartTLS with its CA, as Stepgate's read-only account.
+func testConfig(t *testing.T) Config {
+	t.Helper()
+	gatewaytest.LDAPAdmin(t) // skips, or fails under CI, without a server
+	return Config{
+		URLs: []string{gatewaytest.LDAPServer()}, StartTLS: true, CAFile: gatewaytest.LDAPCA(),
+		BindDN: gatewaytest.LDAPServiceDN, BindPassword: gatewaytest.LDAPServicePassword,
+		BaseDN: gatewaytest.LDAPBaseDN, Timeout: 2 * time.Second,
+	}
+}
+
+func open(t *testing.T, cfg Config) *Directory {
+	t.Helper()
+	d, err := Open(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	// No per-network budget in the way (TestBudget sets its own).
+	d.SetLimits(password.Limits{CPUShare: 1, Attempts: 1 << 20})
+	return d
+}
+
+var ctx = context.Background()
+
+func TestUsersAndGroups(t *testing.T) {
+	t.Parallel()
+	d := open(t, testConfig(t))
+	alice, groups, ok := d.LookupWithGroups("alice")
+	if !ok || alice.DisplayName != "Alice Example" || alice.Email != "alice@stepgate.test" || alice.Disabled {
+		t.Fatalf("alice = %+v, %v", alice, ok)
+	}
+	// admins directly, staff through admins (a nested group).
+	if groups != "admins,staff" || !slices.Equal(alice.Groups, []string{"admins", "staff"}) {
+		t.Errorf("alice's groups = %q %v, want admins,staff", groups, alice.Groups)
+	}
+	if bob, ok := d.Lookup("bob"); !ok || !slices.Equal(bob.Groups, []string{"staff"}) {
+		t.Errorf("bob = %+v", bob)
+	}
+	if frank, ok := d.Lookup("frank"); !ok || frank.DisplayName != "Frank Jr." || !slices.Equal(frank.Groups, []string{"ops"}) {
+		t.Errorf("frank = %+v", frank)
+	}
+	if carol, ok := d.Lookup("carol"); !ok || !carol.Disabled {
+		t.Errorf("carol (locked by an administrator) = %+v, want disabled", carol)
+	}
+	var names []string
+	for _, u := range d.Users() {
+		names = append(names, u.Name)
+	}
+	for _, want := range []string{"alice", "bob", "carol", "dave", "frank"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("Users() = %v, no %s", names, want)
+		}
+	}
+	if !strings.Contains(d.Name(), gatewaytest.LDAPServer()) {
+		t.Errorf("Name() = %q", d.Name())
+	}
+}
+
+func TestAuthenticate(t *testing.T) {
+	t.Parallel()
+	d := open(t, testConfig(t))
+	for _, c := range []struct {
+		name, user, pw string
+		ok             bool
+	}{
+		{"right password", "alice", "alice-ldap-pass", true},
+		{"typed in capitals, with spaces", "  Alice ", "alice-ldap-pass", true},
+		{"wrong password", "alice", "bob-ldap-pass", false},
+		{"empty password (an unauthenticated bind)", "alice", "", false},
+		{"unknown name", "zed", "alice-ldap-pass", false},
+		{"locked by an administrator", "carol", "carol-ldap-pass", false},
+	} {
+		u, ok, err := d.Authenticate(ctx, "test", c.user, c.pw)
+		if err != nil || ok != c.ok {
+			t.Errorf("%s: ok %v, err %v; want ok %v", c.name, ok, err, c.ok)
+		}
+		if c.ok && (u.Name != "alice" || !slices.Equal(u.Groups, []string{"admins", "staff"})) {
+			t.Errorf("%s: user %+v", c.name, u)
+		}
+	}
+	// Dave's password expired: the right one is refused with what to do,
+	// a wrong one is just wrong.
+	_, ok, err := d.Authenticate(ctx, "test", "dave", "dave-ldap-pass")
+	var pe *directory.PasswordError
+	if ok || !errors.As(err, &pe) || !strings.Contains(pe.Reason, "Your password has expired") {
+		t.Errorf("dave, expired: ok %v, err %v", ok, err)
+	}
+	if _, ok, err := d.Authenticate(ctx, "test", "dave", "wrong"); ok || err != nil {
+		t.Errorf("dave, wrong password: ok %v, err %v", ok, err)
+	}
+}
+
+// Whatever a name holds, it is a value in the filter, never filter syntax
+// or a DN: none of these signs in with alice's (or anyone's) password.
+func TestFilterInjection(t *testing.T) {
+	t.Parallel()
+	d := open(t, testConfig(t))
+	for _, name := range []string{
+		"*", "a*", "alice*", "*)(uid=*", "alice)(uid=*", "*)(|(uid=*", "alice)(|(objectClass=*",
+		"(uid=alice)", "alice\x00", "\x00", `alice\00`, `\2a`, "alice)(&", "alice))(|(uid=*",
+		"uid=alice," + gatewaytest.LDAPPeopleDN, "uid=alice", "cn=admin," + gatewaytest.LDAPBaseDN,
+		gatewaytest.LDAPServiceDN, "alice,ou=people", strings.Repeat("a", 5000),
+	} {
+		for _, pw := range []string{"alice-ldap-pass", gatewaytest.LDAPAdminPassword, gatewaytest.LDAPServicePassword} {
+			if u, ok, err := d.Authenticate(ctx, "test", name, pw); ok || err != nil {
+				t.Errorf("name %q: signed in as %+v (err %v)", name, u, err)
+			}
+		}
+	}
+}
+
+func TestRefreshSeesChanges(t *testing.T) {
+	t.Parallel()
+	admin := gatewaytest.LDAPAdmin(t)
+	d := open(t, testConfig(t))
+	dn := gatewaytest.LDAPUser(t, admin, "erin", "erin-ldap-pass", map[string][]string{"displayName": {"Erin Example"}})
+	name := gatewaytest.LDAPUID(dn)
+	if _, ok := d.Lookup(name); ok {
+		t.Fatal("a user added after the last refresh is known already")
+	}
+	// Signing in before the refresh works (found by the search).
+	if u, ok, err := d.Authenticate(ctx, "test", name, "erin-ldap-pass"); !ok || err != nil || u.DisplayName != "Erin Example" {
+		t.Fatalf("new user: %+v %v %v", u, ok, err)
+	}
+	if changed, err := d.Reload(); !changed || err != nil {
+		t.Fatalf("Reload: %v %v", changed, err)
+	}
+	if u, ok := d.Lookup(name); !ok || u.Disabled {
+		t.Fatalf("after the refresh: %+v %v", u, ok)
+	}
+	// An administrator locks her: the next refresh has her disabled, and
+	// her password no longer works.
+	mod := goldap.NewModifyRequest(dn, nil)
+	mod.Replace("pwdAccountLockedTime", []string{"000001010000Z"})
+	if err := admin.Modify(mod); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := d.Reload(); !changed || err != nil {
+		t.Fatalf("Reload: %v %v", changed, err)
+	}
+	if u, ok := d.Lookup(name); !ok || !u.Disabled {
+		t.Errorf("locked in the directory, but %+v", u)
+	}
+	if _, ok, _ := d.Authenticate(ctx, "test", name, "erin-ldap-pass"); ok {
+		t.Error("a locked user signed in")
+	}
+	// Nothing changed: Reload says so.
+	if changed, err := d.Reload(); changed || err != nil {
+		t.Errorf("second Reload: %v %v", changed, err)
+	}
+}
+
+// The first server is down: the second answers, for the refresh and for
+// sign-ins; the directory stopped altogether, sign-ins are "unavailable"
+// (never a wrong password), the users in memory stay, and it comes back
+// by itself.
+func TestFailOverAndOutage(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	target := strings.TrimPrefix(gatewaytest.LDAPServer(), "ldap://")
+	first, second := gatewaytest.NewOutage(t, target), gatewaytest.NewOutage(t, target)
+	cfg.URLs = []string{"ldap://" + first.Addr(), "ldap://" + second.Addr()}
+	first.Down()
+	d := open(t, cfg)
+	if _, ok := d.Lookup("alice"); !ok {
+		t.Fatal("no users read through the second server")
+	}
+	if _, ok, err := d.Authenticate(ctx, "test", "alice", "alice-ldap-pass"); !ok || err != nil {
+		t.Fatalf("sign-in with the first server down: %v %v", ok, err)
+	}
+	second.Down()
+	d.Close() // the idle connections went with the servers
+	_, ok, err := d.Authenticate(ctx, "test", "alice", "alice-ldap-pass")
+	if ok || !errors.Is(err, directory.ErrUnavailable) {
+		t.Fatalf("both down: ok %v, err %v; want ErrUnavailable", ok, err)
+	}
+	if _, err := d.Reload(); err == nil {
+		t.Error("Reload with both servers down: no error")
+	}
+	if _, ok := d.Lookup("alice"); !ok {
+		t.Error("the users in memory were dropped with the servers")
+	}
+	first.Up()
+	if _, ok, err := d.Authenticate(ctx, "test", "alice", "alice-ldap-pass"); !ok || err != nil {
+		t.Fatalf("after the first server came back: %v %v", ok, err)
+	}
+}
+
+func TestBudgetPerNetwork(t *testing.T) {
+	t.Parallel()
+	d := open(t, testConfig(t))
+	d.SetLimits(password.Limits{CPUShare: 1, Attempts: 2, Per: time.Hour, RefusalDelay: -1})
+	for range 2 {
+		if _, ok, err := d.Authenticate(ctx, "net-a", "alice", "wrong"); ok || err != nil {
+			t.Fatalf("wrong password: %v %v", ok, err)
+		}
+	}
+	var tooMany *password.TooManyAttemptsError
+	if _, _, err := d.Authenticate(ctx, "net-a", "alice", "alice-ldap-pass"); !errors.As(err, &tooMany) {
+		t.Errorf("third attempt from one network: %v, want TooManyAttemptsError", err)
+	}
+	if err := d.CheckSource(ctx, "net-a"); !errors.As(err, &tooMany) {
+		t.Errorf("CheckSource: %v", err)
+	}
+	if _, ok, err := d.Authenticate(ctx, "net-b", "alice", "alice-ldap-pass"); !ok || err != nil {
+		t.Errorf("another network: %v %v", ok, err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{}, "no url"},
+		{Config{URLs: []string{"http://dc1"}}, "want ldap://"},
+		{Config{URLs: []string{"ldap://dc1.example.com"}}, "in the clear"},
+		{Config{URLs: []string{"ldaps://dc1"}}, "no base_dn"},
+		{Config{URLs: []string{"ldaps://dc1"}, BaseDN: "dc=x"}, "no bind_dn"},
+		{Config{URLs: []string{"ldaps://dc1"}, Implementation: "novell"}, "implementation"},
+		{Config{URLs: []string{"ldaps://dc1"}, BaseDN: "dc=x", BindDN: "cn=a", BindPassword: "p", UserFilter: "(uid=alice)"}, "{username}"},
+	} {
+		if _, err := New(c.cfg, nil); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want %q", c.cfg, err, c.want)
+		}
+	}
+	// A wrong service password is said as such.
+	cfg := testConfig(t)
+	cfg.BindPassword = "wrong"
+	if _, err := Open(cfg, nil); err == nil || !strings.Contains(err.Error(), "wrong bind_password") {
+		t.Errorf("wrong bind password: %v", err)
+	}
+}
