@@ -45,6 +45,9 @@ func (s *sqlStore) UseAccessPass(ctx context.Context, username string, hash []by
 			}
 		}
 	}()
+	if err = s.lockKeys(ctx, tx, "access-pass:"+username); err != nil {
+		return AccessPass{}, err
+	}
 	p, err := scanAccessPass(tx.QueryRowContext(ctx, `SELECT `+accessPassColumns+` FROM access_passes WHERE username = ?`, username))
 	if errors.Is(err, sql.ErrNoRows) {
 		return AccessPass{}, ErrNoAccessPass

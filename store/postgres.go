@@ -29,10 +29,6 @@ type Postgres struct {
 	cfg *pgx.ConnConfig
 }
 
-// txLock is the advisory lock every transaction takes (an arbitrary key,
-// "sg" in ASCII, the same in every instance).
-const txLock = 0x7367
-
 // migrationLock is the advisory lock held while the schema is brought up
 // to date, so instances starting together migrate once.
 const migrationLock = 0x7367_6d69
@@ -186,7 +182,7 @@ func OpenPostgres(ctx context.Context, url string) (*Postgres, error) {
 		db.Close()
 		return nil, fmt.Errorf("postgres store: connecting to %s@%s/%s: %w", cfg.User, cfg.Host, cfg.Database, err)
 	}
-	s := &Postgres{sqlStore: &sqlStore{db: db}, cfg: cfg}
+	s := &Postgres{sqlStore: &sqlStore{db: db, keyed: true}, cfg: cfg}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("postgres store: %w", err)
@@ -237,8 +233,8 @@ func (s *Postgres) migrate(ctx context.Context) error {
 }
 
 // pgConnector makes pgx's database/sql connections speak the shared SQL:
-// "?" parameters become $1, $2, …, and every transaction takes txLock
-// first.
+// "?" parameters become $1, $2, … (and bools 0 or 1). Transactions lock
+// only what they work on (sqlStore.lockKeys).
 type pgConnector struct{ driver.Connector }
 
 func (c *pgConnector) Connect(ctx context.Context) (driver.Conn, error) {
@@ -282,10 +278,6 @@ func flags(args []driver.NamedValue) []driver.NamedValue {
 func (c *pgConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	tx, err := c.Conn.BeginTx(ctx, opts)
 	if err != nil {
-		return nil, err
-	}
-	if _, err := c.Conn.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, []driver.NamedValue{{Ordinal: 1, Value: int64(txLock)}}); err != nil {
-		tx.Rollback()
 		return nil, err
 	}
 	return tx, nil

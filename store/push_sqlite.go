@@ -206,6 +206,9 @@ func (s *sqlStore) PutPushRequest(ctx context.Context, r PushRequest, maxPending
 			}
 		}
 	}()
+	if err = s.lockKeys(ctx, tx, "push:"+r.Username); err != nil {
+		return err
+	}
 	if _, err = tx.ExecContext(ctx, `UPDATE push_requests SET state = ? WHERE challenge_id = ? AND state = ?`,
 		PushReplaced, r.ChallengeID, PushPending); err != nil {
 		return err

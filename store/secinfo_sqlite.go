@@ -25,6 +25,9 @@ func (s *sqlStore) RecordSignInEvent(ctx context.Context, e SignInEvent) (err er
 			err = fmt.Errorf("recording sign-in event: %w", err)
 		}
 	}()
+	if err = s.lockKeys(ctx, tx, "events:"+e.Username); err != nil {
+		return err
+	}
 	if _, err = tx.ExecContext(ctx,
 		`INSERT INTO sign_in_events (username, at, method, client_ip, site, outcome) VALUES (?, ?, ?, ?, ?, ?)`,
 		e.Username, e.At.UnixMilli(), e.Method, e.ClientIP, e.Site, e.Outcome); err != nil {

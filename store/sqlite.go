@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
@@ -27,6 +28,30 @@ type SQLite struct {
 // write lock, taken at BEGIN; a lock taken at BEGIN in PostgreSQL).
 type sqlStore struct {
 	db *sql.DB
+	// keyed: transactions that read, then write what they read, take an
+	// advisory lock on what they work on (lockKeys). SQLite needs none: a
+	// transaction there holds the whole database (_txlock=immediate).
+	keyed bool
+}
+
+// lockKeys serialises the transactions that work on the same keys (a
+// user's failure counter, a send limit, …) where the database would
+// otherwise let them interleave (PostgreSQL under READ COMMITTED):
+// transaction-scoped advisory locks, taken in sorted order so two
+// transactions never wait for each other. Transactions on other keys go
+// on in parallel. Call it first in the transaction, before any row lock.
+func (s *sqlStore) lockKeys(ctx context.Context, tx *sql.Tx, keys ...string) error {
+	if !s.keyed {
+		return nil
+	}
+	keys = slices.Clone(keys)
+	slices.Sort(keys)
+	for _, k := range slices.Compact(keys) {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(?, 0))`, k); err != nil {
+			return fmt.Errorf("locking %s: %w", k, err)
+		}
+	}
+	return nil
 }
 
 // OpenSQLite opens (creating if needed) the database at path and brings its
@@ -438,6 +463,9 @@ func (s *sqlStore) UseCode(ctx context.Context, challengeID, username, method st
 			err = fmt.Errorf("checking code: %w", err)
 		}
 	}()
+	if err = s.lockKeys(ctx, tx, "code:"+challengeID); err != nil {
+		return CodeGone, err
+	}
 	var stored []byte
 	var expires int64
 	var tries, used int
@@ -531,6 +559,13 @@ func (s *sqlStore) TakeSend(ctx context.Context, limits []Limit, now time.Time) 
 			err = fmt.Errorf("checking send limits: %w", err)
 		}
 	}()
+	keys := make([]string, len(limits))
+	for i, l := range limits {
+		keys[i] = "send:" + l.Key
+	}
+	if err = s.lockKeys(ctx, tx, keys...); err != nil {
+		return nil, time.Time{}, err
+	}
 	for i, l := range limits {
 		since := now.Add(-l.Window).UnixMilli()
 		var n int
@@ -600,6 +635,9 @@ func (s *sqlStore) TakeAttempt(ctx context.Context, username, method string, now
 			tx.Rollback()
 		}
 	}()
+	if err = s.lockKeys(ctx, tx, "failures:"+username+":"+method); err != nil {
+		return Attempt{}, fmt.Errorf("taking an attempt: %w", err)
+	}
 	var a Attempt
 	var last int64
 	err = tx.QueryRowContext(ctx, `SELECT count, last_at FROM failures WHERE username = ? AND method = ?`, username, method).

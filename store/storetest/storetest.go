@@ -55,6 +55,7 @@ func Run(t *testing.T, b Backend) {
 	t.Run("DeviceLimit", func(t *testing.T) { t.Parallel(); testDeviceLimit(t, b) })
 	t.Run("RemoveMethodKeepsOneConcurrently", func(t *testing.T) { t.Parallel(); testRemoveMethodKeepsOneConcurrently(t, b) })
 	t.Run("TakeSendConcurrentExact", func(t *testing.T) { t.Parallel(); testTakeSendConcurrentExact(t, b) })
+	t.Run("TakeAttemptConcurrentExact", func(t *testing.T) { t.Parallel(); testTakeAttemptConcurrentExact(t, b) })
 	t.Run("PutPushRequestConcurrentBounded", func(t *testing.T) { t.Parallel(); testPutPushRequestConcurrentBounded(t, open) })
 }
 
@@ -1275,6 +1276,31 @@ func testTakeSendConcurrentExact(t *testing.T, be Backend) {
 		return blocked == nil && err == nil, err
 	}); sent != 3 {
 		t.Fatalf("%d sends for bob taken where the shared limit had 3 left", sent)
+	}
+}
+
+// testTakeAttemptConcurrentExact: 20 attempts on one account at once,
+// spread over two instances of the store, against a back-off that makes
+// the sixth wait: exactly 5 are taken (each one a guess checked), and the
+// counter says 5.
+func testTakeAttemptConcurrentExact(t *testing.T, be Backend) {
+	s, other := be.OpenTwo(t)
+	ctx := context.Background()
+	now := time.Unix(1_700_000_000, 0)
+	var turn atomic.Int32
+	taken := concurrentWins(t, func() (bool, error) {
+		st := s
+		if turn.Add(1)%2 == 0 {
+			st = other
+		}
+		a, err := st.TakeAttempt(ctx, "alice", "password", now, testBackoff)
+		return a.Taken && err == nil, err
+	})
+	if taken != 5 {
+		t.Fatalf("%d of 20 concurrent attempts taken where the back-off allows 5", taken)
+	}
+	if f, err := s.Failures(ctx, "alice", "password"); err != nil || f.Count != 5 {
+		t.Fatalf("failures after the race: %+v, %v", f, err)
 	}
 }
 
