@@ -115,6 +115,15 @@ func (s *Service) UsersFile() string {
 	return s.cfg.UsersFile
 }
 
+// DirectoryName names where the users come from: "the users file …",
+// "the LDAP directory …".
+func (s *Service) DirectoryName() string {
+	if s.cfg.Users != nil {
+		return s.cfg.Users.Name()
+	}
+	return "the users file " + s.cfg.UsersFile
+}
+
 // hasUsers reports whether the Service has a directory of users.
 func (s *Service) hasUsers() bool { return s.cfg.Users != nil || s.cfg.UsersFile != "" }
 
@@ -128,6 +137,13 @@ func (s *Service) directory() (directory.Directory, error) {
 		return nil, ErrNoUsersFile
 	}
 	return password.Open(s.cfg.UsersFile)
+}
+
+// CheckEditable reports whether users can be added and changed: nil, or
+// ErrNoUsersFile, or a *ReadOnlyError (the users come from LDAP).
+func (s *Service) CheckEditable() error {
+	_, err := s.editor(true)
+	return err
 }
 
 // editor returns the user directory to change users in: an error when

@@ -60,10 +60,19 @@ func start(t *testing.T, users []string, extra string) *gateway {
 // becomes the echo app's address.
 func startSite(t *testing.T, users []string, extra, site string) *gateway {
 	t.Helper()
+	file := gatewaytest.WriteUsers(t, testHash, users...)
+	g := startWith(t, "users_file "+file, extra, site)
+	g.users = file
+	return g
+}
+
+// startWith is startSite with the users from directory, the stepgate
+// option that names them (users_file PATH, directory ldap { … }).
+func startWith(t *testing.T, directory, extra, site string) *gateway {
+	t.Helper()
 	g := &gateway{t: t, dir: t.TempDir()}
 	g.db = filepath.Join(g.dir, "state.db")
 	g.log = filepath.Join(g.dir, "caddy.log")
-	g.users = gatewaytest.WriteUsers(t, testHash, users...)
 	g.cfg = fmt.Sprintf(`{
 	skip_install_trust
 	admin localhost:%d
@@ -76,7 +85,7 @@ func startSite(t *testing.T, users []string, extra, site string) *gateway {
 		format json
 	}
 	stepgate {
-		users_file %s
+		%s
 		secret %s
 		store sqlite %s
 		registration first_sign_in
@@ -93,7 +102,7 @@ func startSite(t *testing.T, users []string, extra, site string) *gateway {
 http://localhost:%d, http://127.0.0.1:%d {
 	%s
 }
-`, adminPort, httpPort, g.log, g.users, secret, g.db, extra, httpPort, httpPort, strings.ReplaceAll(site, "%s", gatewaytest.Echo(t)))
+`, adminPort, httpPort, g.log, directory, secret, g.db, extra, httpPort, httpPort, strings.ReplaceAll(site, "%s", gatewaytest.Echo(t)))
 	g.restart()
 	return g
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/stepgate/stepgate/directory"
 	"github.com/stepgate/stepgate/portal"
 	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers/password"
@@ -40,6 +41,10 @@ type App struct {
 	// UsersFile is the path of the YAML users file (identities, groups,
 	// password hashes). Changes are picked up without a restart.
 	UsersFile string `json:"users_file,omitempty"`
+
+	// Directory takes the users from an LDAP server instead of a users
+	// file (one or the other).
+	Directory *DirectoryConfig `json:"directory,omitempty"`
 
 	// Secret derives the cookie, CSRF and at-rest encryption keys. At least
 	// 32 bytes; use a placeholder such as {env.STEPGATE_SECRET}. Every
@@ -130,7 +135,7 @@ type App struct {
 
 	portal   *portal.Portal
 	store    store.Store
-	users    *password.Directory
+	users    directory.Directory
 	gateHeld bool // this app holds a reference to the shared hashing gate
 	logger   *zap.Logger
 	cancel   context.CancelFunc
@@ -279,16 +284,7 @@ func (App) CaddyModule() caddy.ModuleInfo {
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	repl := caddy.NewReplacer()
-	if a.UsersFile == "" {
-		return errors.New("no users_file configured: add `stepgate { users_file /path/to/users.yaml … }` to the Caddyfile's global options")
-	}
-	users, err := password.Open(a.usersFilePath(repl))
-	if err != nil {
-		return err
-	}
-	a.users = users
-	users.SetLogger(a.logger)
-	if err := a.passwordLimits(users); err != nil {
+	if err := a.openDirectory(repl); err != nil {
 		return err
 	}
 	// One hashing gate per process, kept across config reloads: the old
@@ -301,7 +297,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.gateHeld = true
-	users.UseGate(g.(sharedGate).Gate)
+	a.users.(interface{ UseGate(*password.Gate) }).UseGate(g.(sharedGate).Gate)
 
 	secrets, err := a.secrets(repl)
 	if err != nil {
@@ -315,7 +311,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.store = st
 
 	cfg := portal.Config{
-		Users:       users,
+		Users:       a.users,
 		Store:       a.store,
 		Secrets:     secrets,
 		HelpContact: a.HelpContact,
@@ -453,8 +449,37 @@ func (a *App) lockout() portal.Lockout {
 	}
 }
 
-// passwordLimits applies the password_* options to the users directory.
-func (a *App) passwordLimits(users *password.Directory) error {
+// openDirectory opens the users file or the LDAP directory, with the
+// password_* options applied.
+func (a *App) openDirectory(repl *caddy.Replacer) error {
+	switch {
+	case a.Directory != nil && a.UsersFile != "":
+		return errors.New("both users_file and directory are configured: the users come from one or the other")
+	case a.Directory != nil:
+		if a.PasswordHash != nil {
+			return errors.New("password_hash applies to the users file; with `directory ldap` the directory keeps the passwords")
+		}
+		d, err := openLDAP(a.Directory, repl, a.logger.Named("directory"))
+		if err != nil {
+			return err
+		}
+		a.users = d
+		return a.passwordLimits(d, nil)
+	case a.UsersFile == "":
+		return errors.New("no users_file configured: add `stepgate { users_file /path/to/users.yaml … }` (or `directory ldap { … }`) to the Caddyfile's global options")
+	}
+	users, err := password.Open(a.usersFilePath(repl))
+	if err != nil {
+		return err
+	}
+	a.users = users
+	users.SetLogger(a.logger)
+	return a.passwordLimits(users, users)
+}
+
+// passwordLimits applies the password_* options to the users directory
+// (and password_hash to the users file, when it is one).
+func (a *App) passwordLimits(users interface{ SetLimits(password.Limits) }, file *password.Directory) error {
 	var lim password.Limits
 	switch {
 	case a.PasswordCPU == 0:
@@ -474,7 +499,7 @@ func (a *App) passwordLimits(users *password.Directory) error {
 		lim.Attempts, lim.Per = pa.Count, time.Duration(pa.Per)
 	}
 	users.SetLimits(lim)
-	if ph := a.PasswordHash; ph != nil {
+	if ph := a.PasswordHash; ph != nil && file != nil {
 		p := password.DefaultParams
 		if ph.MemoryKiB != 0 {
 			p.Memory = ph.MemoryKiB
@@ -485,7 +510,7 @@ func (a *App) passwordLimits(users *password.Directory) error {
 		if ph.Lanes != 0 {
 			p.Threads = ph.Lanes
 		}
-		if err := users.SetParams(p); err != nil {
+		if err := file.SetParams(p); err != nil {
 			return fmt.Errorf("password_hash: %w", err)
 		}
 	}
@@ -555,14 +580,14 @@ func (a *App) Start() error {
 	a.cancel = cancel
 	go a.users.Watch(ctx, 2*time.Second,
 		func(n int) {
-			a.logger.Info("users file reloaded", zap.String("path", a.users.Path()), zap.Int("users", n))
+			a.logger.Info("users reloaded", zap.String("directory", a.users.Name()), zap.Int("users", n))
 		},
 		func(err error) {
-			a.logger.Error("users file not reloaded; still using the last good version", zap.Error(err))
+			a.logger.Error("users not reloaded; still using the last good version", zap.String("directory", a.users.Name()), zap.Error(err))
 		})
 	go a.portal.Run(ctx, 2*time.Second)
 	if a.users.Len() == 0 {
-		a.logger.Warn("the users file has no users; nobody can sign in", zap.String("path", a.users.Path()))
+		a.logger.Warn("no users; nobody can sign in", zap.String("directory", a.users.Name()))
 	}
 	return nil
 }

@@ -80,6 +80,12 @@ func TestProvisionErrors(t *testing.T) {
 		want string
 	}{
 		"no users file":               {App{Secret: good}, "no users_file configured"},
+		"users file and directory":    {App{UsersFile: users, Directory: &DirectoryConfig{Type: "ldap"}, Secret: good}, "both users_file and directory"},
+		"directory password_hash":     {App{Directory: &DirectoryConfig{Type: "ldap"}, PasswordHash: &PasswordHashConfig{Passes: 3}, Secret: good}, "password_hash applies to the users file"},
+		"directory type":              {App{Directory: &DirectoryConfig{Type: "nis"}, Secret: good}, `directory "nis"`},
+		"directory no url":            {App{Directory: &DirectoryConfig{Type: "ldap"}, Secret: good}, "directory ldap: no url"},
+		"directory unset password":    {App{Directory: &DirectoryConfig{Type: "ldap", URLs: []string{"ldaps://dc1"}, BindPassword: "{env.STEPGATE_TEST_UNSET}"}, Secret: good}, "bind_password is empty"},
+		"directory unreachable":       {App{Directory: &DirectoryConfig{Type: "ldap", URLs: []string{"ldap://127.0.0.1:1"}, BindDN: "cn=x", BindPassword: "p", BaseDN: "dc=x", Timeout: caddy.Duration(time.Second)}, Secret: good}, "the user directory is unavailable"},
 		"missing users file":          {App{UsersFile: filepath.Join(dir, "nope.yaml"), Secret: good}, "no such file"},
 		"broken users file":           {App{UsersFile: broken, Secret: good}, "parsing YAML"},
 		"no secret":                   {App{UsersFile: users}, "no secret configured"},
@@ -165,10 +171,10 @@ func TestProvisionAndSecretFile(t *testing.T) {
 	}
 	// The password_* options reach the users directory; unset ones keep
 	// the defaults.
-	if got := a.users.Limits(); got != password.DefaultLimits {
+	if got := a.users.(*password.Directory).Limits(); got != password.DefaultLimits {
 		t.Errorf("default limits %+v, want %+v", got, password.DefaultLimits)
 	}
-	if got := a.users.Params(); got != password.DefaultParams {
+	if got := a.users.(*password.Directory).Params(); got != password.DefaultParams {
 		t.Errorf("default hash parameters %+v, want %+v", got, password.DefaultParams)
 	}
 	c := App{UsersFile: users, SecretFile: secretFile, PasswordCPU: 40, PasswordCPUBurst: caddy.Duration(time.Minute),
@@ -181,10 +187,10 @@ func TestProvisionAndSecretFile(t *testing.T) {
 	}
 	want := password.DefaultLimits
 	want.CPUShare, want.CPUBurst, want.Attempts, want.Per = 0.4, time.Minute, 50, time.Hour
-	if got := c.users.Limits(); got != want {
+	if got := c.users.(*password.Directory).Limits(); got != want {
 		t.Errorf("configured limits %+v, want %+v", got, want)
 	}
-	if got := c.users.Params(); got != (password.Params{Memory: 46 * 1024, Time: 1, Threads: 1}) {
+	if got := c.users.(*password.Directory).Params(); got != (password.Params{Memory: 46 * 1024, Time: 1, Threads: 1}) {
 		t.Errorf("configured hash parameters %+v", got)
 	}
 }

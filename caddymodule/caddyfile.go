@@ -118,6 +118,12 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 			if err := oneArg(d, &app.UsersFile); err != nil {
 				return nil, err
 			}
+		case "directory":
+			c, err := parseDirectory(d)
+			if err != nil {
+				return nil, err
+			}
+			app.Directory = c
 		case "secret":
 			if err := oneArg(d, &app.Secret); err != nil {
 				return nil, err

@@ -186,12 +186,23 @@ func (o *accountOptions) service(cmd *cobra.Command, needStore bool) (*account.S
 		cfg.PassKeyErr = err
 	}
 	closeFn := func() {}
+	// With `directory ldap` (and no --users-file), the users are the
+	// directory's, read once for this command.
+	if p.app != nil && p.app.Directory != nil && !cmd.Flags().Changed("users-file") {
+		d, err := openLDAP(p.app.Directory, caddy.NewReplacer(), caddy.Log().Named("stepgate.directory"))
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg.Users, cfg.UsersFile = d, ""
+		closeFn = d.Close
+	}
 	if needStore && p.storeURL != "" && !cmd.Flags().Changed("store") {
 		st, err := openPostgres(p.storeURL)
 		if err != nil {
 			return nil, nil, err
 		}
-		cfg.Store, closeFn = st, func() { st.Close() }
+		prev := closeFn
+		cfg.Store, closeFn = st, func() { st.Close(); prev() }
 	} else if needStore {
 		if _, err := os.Stat(p.storePath); errors.Is(err, fs.ErrNotExist) {
 			if flags := cmd.Flags(); flags.Changed("store") {
@@ -205,7 +216,8 @@ func (o *accountOptions) service(cmd *cobra.Command, needStore bool) (*account.S
 		if err != nil {
 			return nil, nil, err
 		}
-		cfg.Store, closeFn = st, func() { st.Close() }
+		prev := closeFn
+		cfg.Store, closeFn = st, func() { st.Close(); prev() }
 	}
 	return account.New(cfg), closeFn, nil
 }

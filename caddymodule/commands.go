@@ -115,8 +115,8 @@ func userAddCommand() *cobra.Command {
 		}
 		defer done()
 		// Checked before the password is asked for.
-		if svc.UsersFile() == "" {
-			return account.ErrNoUsersFile
+		if err := svc.CheckEditable(); err != nil {
+			return err
 		}
 		name := args[0]
 		if err := account.CheckName(name); err != nil {

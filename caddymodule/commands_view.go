@@ -34,7 +34,9 @@ With --json it prints a JSON array with one object per user:
                 of another method)
   locked        true when the password or the second step is in back-off
                 now, or locked until ` + "`stepgate user unlock`" + `
-  disabled      true when the users file says disabled: true
+  disabled      true when the users file says disabled: true (with
+                directory ldap: when the directory says the account is
+                disabled or locked)
   last_sign_in  the last completed sign-in among the user's recent
                 activity (RFC 3339), or null
 
@@ -58,7 +60,7 @@ Fields may be added; none is renamed or removed.`,
 			return printJSON(out, list)
 		}
 		if len(list) == 0 {
-			fmt.Fprintf(out, "the users file %s has no users\n", svc.UsersFile())
+			fmt.Fprintf(out, "%s has no users\n", svc.DirectoryName())
 			return nil
 		}
 		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)

@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/securecookie"
 	"go.uber.org/zap"
 
+	"github.com/stepgate/stepgate/directory"
 	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers"
 	"github.com/stepgate/stepgate/verifiers/password"
@@ -409,6 +410,19 @@ func (p *Portal) granted(ctx context.Context, user string) bool {
 // again), or no hashing slot came free in time (503).
 func (p *Portal) passwordRefused(w http.ResponseWriter, r *http.Request, name string, err error, again func(int, string)) {
 	var tooMany *password.TooManyAttemptsError
+	var refused *directory.PasswordError
+	switch {
+	case errors.As(err, &refused):
+		// The directory checked the password and will not take it now
+		// (expired): the user is told what to do.
+		p.audit(r, "sign-in", name, "password", "password-expired")
+		again(http.StatusForbidden, refused.Reason)
+		return
+	case errors.Is(err, directory.ErrUnavailable):
+		p.audit(r, "sign-in", name, "password", "directory-unavailable")
+		again(http.StatusServiceUnavailable, msgUnavailable)
+		return
+	}
 	if !errors.As(err, &tooMany) {
 		p.audit(r, "sign-in", name, "password", "busy")
 		again(http.StatusServiceUnavailable, "Sign-in is busy right now. Try again in a moment.")

@@ -7,10 +7,20 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/stepgate/stepgate/directory"
 	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers"
 	"github.com/stepgate/stepgate/verifiers/password"
 )
+
+// passwordElsewhere names the directory that keeps the users' passwords
+// when Stepgate cannot change them (LDAP), or "" (the users file).
+func (p *Portal) passwordElsewhere() string {
+	if _, ok := p.cfg.Users.(directory.Editor); ok {
+		return ""
+	}
+	return p.cfg.Users.Name()
+}
 
 // passwordPage is the data of the Change password page.
 type passwordPage struct {
@@ -26,6 +36,11 @@ type passwordPage struct {
 // A wrong current password counts toward the account's lockout, like one
 // typed on the sign-in page: a session left open is no way to guess it.
 func (p *Portal) changePassword(w http.ResponseWriter, r *http.Request, id *Identity) {
+	if p.passwordElsewhere() != "" {
+		p.render(w, r, http.StatusNotFound, "message", pageData{Title: "Change password", Heading: "Change your password elsewhere",
+			Info: "Your password is kept in your organisation's directory. Change it with your organisation's usual password tool."})
+		return
+	}
 	d := passwordPage{NoCurrent: id.sess.By == byPass || id.sess.By == bySetUpPass}
 	show := func(status int, msg string) {
 		p.render(w, r, status, "password", pageData{Title: "Change password", Heading: "Change password", Error: msg, Username: id.User.Name, Step: d})

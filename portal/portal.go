@@ -139,6 +139,9 @@ func New(cfg Config) (*Portal, error) {
 	if cfg.Users == nil {
 		return nil, errors.New("portal: no users file")
 	}
+	if _, ok := cfg.Users.(directory.Editor); cfg.PasswordReset && !ok {
+		return nil, fmt.Errorf("password_reset: the passwords are kept in %s, which Stepgate does not change; point users to its own password tool", cfg.Users.Name())
+	}
 	if cfg.Store == nil {
 		return nil, errors.New("portal: no store")
 	}

@@ -153,13 +153,16 @@ type securityInfoPage struct {
 	Done      string // a confirmation
 	LastOnly  bool   // the only method: it cannot be deleted
 	ReauthFor string // how long a second step allows changes, in words
+	// PasswordElsewhere names the directory that keeps the password when
+	// Stepgate cannot change it ("" for the users file).
+	PasswordElsewhere string
 }
 
 // showSecurityInfo renders the page with an optional error.
 func (p *Portal) showSecurityInfo(w http.ResponseWriter, r *http.Request, id *Identity, errMsg string, status int) {
 	ctx := r.Context()
 	user := id.User
-	d := securityInfoPage{Fresh: p.fresh(id), Done: confirmations[r.URL.Query().Get("done")], ReauthFor: reauthWords(p.cfg.Reauth)}
+	d := securityInfoPage{Fresh: p.fresh(id), Done: confirmations[r.URL.Query().Get("done")], ReauthFor: reauthWords(p.cfg.Reauth), PasswordElsewhere: p.passwordElsewhere()}
 	if errMsg != "" {
 		d.Done = ""
 	}

@@ -22,49 +22,49 @@ const (
 // Config is the `directory ldap { … }` block.
 type Config struct {
 	// URLs are the servers, tried in order: ldap:// or ldaps://.
-	URLs []string `json:"url,omitempty"`
+	URLs []string
 	// StartTLS upgrades ldap:// connections to TLS before binding.
-	StartTLS bool `json:"start_tls,omitempty"`
+	StartTLS bool
 	// CAFile is a PEM file of the CAs the servers' certificates chain to
 	// (default: the system's).
-	CAFile string `json:"ca_file,omitempty"`
+	CAFile string
 	// BindDN and BindPassword are the service account Stepgate searches
 	// with (read only: users, groups, the attributes below).
-	BindDN       string `json:"bind_dn,omitempty"`
-	BindPassword string `json:"bind_password,omitempty"`
+	BindDN       string
+	BindPassword string
 	// BaseDN is where users and groups are searched.
-	BaseDN string `json:"base_dn,omitempty"`
+	BaseDN string
 	// UserFilter finds one user by the name they typed: {username} is
 	// replaced by the escaped name. UsersFilter lists every user (for the
 	// background refresh). GroupFilter lists every group.
-	UserFilter  string `json:"user_filter,omitempty"`
-	UsersFilter string `json:"users_filter,omitempty"`
-	GroupFilter string `json:"group_filter,omitempty"`
+	UserFilter  string
+	UsersFilter string
+	GroupFilter string
 	// Attributes name the user attributes Stepgate reads.
-	Attributes Attributes `json:"attributes,omitempty"`
+	Attributes Attributes
 	// Implementation picks the presets: openldap or active_directory.
-	Implementation string `json:"implementation,omitempty"`
+	Implementation string
 	// Refresh is how often users and groups are read again (default 1m).
-	Refresh time.Duration `json:"refresh,omitempty"`
+	Refresh time.Duration
 	// Timeout bounds each connection and operation (default 5s).
-	Timeout time.Duration `json:"timeout,omitempty"`
+	Timeout time.Duration
 	// MaxConnections bounds the connections open to the servers at once
 	// (default 8): sign-ins beyond it wait for one, up to Timeout.
-	MaxConnections int `json:"max_connections,omitempty"`
+	MaxConnections int
 	// PasswordHelp finishes "Your password has expired: change it …"
 	// (e.g. "at https://passwords.example.com"); default: "with your
 	// usual password tool, or ask the help desk".
-	PasswordHelp string `json:"password_help,omitempty"`
+	PasswordHelp string
 }
 
 // Attributes are the LDAP attribute names of a user's fields.
 type Attributes struct {
-	Username    string `json:"username,omitempty"`
-	DisplayName string `json:"display_name,omitempty"`
-	Email       string `json:"email,omitempty"`
+	Username    string
+	DisplayName string
+	Email       string
 	// Groups is the attribute listing the groups a user or group is a
 	// direct member of (memberOf); group names are the groups' cn.
-	Groups string `json:"groups,omitempty"`
+	Groups string
 }
 
 // withDefaults fills what the admin left out from the implementation's

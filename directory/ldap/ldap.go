@@ -6,11 +6,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	mathrand "math/rand/v2"
 	"reflect"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,6 +36,54 @@ type Directory struct {
 	// nobody, so an unknown name costs the same round trips as a known
 	// one. It names no entry.
 	dummyDN string
+	// took keeps how long recent sign-ins of names the search found took
+	// (search and bind). A server answers a bind as an entry that does
+	// not exist a little faster than one as a real entry (it checks no
+	// password and no policy), so a sign-in of an unknown name lasts at
+	// least as long as one of these, picked at random: the two take
+	// times of one distribution.
+	took timings
+}
+
+// lastAsLong returns when d has passed since start (or ctx ended). The
+// differences are a fraction of a millisecond, finer than a timer wakes
+// up: the last 2 ms are waited for by yielding the processor in a loop.
+func lastAsLong(ctx context.Context, start time.Time, d time.Duration) {
+	end := start.Add(min(d, time.Second))
+	if wait := time.Until(end) - 2*time.Millisecond; wait > 0 {
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return
+		}
+	}
+	for time.Now().Before(end) && ctx.Err() == nil {
+		runtime.Gosched()
+	}
+}
+
+// timings is a ring of the last durations.
+type timings struct {
+	mu sync.Mutex
+	d  [64]time.Duration
+	n  int
+}
+
+func (t *timings) add(d time.Duration) {
+	t.mu.Lock()
+	t.d[t.n%len(t.d)] = d
+	t.n++
+	t.mu.Unlock()
+}
+
+// pick returns one of the kept durations at random, or 0 when none is.
+func (t *timings) pick() time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.n == 0 {
+		return 0
+	}
+	return t.d[mathrand.IntN(min(t.n, len(t.d)))]
 }
 
 var _ directory.Directory = (*Directory)(nil)
@@ -88,8 +139,12 @@ func New(cfg Config, logger *zap.Logger) (*Directory, error) {
 }
 
 // UseGate makes d count failed attempts per network in g (the gateway's
-// one gate, shared across config reloads).
-func (d *Directory) UseGate(g *password.Gate) { d.budget.Store(g) }
+// one gate, shared across config reloads), and gives g d's limits (the
+// latest configuration's apply).
+func (d *Directory) UseGate(g *password.Gate) {
+	g.SetLimits(d.budget.Load().Limits())
+	d.budget.Store(g)
+}
 
 // SetLimits sets the per-network budget of failed attempts.
 func (d *Directory) SetLimits(l password.Limits) { d.budget.Load().SetLimits(l) }
@@ -168,6 +223,7 @@ func (d *Directory) Authenticate(ctx context.Context, source, name, pw string) (
 	}
 	good := true
 	defer func() { d.pool.put(c, good) }()
+	start := time.Now()
 	found, err := d.searchUser(c, typed)
 	if err != nil {
 		good = !unavailable(err)
@@ -188,8 +244,10 @@ func (d *Directory) Authenticate(ctx context.Context, source, name, pw string) (
 		return verifiers.User{}, false, d.failure("binding as the user", bindErr)
 	}
 	if found == nil {
+		lastAsLong(ctx, start, d.took.pick())
 		return verifiers.User{}, false, nil
 	}
+	d.took.add(time.Since(start))
 	u, ok := d.userOf(found)
 	if !ok {
 		return verifiers.User{}, false, nil

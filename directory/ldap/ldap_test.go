@@ -3,6 +3,7 @@ package ldap
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -249,5 +250,60 @@ func TestConfigErrors(t *testing.T) {
 	cfg.BindPassword = "wrong"
 	if _, err := Open(cfg, nil); err == nil || !strings.Contains(err.Error(), "wrong bind_password") {
 		t.Errorf("wrong bind password: %v", err)
+	}
+}
+
+// Entries whose username cannot be a Stepgate username are left out of
+// the users (and counted for the log); the others stay.
+func TestUnusableNamesLeftOut(t *testing.T) {
+	t.Parallel()
+	admin := gatewaytest.LDAPAdmin(t)
+	gatewaytest.LDAPUser(t, admin, "Has Spaces", "pass-for-spaces", nil)
+	d := open(t, testConfig(t))
+	if n := d.current.Load().skipped; n < 1 {
+		t.Errorf("skipped %d entries, want at least the one with spaces", n)
+	}
+	for _, u := range d.Users() {
+		if strings.Contains(u.Name, " ") {
+			t.Errorf("user %q kept", u.Name)
+		}
+	}
+	if _, ok := d.Lookup("alice"); !ok {
+		t.Error("alice left out too")
+	}
+}
+
+// Active Directory says why it refuses a right password in the bind
+// error's "data NNN"; its entries say disabled and expired accounts.
+func TestActiveDirectoryAccountState(t *testing.T) {
+	bindErr := func(data string) error {
+		return goldap.NewError(goldap.LDAPResultInvalidCredentials,
+			errors.New("80090308: LdapErr: DSID-0C09044E, comment: AcceptSecurityContext error, data "+data+", v4563"))
+	}
+	for data, want := range map[string]string{"52e": "52e", "532": "532", "533": "533", "701": "701", "773": "773", "775": "775"} {
+		if got := adReason(bindErr(data)); got != want {
+			t.Errorf("data %s: adReason %q", data, got)
+		}
+	}
+	if got := adReason(goldap.NewError(goldap.LDAPResultInvalidCredentials, errors.New("Invalid credentials"))); got != "" {
+		t.Errorf("OpenLDAP's message: %q", got)
+	}
+	d := &Directory{cfg: Config{Implementation: ActiveDirectory}}
+	now := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
+	ticks := func(t time.Time) string { return fmt.Sprint(t.UnixNano()/100 + 116444736000000000) }
+	for _, c := range []struct {
+		attrs    map[string][]string
+		disabled bool
+	}{
+		{map[string][]string{"userAccountControl": {"512"}}, false},                                            // normal account
+		{map[string][]string{"userAccountControl": {"514"}}, true},                                             // ACCOUNTDISABLE
+		{map[string][]string{"userAccountControl": {"512"}, "accountExpires": {"0"}}, false},                   // never expires
+		{map[string][]string{"userAccountControl": {"512"}, "accountExpires": {"9223372036854775807"}}, false}, // never expires
+		{map[string][]string{"userAccountControl": {"512"}, "accountExpires": {ticks(now.Add(-time.Hour))}}, true},
+		{map[string][]string{"userAccountControl": {"512"}, "accountExpires": {ticks(now.Add(time.Hour))}}, false},
+	} {
+		if got := d.disabled(goldap.NewEntry("cn=x", c.attrs), now); got != c.disabled {
+			t.Errorf("%v: disabled %v, want %v", c.attrs, got, c.disabled)
+		}
 	}
 }

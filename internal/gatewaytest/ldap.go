@@ -3,6 +3,7 @@ package gatewaytest
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -166,4 +167,23 @@ func LDAPUID(dn string) string {
 		}
 	}
 	return ""
+}
+
+// LDAPDirectory is the Caddyfile's `directory ldap { … }` for the tests'
+// OpenLDAP at url (LDAPServer, or a proxy in front of it), over StartTLS
+// with its CA, as Stepgate's service account, with more options in
+// extra. The bind password comes from the environment, as in production
+// (t.Setenv, so the test may not be parallel).
+func LDAPDirectory(t testing.TB, url, extra string) string {
+	t.Helper()
+	t.(interface{ Setenv(k, v string) }).Setenv("STEPGATE_TEST_LDAP_BIND", LDAPServicePassword)
+	return fmt.Sprintf(`directory ldap {
+			url %s
+			start_tls
+			ca_file %s
+			bind_dn %s
+			bind_password {env.STEPGATE_TEST_LDAP_BIND}
+			base_dn %s
+			%s
+		}`, url, LDAPCA(), LDAPServiceDN, LDAPBaseDN, extra)
 }

@@ -561,6 +561,9 @@ func (g *Gate) Take(ctx context.Context, source string) (giveBack func(), err er
 	return g.g.take(ctx, source)
 }
 
+// Limits are the gate's limits.
+func (g *Gate) Limits() Limits { return g.g.limits() }
+
 // SetLimits sets the gate's limits (the per-network budget is what a
 // directory that hashes nothing uses).
 func (g *Gate) SetLimits(l Limits) {
