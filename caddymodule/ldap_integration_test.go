@@ -19,8 +19,8 @@ import (
 // TestLDAPDirectoryThroughCaddy: with `directory ldap { … }` the users are
 // the directory's. Alice signs in with her directory password (and sets up
 // her authenticator app, as a users file's user would), and the app gets
-// her groups, nested ones included; wrong passwords, the locked and the
-// expired account get the pages they should; a user an administrator
+// her groups, nested ones included; wrong passwords, the expired account
+// and the lockout get the pages they should; a user an administrator
 // locks in the directory loses her session within the refresh; and with
 // the directory unreachable a signed-in user goes on while a new sign-in
 // gets "temporarily unavailable", until it is back.
@@ -76,6 +76,19 @@ http://localhost:9080, http://127.0.0.1:9080 {
 		if r := signIn(c.user, c.pw); r.status != c.status || !strings.Contains(r.body, c.says) {
 			t.Errorf("%s / %s: %d, want %d %q", c.user, c.pw, r.status, c.status, c.says)
 		}
+	}
+
+	// Wrong directory passwords lock the account as the users file's do:
+	// then even the right one is refused for a while.
+	var frankLocked bool
+	for range 10 {
+		if r := signIn("frank", "wrong"); r.status == http.StatusTooManyRequests {
+			frankLocked = true
+			break
+		}
+	}
+	if r := signIn("frank", "frank-ldap-pass"); !frankLocked || r.status != http.StatusTooManyRequests {
+		t.Errorf("frank after 10 wrong passwords: locked %v, right password %d", frankLocked, r.status)
 	}
 
 	// Erin signs in; an administrator locks her in the directory; within

@@ -197,9 +197,6 @@ func (d *Directory) TakeSourceAttempt(ctx context.Context, source string) (func(
 	return d.budget.Load().Take(ctx, source)
 }
 
-// maxTyped bounds what is sent to the server for a typed name.
-const maxTyped = 256
-
 // Authenticate implements directory.Directory: a search for the typed name
 // as the service account, then a bind as the entry found with the typed
 // password (or, when none was found, a bind as a DN nobody has, so both
@@ -210,9 +207,13 @@ func (d *Directory) Authenticate(ctx context.Context, source, name, pw string) (
 		return verifiers.User{}, false, err
 	}
 	typed := strings.TrimSpace(name)
-	// An empty password would be an "unauthenticated bind", which
-	// servers accept for any DN: never sent.
-	if typed == "" || pw == "" || len(typed) > maxTyped || len(pw) > password.MaxPasswordLen {
+	// A name that cannot be a Stepgate username is not looked for: the
+	// portal counts no lockout attempt for it, so it must never get a
+	// password checked (an Active Directory userPrincipalName with a "+"
+	// would otherwise be guessed at without a lockout). An empty password
+	// would be an "unauthenticated bind", which servers accept for any
+	// DN: never sent.
+	if password.NormalizeName(typed) == "" || pw == "" || len(pw) > password.MaxPasswordLen {
 		return verifiers.User{}, false, nil
 	}
 	ctx, cancel := timeoutCtx(ctx, d.cfg.Timeout)
@@ -295,9 +296,8 @@ func (d *Directory) failure(doing string, err error) error {
 // searchUser finds the one entry the typed name names; nil when none or
 // several do.
 func (d *Directory) searchUser(c *conn, typed string) (*goldap.Entry, error) {
-	filter := strings.ReplaceAll(d.cfg.UserFilter, "{username}", goldap.EscapeFilter(typed))
 	res, err := c.Search(goldap.NewSearchRequest(d.cfg.BaseDN, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases,
-		2, int(d.cfg.Timeout/time.Second)+1, false, filter, d.userAttributes(), nil))
+		2, int(d.cfg.Timeout/time.Second)+1, false, d.filterFor(typed), d.userAttributes(), nil))
 	if err != nil {
 		var le *goldap.Error
 		if errors.As(err, &le) && le.ResultCode == goldap.LDAPResultSizeLimitExceeded {
@@ -309,6 +309,12 @@ func (d *Directory) searchUser(c *conn, typed string) (*goldap.Entry, error) {
 		return nil, nil
 	}
 	return res.Entries[0], nil
+}
+
+// filterFor is the user filter for a typed name, the name escaped as a
+// value (RFC 4515), so that no name is filter syntax.
+func (d *Directory) filterFor(typed string) string {
+	return strings.ReplaceAll(d.cfg.UserFilter, "{username}", goldap.EscapeFilter(typed))
 }
 
 func (d *Directory) userAttributes() []string {

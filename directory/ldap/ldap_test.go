@@ -129,6 +129,42 @@ func TestFilterInjection(t *testing.T) {
 	}
 }
 
+// Every character with a meaning in a filter is escaped in the value.
+func TestFilterEscaping(t *testing.T) {
+	d := &Directory{cfg: Config{UserFilter: "(&(objectClass=inetOrgPerson)(uid={username}))"}}
+	for typed, want := range map[string]string{
+		"alice":        `(&(objectClass=inetOrgPerson)(uid=alice))`,
+		"*":            `(&(objectClass=inetOrgPerson)(uid=\2a))`,
+		"alice)(uid=*": `(&(objectClass=inetOrgPerson)(uid=alice\29\28uid=\2a))`,
+		"a\\00\x00b":   `(&(objectClass=inetOrgPerson)(uid=a\5c00\00b))`,
+	} {
+		if got := d.filterFor(typed); got != want {
+			t.Errorf("filterFor(%q) = %s, want %s", typed, got, want)
+		}
+	}
+}
+
+// A name that cannot be a Stepgate username never reaches the server
+// (the portal counts no lockout attempt for it): with the server down it
+// is refused, not "unavailable".
+func TestInvalidNamesNotSent(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	proxy := gatewaytest.NewOutage(t, strings.TrimPrefix(gatewaytest.LDAPServer(), "ldap://"))
+	cfg.URLs = []string{"ldap://" + proxy.Addr()}
+	d := open(t, cfg)
+	proxy.Down()
+	d.Close()
+	for _, name := range []string{"alice+x@stepgate.test", "Frank, Jr.", "alice)(uid=*", "", strings.Repeat("a", 65)} {
+		if _, ok, err := d.Authenticate(ctx, "test", name, "alice-ldap-pass"); ok || err != nil {
+			t.Errorf("%q: ok %v, err %v; want refused without asking the server", name, ok, err)
+		}
+	}
+	if _, _, err := d.Authenticate(ctx, "test", "alice", "alice-ldap-pass"); !errors.Is(err, directory.ErrUnavailable) {
+		t.Errorf("a valid name with the server down: %v", err)
+	}
+}
+
 func TestRefreshSeesChanges(t *testing.T) {
 	t.Parallel()
 	admin := gatewaytest.LDAPAdmin(t)
