@@ -28,7 +28,7 @@ func builtinMethods(cfg Config, env verifiers.Env) ([]verifiers.Method, error) {
 	ms := []verifiers.Method{&totp.Verifier{Store: env.Store, Sealer: env.Sealer, Issuer: env.Issuer, Now: env.Now}}
 	if c := cfg.Passkeys; c != nil {
 		ms = append(ms, &passkey.Verifier{Store: env.Store, Domain: cfg.CookieDomain, Name: env.Issuer,
-			UserVerification: c.UserVerification, AAGUIDs: c.AAGUIDs, Now: env.Now, Log: env.Log, Host: env.Host})
+			UserVerification: c.UserVerification, AAGUIDs: c.AAGUIDs, Key: env.Key, Now: env.Now, Log: env.Log, Host: env.Host})
 	}
 	if c := cfg.Push; c != nil {
 		sender := c.Sender

@@ -34,7 +34,7 @@ func (p *Portal) beginPasskeySignIn(w http.ResponseWriter, r *http.Request) stri
 		return ""
 	}
 	pd := pending{ID: randomID(), Stage: stagePasskey, Aud: p.requestHost(r), Created: p.cfg.Now().Unix()}
-	opts, err := p.reg.discover.BeginDiscover(r.Context(), verifiers.Challenge{ID: pd.ID, Origin: p.siteOrigin(r)})
+	opts, err := p.reg.discover.BeginDiscover(r.Context(), verifiers.Challenge{ID: pd.ID, Created: time.Unix(pd.Created, 0), Origin: p.siteOrigin(r)})
 	if err != nil {
 		p.log.Error("starting a passkey sign-in", zap.Error(err))
 		return ""
@@ -78,7 +78,7 @@ func (p *Portal) passkeySignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	method := p.reg.discoverName
-	username, verified, err := p.reg.discover.Discovered(ctx, verifiers.Challenge{ID: pd.ID, Origin: p.siteOrigin(r)}, r.PostFormValue("credential"))
+	username, verified, err := p.reg.discover.Discovered(ctx, verifiers.Challenge{ID: pd.ID, Created: time.Unix(pd.Created, 0), Origin: p.siteOrigin(r)}, r.PostFormValue("credential"))
 	switch {
 	case errors.Is(err, verifiers.ErrGone):
 		again(http.StatusBadRequest, msgPasskeyGone)

@@ -9,6 +9,7 @@ package passkey
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"embed"
@@ -68,9 +69,12 @@ type Verifier struct {
 	// set-up. Attestation is not asked for (it identifies the person's
 	// device maker to us), so the model is what the authenticator says.
 	AAGUIDs []uuid.UUID
-	Now     func() time.Time
-	Log     *zap.Logger
-	Host    verifiers.Host
+	// Key (verifiers.Env.Key) derives the challenges of the sign-in page's
+	// passkey ceremony, so that showing the page stores nothing.
+	Key  []byte
+	Now  func() time.Time
+	Log  *zap.Logger
+	Host verifiers.Host
 }
 
 // help names who helps users.
@@ -339,15 +343,29 @@ func (v *Verifier) BeginDiscover(ctx context.Context, ch verifiers.Challenge) (s
 	if err != nil {
 		return "", err
 	}
-	assertion, session, err := rp.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationPreferred))
+	challenge, err := v.discoverChallenge(ch)
+	if err != nil {
+		return "", err
+	}
+	assertion, _, err := rp.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationPreferred), webauthn.WithChallenge(challenge))
 	if err != nil {
 		return "", fmt.Errorf("passkey: starting a sign-in: %w", err)
 	}
-	if err := v.putChallenge(ctx, challengeKey(ch, "discover"), "", session.Challenge); err != nil {
-		return "", err
-	}
 	opts, err := json.Marshal(assertion)
 	return string(opts), err
+}
+
+// discoverChallenge is the challenge of a sign-in page's ceremony: a keyed
+// hash of its ID and start, which the page's cookie keeps. Every visitor
+// of the sign-in page gets one, so none is stored; an answer's one use is
+// recorded only once its signature checked out (Discovered).
+func (v *Verifier) discoverChallenge(ch verifiers.Challenge) ([]byte, error) {
+	if len(v.Key) < 16 {
+		return nil, errors.New("passkey: no key for sign-in challenges")
+	}
+	m := hmac.New(sha256.New, v.Key)
+	fmt.Fprintf(m, "stepgate passkey sign-in\x00%s\x00%d", ch.ID, ch.Created.Unix())
+	return m.Sum(nil), nil
 }
 
 // Discovered implements verifiers.Discoverer. The passkey is found by its
@@ -362,8 +380,14 @@ func (v *Verifier) Discovered(ctx context.Context, ch verifiers.Challenge, answe
 	if err != nil {
 		return "", false, verifiers.ErrNotAccepted
 	}
-	if err := v.useChallenge(ctx, challengeKey(ch, "discover"), "", parsed.Response.CollectedClientData); err != nil {
+	// The challenge must be this ceremony's, and the ceremony live.
+	want, err := v.discoverChallenge(ch)
+	if err != nil {
 		return "", false, err
+	}
+	got, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parsed.Response.CollectedClientData.Challenge, "="))
+	if err != nil || !hmac.Equal(got, want) || v.now().Sub(ch.Created) > challengeLifetime || ch.Created.After(v.now().Add(time.Minute)) {
+		return "", false, verifiers.ErrGone
 	}
 	c, err := v.Store.CredentialByID(ctx, base64.RawURLEncoding.EncodeToString(parsed.RawID))
 	if errors.Is(err, store.ErrNotFound) || err == nil && c.Method != Method {
@@ -393,6 +417,14 @@ func (v *Verifier) Discovered(ctx context.Context, ch verifiers.Challenge, answe
 	if err != nil {
 		v.logRefused(c.Username, err)
 		return "", false, verifiers.ErrNotAccepted
+	}
+	// A signed answer counts once, however often (or on however many
+	// instances at once) it is posted.
+	once := []store.Limit{{Key: "passkey-sign-in:" + ch.ID, Max: 1, Window: 2 * challengeLifetime}}
+	if blocked, _, err := v.Store.TakeSend(ctx, once, v.now()); err != nil {
+		return "", false, err
+	} else if blocked != nil {
+		return "", false, verifiers.ErrGone
 	}
 	res, err := v.used(ctx, c.Username, cs, recs, cred)
 	if err != nil || res != verifiers.Accepted {

@@ -1,6 +1,7 @@
 package passkey
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -9,7 +10,9 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/google/uuid"
@@ -33,7 +36,7 @@ func newVerifier(t *testing.T) *Verifier {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return &Verifier{Store: st, Name: "Example"}
+	return &Verifier{Store: st, Name: "Example", Key: []byte("0123456789abcdef0123456789abcdef")}
 }
 
 func challenge(id string) verifiers.Challenge {
@@ -499,4 +502,96 @@ func FuzzCheck(f *testing.F) {
 			t.Fatalf("accepted %q", input)
 		}
 	})
+}
+
+// countingStore counts the code-store writes a verifier makes.
+type countingStore struct {
+	*store.SQLite
+	writes atomic.Int64
+}
+
+func (s *countingStore) PutCode(ctx context.Context, c store.Code) error {
+	s.writes.Add(1)
+	return s.SQLite.PutCode(ctx, c)
+}
+
+func (s *countingStore) TakeSend(ctx context.Context, limits []store.Limit, now time.Time) (*store.Limit, time.Time, error) {
+	s.writes.Add(1)
+	return s.SQLite.TakeSend(ctx, limits, now)
+}
+
+// The sign-in page offers every visitor a passkey ceremony, so starting
+// one stores nothing; its challenge is bound to the ceremony, lives five
+// minutes and signs in once.
+func TestPasskeySignInCeremony(t *testing.T) {
+	v := newVerifier(t)
+	key := softkey.New()
+	add(t, v, alice, key, "Laptop")
+	cs := &countingStore{SQLite: v.Store.(*store.SQLite)}
+	v.Store = cs
+	now := time.Now()
+	v.Now = func() time.Time { return now }
+	ctx := context.Background()
+
+	begin := func(ch verifiers.Challenge) []byte {
+		t.Helper()
+		opts, err := v.BeginDiscover(ctx, ch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []byte(opts)
+	}
+	ch := verifiers.Challenge{ID: "page-1", Origin: origin, Created: now}
+	for i := 0; i < 100; i++ {
+		begin(verifiers.Challenge{ID: fmt.Sprint("view-", i), Origin: origin, Created: now})
+	}
+	if n := cs.writes.Load(); n != 0 {
+		t.Fatalf("100 views of the sign-in page wrote %d records", n)
+	}
+	opts := begin(ch)
+	if a, b := challengeOf(t, opts), challengeOf(t, begin(verifiers.Challenge{ID: "page-2", Origin: origin, Created: now})); bytes.Equal(a, b) {
+		t.Fatal("two ceremonies share a challenge")
+	}
+	answer, err := key.Assert(opts, origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Posted in another ceremony, or after five minutes, it is refused.
+	for name, other := range map[string]verifiers.Challenge{
+		"another ceremony": {ID: "page-2", Origin: origin, Created: now},
+		"another start":    {ID: "page-1", Origin: origin, Created: now.Add(-time.Second)},
+		"too late":         {ID: "page-1", Origin: origin, Created: now.Add(-challengeLifetime - time.Second)},
+	} {
+		if name == "too late" {
+			// The same ceremony, seen from five minutes on.
+			v.Now = func() time.Time { return now.Add(challengeLifetime + time.Second) }
+			other = ch
+		}
+		if _, _, err := v.Discovered(ctx, other, string(answer)); !errors.Is(err, verifiers.ErrGone) {
+			t.Errorf("%s: %v", name, err)
+		}
+		v.Now = func() time.Time { return now }
+	}
+	if n := cs.writes.Load(); n != 0 {
+		t.Fatalf("refused answers wrote %d records", n)
+	}
+
+	who, verified, err := v.Discovered(ctx, ch, string(answer))
+	if err != nil || who != "alice" || !verified {
+		t.Fatalf("the answer: %q %v %v", who, verified, err)
+	}
+	if _, _, err := v.Discovered(ctx, ch, string(answer)); !errors.Is(err, verifiers.ErrGone) {
+		t.Fatalf("the answer again: %v", err)
+	}
+	// A second answer to the same ceremony, freshly signed, is refused too.
+	again, _ := key.Assert(opts, origin)
+	if _, _, err := v.Discovered(ctx, ch, string(again)); !errors.Is(err, verifiers.ErrGone) {
+		t.Fatalf("a second answer to one ceremony: %v", err)
+	}
+
+	v.Key = nil
+	if _, err := v.BeginDiscover(ctx, ch); err == nil {
+		t.Fatal("a ceremony without a key")
+	}
 }
