@@ -63,6 +63,24 @@ type Directory interface {
 	Watch(ctx context.Context, interval time.Duration, reloaded func(n int), failed func(error))
 }
 
+// Aliaser is a Directory where a person may sign in under several names
+// (Active Directory's sAMAccountName and userPrincipalName). Canonical
+// maps a typed, normalised name to the username it signs in as, from
+// memory, so that every name of one account shares its lockout; a name it
+// does not know is returned as it is.
+type Aliaser interface {
+	Canonical(name string) string
+}
+
+// Canonical is name as d's users are counted: d's Canonical when it has
+// one, else name.
+func Canonical(d Directory, name string) string {
+	if a, ok := d.(Aliaser); ok && name != "" {
+		return a.Canonical(name)
+	}
+	return name
+}
+
 // Editor is a Directory Stepgate may write to: `stepgate user add`,
 // disable, enable, and password changes and resets. A directory that is
 // not an Editor (LDAP) is managed with its own tools.

@@ -1,11 +1,14 @@
 package portal
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/stepgate/stepgate/directory"
+	"github.com/stepgate/stepgate/verifiers"
+	"github.com/stepgate/stepgate/verifiers/password"
 )
 
 // readOnly is a user directory Stepgate does not write to (as LDAP is):
@@ -38,5 +41,44 @@ func TestPasswordKeptElsewhere(t *testing.T) {
 	pb, _ := freshAlice(t, plain)
 	if page := pb.get(sip); !strings.Contains(page.body, `id="change-password"`) || strings.Contains(page.body, "password-elsewhere") {
 		t.Errorf("Security info with the users file:\n%s", page.body)
+	}
+}
+
+// aliased is a directory where people also sign in as name@example.com
+// (as Active Directory's userPrincipalName): the password is checked for
+// the account the other name belongs to.
+type aliased struct{ directory.Directory }
+
+func (a aliased) Canonical(name string) string {
+	if u, ok := strings.CutSuffix(name, "@example.com"); ok {
+		if _, known := a.Lookup(u); known {
+			return u
+		}
+	}
+	return name
+}
+
+func (a aliased) Authenticate(ctx context.Context, source, name, pw string) (verifiers.User, bool, error) {
+	return a.Directory.Authenticate(ctx, source, a.Canonical(password.NormalizeName(name)), pw)
+}
+
+// Every name of one account shares its lockout: wrong passwords typed
+// under her other name lock alice, and her right password under either
+// name clears it.
+func TestOtherNamesShareTheLockout(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Users = aliased{c.Users} })
+	b := e.browser()
+	if r := b.login("Alice@example.com", testPassword); r.status != http.StatusSeeOther {
+		t.Fatalf("alice under her other name: %d %s", r.status, r.body)
+	}
+	for i := 0; i < 3; i++ {
+		b.login("alice", "wrong")
+		b.login("alice@example.com", "wrong")
+	}
+	if r := e.browser().login("alice", testPassword); r.status != http.StatusTooManyRequests {
+		t.Fatalf("alice after 6 wrong passwords under two names: %d", r.status)
+	}
+	if r := e.browser().login("alice@example.com", testPassword); r.status != http.StatusTooManyRequests {
+		t.Fatalf("her other name after 6 wrong passwords: %d", r.status)
 	}
 }

@@ -294,7 +294,9 @@ const (
 func (p *Portal) postLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	typed := r.PostFormValue("username")
-	name := password.NormalizeName(typed)
+	// Every name of one account (an Active Directory user's
+	// userPrincipalName and sAMAccountName) shares its lockout.
+	name := directory.Canonical(p.cfg.Users, password.NormalizeName(typed))
 	rd := p.safeRd(r, r.PostFormValue("rd"))
 	again := func(status int, msg string) {
 		if len(typed) > 64 {

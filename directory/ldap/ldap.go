@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -96,7 +97,8 @@ type entry struct {
 
 type snapshot struct {
 	users   map[string]entry
-	skipped int // entries whose username Stepgate cannot use
+	aliases map[string]string // another name a user signs in with → username ("" when two share it)
+	skipped int               // entries whose username Stepgate cannot use
 	at      time.Time
 }
 
@@ -160,6 +162,34 @@ func (d *Directory) Name() string {
 	}
 	return s
 }
+
+// Canonical implements directory.Aliaser: a name the user filter finds
+// besides the username (an Active Directory userPrincipalName) is counted
+// for lockout as the username it belongs to, as of the last refresh.
+func (d *Directory) Canonical(name string) string {
+	snap := d.current.Load()
+	if _, ok := snap.users[name]; ok {
+		return name
+	}
+	if u := snap.aliases[name]; u != "" {
+		return u
+	}
+	return name
+}
+
+// aliasAttributes are the attributes the user filter matches typed names
+// against besides the username: "(attr={username})" terms.
+func (d *Directory) aliasAttributes() []string {
+	var attrs []string
+	for _, m := range aliasTerm.FindAllStringSubmatch(d.cfg.UserFilter, -1) {
+		if !strings.EqualFold(m[1], d.cfg.Attributes.Username) && !slices.ContainsFunc(attrs, func(a string) bool { return strings.EqualFold(a, m[1]) }) {
+			attrs = append(attrs, m[1])
+		}
+	}
+	return attrs
+}
+
+var aliasTerm = regexp.MustCompile(`\(([A-Za-z][A-Za-z0-9-]*)=\{username\}\)`)
 
 // Lookup implements directory.Directory.
 func (d *Directory) Lookup(name string) (verifiers.User, bool) {
@@ -319,7 +349,7 @@ func (d *Directory) filterFor(typed string) string {
 
 func (d *Directory) userAttributes() []string {
 	a := d.cfg.Attributes
-	attrs := []string{a.Username, a.DisplayName, a.Email, a.Groups, "cn"}
+	attrs := append([]string{a.Username, a.DisplayName, a.Email, a.Groups, "cn"}, d.aliasAttributes()...)
 	switch d.cfg.Implementation {
 	case OpenLDAP:
 		attrs = append(attrs, "pwdAccountLockedTime")
@@ -461,7 +491,8 @@ func (d *Directory) read(c *conn) (*snapshot, error) {
 		return nil, fmt.Errorf("users (%s): %w", d.cfg.UsersFilter, err)
 	}
 	now := time.Now()
-	snap := &snapshot{users: make(map[string]entry, len(people.Entries)), at: now}
+	snap := &snapshot{users: make(map[string]entry, len(people.Entries)), aliases: map[string]string{}, at: now}
+	aliasAttrs := d.aliasAttributes()
 	for _, e := range people.Entries {
 		name := password.NormalizeName(e.GetAttributeValue(d.cfg.Attributes.Username))
 		if _, dup := snap.users[name]; name == "" || dup {
@@ -470,6 +501,25 @@ func (d *Directory) read(c *conn) (*snapshot, error) {
 		}
 		u := d.makeUser(e, name, tree, now)
 		snap.users[name] = entry{user: u, dn: e.DN, groups: strings.Join(u.Groups, ",")}
+		for _, attr := range aliasAttrs {
+			for _, v := range e.GetAttributeValues(attr) {
+				alias := password.NormalizeName(v)
+				if alias == "" || alias == name {
+					continue
+				}
+				if other, seen := snap.aliases[alias]; seen && other != name {
+					snap.aliases[alias] = "" // two users share it: counted as typed
+					continue
+				}
+				snap.aliases[alias] = name
+			}
+		}
+	}
+	// A username is never another user's alias.
+	for alias := range snap.aliases {
+		if _, ok := snap.users[alias]; ok {
+			delete(snap.aliases, alias)
+		}
 	}
 	return snap, nil
 }

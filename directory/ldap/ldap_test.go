@@ -343,3 +343,50 @@ func TestActiveDirectoryAccountState(t *testing.T) {
 		}
 	}
 }
+
+// Where the user filter finds people by another name too (mail here,
+// userPrincipalName in Active Directory's preset), that name is counted
+// as the username it belongs to, so both share one lockout.
+func TestOtherNamesShareTheUsername(t *testing.T) {
+	t.Parallel()
+	admin := gatewaytest.LDAPAdmin(t)
+	cfg := testConfig(t)
+	cfg.UserFilter = "(&(objectClass=inetOrgPerson)(|(uid={username})(mail={username})))"
+	suffix := fmt.Sprint(time.Now().UnixNano())
+	shared := "shared-" + suffix + "@stepgate.test"
+	one := gatewaytest.LDAPUID(gatewaytest.LDAPUser(t, admin, "one", "one-ldap-pass", map[string][]string{"mail": {shared}}))
+	gatewaytest.LDAPUser(t, admin, "two", "two-ldap-pass", map[string][]string{"mail": {shared}})
+	gatewaytest.LDAPUser(t, admin, "three", "three-ldap-pass", map[string][]string{"mail": {"bob"}})
+	d := open(t, cfg)
+	if got := d.aliasAttributes(); !slices.Equal(got, []string{"mail"}) {
+		t.Errorf("aliasAttributes = %v", got)
+	}
+	for typed, want := range map[string]string{
+		"alice":                "alice",
+		"alice@stepgate.test":  "alice",
+		"frank@stepgate.test":  "frank",
+		"nobody@stepgate.test": "nobody@stepgate.test",
+		shared:                 shared, // two people's: counted as typed
+		"bob":                  "bob",  // a username is nobody's other name
+	} {
+		if got := directory.Canonical(d, typed); got != want {
+			t.Errorf("Canonical(%q) = %q, want %q", typed, got, want)
+		}
+	}
+	if u, ok, err := d.Authenticate(ctx, "test", "Alice@stepgate.test", "alice-ldap-pass"); !ok || err != nil || u.Name != "alice" {
+		t.Errorf("signing in with the mail address: %+v %v %v", u, ok, err)
+	}
+	if _, ok := d.Lookup(one); !ok {
+		t.Errorf("%s is not known", one)
+	}
+
+	adCfg := testConfig(t)
+	adCfg.Implementation = ActiveDirectory
+	ad, err := adCfg.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := (&Directory{cfg: ad}).aliasAttributes(); !slices.Equal(got, []string{"userPrincipalName"}) {
+		t.Errorf("Active Directory's other names: %v", got)
+	}
+}
