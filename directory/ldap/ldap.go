@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	mathrand "math/rand/v2"
 	"reflect"
 	"regexp"
 	"runtime"
@@ -38,12 +37,16 @@ type Directory struct {
 	// one. It names no entry.
 	dummyDN string
 	// took keeps how long recent sign-ins of names the search found took
-	// (search and bind). A server answers a bind as an entry that does
-	// not exist a little faster than one as a real entry (it checks no
-	// password and no policy), so a sign-in of an unknown name lasts at
-	// least as long as one of these, picked at random: the two take
-	// times of one distribution.
-	took timings
+	// (search and bind), missed how long those of names it did not find
+	// took before any wait. A server answers a bind as an entry that
+	// does not exist a little faster than one as a real entry (it checks
+	// no password and no policy), so a sign-in of an unknown name is
+	// made longer by the difference of the two medians: the two then take
+	// times of one distribution. (Waiting until the time of a found
+	// sign-in picked at random made unknown names the slower: the longer
+	// of two times is longer than either. On a busy machine the attack
+	// suite's test told them apart.)
+	took, missed timings
 }
 
 // lastAsLong returns when d has passed since start (or ctx ended). The
@@ -77,14 +80,24 @@ func (t *timings) add(d time.Duration) {
 	t.mu.Unlock()
 }
 
-// pick returns one of the kept durations at random, or 0 when none is.
-func (t *timings) pick() time.Duration {
+// median returns the median of the kept durations, or 0 when none is.
+func (t *timings) median() time.Duration {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.n == 0 {
+	kept := slices.Clone(t.d[:min(t.n, len(t.d))])
+	t.mu.Unlock()
+	if len(kept) == 0 {
 		return 0
 	}
-	return t.d[mathrand.IntN(min(t.n, len(t.d)))]
+	slices.Sort(kept)
+	return kept[len(kept)/2]
+}
+
+// unknownNameWait is how much longer than own a sign-in of a name the
+// search did not find must last: the difference of the medians of found
+// and not-found sign-ins, when positive.
+func (d *Directory) unknownNameWait(own time.Duration) time.Duration {
+	d.missed.add(own)
+	return max(0, d.took.median()-d.missed.median())
 }
 
 var _ directory.Directory = (*Directory)(nil)
@@ -176,6 +189,9 @@ func (d *Directory) Canonical(name string) string {
 	}
 	return name
 }
+
+// PasswordHelp implements directory.PasswordHelper (password_help).
+func (d *Directory) PasswordHelp() string { return d.cfg.PasswordHelp }
 
 // aliasAttributes are the attributes the user filter matches typed names
 // against besides the username: "(attr={username})" terms.
@@ -275,7 +291,8 @@ func (d *Directory) Authenticate(ctx context.Context, source, name, pw string) (
 		return verifiers.User{}, false, d.failure("binding as the user", bindErr)
 	}
 	if found == nil {
-		lastAsLong(ctx, start, d.took.pick())
+		own := time.Since(start)
+		lastAsLong(ctx, start, own+d.unknownNameWait(own))
 		return verifiers.User{}, false, nil
 	}
 	d.took.add(time.Since(start))

@@ -390,3 +390,72 @@ func TestOtherNamesShareTheUsername(t *testing.T) {
 		t.Errorf("Active Directory's other names: %v", got)
 	}
 }
+
+// A sign-in of a name the search did not find is made longer by how much
+// faster such sign-ins are than those of found names, in the median.
+func TestUnknownNameWait(t *testing.T) {
+	d := &Directory{}
+	if w := d.unknownNameWait(time.Millisecond); w != 0 {
+		t.Errorf("with no found sign-in yet: wait %v", w)
+	}
+	for i := 0; i < 64; i++ {
+		d.took.add(time.Duration(9+i%3) * time.Millisecond) // median 10 ms
+	}
+	for i := 0; i < 63; i++ {
+		d.unknownNameWait(time.Duration(7+i%3) * time.Millisecond) // median 8 ms
+	}
+	if w := d.unknownNameWait(8 * time.Millisecond); w != 2*time.Millisecond {
+		t.Errorf("wait %v, want 2ms", w)
+	}
+	// Found sign-ins the faster: no wait.
+	for i := 0; i < 64; i++ {
+		d.unknownNameWait(20 * time.Millisecond)
+	}
+	if w := d.unknownNameWait(20 * time.Millisecond); w != 0 {
+		t.Errorf("unknown names already slower, but wait %v", w)
+	}
+}
+
+// Wrong passwords for names the directory has and for names it does not
+// take the same time in Authenticate itself (no HTTP around it to hide a
+// difference): 300 of each, interleaved, medians within 5 %, in one of
+// two rounds (a loaded machine's noise can fail one). Without the wait
+// for unknown names they differ by 10-15 %.
+func TestUnknownNamesTakeAsLong(t *testing.T) {
+	d := open(t, testConfig(t))
+	known := []string{"alice", "bob", "frank"}
+	round := func() (mk, mu time.Duration) {
+		var kt, ut []time.Duration
+		for i := range 330 {
+			pair := []string{known[i%len(known)], fmt.Sprintf("nobody%d", i)}
+			if i%2 == 1 {
+				pair[0], pair[1] = pair[1], pair[0]
+			}
+			for _, name := range pair {
+				start := time.Now()
+				if _, ok, err := d.Authenticate(ctx, "test", name, "wrong-password"); ok || err != nil {
+					t.Fatalf("%s: %v %v", name, ok, err)
+				}
+				if i < 30 {
+					continue // warm-up: the rings fill
+				}
+				if strings.HasPrefix(name, "nobody") {
+					ut = append(ut, time.Since(start))
+				} else {
+					kt = append(kt, time.Since(start))
+				}
+			}
+		}
+		slices.Sort(kt)
+		slices.Sort(ut)
+		return kt[len(kt)/2], ut[len(ut)/2]
+	}
+	for r := 1; r <= 2; r++ {
+		mk, mu := round()
+		t.Logf("round %d, medians: %v (known names) vs %v (unknown)", r, mk, mu)
+		if diff := mk - mu; diff <= mk*5/100 && -diff <= mk*5/100 {
+			return
+		}
+	}
+	t.Error("the medians differ by more than 5 % in both rounds")
+}
