@@ -56,7 +56,8 @@ http://localhost:9080, http://127.0.0.1:9080 {
 	}
 
 	// Her password is the directory's: Security info says where to change it.
-	if r := alice.get("/.stepgate/security-info"); !strings.Contains(r.body, `id="password-elsewhere"`) || strings.Contains(r.body, `id="change-password"`) {
+	if r := alice.get("/.stepgate/security-info"); !strings.Contains(r.body, `id="password-elsewhere">Your password is kept in your organisation&#39;s directory. Change it at https://passwords.example.com.<`) ||
+		strings.Contains(r.body, `id="change-password"`) {
 		t.Errorf("Security info:\n%s", r.body)
 	}
 

@@ -81,6 +81,13 @@ func Canonical(d Directory, name string) string {
 	return name
 }
 
+// PasswordHelper is a Directory that keeps its users' passwords and says
+// where to change them: PasswordHelp finishes "Change it …" ("at
+// https://passwords.example.com").
+type PasswordHelper interface {
+	PasswordHelp() string
+}
+
 // Editor is a Directory Stepgate may write to: `stepgate user add`,
 // disable, enable, and password changes and resets. A directory that is
 // not an Editor (LDAP) is managed with its own tools.

@@ -17,6 +17,11 @@ type readOnly struct{ directory.Directory }
 
 func withReadOnlyUsers(c *Config) { c.Users = readOnly{c.Users} }
 
+// withHelp is a read-only directory with a password_help.
+type withHelp struct{ readOnly }
+
+func (withHelp) PasswordHelp() string { return "at https://passwords.example.com" }
+
 // With a directory that keeps the passwords, Security info has no Change
 // password link and says where to change it, the page itself says the
 // same, and password_reset is refused at start.
@@ -35,6 +40,15 @@ func TestPasswordKeptElsewhere(t *testing.T) {
 	cfg.PasswordReset = true
 	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "password_reset: the passwords are kept in the users file") {
 		t.Errorf("password_reset with a read-only directory: %v", err)
+	}
+	// A directory that says where passwords are changed is quoted.
+	helped := newEnv(t, func(c *Config) { c.Users = withHelp{readOnly{c.Users}} })
+	hb, _ := freshAlice(t, helped)
+	if page := hb.get(sip); !strings.Contains(page.body, "Change it at https://passwords.example.com.") {
+		t.Errorf("Security info with password help:\n%s", page.body)
+	}
+	if r := hb.get(sip + "/password"); !strings.Contains(r.body, "Change it at https://passwords.example.com.") {
+		t.Errorf("Change password page with password help:\n%s", r.body)
 	}
 	// The users file itself keeps its link.
 	plain := newEnv(t)

@@ -3,6 +3,7 @@ package portal
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -22,6 +23,20 @@ func (p *Portal) passwordElsewhere() string {
 	return p.cfg.Users.Name()
 }
 
+// passwordKept is what users are told where the directory keeps their
+// passwords: where to change them (the directory's password_help), or ""
+// when Stepgate changes them.
+func (p *Portal) passwordKept() string {
+	if p.passwordElsewhere() == "" {
+		return ""
+	}
+	help := "with your organisation's usual password tool"
+	if h, ok := p.cfg.Users.(directory.PasswordHelper); ok && strings.TrimSpace(h.PasswordHelp()) != "" {
+		help = strings.TrimSpace(h.PasswordHelp())
+	}
+	return "Your password is kept in your organisation's directory. Change it " + help + "."
+}
+
 // passwordPage is the data of the Change password page.
 type passwordPage struct {
 	// NoCurrent: the session began with a Temporary Access Pass, which
@@ -38,7 +53,7 @@ type passwordPage struct {
 func (p *Portal) changePassword(w http.ResponseWriter, r *http.Request, id *Identity) {
 	if p.passwordElsewhere() != "" {
 		p.render(w, r, http.StatusNotFound, "message", pageData{Title: "Change password", Heading: "Change your password elsewhere",
-			Info: "Your password is kept in your organisation's directory. Change it with your organisation's usual password tool."})
+			Info: p.passwordKept()})
 		return
 	}
 	d := passwordPage{NoCurrent: id.sess.By == byPass || id.sess.By == bySetUpPass}

@@ -153,8 +153,8 @@ type securityInfoPage struct {
 	Done      string // a confirmation
 	LastOnly  bool   // the only method: it cannot be deleted
 	ReauthFor string // how long a second step allows changes, in words
-	// PasswordElsewhere names the directory that keeps the password when
-	// Stepgate cannot change it ("" for the users file).
+	// PasswordElsewhere says where to change the password when the
+	// directory keeps it ("" for the users file).
 	PasswordElsewhere string
 }
 
@@ -162,7 +162,7 @@ type securityInfoPage struct {
 func (p *Portal) showSecurityInfo(w http.ResponseWriter, r *http.Request, id *Identity, errMsg string, status int) {
 	ctx := r.Context()
 	user := id.User
-	d := securityInfoPage{Fresh: p.fresh(id), Done: confirmations[r.URL.Query().Get("done")], ReauthFor: reauthWords(p.cfg.Reauth), PasswordElsewhere: p.passwordElsewhere()}
+	d := securityInfoPage{Fresh: p.fresh(id), Done: confirmations[r.URL.Query().Get("done")], ReauthFor: reauthWords(p.cfg.Reauth), PasswordElsewhere: p.passwordKept()}
 	if errMsg != "" {
 		d.Done = ""
 	}
