@@ -487,7 +487,14 @@ func onPhone(t *testing.T, ctx context.Context, name string) {
 // authenticator app by typing its secret's code, and returns the secret.
 func firstSignInWithApp(t *testing.T, ctx context.Context, user string) string {
 	t.Helper()
-	passwordStep(t, ctx, user, testPassword, "Set up your authenticator app")
+	return firstSignInWithAppPassword(t, ctx, user, testPassword)
+}
+
+// firstSignInWithAppPassword is firstSignInWithApp with the user's
+// password.
+func firstSignInWithAppPassword(t *testing.T, ctx context.Context, user, pw string) string {
+	t.Helper()
+	passwordStep(t, ctx, user, pw, "Set up your authenticator app")
 	secret := strings.ReplaceAll(text(t, ctx, chromedp.Search(`//*[@id="secret"]`)), " ", "")
 	step(t, ctx, "set up the authenticator app",
 		chromedp.SendKeys(labelled("Enter code"), code(t, secret, time.Now())),
