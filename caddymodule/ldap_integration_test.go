@@ -2,9 +2,11 @@ package caddymodule_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,7 +22,8 @@ import (
 // the directory's. Alice signs in with her directory password (and sets up
 // her authenticator app, as a users file's user would), and the app gets
 // her groups, nested ones included; wrong passwords, the expired account
-// and the lockout get the pages they should; a user an administrator
+// and the lockout get the pages they should; the help desk unlocks and
+// gives a Temporary Access Pass with `stepgate user`; a user an administrator
 // locks in the directory loses her session within the refresh; and with
 // the directory unreachable a signed-in user goes on while a new sign-in
 // gets "temporarily unavailable", until it is back.
@@ -43,7 +46,10 @@ http://localhost:9080, http://127.0.0.1:9080 {
 	reverse_proxy %s
 }
 `, echoBackend(t))
-	startCaddyfile(t, block, sites)
+	caddyfile := filepath.Join(t.TempDir(), "Caddyfile")
+	if err := os.WriteFile(caddyfile, []byte(startCaddyfile(t, block, sites)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	alice := newClient(t)
 	if _, r := alice.Register("alice", "alice-ldap-pass", "/"); r.Status != http.StatusSeeOther {
@@ -90,6 +96,32 @@ http://localhost:9080, http://127.0.0.1:9080 {
 	}
 	if r := signIn("frank", "frank-ldap-pass"); !frankLocked || r.status != http.StatusTooManyRequests {
 		t.Errorf("frank after 10 wrong passwords: locked %v, right password %d", frankLocked, r.status)
+	}
+
+	// The help desk works for directory users as for the users file's:
+	// `stepgate user unlock` lets frank in again, and a Temporary Access
+	// Pass from `stepgate user tap` signs bob in to Security info.
+	if out, err := userCommand(t, "", "unlock", "frank", "--config", caddyfile); err != nil {
+		t.Fatalf("unlock frank: %v\n%s", err, out)
+	}
+	if r := signIn("frank", "frank-ldap-pass"); r.status != http.StatusSeeOther {
+		t.Errorf("frank after the unlock: %d", r.status)
+	}
+	out, err := userCommand(t, "", "tap", "bob", "--json", "--config", caddyfile)
+	var tap adminResult
+	if err != nil || json.Unmarshal([]byte(out), &tap) != nil || tap.Pass == nil {
+		t.Fatalf("tap bob: %v\n%s", err, out)
+	}
+	bob := newClient(t)
+	if r := usePass(bob, "bob", tap.Pass.Pass); r.status != http.StatusSeeOther || r.location != si+"?done=pass" {
+		t.Errorf("bob's pass: %d %q %s", r.status, r.location, r.body)
+	}
+	// Bob has no method yet: the app waits until he sets one up.
+	if r := bob.get("/"); r.status != http.StatusFound || r.location != si+"?done=set-up-first" {
+		t.Errorf("the app for bob's pass session: %d %q", r.status, r.location)
+	}
+	if r := bob.get(si); r.status != http.StatusOK || !strings.Contains(r.body, "Add an authenticator app") {
+		t.Errorf("Security info for bob's pass session: %d\n%s", r.status, r.body)
 	}
 
 	// Erin signs in; an administrator locks her in the directory; within
