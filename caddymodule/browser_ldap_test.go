@@ -14,7 +14,8 @@ import (
 // TestBrowserLDAP: a person from the directory signs in for the first
 // time in Chromium with their directory password and sets up an
 // authenticator app; Security info says where their password is changed
-// (the directory's password_help) and offers no Change password; with
+// (the directory's password_help) and offers no Change password; she
+// adds a passkey and signs in with it alone; with
 // the directory unreachable their session goes on while someone else's
 // sign-in says "temporarily unavailable".
 func TestBrowserLDAP(t *testing.T) {
@@ -26,11 +27,15 @@ func TestBrowserLDAP(t *testing.T) {
 		secret %s
 		store sqlite %s
 		registration first_sign_in
+		passkeys
 		help_contact "the help desk"`, testSecret, filepath.Join(t.TempDir(), "state.db"))
 	startCaddyfile(t, block, demoSite())
 
 	ctx := newBrowser(t)
+	device := builtInPasskeys(t, ctx)
+	presence(t, ctx, device, false)
 	firstSignInWithAppPassword(t, ctx, grace, "grace-ldap-pass")
+	presence(t, ctx, device, true)
 	step(t, ctx, "open Security info",
 		chromedp.Click(button("Security info")),
 		chromedp.WaitVisible(heading("Security info")),
@@ -39,6 +44,20 @@ func TestBrowserLDAP(t *testing.T) {
 		t.Errorf("Security info offers to change a directory password (%d links): %v", n, err)
 	}
 	onPhone(t, ctx, "70-ldap-security-info")
+
+	// A passkey works for her as for anyone: added on Security info, then
+	// the sign-in with it alone.
+	step(t, ctx, "add a passkey",
+		chromedp.Click(button("Add a passkey or security key")),
+		chromedp.WaitVisible(heading("Add a passkey or security key")),
+		chromedp.Clear(labelled("Name")),
+		chromedp.SendKeys(labelled("Name"), "Laptop"),
+		chromedp.Click(button("Create passkey")),
+		chromedp.WaitVisible(chromedp.Search(`//*[@id="done" and normalize-space()="Your sign-in method was added."]`)))
+	passkeyAloneAs(t, ctx, device, grace, "")
+	if got := appHeader(t, ctx, "Remote-Auth-Methods"); got != "passkey" {
+		t.Fatalf("the app's Remote-Auth-Methods after grace's passkey: %q", got)
+	}
 
 	// The directory unreachable: grace goes on; a new sign-in is told to
 	// try again, not that the password is wrong.

@@ -326,6 +326,12 @@ func passwordThenPasskey(t *testing.T, ctx context.Context, device webauthn.Auth
 // no password; with shot, it keeps pictures of the sign-in page.
 func passkeyAlone(t *testing.T, ctx context.Context, device webauthn.AuthenticatorID, shot string) {
 	t.Helper()
+	passkeyAloneAs(t, ctx, device, "alice", shot)
+}
+
+// passkeyAloneAs is passkeyAlone for user.
+func passkeyAloneAs(t *testing.T, ctx context.Context, device webauthn.AuthenticatorID, user, shot string) {
+	t.Helper()
 	signOut(t, ctx)
 	presence(t, ctx, device, false)
 	step(t, ctx, "open the sign-in page",
@@ -338,5 +344,5 @@ func passkeyAlone(t *testing.T, ctx context.Context, device webauthn.Authenticat
 	presence(t, ctx, device, true)
 	step(t, ctx, "sign in with a passkey",
 		chromedp.Click(button("Sign in with a passkey")),
-		hello("alice"))
+		hello(user))
 }
