@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -260,9 +261,39 @@ func (p *Portal) forbidden(w http.ResponseWriter, r *http.Request, f *Facts, id 
 		Title:   "Access denied",
 		Heading: "You don't have access",
 		Info:    "You are signed in as " + id.User.Name + ", but your account may not use this page. If you think it should, contact " + p.cfg.HelpContact + ".",
-		SignOut: true,
+		GoBack:  p.wayBack(r, f),
+		Switch:  switchUserAction(f),
 		Manage:  true,
 	})
+}
+
+// wayBack is where "Go back" leads from a page the user may not see: the
+// page they came from when the browser said so and it is one Stepgate
+// would return anyone to (not this page, not a sign-in page), otherwise
+// the site's start page, or nowhere when this is the start page.
+func (p *Portal) wayBack(r *http.Request, f *Facts) string {
+	if ref := r.Referer(); ref != "" {
+		back := SafeReturnURL(ref, f.Host, p.cfg.CookieDomain, !f.Secure())
+		u, err := url.Parse(back)
+		here := u != nil && u.RequestURI() == f.URI && (u.Host == "" || strings.EqualFold(u.Host, f.Host))
+		if err == nil && back != "/" && !here && !strings.HasPrefix(u.Path, Prefix) {
+			return back
+		}
+	}
+	if f.URI == "/" {
+		return ""
+	}
+	return "/"
+}
+
+// switchUserAction is where "Sign in as someone else" posts: sign-out,
+// then the sign-in page, returning to this page (a GET's) afterwards.
+func switchUserAction(f *Facts) string {
+	q := url.Values{"then": {"sign-in"}}
+	if f.Method == http.MethodGet && f.URI != "/" {
+		q.Set("rd", f.URI)
+	}
+	return LogoutPath + "?" + q.Encode()
 }
 
 // expiry is when s ends (unix seconds): the lifetime in force when it was

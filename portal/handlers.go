@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -769,13 +770,31 @@ func (p *Portal) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	names := p.names(r)
 	s, valid := p.sessionCookie(r)
+	// After signing out, signing in again returns to rd (a page the
+	// sign-out was asked for from); then=sign-in goes straight there.
+	again := Prefix
+	if rd := p.safeRd(r, r.FormValue("rd")); rd != "/" {
+		again = Prefix + "?rd=" + url.QueryEscape(rd)
+	}
+	switchUser := r.FormValue("then") == "sign-in"
 	if r.Method != http.MethodPost {
 		if id := p.Authenticate(r); id != nil {
-			p.render(w, r, http.StatusOK, "logout", pageData{Title: "Sign out", Heading: "Sign out", Username: id.User.Name})
+			pd := pageData{Title: "Sign out", Heading: "Sign out", Username: id.User.Name, Action: LogoutPath}
+			if switchUser || again != Prefix {
+				pd.Action = r.URL.RequestURI()
+			}
+			if switchUser {
+				pd.Title, pd.Heading = "Sign in as someone else", "Sign in as someone else"
+			}
+			p.render(w, r, http.StatusOK, "logout", pd)
+			return
+		}
+		if switchUser {
+			http.Redirect(w, r, again, http.StatusFound)
 			return
 		}
 		p.render(w, r, http.StatusOK, "message", pageData{Title: "Signed out", Heading: "You're signed out",
-			Info: "You are not signed in.", Continue: Prefix})
+			Info: "You are not signed in.", Continue: again})
 		return
 	}
 	if valid && s.ID != "" {
@@ -793,8 +812,12 @@ func (p *Portal) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	p.clearCookie(w, r, names.session)
 	p.clearCookie(w, r, names.pending)
+	if switchUser {
+		http.Redirect(w, r, again, http.StatusSeeOther)
+		return
+	}
 	p.render(w, r, http.StatusOK, "message", pageData{Title: "Signed out", Heading: "You're signed out",
-		Info: "You have signed out of every app behind this sign-in.", Continue: Prefix})
+		Info: "You have signed out of every app behind this sign-in.", Continue: again})
 }
 
 // storeError answers a failure of the store or of an encoder: a clear page

@@ -31,6 +31,8 @@ type pageData struct {
 	Help      string   // who to contact
 	SignOut   bool     // show a "Sign out" button
 	Continue  string   // a link to go on
+	GoBack    string   // "Go back" from a page the user may not see
+	Switch    string   // where "Sign in as someone else" posts, "" none
 	Back      string   // the way back to the app ("" none; set by render)
 	Method    string   // the second-step method on the verify page
 	Prompt    string   // what starting the method said ("We texted your phone …")
@@ -180,8 +182,8 @@ func (p *Portal) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 	securityHeaders(w.Header())
 	w.Header().Set("Content-Security-Policy", p.pageCSP(r))
 	// Every page with a form gets a token; message pages only when they
-	// show the Sign out button.
-	if name != "message" || d.SignOut {
+	// show a form (Sign out, Sign in as someone else).
+	if name != "message" || d.SignOut || d.Switch != "" {
 		d.CSRF = p.csrfToken(w, r)
 	}
 	if d.Help == "" {

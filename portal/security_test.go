@@ -2,10 +2,12 @@ package portal
 
 import (
 	"encoding/base64"
+	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -494,6 +496,96 @@ func TestPolicy(t *testing.T) {
 		u, _ := e.cfg.Users.Lookup("alice")
 		if tc.pol.Allows(&u) != tc.want {
 			t.Errorf("%+v.Allows(alice) != %v", tc.pol, tc.want)
+		}
+	}
+}
+
+var (
+	goBackRe = regexp.MustCompile(`href="([^"]*)" id="go-back"`)
+	switchRe = regexp.MustCompile(`<form method="post" action="([^"]*)"><input type="hidden" name="csrf" value="[^"]*"><button type="submit" class="secondary" id="switch-user">`)
+)
+
+// TestAccessDeniedWayBack: the page a signed-in user may not see leads
+// back to where they came from (when the browser says, and it is a page
+// Stepgate would return anyone to) or to the site's start page, and
+// "Sign in as someone else" signs out and returns to the page after the
+// next sign-in.
+func TestAccessDeniedWayBack(t *testing.T) {
+	e := newEnv(t)
+	srv := httptest.NewServer(e.handler(Policy{Users: []string{"bob"}}))
+	defer srv.Close()
+	b := e.browser()
+	b.register("alice")
+	b.base = srv.URL
+	denied := func(path, referer string) resp {
+		t.Helper()
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		if referer != "" {
+			req.Header.Set("Referer", referer)
+		}
+		r := b.do(req)
+		if r.status != http.StatusForbidden {
+			t.Fatalf("GET %s: %d, want 403", path, r.status)
+		}
+		return r
+	}
+	for _, tc := range []struct{ path, referer, want string }{
+		{"/admin/?x=1", srv.URL + "/reports?y=2", srv.URL + "/reports?y=2"},
+		{"/admin/?x=1", "", "/"},
+		{"/admin/?x=1", srv.URL + "/admin/?x=1", "/"},                         // this very page
+		{"/admin/?x=1", srv.URL + Prefix + "?rd=%2Fadmin%2F", "/"},            // the sign-in it came from
+		{"/admin/?x=1", "https://evil.example/reports", "/"},                  // another site
+		{"/admin/?x=1", "http://" + srv.Listener.Addr().String() + "x/", "/"}, // not this host
+		{"/", "", ""},
+	} {
+		r := denied(tc.path, tc.referer)
+		got := ""
+		if m := goBackRe.FindStringSubmatch(r.body); m != nil {
+			got = html.UnescapeString(m[1])
+		}
+		if got != tc.want {
+			t.Errorf("%s from %q: Go back to %q, want %q", tc.path, tc.referer, got, tc.want)
+		}
+	}
+
+	r := denied("/admin/?x=1", "")
+	m := switchRe.FindStringSubmatch(r.body)
+	if m == nil {
+		t.Fatalf("no Sign in as someone else on the access-denied page: %s", r.body)
+	}
+	action := html.UnescapeString(m[1])
+	r = b.post("/admin/?x=1", action, url.Values{})
+	if want := Prefix + "?rd=%2Fadmin%2F%3Fx%3D1"; r.status != http.StatusSeeOther || r.header.Get("Location") != want {
+		t.Fatalf("Sign in as someone else: %d to %q, want 303 to %q", r.status, r.header.Get("Location"), want)
+	}
+	if r := b.get("/admin/"); r.status != http.StatusFound {
+		t.Fatalf("still signed in after Sign in as someone else: %d", r.status)
+	}
+	// Signed out already: straight to the sign-in page.
+	if r := b.get(action); r.status != http.StatusFound || r.header.Get("Location") != Prefix+"?rd=%2Fadmin%2F%3Fx%3D1" {
+		t.Fatalf("Sign in as someone else when signed out: %d to %q", r.status, r.header.Get("Location"))
+	}
+}
+
+// TestSignOutKeepsTheWayBack: a sign-out asked for from a page offers to
+// sign in again and return there; a return URL Stepgate would not follow
+// is dropped.
+func TestSignOutKeepsTheWayBack(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.register("alice")
+	page := b.get(Prefix + "logout?rd=%2Freports%3Fy%3D2")
+	if !strings.Contains(page.body, `action="/.stepgate/logout?rd=%2Freports%3Fy%3D2"`) {
+		t.Fatalf("the sign-out form does not carry rd: %s", page.body)
+	}
+	r := b.post(Prefix+"logout?rd=%2Freports%3Fy%3D2", Prefix+"logout?rd=%2Freports%3Fy%3D2", url.Values{})
+	if r.status != 200 || !strings.Contains(r.body, `href="/.stepgate/?rd=%2Freports%3Fy%3D2"`) {
+		t.Fatalf("signed-out page's Continue does not return to /reports: %d %s", r.status, r.body)
+	}
+	for _, rd := range []string{"https://evil.example/", "//evil.example/x"} {
+		r := b.get(Prefix + "logout?rd=" + url.QueryEscape(rd))
+		if r.status != 200 || !strings.Contains(r.body, `href="/.stepgate/">Continue`) {
+			t.Fatalf("rd %q: %d %s", rd, r.status, r.body)
 		}
 	}
 }

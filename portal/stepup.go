@@ -11,6 +11,9 @@ import (
 // session's second step was another method.
 const StepUpPath = Prefix + "step-up"
 
+// LogoutPath is the sign-out page.
+const LogoutPath = Prefix + "logout"
+
 // stepUp starts a second step with a phishing-resistant method for the
 // signed-in user, returning to rd: the session's verification is renewed
 // with that method, as for Security info. A user without such a method is
