@@ -302,7 +302,7 @@ func TestBrowserTextMessages(t *testing.T) {
 	passwordStep(t, ctx, "dave", testPassword, "Enter code")
 	step(t, ctx, "sign in another way",
 		chromedp.Click(button("Sign in another way")),
-		chromedp.WaitVisible(heading("Sign in another way")))
+		chromedp.WaitVisible(heading("Verify your identity")))
 	screenshot(t, ctx, "10-sign-in-another-way")
 	step(t, ctx, "choose a text",
 		chromedp.Click(button("Text +1 ••• ••• ••99")),
@@ -404,6 +404,11 @@ func TestBrowserAuthenticatorApp(t *testing.T) {
 		t.Error("the phone offers to turn on notifications that are denied")
 	}
 	screenshot(t, computer, "15-approve-sign-in")
+	// The page continues by itself: the button for browsers without
+	// JavaScript is not there, nor a second instruction.
+	if n, err := chromedp.Run(computer, chromedp.Evaluate[int](`document.evaluate('//*[self::a or self::button][normalize-space()="I approved it, continue"]', document, null, XPathResult.ORDERED_NODE_SNAPSHOT_TYPE, null).snapshotLength + document.querySelectorAll("main p:not(.who):not(.brand):not(.number):not(.small)").length`)); err != nil || n != 1 {
+		t.Errorf("the approval page with JavaScript: %d continue buttons and instructions, want the prompt alone, %v", n, err)
+	}
 	step(t, phone, "the request appears on the phone",
 		chromedp.WaitVisible(chromedp.Search(`//h2[normalize-space()="Sign in to localhost?"]`)))
 	screenshot(t, phone, "16-authenticator-request")
@@ -416,6 +421,32 @@ func TestBrowserAuthenticatorApp(t *testing.T) {
 		chromedp.WaitVisible(chromedp.Search(`//*[@id="info" and contains(., "Approved")]`)))
 	screenshot(t, phone, "17-authenticator-approved")
 	step(t, computer, "sign-in page continues", chromedp.WaitVisible(chromedp.Search(`//h1[normalize-space()="Hello, alice!"]`)))
+
+	// Without JavaScript the page cannot continue by itself: it offers
+	// the button, which continues once the phone approved.
+	noScript := func(off bool) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			_, err := cdp.Call(ctx, t, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: off})
+			return err
+		})
+	}
+	step(t, computer, "sign out, JavaScript off",
+		chromedp.Click(button("Sign out")), chromedp.WaitVisible(heading("Sign out")),
+		chromedp.Click(button("Sign out")), chromedp.WaitVisible(heading("You're signed out")),
+		noScript(true))
+	passwordStep(t, computer, "alice", testPassword, "Approve sign in request")
+	number = text(t, computer, chromedp.Search(`//*[@id="number"]`))
+	step(t, computer, "the button is there", chromedp.WaitVisible(button("I approved it, continue")))
+	screenshot(t, computer, "15-approve-sign-in-no-js")
+	step(t, phone, "approve the request",
+		chromedp.WaitVisible(chromedp.Search(`//h2[normalize-space()="Sign in to localhost?"]`)),
+		chromedp.SendKeys(labelled("Enter the number shown on the sign-in page"), number),
+		chromedp.Click(button("Approve")),
+		chromedp.WaitVisible(chromedp.Search(`//*[@id="info" and contains(., "Approved")]`)))
+	step(t, computer, "continue by hand",
+		chromedp.Click(button("I approved it, continue")),
+		chromedp.WaitVisible(chromedp.Search(`//h1[normalize-space()="Hello, alice!"]`)),
+		noScript(false))
 
 	// Someone else with alice's password: she denies and reports it.
 	step(t, computer, "sign out again",
@@ -433,6 +464,11 @@ func TestBrowserAuthenticatorApp(t *testing.T) {
 	step(t, computer, "the sign-in page says it was stopped",
 		chromedp.WaitVisible(chromedp.Search(`//*[@id="error" and contains(., "You reported this sign-in as suspicious")]`)))
 	screenshot(t, computer, "19-reported")
+	// Requests are off now: the page offers neither another request nor
+	// a wait for one.
+	if n, err := chromedp.Run(computer, chromedp.Evaluate[int](`document.querySelectorAll("#resend, #number, form[data-poll]").length`)); err != nil || n != 0 {
+		t.Errorf("after the report the page still offers requests (%d), %v", n, err)
+	}
 }
 
 // ariaNamed selects an element by the name a screen reader announces for

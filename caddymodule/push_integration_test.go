@@ -147,10 +147,11 @@ func TestPushRefusalsThroughCaddy(t *testing.T) {
 	// Report: the sign-in is refused and alice's requests stop.
 	c.post("/.stepgate/verify", "/.stepgate/verify/method", url.Values{"method": {push.Method}})
 	req = svc.Messages()[len(svc.Messages())-1].Payload
+	waiting := c.CSRF("/.stepgate/verify") // the page open while the request waits
 	if _, out := device(t, "answer", ph.Answer(time.Now(), req.Request, 0, push.Report)); out["result"] != "reported" {
 		t.Fatalf("report: %v", out)
 	}
-	if r := c.post("/.stepgate/verify", "/.stepgate/verify", url.Values{}); r.status != http.StatusForbidden || !strings.Contains(r.body, "suspicious") {
+	if r := c.do("POST", "/.stepgate/verify", url.Values{"csrf": {waiting}}, nil); r.status != http.StatusForbidden || !strings.Contains(r.body, "suspicious") {
 		t.Fatalf("after the report: %d %s", r.status, r.body)
 	}
 	if r := c.post("/.stepgate/", "/.stepgate/", url.Values{"username": {"alice"}, "password": {testPassword}}); r.status != http.StatusForbidden {

@@ -109,8 +109,9 @@ func TestPhoneCallSignInThroughCaddy(t *testing.T) {
 	c = newClient(t)
 	c.post("/.stepgate/", "/.stepgate/", url.Values{"username": {"alice"}, "password": {testPassword}})
 	gather = html.UnescapeString(gatherURL.FindStringSubmatch(lastCall(t, tw).Twiml)[1])
+	waiting := c.CSRF("/.stepgate/verify") // the page open while the phone rings
 	twilioPost(t, gather, url.Values{"Digits": {"0"}}, true)
-	if r := c.post("/.stepgate/verify", "/.stepgate/verify", url.Values{}); r.status != http.StatusForbidden {
+	if r := c.do("POST", "/.stepgate/verify", url.Values{"csrf": {waiting}}, nil); r.status != http.StatusForbidden {
 		t.Fatalf("after the fraud report: %d", r.status)
 	}
 	if r := newClient(t).post("/.stepgate/", "/.stepgate/", url.Values{"username": {"alice"}, "password": {testPassword}}); r.status != http.StatusForbidden ||

@@ -626,10 +626,33 @@ func (p *Portal) verifyPage(r *http.Request, pd pending, user verifiers.User, m 
 	if err != nil {
 		return pageData{}, err
 	}
-	have = p.offered(pd, have)
+	// The method may have just been turned off (a fraud report on a call
+	// or a sign-in request): then nothing on the page offers it again,
+	// and every method left counts as another way.
+	current, others := false, false
+	for _, c := range p.offered(pd, have) {
+		if c.Method == pd.M {
+			current = true
+		} else {
+			others = true
+		}
+	}
 	d := pageData{Title: m.desc.Heading, Heading: m.desc.Heading, Error: msg, Username: user.Name,
-		Method: pd.M, Prompt: pd.Prompt, Others: len(have) > 1, Answer: string(m.desc.Answer), Hint: m.desc.Hint,
+		Method: pd.M, Prompt: pd.Prompt, Others: others, Answer: string(m.desc.Answer), Hint: m.desc.Hint,
 		Again: m.desc.Again, Number: pd.Show, Live: pd.Err == "", Digits: m.desc.CodeDigits, GoOn: m.desc.Continue}
+	if !current {
+		d.Again, d.Live, d.Number, d.Gone = "", false, "", true
+		if d.Error == "" {
+			// A reload of the page after the answer that turned it off:
+			// say what happened.
+			d.Error = "You can't use this method for this sign-in any more."
+			if m.deny != nil {
+				if den, err := m.deny.Denied(ctx, user, p.attempt(r, &pd), p.cfg.HelpContact); err == nil && den.Message != "" {
+					d.Error = den.Message
+				}
+			}
+		}
+	}
 	if pd.Reset > 0 {
 		d.Info = fmt.Sprintf("To reset your password, verify it's you: step %d of %d.", len(pd.Used)+1, len(pd.Used)+pd.Reset)
 		d.Resetting = true

@@ -215,6 +215,18 @@ func (b *browser) post(from, to string, form url.Values) resp {
 	return b.postRaw(to, form, nil)
 }
 
+// postFrom submits a form from page, a page fetched earlier and still
+// open in the browser, with that page's CSRF token.
+func (b *browser) postFrom(page resp, to string, form url.Values) resp {
+	b.t.Helper()
+	m := csrfRe.FindStringSubmatch(page.body)
+	if m == nil {
+		b.t.Fatalf("no CSRF token on the page (status %d): %s", page.status, page.body)
+	}
+	form.Set("csrf", m[1])
+	return b.postRaw(to, form, nil)
+}
+
 func (b *browser) postRaw(to string, form url.Values, hdr http.Header) resp {
 	req, _ := http.NewRequest("POST", b.base+to, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")

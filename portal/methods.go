@@ -118,7 +118,7 @@ func (p *Portal) refusalMessage(r *http.Request, user string, m *method, err err
 		return refusal.Explain(p.cfg.HelpContact, p.cfg.Now())
 	}
 	p.audit(r, event, user, m.desc.Name, "error", append(fields, zap.Error(err))...)
-	return "We couldn't start that verification right now. Try again in a moment, or sign in another way."
+	return "We couldn't start that verification right now. Try again in a moment."
 }
 
 // refusalStatus is the HTTP status of a page that shows a refusal.
@@ -162,7 +162,7 @@ func (p *Portal) otherMethods(w http.ResponseWriter, r *http.Request) {
 			others = append(others, c)
 		}
 	}
-	p.render(w, r, http.StatusOK, "other", pageData{Title: "Sign in another way", Heading: "Sign in another way", Username: user.Name, Choices: others})
+	p.render(w, r, http.StatusOK, "other", pageData{Title: "Verify your identity", Heading: "Verify your identity", Username: user.Name, Choices: others})
 }
 
 // chooseMethod switches the pending sign-in to another of the user's
@@ -240,7 +240,7 @@ func (p *Portal) checkAnswered(w http.ResponseWriter, r *http.Request, pd pendin
 		p.restart(w, r, msgRestart)
 		return
 	}
-	d := verifiers.Denial{Status: http.StatusUnauthorized, Message: "The sign-in wasn't approved. Try again, or sign in another way."}
+	d := verifiers.Denial{Status: http.StatusUnauthorized, Message: "The sign-in wasn't approved. Try again."}
 	if m.deny != nil {
 		if d, err = m.deny.Denied(ctx, user, p.attempt(r, &pd), p.cfg.HelpContact); err != nil {
 			p.storeError(w, r, err)

@@ -42,6 +42,7 @@ type pageData struct {
 	Manage    bool     // link to the Security info page (a signed-in user)
 	Forgot    bool     // offer "Forgot my password?" (set by render)
 	Resetting bool     // the verify page is a step of a password reset
+	Gone      bool     // the verify page's method was just turned off
 	Passkey   string   // the sign-in page's passkey ceremony (its options), "" none
 
 	// The verify page, in the words of its method (see verifiers.Description).

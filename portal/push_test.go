@@ -265,13 +265,26 @@ func TestPushReportSuspicious(t *testing.T) {
 	ph, _ := e.setUpPhone(t, "alice")
 	b := e.browser()
 	e.requestSignIn(t, b, "alice")
+	waiting := b.get(Prefix + "verify")
 	req := e.pending(t, ph)[0]
 	if status, out := e.answer(t, ph, req.Request, 0, push.Report); status != http.StatusOK || out["result"] != "reported" {
 		t.Fatalf("report: %d %v", status, out)
 	}
-	r := b.post(Prefix+"verify", Prefix+"verify", url.Values{})
+	// The waiting page continues (its poll submits the form).
+	r := b.postFrom(waiting, Prefix+"verify", url.Values{})
 	if r.status != http.StatusForbidden || !strings.Contains(r.body, "reported this sign-in as suspicious") {
 		t.Fatalf("after the report: %d %s", r.status, r.body)
+	}
+	// Nothing there or on a reload waits for an answer or offers another
+	// request: requests are off.
+	for _, page := range []resp{r, b.get(Prefix + "verify")} {
+		if !strings.Contains(page.body, "reported this sign-in as suspicious") || strings.Contains(page.body, "Send another request") ||
+			strings.Contains(page.body, "data-poll") || strings.Contains(page.body, "I approved it") || numberRe.MatchString(page.body) {
+			t.Fatalf("the page after the report still offers requests: %s", page.body)
+		}
+		if body := html.UnescapeString(page.body); strings.Contains(body, "If you can't use this one") || !strings.Contains(body, "You have no other verification method set up") {
+			t.Fatalf("the page after the report speaks of using the method: %s", body)
+		}
 	}
 	reports := e.events("fraud-report", "method-blocked")
 	if len(reports) != 1 || reports[0].Level != zapcore.ErrorLevel || reports[0].ContextMap()["method"] != push.Method {
@@ -329,7 +342,7 @@ func TestPushFatigueSteersToOtherMethods(t *testing.T) {
 	}
 	b.login("alice", testPassword)
 	page := b.get(Prefix + "verify")
-	if !strings.Contains(html.UnescapeString(page.body), "requests to your phone are paused for 15 minutes. Sign in another way.") || numberRe.MatchString(page.body) {
+	if !strings.Contains(html.UnescapeString(page.body), "requests to your phone are paused for 15 minutes.") || numberRe.MatchString(page.body) {
 		t.Fatalf("after two denials: %s", page.body)
 	}
 	if len(e.events("push-sent", "paused")) != 1 {

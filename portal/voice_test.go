@@ -160,11 +160,12 @@ func TestFraudReportOnTheCall(t *testing.T) {
 	e, line := newVoiceEnv(t, false)
 	b := e.browser()
 	b.login("bob", testPassword)
+	waiting := b.get(Prefix + "verify")
 	gather := gatherURL(t, line.last(t))
 	if r := e.callback(t, gather, url.Values{"Digits": {"0"}}, gather); !strings.Contains(r.body, "reported it to your administrator") {
 		t.Fatalf("pressing 0: %s", r.body)
 	}
-	r := b.post(Prefix+"verify", Prefix+"verify", url.Values{})
+	r := b.postFrom(waiting, Prefix+"verify", url.Values{})
 	if r.status != http.StatusForbidden || !strings.Contains(html.UnescapeString(r.body), "You reported this sign-in as not yours") {
 		t.Fatalf("after the fraud report: %d %s", r.status, r.body)
 	}
@@ -203,7 +204,7 @@ func TestUnansweredCall(t *testing.T) {
 		t.Fatalf("state: %q", s)
 	}
 	r := b.post(Prefix+"verify", Prefix+"verify", url.Values{})
-	if r.status != http.StatusUnauthorized || !strings.Contains(html.UnescapeString(r.body), "The call wasn't answered. Call again, or sign in another way.") {
+	if r.status != http.StatusUnauthorized || !strings.Contains(html.UnescapeString(r.body), "The call wasn't answered. Call again.") {
 		t.Fatalf("after no answer: %d %s", r.status, r.body)
 	}
 	// Call again (past the cooldown) and hang up.
@@ -272,4 +273,47 @@ func FuzzTwilioCallback(f *testing.F) {
 			t.Fatalf("an unsigned callback changed the call to %q", s)
 		}
 	})
+}
+
+// TestFraudReportLeavesTexts: after a fraud report on the call, the page
+// no longer says a call is ringing, offers neither "Call again" nor
+// "I answered the call", and offers texts (the phone's other method)
+// as another way, not "no other methods".
+func TestFraudReportLeavesTexts(t *testing.T) {
+	line := &phoneLine{}
+	countries, _ := phone.ParseCountries([]string{"+1"})
+	inbox := &phoneInbox{}
+	e := newEnv(t, func(c *Config) {
+		c.Voice = &VoiceConfig{Caller: line, Mode: voice.PressKey, Countries: countries,
+			PublicURL: publicURL, AuthToken: twilioToken}
+		c.SMS = &SMSConfig{Sender: inbox, Countries: countries}
+	})
+	e.st.SetPhone(context.Background(), "bob", bobPhone)
+	b := e.browser()
+	b.login("bob", testPassword)
+	waiting := b.get(Prefix + "verify")
+	if !strings.Contains(html.UnescapeString(waiting.body), "We're calling your phone") || !strings.Contains(waiting.body, "Call again") {
+		t.Fatalf("the call's page: %s", waiting.body)
+	}
+	gather := gatherURL(t, line.last(t))
+	e.callback(t, gather, url.Values{"Digits": {"0"}}, gather)
+	r := b.postFrom(waiting, Prefix+"verify", url.Values{})
+	for _, page := range []resp{r, b.get(Prefix + "verify")} {
+		body := html.UnescapeString(page.body)
+		if !strings.Contains(body, "You reported this sign-in as not yours") {
+			t.Fatalf("the page after the report does not say what happened: %s", body)
+		}
+		for _, stale := range []string{"We're calling your phone", "Call again", "I answered the call", "data-poll", "No other verification methods"} {
+			if strings.Contains(body, stale) {
+				t.Errorf("the page after the report still says %q", stale)
+			}
+		}
+		if !strings.Contains(body, "Having trouble? <a href=\"/.stepgate/verify/other\" id=\"other\">Sign in another way</a>") {
+			t.Errorf("the page after the report offers no other way: %s", body)
+		}
+	}
+	other := b.get(Prefix + "verify/other")
+	if !strings.Contains(other.body, "Text") || strings.Contains(other.body, ">Call ") {
+		t.Fatalf("Verify your identity after the report: %s", other.body)
+	}
 }

@@ -103,7 +103,7 @@ func (v *Verifier) Describe() verifiers.Description {
 		Answer:    verifiers.Ceremony,
 		Heading:   "Use your passkey",
 		Hint:      "Use the passkey or security key you set up for this account: your device asks for your fingerprint, face, PIN or a touch of the key.",
-		WrongCode: "That passkey wasn't accepted. Try again, or sign in another way.",
+		WrongCode: "That passkey wasn't accepted. Try again.",
 		Gone:      "That passkey request expired or was already used. Try again.",
 		Slug:      Method,
 		SetUp:     "Use a passkey or security key instead",

@@ -22,7 +22,7 @@ func (v *Verifier) Describe() verifiers.Description {
 		Name: Method, Title: "Stepgate Authenticator", Strength: 40,
 		Answer:     verifiers.Approval,
 		Heading:    "Approve sign in request",
-		Hint:       "Open the notification on your phone, or the Stepgate Authenticator app, and type this number to approve the sign-in:",
+		Hint:       "Open the Stepgate Authenticator on your phone and type this number to approve the sign-in:",
 		Again:      "Send another request",
 		Waiting:    "We haven't had your answer yet. On your phone, type the number shown here and tap Approve, then continue.",
 		Continue:   "I approved it, continue",
@@ -75,13 +75,13 @@ func (v *Verifier) Denied(ctx context.Context, user verifiers.User, ch verifiers
 			Message: "You reported this sign-in as suspicious, so it was stopped and requests to your phone are turned off. If it was you after all, contact " + help + "."}, nil
 	case req.State == store.PushDenied && strings.HasPrefix(req.Detail, "wrong number"):
 		return verifiers.Denial{Status: http.StatusUnauthorized,
-			Message: "The number typed on your phone didn't match the one shown here, so the request was denied. Send another request, or sign in another way."}, nil
+			Message: "The number typed on your phone didn't match the one shown here, so the request was denied. Send another request."}, nil
 	case req.State == store.PushDenied:
 		return verifiers.Denial{Status: http.StatusUnauthorized,
-			Message: "The request was denied on your phone. Send another request, or sign in another way."}, nil
+			Message: "The request was denied on your phone. Send another request."}, nil
 	}
 	return verifiers.Denial{Status: http.StatusUnauthorized, Outcome: "expired",
-		Message: "The request wasn't answered in time. Select Send another request, or sign in another way."}, nil
+		Message: "The request wasn't answered in time. Send another request."}, nil
 }
 
 // setUpPage is the set-up page's data.
@@ -161,7 +161,7 @@ func (v *Verifier) OwnSetUp(ctx context.Context, user verifiers.User, ch verifie
 
 // Explain implements verifiers.Refusal.
 func (e *LimitError) Explain(_ string, now time.Time) string {
-	return "Too many sign-in requests have been sent. Try again in " + verifiers.HumanWait(e.Retry.Sub(now)) + ", or sign in another way."
+	return "Too many sign-in requests have been sent. Try again in " + verifiers.HumanWait(e.Retry.Sub(now)) + "."
 }
 
 // Outcome implements verifiers.Refusal.
@@ -169,7 +169,7 @@ func (e *LimitError) Outcome() string { return "limited" }
 
 // Explain implements verifiers.Refusal.
 func (e *PausedError) Explain(_ string, now time.Time) string {
-	return "Several sign-in requests in a row were denied or not answered, so requests to your phone are paused for " + verifiers.HumanWait(e.Until.Sub(now)) + ". Sign in another way."
+	return "Several sign-in requests in a row were denied or not answered, so requests to your phone are paused for " + verifiers.HumanWait(e.Until.Sub(now)) + "."
 }
 
 // Outcome implements verifiers.Refusal.
@@ -177,7 +177,7 @@ func (e *PausedError) Outcome() string { return "paused" }
 
 // Explain implements verifiers.Refusal.
 func (blockedError) Explain(help string, _ time.Time) string {
-	return "Sign-in requests to your phone are turned off after you reported one as suspicious. Sign in another way, or contact " + help + "."
+	return "Sign-in requests to your phone are turned off after you reported one as suspicious. To turn them back on, contact " + help + "."
 }
 
 // Outcome implements verifiers.Refusal: the report was logged when made.
@@ -192,7 +192,7 @@ func (e tooManyPending) Unwrap() error { return e.err }
 
 // Explain implements verifiers.Refusal.
 func (tooManyPending) Explain(string, time.Time) string {
-	return "You already have sign-in requests waiting on your phone. Answer or deny them in the Stepgate Authenticator, wait two minutes, or sign in another way."
+	return "You already have sign-in requests waiting on your phone. Answer or deny them in the Stepgate Authenticator, or wait two minutes."
 }
 
 // Outcome implements verifiers.Refusal.

@@ -256,16 +256,16 @@ func (v *Verifier) Start(ctx context.Context, user verifiers.User, ch verifiers.
 	prompt := verifiers.Prompt{Input: "approval", Show: strconv.Itoa(number)}
 	switch {
 	case sent > 0:
-		prompt.Message = "We've sent a sign-in request to your phone (" + devs[0].Name + ")."
+		prompt.Message = "We've sent a sign-in request to your phone (" + devs[0].Name + "). Type this number there to approve it:"
 		if sent > 1 {
-			prompt.Message = fmt.Sprintf("We've sent a sign-in request to your %d devices.", sent)
+			prompt.Message = fmt.Sprintf("We've sent a sign-in request to your %d devices. Type this number on one of them to approve it:", sent)
 		}
 	case gone > 0:
-		prompt.Message = "Notifications to your phone have stopped working. Open the Stepgate Authenticator on your phone: it shows this request and turns notifications back on."
+		prompt.Message = "Notifications to your phone have stopped working. Open the Stepgate Authenticator on your phone (that turns them back on) and type this number to approve the sign-in:"
 	case off == len(devs):
-		prompt.Message = "Notifications are off on your phone. Open the Stepgate Authenticator on your phone to see this request."
+		prompt.Message = "Notifications are off on your phone. Open the Stepgate Authenticator on your phone and type this number to approve the sign-in:"
 	default:
-		prompt.Message = "We couldn't send a notification to your phone. Open the Stepgate Authenticator on your phone to see this request."
+		prompt.Message = "We couldn't send a notification to your phone. Open the Stepgate Authenticator on your phone and type this number to approve the sign-in:"
 	}
 	return prompt, nil
 }

@@ -160,7 +160,7 @@ type outboxError struct{}
 
 func (outboxError) Error() string { return "the development outbox only serves this machine" }
 func (outboxError) Explain(string, time.Time) string {
-	return "Texts and calls are in development mode on this server and only work from the server itself. Sign in another way."
+	return "Texts and calls are in development mode on this server and only work from the server itself."
 }
 func (outboxError) Outcome() string { return "refused-outbox" }
 func (outboxError) HTTPStatus() int { return http.StatusForbidden }
@@ -171,7 +171,7 @@ func (e *LimitError) Explain(_ string, now time.Time) string {
 	if e.Limit == "cooldown" {
 		return "We just sent you a code. Wait " + wait + " before asking for a new one."
 	}
-	return "Too many codes have been sent. Try again in " + wait + ", or sign in another way."
+	return "Too many codes have been sent. Try again in " + wait + "."
 }
 
 // Outcome implements verifiers.Refusal.

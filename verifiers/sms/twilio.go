@@ -113,8 +113,8 @@ func twilioError(err error, call bool) *SendError {
 	}
 	var te *client.TwilioRestError
 	if !errors.As(err, &te) {
-		return say("We couldn't reach the text message service. Try again in a moment, or sign in another way.",
-			"We couldn't reach the phone call service. Try again in a moment, or sign in another way.")
+		return say("We couldn't reach the text message service. Try again in a moment.",
+			"We couldn't reach the phone call service. Try again in a moment.")
 	}
 	switch {
 	case te.Code == 21211 || te.Code == 21614 || te.Code == 21217 || te.Code == 21401 || te.Code == 13224:
@@ -127,12 +127,12 @@ func twilioError(err error, call bool) *SendError {
 		return say("Text messages to this number are blocked by our message provider. Use another method, or contact your administrator.",
 			"Calls to this number are blocked by our phone provider. Use another method, or contact your administrator.")
 	case te.Status == http.StatusTooManyRequests || te.Code == 20429:
-		return say("Too many text messages are being sent right now. Try again in a few minutes, or sign in another way.",
-			"Too many calls are being made right now. Try again in a few minutes, or sign in another way.")
+		return say("Too many text messages are being sent right now. Try again in a few minutes.",
+			"Too many calls are being made right now. Try again in a few minutes.")
 	case te.Code == 20003 || te.Status == http.StatusUnauthorized:
-		return say("Text messages aren't working right now because of a problem with this site's settings. Sign in another way, or contact your administrator.",
-			"Phone calls aren't working right now because of a problem with this site's settings. Sign in another way, or contact your administrator.")
+		return say("Text messages aren't working right now because of a problem with this site's settings. Contact your administrator.",
+			"Phone calls aren't working right now because of a problem with this site's settings. Contact your administrator.")
 	}
-	return say("We couldn't send a text message right now. Try again later, or sign in another way.",
-		"We couldn't call you right now. Try again later, or sign in another way.")
+	return say("We couldn't send a text message right now. Try again later.",
+		"We couldn't call you right now. Try again later.")
 }

@@ -100,7 +100,7 @@ func (v *Verifier) Denied(ctx context.Context, user verifiers.User, ch verifiers
 			Message: "You reported this sign-in as not yours, so it was stopped and phone calls are turned off for your account. If it was you after all, contact " + help + "."}, nil
 	case store.CallDenied:
 		return verifiers.Denial{Status: http.StatusUnauthorized, Outcome: "denied", Failure: true,
-			Message: "The sign-in wasn't confirmed on the call. Call again, or sign in another way."}, nil
+			Message: "The sign-in wasn't confirmed on the call. Call again."}, nil
 	}
 	return verifiers.Denial{Status: http.StatusUnauthorized, Outcome: "call-failed", Detail: detail, Message: callEndedMessage(detail)}, nil
 }
@@ -108,18 +108,18 @@ func (v *Verifier) Denied(ctx context.Context, user verifiers.User, ch verifiers
 func callEndedMessage(detail string) string {
 	switch detail {
 	case "busy":
-		return "Your phone was busy. Call again, or sign in another way."
+		return "Your phone was busy. Call again."
 	case "no-answer", "expired":
-		return "The call wasn't answered. Call again, or sign in another way."
+		return "The call wasn't answered. Call again."
 	case "hung up":
-		return "The call ended before you pressed the pound key (#). Call again, or sign in another way."
+		return "The call ended before you pressed the pound key (#). Call again."
 	}
-	return "The call didn't go through. Call again, or sign in another way."
+	return "The call didn't go through. Call again."
 }
 
 // Explain implements verifiers.Refusal for ErrBlocked.
 func (blockedError) Explain(help string, _ time.Time) string {
-	return "Phone calls are turned off for your account after a fraud report. Sign in another way, or contact " + help + "."
+	return "Phone calls are turned off for your account after a fraud report. To turn them back on, contact " + help + "."
 }
 
 // Outcome implements verifiers.Refusal: the block was logged when it was
