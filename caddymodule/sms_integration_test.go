@@ -96,7 +96,7 @@ func TestTextMessageSignInThroughCaddy(t *testing.T) {
 	// Asking again at once: the cooldown says to wait; nothing is sent.
 	sent := len(tw.Messages())
 	c.post("/.stepgate/verify", "/.stepgate/verify/method", url.Values{"method": {"sms"}})
-	if r := c.get("/.stepgate/verify"); !strings.Contains(unescaped(r), "We just sent you a code. Wait") || len(tw.Messages()) != sent {
+	if r := c.get("/.stepgate/verify"); !strings.Contains(unescaped(r), "A code was sent to your phone less than ") || !strings.Contains(unescaped(r), "ago. You can ask for a new code in") || len(tw.Messages()) != sent {
 		t.Fatalf("resend during the cooldown: %d texts, page %s", len(tw.Messages())-sent, r.body)
 	}
 	code := tw.LastCode(alicePhone)

@@ -224,9 +224,16 @@ func TestResendCooldownAndReplacedCode(t *testing.T) {
 	first := inbox.lastCode(t, bobPhone)
 	// At once: refused by the cooldown, said on the page.
 	b.post(Prefix+"verify", Prefix+"verify/method", url.Values{"method": {"sms"}})
-	if page := b.get(Prefix + "verify"); !strings.Contains(html.UnescapeString(page.body), "We just sent you a code. Wait a minute before asking for a new one.") {
+	if page := b.get(Prefix + "verify"); !strings.Contains(html.UnescapeString(page.body), "A code was sent to your phone less than 30 seconds ago. You can ask for a new code in 30 seconds.") {
 		t.Fatalf("cooldown message missing: %s", page.body)
 	}
+	// The wait said is the wait left.
+	e.clock.Add(5 * time.Second)
+	b.post(Prefix+"verify", Prefix+"verify/method", url.Values{"method": {"sms"}})
+	if page := b.get(Prefix + "verify"); !strings.Contains(html.UnescapeString(page.body), "You can ask for a new code in 25 seconds.") {
+		t.Fatalf("cooldown message 5 s later: %s", page.body)
+	}
+	e.clock.Add(-5 * time.Second)
 	if inbox.count() != 1 {
 		t.Fatal("sent during the cooldown")
 	}

@@ -363,9 +363,15 @@ type Env struct {
 // Factory builds a method.
 type Factory func(Env) (Method, error)
 
-// HumanWait says how long to wait, in words, rounded up to whole minutes.
+// HumanWait says how long to wait, in words, rounded up to whole seconds
+// under a minute and to whole minutes above.
 func HumanWait(d time.Duration) string {
-	if d <= time.Minute {
+	switch {
+	case d <= time.Second:
+		return "a second"
+	case d < time.Minute:
+		return fmt.Sprintf("%d seconds", int((d+time.Second-1)/time.Second))
+	case d <= time.Minute:
 		return "a minute"
 	}
 	m := int((d + time.Minute - 1) / time.Minute)

@@ -168,8 +168,14 @@ func (outboxError) HTTPStatus() int { return http.StatusForbidden }
 // Explain implements verifiers.Refusal.
 func (e *LimitError) Explain(_ string, now time.Time) string {
 	wait := verifiers.HumanWait(e.Retry.Sub(now))
-	if e.Limit == "cooldown" {
-		return "We just sent you a code. Wait " + wait + " before asking for a new one."
+	call := e.Method == "voice"
+	switch {
+	case e.Limit == "cooldown" && call:
+		return "We called your phone less than " + verifiers.HumanWait(e.Window) + " ago. You can ask for another call in " + wait + "."
+	case e.Limit == "cooldown":
+		return "A code was sent to your phone less than " + verifiers.HumanWait(e.Window) + " ago. You can ask for a new code in " + wait + "."
+	case call:
+		return "Too many calls have been made. Try again in " + wait + "."
 	}
 	return "Too many codes have been sent. Try again in " + wait + "."
 }

@@ -81,8 +81,10 @@ func (l Limits) WithDefaults() Limits {
 
 // LimitError says a send was refused by a limit, and when to try again.
 type LimitError struct {
-	Limit string // which one: cooldown, user, number, ip, global
-	Retry time.Time
+	Limit  string // which one: cooldown, user, number, ip, global
+	Retry  time.Time
+	Method string        // the method refused: "sms", or "voice" for calls
+	Window time.Duration // the limit's window (the cooldown itself for "cooldown")
 }
 
 func (e *LimitError) Error() string { return "send limit reached: " + e.Limit }
@@ -233,7 +235,7 @@ func (v *Verifier) Reserve(ctx context.Context, user verifiers.User, ch verifier
 		names := []string{"cooldown", "user", "number", "ip", "global"}
 		for i := range limits {
 			if limits[i].Key == blocked.Key {
-				return n, &LimitError{Limit: names[i], Retry: retry}
+				return n, &LimitError{Limit: names[i], Retry: retry, Method: m, Window: limits[i].Window}
 			}
 		}
 	}
