@@ -214,6 +214,40 @@ func TestBrowserFirstSignIn(t *testing.T) {
 	if len(secret) < 16 {
 		t.Fatalf("secret shown for manual entry: %q", secret)
 	}
+	// On a phone the page opens at its heading and instructions, and a
+	// wrong code's error is on screen, beside the focused code box. The
+	// key wraps between its groups of four only.
+	phoneScreen(t, ctx)
+	step(t, ctx, "the set-up page on a phone", chromedp.Reload(), chromedp.WaitVisible(heading("Set up your authenticator app")))
+	if scrolled, _ := chromedp.Run(ctx, chromedp.Evaluate[float64](`window.scrollY`)); scrolled != 0 {
+		t.Errorf("the set-up page opens scrolled down by %v px", scrolled)
+	}
+	if broken, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => {
+		const n = document.getElementById("secret").firstChild;
+		let i = 0;
+		for (const g of n.textContent.split(" ")) {
+			const r = document.createRange();
+			r.setStart(n, i);
+			r.setEnd(n, i + g.length);
+			if (r.getClientRects().length > 1) return true;
+			i += g.length + 1;
+		}
+		return false;
+	})()`)); broken {
+		t.Error("the manual-entry key wraps inside a group of four")
+	}
+	step(t, ctx, "a wrong code",
+		chromedp.SendKeys(labelled("Enter code"), "000000"),
+		chromedp.Click(button("Verify and finish")),
+		chromedp.WaitVisible(chromedp.ID("error")))
+	if !inView(t, ctx, "error") {
+		t.Error("after a wrong set-up code the error is off screen")
+	}
+	if focused, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement.id + " " + document.activeElement.getAttribute("aria-describedby")`)); focused != "code error" {
+		t.Errorf("after a wrong set-up code the focus is on %q, want the code box described by the error", focused)
+	}
+	screenshot(t, ctx, "3-register-wrong-code-phone")
+	desktopScreen(t, ctx)
 
 	step(t, ctx, "confirm the authenticator",
 		chromedp.SendKeys(labelled("Enter code"), code(t, secret, time.Now())),
@@ -497,16 +531,8 @@ func choose(label, option string) chromedp.Action[chromedp.Void] {
 func onPhone(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
 	screenshot(t, ctx, name)
-	step(t, ctx, "phone-sized screen", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulatePortrait))
-	// Back at the desktop size, the next click waits for the page's
-	// layout at that size: a click aimed at a phone-sized layout misses.
-	defer step(t, ctx, "desktop screen again", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		_, err := cdp.Call(ctx, t, emulation.ClearDeviceMetricsOverride, cdp.Empty{})
-		return err
-	}), chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		_, err := chromedp.Poll[bool](`window.innerWidth > 390 && new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`)(ctx, t)
-		return err
-	}))
+	phoneScreen(t, ctx)
+	defer desktopScreen(t, ctx)
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	width, err := chromedp.Run(sctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
@@ -517,6 +543,38 @@ func onPhone(t *testing.T, ctx context.Context, name string) {
 		t.Errorf("%s: the page is %d px wide on a 390 px phone", name, width)
 	}
 	screenshot(t, ctx, name+"-phone")
+}
+
+// phoneScreen makes the page a phone's (390×844, a mobile viewport).
+func phoneScreen(t *testing.T, ctx context.Context) {
+	t.Helper()
+	step(t, ctx, "phone-sized screen", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulatePortrait))
+}
+
+// desktopScreen ends phoneScreen. The next click waits for the page's
+// layout at the desktop size: a click aimed at a phone-sized layout misses.
+func desktopScreen(t *testing.T, ctx context.Context) {
+	t.Helper()
+	step(t, ctx, "desktop screen again", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, emulation.ClearDeviceMetricsOverride, cdp.Empty{})
+		return err
+	}), chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Poll[bool](`window.innerWidth > 390 && new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`)(ctx, t)
+		return err
+	}))
+}
+
+// inView reports whether the element with this id is wholly inside the
+// visible part of the page.
+func inView(t *testing.T, ctx context.Context, id string) bool {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	ok, err := chromedp.Run(sctx, chromedp.Evaluate[bool](fmt.Sprintf(`(() => { const r = document.getElementById(%q).getBoundingClientRect(); return r.top >= 0 && r.bottom <= window.innerHeight; })()`, id)))
+	if err != nil {
+		t.Fatalf("where #%s is: %v", id, err)
+	}
+	return ok
 }
 
 // firstSignInWithApp signs user in for the first time, setting up an

@@ -20,30 +20,33 @@ var staticFS embed.FS
 
 // pageData is everything a page template may show.
 type pageData struct {
-	Title     string   // <title> and the browser tab
-	Heading   string   // the page's <h1>
-	Error     string   // an error above the form
-	Info      string   // a neutral message
-	CSRF      string   // the form token (set by render)
-	Rd        string   // the safe return URL carried by the sign-in form
-	Username  string   // the username typed so far, or the signed-in user
-	QR        string   // URL of the QR code image
-	Help      string   // who to contact
-	SignOut   bool     // show a "Sign out" button
-	Continue  string   // a link to go on
-	GoBack    string   // "Go back" from a page the user may not see
-	Switch    string   // where "Sign in as someone else" posts, "" none
-	Back      string   // the way back to the app ("" none; set by render)
-	Method    string   // the second-step method on the verify page
-	Prompt    string   // what starting the method said ("We texted your phone …")
-	Others    bool     // the user has other methods ("Sign in another way")
-	Choices   []choice // the other methods to choose from
-	Wide      bool     // a wider card (the Security info page)
-	Manage    bool     // link to the Security info page (a signed-in user)
-	Forgot    bool     // offer "Forgot my password?" (set by render)
-	Resetting bool     // the verify page is a step of a password reset
-	Gone      bool     // the verify page's method was just turned off
-	Passkey   string   // the sign-in page's passkey ceremony (its options), "" none
+	Title   string // <title> and the browser tab
+	Heading string // the page's <h1>
+	Error   string // an error above the form
+	// ErrorAtField: the page shows Error beside its field (template
+	// "field-error"), so the layout does not show it at the top.
+	ErrorAtField bool
+	Info         string   // a neutral message
+	CSRF         string   // the form token (set by render)
+	Rd           string   // the safe return URL carried by the sign-in form
+	Username     string   // the username typed so far, or the signed-in user
+	QR           string   // URL of the QR code image
+	Help         string   // who to contact
+	SignOut      bool     // show a "Sign out" button
+	Continue     string   // a link to go on
+	GoBack       string   // "Go back" from a page the user may not see
+	Switch       string   // where "Sign in as someone else" posts, "" none
+	Back         string   // the way back to the app ("" none; set by render)
+	Method       string   // the second-step method on the verify page
+	Prompt       string   // what starting the method said ("We texted your phone …")
+	Others       bool     // the user has other methods ("Sign in another way")
+	Choices      []choice // the other methods to choose from
+	Wide         bool     // a wider card (the Security info page)
+	Manage       bool     // link to the Security info page (a signed-in user)
+	Forgot       bool     // offer "Forgot my password?" (set by render)
+	Resetting    bool     // the verify page is a step of a password reset
+	Gone         bool     // the verify page's method was just turned off
+	Passkey      string   // the sign-in page's passkey ceremony (its options), "" none
 
 	// The verify page, in the words of its method (see verifiers.Description).
 	Answer string // what kind of answer: "code", "approval"

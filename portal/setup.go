@@ -121,6 +121,9 @@ func (p *Portal) showStep(w http.ResponseWriter, r *http.Request, m *method, ste
 		d.Title, d.Heading = "Set up "+m.desc.Title, "Set up "+m.desc.Title
 	}
 	d.Error, d.Step = step.Error, step.Data
+	// A long set-up page shows its error beside the field to fix, where
+	// the browser scrolls to, not above the instructions.
+	d.ErrorAtField = t.Lookup("error-at-field") != nil
 	if step.QR != "" {
 		d.QR = d.Action + "/qr.png"
 	}
