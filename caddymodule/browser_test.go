@@ -400,6 +400,22 @@ func TestBrowserAuthenticatorApp(t *testing.T) {
 	if err != nil || !strings.HasPrefix(link, base+"/.stepgate/authenticator/#enrol=") {
 		t.Fatalf("set-up link %q: %v", link, err)
 	}
+	// On a phone, which cannot scan its own screen, "Set up this phone"
+	// comes first, on screen without scrolling; on a computer it is not
+	// there.
+	visible := func() bool {
+		shown, _ := chromedp.Run(computer, chromedp.Evaluate[bool](`getComputedStyle(document.getElementById("enrol-here")).display !== "none"`))
+		return shown
+	}
+	if visible() {
+		t.Error(`a computer's set-up page offers "Set up this phone"`)
+	}
+	phoneScreen(t, computer)
+	if here, _ := chromedp.Run(computer, chromedp.Evaluate[string](`document.querySelector("#enrol-here a").href`)); !visible() || !inView(t, computer, "enrol-here") || here != link {
+		t.Errorf(`a phone's set-up page: "Set up this phone" shown %v, on screen %v, link %q`, visible(), inView(t, computer, "enrol-here"), here)
+	}
+	screenshot(t, computer, "13-push-set-up-phone")
+	desktopScreen(t, computer)
 
 	// The phone: another browser opening the link the QR code holds.
 	// Headless Chromium cannot reach a real push service, so notifications
