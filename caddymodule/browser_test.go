@@ -199,8 +199,38 @@ func TestBrowserFirstSignIn(t *testing.T) {
 		t.Fatalf("wrong-password message: %q", msg)
 	}
 	screenshot(t, ctx, "2-wrong-password")
+	// "Show password" shows what was typed, and hides it again.
+	passwordType := func() string {
+		typ, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("password").type`))
+		return typ
+	}
+	step(t, ctx, "show the password", chromedp.SendKeys(labelled("Password"), "stepgate"), chromedp.Click(button("Show password")),
+		chromedp.WaitVisible(button("Hide password")))
+	if typ := passwordType(); typ != "text" {
+		t.Errorf("after Show password the field is %q", typ)
+	}
+	step(t, ctx, "hide the password", chromedp.Click(button("Hide password")), chromedp.WaitVisible(button("Show password")))
+	if typ := passwordType(); typ != "password" {
+		t.Errorf("after Hide password the field is %q", typ)
+	}
 
 	step(t, ctx, "password step",
+		chromedp.SendKeys(labelled("Password"), "-demo"),
+		chromedp.Click(button("Sign in")),
+		chromedp.WaitVisible(heading("Set up your authenticator app")))
+	// The page names the account, and its back arrow leads to the
+	// password step, keeping the page to return to.
+	if who := text(t, ctx, chromedp.Search(`//p[@class="who"]`)); who != "← Alice Example alice" {
+		t.Errorf("the set-up page names the account as %q", who)
+	}
+	step(t, ctx, "back to the password step",
+		chromedp.Click(chromedp.Search(`//a[@aria-label="Back to the password step"]`)),
+		chromedp.WaitVisible(heading("Sign in")))
+	if loc, _ := chromedp.Run(ctx, chromedp.Location()); !strings.HasSuffix(loc, "/.stepgate/?rd=%2F%3Ffrom%3Dbrowser") {
+		t.Errorf("the back arrow led to %q", loc)
+	}
+	step(t, ctx, "password step again",
+		chromedp.SendKeys(labelled("Username"), "alice"),
 		chromedp.SendKeys(labelled("Password"), "stepgate-demo"),
 		chromedp.Click(button("Sign in")),
 		chromedp.WaitVisible(heading("Set up your authenticator app")))

@@ -421,3 +421,26 @@ func TestRaisedLifetimeRevivesNoRevokedSession(t *testing.T) {
 		t.Fatalf("session issued under the 8-hour lifetime, after 7 hours: %d", r.status)
 	}
 }
+
+// TestStepsNameTheAccount: every step after the password names the
+// account (display name and username) with a back arrow to the password
+// step that keeps the return URL; a page showing only a typed name never
+// names the person, known or not.
+func TestStepsNameTheAccount(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.register("alice")
+	e.clock.Add(30 * time.Second)
+	c := e.browser()
+	c.post(Prefix+"?rd=%2Freports", Prefix, url.Values{"username": {"alice"}, "password": {testPassword}, "rd": {"/reports"}})
+	for _, path := range []string{"verify", "verify/other"} {
+		page := c.get(Prefix + path)
+		if !strings.Contains(page.body, `<p class="who"><a href="/.stepgate/?rd=%2Freports" class="back" id="back" aria-label="Back to the password step">&larr;</a> <span id="who-name">Alice Example</span> <span class="who-user">alice</span></p>`) {
+			t.Errorf("%s does not name the account with a way back: %s", path, page.body)
+		}
+	}
+	wrong := e.browser().post(Prefix, Prefix, url.Values{"username": {"alice"}, "password": {"wrong"}})
+	if strings.Contains(wrong.body, "Alice Example") {
+		t.Error("a wrong password's page names the person")
+	}
+}

@@ -639,7 +639,8 @@ func (p *Portal) verifyPage(r *http.Request, pd pending, user verifiers.User, m 
 	}
 	d := pageData{Title: m.desc.Heading, Heading: m.desc.Heading, Error: msg, Username: user.Name,
 		Method: pd.M, Prompt: pd.Prompt, Others: others, Answer: string(m.desc.Answer), Hint: m.desc.Hint,
-		Again: m.desc.Again, Number: pd.Show, Live: pd.Err == "", Digits: m.desc.CodeDigits, GoOn: m.desc.Continue}
+		Again: m.desc.Again, Number: pd.Show, Live: pd.Err == "", Digits: m.desc.CodeDigits, GoOn: m.desc.Continue,
+		BackTo: backToPassword(pd.Rd)}
 	if !current {
 		d.Again, d.Live, d.Number, d.Gone = "", false, "", true
 		if d.Error == "" {

@@ -162,7 +162,7 @@ func (p *Portal) otherMethods(w http.ResponseWriter, r *http.Request) {
 			others = append(others, c)
 		}
 	}
-	p.render(w, r, http.StatusOK, "other", pageData{Title: "Verify your identity", Heading: "Verify your identity", Username: user.Name, Choices: others})
+	p.render(w, r, http.StatusOK, "other", pageData{Title: "Verify your identity", Heading: "Verify your identity", Username: user.Name, Choices: others, BackTo: backToPassword(pd.Rd)})
 }
 
 // chooseMethod switches the pending sign-in to another of the user's

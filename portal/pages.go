@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -30,6 +31,8 @@ type pageData struct {
 	CSRF         string   // the form token (set by render)
 	Rd           string   // the safe return URL carried by the sign-in form
 	Username     string   // the username typed so far, or the signed-in user
+	DisplayName  string   // the user's full name (set by render where Username is known)
+	BackTo       string   // the back arrow to the password step, "" none
 	QR           string   // URL of the QR code image
 	Help         string   // who to contact
 	SignOut      bool     // show a "Sign out" button
@@ -71,6 +74,19 @@ type offer struct {
 	ID    string // the method's name
 	URL   string
 	Label string
+}
+
+// typedName are the pages whose Username is what was typed, not an
+// account Stepgate knows.
+var typedName = map[string]bool{"login": true, "accesspass": true, "passwordreset": true}
+
+// backToPassword is the back arrow of a sign-in's later steps: the
+// password step again, keeping where the sign-in returns to.
+func backToPassword(rd string) string {
+	if rd == "" || rd == "/" {
+		return Prefix
+	}
+	return Prefix + "?rd=" + url.QueryEscape(rd)
 }
 
 type pages struct {
@@ -198,6 +214,13 @@ func (p *Portal) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 		d.Passkey = p.beginPasskeySignIn(w, r)
 	}
 	d.Back = p.backURL(r)
+	// Pages where the username is only what someone typed never name the
+	// person: that would say which names exist.
+	if d.Username != "" && d.DisplayName == "" && !typedName[name] {
+		if u, ok := p.cfg.Users.Lookup(d.Username); ok {
+			d.DisplayName = u.DisplayName
+		}
+	}
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, d); err != nil {
 		p.log.Error("rendering page " + name + ": " + err.Error())

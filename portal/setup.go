@@ -100,7 +100,7 @@ func (p *Portal) register(w http.ResponseWriter, r *http.Request, rest string) {
 		p.storeError(w, r, errors.New("encoding pending cookie"))
 		return
 	}
-	d := pageData{Username: user.Name, First: true, Action: action, Cancel: Prefix, CancelLabel: "Cancel and start over"}
+	d := pageData{Username: user.Name, First: true, Action: action, Cancel: Prefix, CancelLabel: "Cancel and start over", BackTo: backToPassword(pd.Rd)}
 	for _, o := range p.reg.setUp {
 		if o != m && registrable(o, p.cfg.FirstSignInRegistration) {
 			d.Offers = append(d.Offers, offer{ID: o.desc.Name, URL: Prefix + "register/" + o.desc.Slug, Label: o.desc.SetUp})

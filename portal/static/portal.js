@@ -31,6 +31,20 @@ document.addEventListener("DOMContentLoaded", function () {
     };
     setTimeout(poll, 2000);
   }
+  // "Show password" (hidden without this script): shows the typed
+  // password as text until pressed again or the form is sent.
+  var show = document.getElementById("show-password");
+  if (show) {
+    var field = document.getElementById(show.getAttribute("aria-controls"));
+    show.hidden = false;
+    show.addEventListener("click", function () {
+      var on = field.type === "password";
+      field.type = on ? "text" : "password";
+      show.textContent = on ? "Hide password" : "Show password";
+      show.setAttribute("aria-pressed", on ? "true" : "false");
+    });
+    field.form.addEventListener("submit", function () { field.type = "password"; });
+  }
   // Never submit a form twice by double-clicking.
   document.querySelectorAll("form").forEach(function (form) {
     form.addEventListener("submit", function () {
