@@ -490,8 +490,11 @@ func TestBrowserAuthenticatorApp(t *testing.T) {
 		t.Errorf("the approval page with JavaScript: %d continue buttons and instructions, want the prompt alone, %v", n, err)
 	}
 	step(t, phone, "the request appears on the phone",
-		chromedp.WaitVisible(chromedp.Search(`//h2[normalize-space()="Sign in to localhost?"]`)))
+		chromedp.WaitVisible(chromedp.Search(`//h2[normalize-space()="Sign in to localhost:9080?"]`)))
 	screenshot(t, phone, "16-authenticator-request")
+	if from := text(t, phone, chromedp.Search(`//section[@class="request"]/p[1]`)); !strings.HasSuffix(from, "from the server itself (127.0.0.1)") {
+		t.Errorf("the request says where it came from as %q", from)
+	}
 	if enabled, _ := chromedp.Run(phone, chromedp.Evaluate[bool](`!document.querySelector("button.approve").disabled`)); enabled {
 		t.Error("Approve can be tapped before a number is typed")
 	}
@@ -519,7 +522,7 @@ func TestBrowserAuthenticatorApp(t *testing.T) {
 	step(t, computer, "the button is there", chromedp.WaitVisible(button("I approved it, continue")))
 	screenshot(t, computer, "15-approve-sign-in-no-js")
 	step(t, phone, "approve the request",
-		chromedp.WaitVisible(chromedp.Search(`//h2[normalize-space()="Sign in to localhost?"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//h2[normalize-space()="Sign in to localhost:9080?"]`)),
 		chromedp.SendKeys(labelled("Enter the number shown on the sign-in page"), number),
 		chromedp.Click(button("Approve")),
 		chromedp.WaitVisible(chromedp.Search(`//*[@id="info" and contains(., "Approved")]`)))
@@ -534,7 +537,7 @@ func TestBrowserAuthenticatorApp(t *testing.T) {
 		chromedp.Click(button("Sign out")), chromedp.WaitVisible(heading("You're signed out")))
 	passwordStep(t, computer, "alice", testPassword, "Approve sign in request")
 	step(t, phone, "deny and report",
-		chromedp.WaitVisible(chromedp.Search(`//h2[normalize-space()="Sign in to localhost?"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//h2[normalize-space()="Sign in to localhost:9080?"]`)),
 		chromedp.Click(button("Deny")),
 		chromedp.WaitVisible(button("Report suspicious activity")))
 	screenshot(t, phone, "18-authenticator-deny")

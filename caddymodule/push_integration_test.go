@@ -102,7 +102,7 @@ func TestPushSignInThroughCaddy(t *testing.T) {
 		t.Fatalf("notifications %+v, refused %v", msgs, svc.Refused())
 	}
 	n := msgs[0].Payload
-	if n.Host != "localhost" || n.User != "alice" || msgs[0].Subject != "mailto:ops@example.com" {
+	if n.Host != "localhost:9080" || n.User != "alice" || msgs[0].Subject != "mailto:ops@example.com" {
 		t.Fatalf("notification: %+v", msgs[0])
 	}
 	status, out := device(t, "answer", ph.Answer(time.Now(), n.Request, number, push.Approve))
@@ -206,9 +206,10 @@ http://:9080 {
 `, echo))
 	enrolPhone(t, newClient(t), svc, "alice")
 	for _, tc := range []struct{ host, want string }{
-		{"app.localhost", "app.localhost"},
-		{"APP.localhost:9080", "app.localhost"},
-		{"login-to-your-bank.localhost", "*.localhost"},
+		// The port is the one the site listens on, whatever Host says.
+		{"app.localhost", "app.localhost:9080"},
+		{"APP.localhost:9080", "app.localhost:9080"},
+		{"login-to-your-bank.localhost", "*.localhost:9080"},
 		{"127.0.0.2", "Example Corp"},
 		{"localhost", "Example Corp"},
 	} {

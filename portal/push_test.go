@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"html"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
@@ -194,7 +196,7 @@ func TestPushNumberIsNotOnThePhone(t *testing.T) {
 	e := newPushEnv(t)
 	ph, _ := e.setUpPhone(t, "alice")
 	e.requestSignIn(t, e.browser(), "alice")
-	allowed := []string{"request", "host", "ip", "time", "expires", "user"}
+	allowed := []string{"request", "host", "ip", "from", "time", "expires", "user"}
 	var payload map[string]any
 	msgs := e.svc.Messages()
 	if len(msgs) != 1 || json.Unmarshal([]byte(msgs[0].Raw), &payload) != nil {
@@ -497,4 +499,36 @@ func FuzzDeviceAPI(f *testing.F) {
 			t.Fatalf("POST push/%s %q changed the request to %q", action, body, s)
 		}
 	})
+}
+
+// TestSiteNameOnThePhone: the phone names the site as configured, with
+// the port the browser used when it is not the scheme's default.
+func TestSiteNameOnThePhone(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Issuer = "Example issuer" })
+	for _, tc := range []struct{ site, host, want string }{
+		{"localhost", "localhost:8080", "localhost:8080"},
+		{"localhost", "localhost:80", "localhost"},
+		{"app.example.com", "app.example.com", "app.example.com"},
+		{"::1", "[::1]:8080", "[::1]:8080"},
+		{"app.example.com", "app.example.com:0080", "app.example.com"},
+		{"app.example.com", "app.example.com:99999", "app.example.com"},
+		{"app.example.com", "app.example.com:x", "app.example.com"},
+		{"", "evil.example:8080", "Example issuer"},
+	} {
+		r := httptest.NewRequest("GET", "http://placeholder/.stepgate/verify", nil)
+		r.Host = tc.host
+		if tc.site != "" {
+			r = r.WithContext(WithSite(r.Context(), tc.site))
+		}
+		if got := e.p.siteName(r); got != tc.want {
+			t.Errorf("site %q, Host %q: %q, want %q", tc.site, tc.host, got, tc.want)
+		}
+	}
+	// The port a server listens on wins over the one in Host.
+	r := httptest.NewRequest("GET", "http://placeholder/.stepgate/verify", nil)
+	r.Host = "localhost:1234"
+	r = r.WithContext(context.WithValue(WithSite(r.Context(), "localhost"), http.LocalAddrContextKey, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9080}))
+	if got := e.p.siteName(r); got != "localhost:9080" {
+		t.Errorf("listening on 9080, Host localhost:1234: %q", got)
+	}
 }

@@ -2,7 +2,10 @@ package portal
 
 import (
 	"context"
+	"net"
 	"net/http"
+	"strconv"
+	"strings"
 )
 
 type siteKey struct{}
@@ -16,11 +19,30 @@ func WithSite(ctx context.Context, name string) context.Context {
 	return context.WithValue(ctx, siteKey{}, name)
 }
 
-// siteName is the name of the site r arrived on (see WithSite), or the
-// issuer's name when the front door gave none.
+// siteName is the name of the site r arrived on (see WithSite), with its
+// port when that is not its scheme's default (the address the user sees:
+// "localhost:8080"), or the issuer's name when the front door gave none.
+// The port is the one the server listens on, or the one a trusted proxy
+// says the browser used; never the client's Host header alone.
 func (p *Portal) siteName(r *http.Request) string {
-	if name, _ := r.Context().Value(siteKey{}).(string); name != "" {
+	name, _ := r.Context().Value(siteKey{}).(string)
+	if name == "" {
+		return p.cfg.Issuer
+	}
+	scheme, hostport := p.schemeHost(r)
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok && hostport == r.Host {
+		hostport = a.String()
+	}
+	_, port, err := net.SplitHostPort(hostport)
+	if err != nil {
 		return name
 	}
-	return p.cfg.Issuer
+	n, err := strconv.Atoi(port)
+	if err != nil || n <= 0 || n > 65535 || scheme == "https" && n == 443 || scheme == "http" && n == 80 {
+		return name
+	}
+	if strings.Contains(name, ":") { // an IPv6 address
+		name = "[" + name + "]"
+	}
+	return name + ":" + strconv.Itoa(n)
 }

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -201,6 +202,7 @@ type Notification struct {
 	Request  string `json:"request"`
 	Host     string `json:"host"`
 	ClientIP string `json:"ip"`
+	From     string `json:"from"` // ClientIP for people ("the server itself (::1)")
 	Time     int64  `json:"time"` // unix milliseconds
 	Expires  int64  `json:"expires"`
 	User     string `json:"user"`
@@ -208,7 +210,7 @@ type Notification struct {
 
 // NotificationOf is what a request looks like to the phone.
 func NotificationOf(r store.PushRequest) Notification {
-	return Notification{Request: r.ID, Host: r.Host, ClientIP: r.ClientIP, Time: r.Created.UnixMilli(),
+	return Notification{Request: r.ID, Host: r.Host, ClientIP: r.ClientIP, From: ReadableAddress(r.ClientIP), Time: r.Created.UnixMilli(),
 		Expires: r.Expires.UnixMilli(), User: r.Username}
 }
 
@@ -412,4 +414,24 @@ func verifySig(rawKey []byte, text []byte, sigB64 string) bool {
 // characters; "" becomes "My phone".
 func DeviceName(s string) (string, error) {
 	return verifiers.CredentialName(s, "device", "My phone")
+}
+
+// ReadableAddress says where a sign-in came from in words a person
+// follows: an IPv4 address as such (not "::ffff:192.0.2.1"), the server's
+// own loopback as "the server itself", private and link-local addresses
+// marked as inside a network. Anything else is returned as it is.
+func ReadableAddress(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap()
+	switch s := a.String(); {
+	case a.IsLoopback():
+		return "the server itself (" + s + ")"
+	case a.IsPrivate(), a.IsLinkLocalUnicast():
+		return s + " (a private network)"
+	default:
+		return s
+	}
 }

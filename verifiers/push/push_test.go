@@ -588,3 +588,22 @@ func TestEveryDeviceIsNotified(t *testing.T) {
 		t.Fatalf("check: %v", got)
 	}
 }
+
+func TestReadableAddress(t *testing.T) {
+	for in, want := range map[string]string{
+		"::1":              "the server itself (::1)",
+		"127.0.0.1":        "the server itself (127.0.0.1)",
+		"::ffff:192.0.2.7": "192.0.2.7",
+		"::ffff:10.1.2.3":  "10.1.2.3 (a private network)",
+		"192.168.1.20":     "192.168.1.20 (a private network)",
+		"fe80::1":          "fe80::1 (a private network)",
+		"2001:db8::5":      "2001:db8::5",
+		"203.0.113.9":      "203.0.113.9",
+		"not an address":   "not an address",
+		"":                 "",
+	} {
+		if got := push.ReadableAddress(in); got != want {
+			t.Errorf("ReadableAddress(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -231,7 +231,7 @@
     var card = el("section", { "class": "request", "data-id": r.request });
     card.appendChild(el("h2", {}, "Sign in to " + r.host + "?"));
     var when = new Date(r.time).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-    card.appendChild(el("p", { "class": "small" }, r.user + " · requested at " + when + " from " + r.ip));
+    card.appendChild(el("p", { "class": "small" }, r.user + " · requested at " + when + " from " + (r.from || r.ip)));
     // The phone is not told the number: the user types the one the
     // sign-in page shows, so a tap without looking is right 1 time in 90.
     var inputId = "number-" + r.request;

@@ -9,7 +9,7 @@ self.addEventListener("push", function (e) {
   var n = {};
   try { n = e.data ? e.data.json() : {}; } catch (_) { n = {}; }
   var when = n.time ? new Date(n.time).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "";
-  var body = "Requested" + (when ? " at " + when : "") + (n.ip ? " from " + n.ip : "") + ". Open to approve or deny.";
+  var body = "Requested" + (when ? " at " + when : "") + (n.from || n.ip ? " from " + (n.from || n.ip) : "") + ". Open to approve or deny.";
   e.waitUntil(Promise.all([
     self.registration.showNotification("Sign in to " + (n.host || "your account") + "?", {
       body: body,
