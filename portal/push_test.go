@@ -531,4 +531,18 @@ func TestSiteNameOnThePhone(t *testing.T) {
 	if got := e.p.siteName(r); got != "localhost:9080" {
 		t.Errorf("listening on 9080, Host localhost:1234: %q", got)
 	}
+	// Behind a trusted proxy (nginx on 443 passing Host without a port to
+	// Stepgate on 9080) the proxy's word counts.
+	e.p.cfg.TrustedProxy = func(*http.Request) bool { return true }
+	r.Host = "app.example.com"
+	r = r.WithContext(WithSite(r.Context(), "app.example.com"))
+	r.TLS = nil
+	r.Header.Set("X-Forwarded-Proto", "https")
+	if got := e.p.siteName(r); got != "app.example.com" {
+		t.Errorf("behind a trusted proxy that ends TLS: %q", got)
+	}
+	r.Header.Set("X-Forwarded-Host", "app.example.com:8443")
+	if got := e.p.siteName(r); got != "app.example.com:8443" {
+		t.Errorf("behind a trusted proxy forwarding port 8443: %q", got)
+	}
 }

@@ -22,15 +22,16 @@ func WithSite(ctx context.Context, name string) context.Context {
 // siteName is the name of the site r arrived on (see WithSite), with its
 // port when that is not its scheme's default (the address the user sees:
 // "localhost:8080"), or the issuer's name when the front door gave none.
-// The port is the one the server listens on, or the one a trusted proxy
-// says the browser used; never the client's Host header alone.
+// The port is the one the server listens on or, for a request from a
+// trusted proxy, the one the proxy passes on (in X-Forwarded-Host or
+// Host); never a port a browser chose alone.
 func (p *Portal) siteName(r *http.Request) string {
 	name, _ := r.Context().Value(siteKey{}).(string)
 	if name == "" {
 		return p.cfg.Issuer
 	}
 	scheme, hostport := p.schemeHost(r)
-	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok && hostport == r.Host {
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok && !p.cfg.TrustedProxy(r) {
 		hostport = a.String()
 	}
 	_, port, err := net.SplitHostPort(hostport)
