@@ -86,6 +86,11 @@ type App struct {
 	// HelpContact tells users who to contact when they cannot sign in, e.g.
 	// "IT help desk, extension 4357".
 	HelpContact string `json:"help_contact,omitempty"`
+	// Announce is a line the stepgate command prints once every site is
+	// served ("Stepgate demo: open http://localhost:8080 …"); with it, the
+	// command also refuses to start when a site's port already answers.
+	// For development set-ups such as the demo; the module ignores it.
+	Announce string `json:"announce,omitempty"`
 	// PortalURL is a central portal's origin (https://auth.example.com),
 	// a site with `stepgate portal` inside the session's cookie_domain:
 	// protected sites send people there to sign in.

@@ -219,6 +219,10 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 			if err := oneArg(d, &app.HelpContact); err != nil {
 				return nil, err
 			}
+		case "announce":
+			if err := oneArg(d, &app.Announce); err != nil {
+				return nil, err
+			}
 		case "portal_url":
 			if err := oneArg(d, &app.PortalURL); err != nil {
 				return nil, err

@@ -6,7 +6,9 @@
 package main
 
 import (
+	"fmt"
 	"os"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
@@ -25,6 +27,17 @@ func main() {
 	caddy.CustomBinaryName = "stepgate"
 	caddy.CustomVersion = "Stepgate " + version + " on Caddy"
 	os.Args = rewriteArgs(os.Args)
+	a, err := configFor(os.Args)
+	if err == nil {
+		err = a.free()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "stepgate: "+err.Error())
+		os.Exit(1)
+	}
+	if a.Message != "" {
+		go a.announceWhenServed(os.Stderr, time.Minute)
+	}
 	caddycmd.Main()
 }
 
