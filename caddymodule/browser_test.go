@@ -757,6 +757,13 @@ func TestBrowserSecurityInfo(t *testing.T) {
 		t.Fatalf("methods after the rename:\n%s", m)
 	}
 	onPhone(t, ctx, "24-security-info-changed")
+	// On a phone Recent activity is one block per event, every column
+	// readable without scrolling sideways.
+	phoneScreen(t, ctx)
+	if fits, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const s = document.querySelector(".activity").parentElement; return s.scrollWidth <= s.clientWidth && [...document.querySelectorAll(".activity td")].every(td => td.getBoundingClientRect().right <= window.innerWidth); })()`)); err != nil || !fits {
+		t.Errorf("Recent activity on a phone needs a sideways scroll (%v)", err)
+	}
+	desktopScreen(t, ctx)
 
 	// The next sign-in starts with her new default, a text.
 	step(t, ctx, "sign out",
