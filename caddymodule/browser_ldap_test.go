@@ -53,7 +53,7 @@ func TestBrowserLDAP(t *testing.T) {
 		chromedp.Clear(labelled("Name")),
 		chromedp.SendKeys(labelled("Name"), "Laptop"),
 		chromedp.Click(button("Create passkey")),
-		chromedp.WaitVisible(chromedp.Search(`//*[@id="done" and normalize-space()="Your sign-in method was added."]`)))
+		chromedp.WaitVisible(chromedp.Search(`//*[@id="done" and starts-with(normalize-space(), "Your sign-in method was added. Sign-in starts with it, as your strongest method")]`)))
 	passkeyAloneAs(t, ctx, device, grace, "")
 	if got := appHeader(t, ctx, "Remote-Auth-Methods"); got != "passkey" {
 		t.Fatalf("the app's Remote-Auth-Methods after grace's passkey: %q", got)

@@ -257,7 +257,9 @@ func TestBrowserPasskeyFromSecurityInfo(t *testing.T) {
 		chromedp.SendKeys(labelled("Name"), "Office key"),
 		chromedp.Click(button("Create passkey")),
 		chromedp.WaitVisible(heading("Security info")),
-		chromedp.WaitVisible(chromedp.Search(`//*[@id="done" and normalize-space()="Your sign-in method was added."]`)))
+		// The passkey is her strongest method, so sign-in starts with
+		// it: the page says so.
+		chromedp.WaitVisible(chromedp.Search(`//*[@id="done" and starts-with(normalize-space(), "Your sign-in method was added. Sign-in starts with it, as your strongest method")]`)))
 	if loc, _ := chromedp.Run(ctx, chromedp.Location()); !strings.HasPrefix(loc, base+"/.stepgate/security-info") {
 		t.Fatalf("after adding the passkey: %s", loc)
 	}

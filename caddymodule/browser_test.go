@@ -712,7 +712,7 @@ func TestBrowserSecurityInfo(t *testing.T) {
 	if status, out := device(t, "enrol", ph.Enrolment(token)); status != http.StatusOK {
 		t.Fatalf("the phone's enrolment: %d %v", status, out)
 	}
-	done("device added", "Your sign-in method was added.")
+	done("device added", "Your sign-in method was added. Sign-in starts with it, as your strongest method; to start with another, change your default sign-in method.")
 	if m := methods(); !strings.Contains(m, "Stepgate Authenticator Pixel") {
 		t.Fatalf("methods after adding the phone:\n%s", m)
 	}

@@ -176,7 +176,9 @@ func (g *siGateway) addPushDevice(c *client, name string) *pushtest.Phone {
 	if r := c.get(si + "/add/push/status"); !strings.Contains(r.body, `"enrolled"`) {
 		t.Fatalf("set-up status after the phone enrolled: %d %s", r.status, r.body)
 	}
-	if r := c.post(si+"/add/push", si+"/add/push", url.Values{}); r.status != http.StatusSeeOther || r.location != si+"?done=added" {
+	// When the phone is where sign-in now starts (the user's strongest
+	// method, no other default chosen), the confirmation says so.
+	if r := c.post(si+"/add/push", si+"/add/push", url.Values{}); r.status != http.StatusSeeOther || r.location != si+"?done=added" && r.location != si+"?done=added-default" {
 		t.Fatalf("finishing the set-up of %s: %d %q %s", name, r.status, r.location, r.body)
 	}
 	return ph

@@ -113,6 +113,7 @@ var confirmations = map[string]string{
 	"set-up-first":     "Add a sign-in method before you go on: you signed in with a Temporary Access Pass, and you'll need a method the next time you sign in.",
 	"password-changed": "Your password was changed. You're signed out everywhere else.",
 	"added":            "Your sign-in method was added.",
+	"added-default":    "Your sign-in method was added. Sign-in starts with it, as your strongest method; to start with another, change your default sign-in method.",
 	"replaced":         "Your sign-in method was replaced. The old one no longer works.",
 	"removed":          "The sign-in method was deleted.",
 	"renamed":          "The device was renamed.",
@@ -405,6 +406,18 @@ func (p *Portal) reverified(w http.ResponseWriter, r *http.Request, pd pending, 
 func (p *Portal) changed(w http.ResponseWriter, r *http.Request, user, event, method, done string, fields ...zap.Field) {
 	p.audit(r, event, user, method, "success", fields...)
 	http.Redirect(w, r, SecurityInfoPath+"?done="+done, http.StatusSeeOther)
+}
+
+// nowDefault reports whether method, just added, is where the user's
+// sign-in starts (their strongest method, with no other default chosen)
+// while they have others it could start with.
+func (p *Portal) nowDefault(ctx context.Context, user verifiers.User, method string) bool {
+	have, err := p.userMethods(ctx, user)
+	if err != nil || len(have) < 2 {
+		return false
+	}
+	def, err := p.defaultMethod(ctx, user, have)
+	return err == nil && def == method
 }
 
 // setDefault changes the user's default method to one they can use.
@@ -718,6 +731,9 @@ func (p *Portal) addMethod(w http.ResponseWriter, r *http.Request, id *Identity,
 		done := "added"
 		if replacing {
 			done = "replaced"
+		} else if p.nowDefault(r.Context(), id.User, m.desc.Name) {
+			// Sign-in would start with it from now on: say so.
+			done = "added-default"
 		}
 		p.changed(w, r, id.User.Name, "method-added", m.desc.Name, done, zap.String("added", step.Added), zap.String("purpose", "security-info"),
 			zap.Bool("replaced", replacing))
