@@ -61,7 +61,7 @@ func TestCallFlooding(t *testing.T) {
 	if calls := outboxSends(t, outbox); calls != 3 {
 		t.Fatalf("%d calls placed for 21 requests, want 3", calls)
 	}
-	if !strings.Contains(c.get("/.stepgate/verify").body, "Too many codes have been sent") {
+	if !strings.Contains(c.get("/.stepgate/verify").body, "Too many calls have been made") {
 		t.Fatal("the user is not told why")
 	}
 }

@@ -44,10 +44,11 @@ func TestPasswordKeptElsewhere(t *testing.T) {
 	// A directory that says where passwords are changed is quoted.
 	helped := newEnv(t, func(c *Config) { c.Users = withHelp{readOnly{c.Users}} })
 	hb, _ := freshAlice(t, helped)
-	if page := hb.get(sip); !strings.Contains(page.body, "Change it at https://passwords.example.com.") {
+	const linked = `Change it at <a href="https://passwords.example.com" rel="noopener noreferrer">https://passwords.example.com</a>.`
+	if page := hb.get(sip); !strings.Contains(page.body, linked) {
 		t.Errorf("Security info with password help:\n%s", page.body)
 	}
-	if r := hb.get(sip + "/password"); !strings.Contains(r.body, "Change it at https://passwords.example.com.") {
+	if r := hb.get(sip + "/password"); !strings.Contains(r.body, linked) {
 		t.Errorf("Change password page with password help:\n%s", r.body)
 	}
 	// The users file itself keeps its link.

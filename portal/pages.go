@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 )
 
@@ -76,6 +77,36 @@ type offer struct {
 	Label string
 }
 
+// pageFuncs are the functions the page templates may call.
+var pageFuncs = template.FuncMap{"linkify": linkify}
+
+// urlInText finds an https URL in a message: up to a space, a quote or
+// an angle bracket.
+var urlInText = regexp.MustCompile(`https://[^\s<>"']+`)
+
+// linkify writes s as HTML with each https URL in it as a link, so an
+// administrator's "Change it at https://passwords.example.com." can be
+// followed. A sentence's closing punctuation is not part of the URL.
+// Only messages Stepgate composes (from its own words and the
+// configuration) go through it, never text from a request.
+func linkify(s string) template.HTML {
+	var b strings.Builder
+	last := 0
+	for _, m := range urlInText.FindAllStringIndex(s, -1) {
+		u := strings.TrimRight(s[m[0]:m[1]], ".,;:!?)")
+		b.WriteString(template.HTMLEscapeString(s[last:m[0]]))
+		if parsed, err := url.Parse(u); err == nil && parsed.Host != "" {
+			e := template.HTMLEscapeString(u)
+			b.WriteString(`<a href="` + e + `" rel="noopener noreferrer">` + e + `</a>`)
+		} else {
+			b.WriteString(template.HTMLEscapeString(u))
+		}
+		last = m[0] + len(u)
+	}
+	b.WriteString(template.HTMLEscapeString(s[last:]))
+	return template.HTML(b.String())
+}
+
 // typedName are the pages whose Username is what was typed, not an
 // account Stepgate knows.
 var typedName = map[string]bool{"login": true, "accesspass": true, "passwordreset": true}
@@ -100,7 +131,7 @@ var pageNames = []string{"login", "accesspass", "other", "message", "logout", "s
 func loadPages() (*pages, error) {
 	ps := &pages{set: map[string]*template.Template{}}
 	for _, name := range pageNames {
-		t, err := template.New("layout.html").ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
+		t, err := template.New("layout.html").Funcs(pageFuncs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("parsing page %s: %w", name, err)
 		}
@@ -116,7 +147,7 @@ const noExtra = `{{define "extra"}}{{end}}`
 // if it has one) and its own pages, each inside the layout with the
 // portal's shared parts. own may be nil.
 func (ps *pages) forMethod(own fs.FS) (*template.Template, map[string]*template.Template, error) {
-	verify, err := template.New("layout.html").ParseFS(templateFS, "templates/layout.html", "templates/verify.html")
+	verify, err := template.New("layout.html").Funcs(pageFuncs).ParseFS(templateFS, "templates/layout.html", "templates/verify.html")
 	if err != nil {
 		return nil, nil, fmt.Errorf("parsing the verify page: %w", err)
 	}
@@ -141,7 +172,7 @@ func (ps *pages) forMethod(own fs.FS) (*template.Template, map[string]*template.
 		if name == "verify-extra.html" {
 			continue
 		}
-		t, err := template.New("layout.html").ParseFS(templateFS, "templates/layout.html", "templates/offers.html")
+		t, err := template.New("layout.html").Funcs(pageFuncs).ParseFS(templateFS, "templates/layout.html", "templates/offers.html")
 		if err == nil {
 			t, err = t.ParseFS(own, name)
 		}

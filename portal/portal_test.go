@@ -52,3 +52,19 @@ func TestNewReauthAtLeastASecond(t *testing.T) {
 		}
 	}
 }
+
+func TestLinkify(t *testing.T) {
+	for in, want := range map[string]string{
+		"Change it at https://passwords.example.com.":  `Change it at <a href="https://passwords.example.com" rel="noopener noreferrer">https://passwords.example.com</a>.`,
+		"See https://x.example/a?b=1&c=2, then go":     `See <a href="https://x.example/a?b=1&amp;c=2" rel="noopener noreferrer">https://x.example/a?b=1&amp;c=2</a>, then go`,
+		"(https://x.example/help)":                     `(<a href="https://x.example/help" rel="noopener noreferrer">https://x.example/help</a>)`,
+		"http://plain.example and javascript:alert(1)": `http://plain.example and javascript:alert(1)`,
+		`<b>"quoted"</b> https://"x`:                   `&lt;b&gt;&#34;quoted&#34;&lt;/b&gt; https://&#34;x`,
+		"https://":                                     `https://`,
+		"":                                             ``,
+	} {
+		if got := string(linkify(in)); got != want {
+			t.Errorf("linkify(%q)\n got %s\nwant %s", in, got, want)
+		}
+	}
+}

@@ -119,7 +119,7 @@ func TestNotificationIsRealWebPush(t *testing.T) {
 		t.Fatal(err)
 	}
 	for k, v := range fields {
-		if !slices.Contains([]string{"request", "host", "ip", "time", "expires", "user"}, k) {
+		if !slices.Contains([]string{"request", "host", "ip", "from", "time", "expires", "user"}, k) {
 			t.Errorf("the notification carries %q: %v", k, v)
 		}
 	}
