@@ -62,7 +62,7 @@ http://localhost:9080, http://127.0.0.1:9080 {
 	}
 
 	// Her password is the directory's: Security info says where to change it.
-	if r := alice.get("/.stepgate/security-info"); !strings.Contains(r.body, `id="password-elsewhere">Your password is kept in your organisation&#39;s directory. Change it at https://passwords.example.com.<`) ||
+	if r := alice.get("/.stepgate/security-info"); !strings.Contains(r.body, `id="password-elsewhere">Your password is kept in your organisation&#39;s directory. Change it at <a href="https://passwords.example.com" rel="noopener noreferrer">https://passwords.example.com</a>.<`) ||
 		strings.Contains(r.body, `id="change-password"`) {
 		t.Errorf("Security info:\n%s", r.body)
 	}
@@ -78,7 +78,7 @@ http://localhost:9080, http://127.0.0.1:9080 {
 		{"alice", "wrong", http.StatusUnauthorized, "Your account or password is incorrect"},
 		{"nobody", "alice-ldap-pass", http.StatusUnauthorized, "Your account or password is incorrect"},
 		{"alice)(uid=*", "alice-ldap-pass", http.StatusUnauthorized, "Your account or password is incorrect"},
-		{"dave", "dave-ldap-pass", http.StatusForbidden, "Your password has expired: change it at https://passwords.example.com"},
+		{"dave", "dave-ldap-pass", http.StatusForbidden, `Your password has expired: change it at <a href="https://passwords.example.com" rel="noopener noreferrer">https://passwords.example.com</a>`},
 	} {
 		if r := signIn(c.user, c.pw); r.status != c.status || !strings.Contains(r.body, c.says) {
 			t.Errorf("%s / %s: %d, want %d %q", c.user, c.pw, r.status, c.status, c.says)
