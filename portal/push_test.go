@@ -524,9 +524,11 @@ func TestSiteNameOnThePhone(t *testing.T) {
 			t.Errorf("site %q, Host %q: %q, want %q", tc.site, tc.host, got, tc.want)
 		}
 	}
-	// The port a server listens on wins over the one in Host.
+	// The port a server listens on wins over the one in Host, and over a
+	// forwarded one from a client that is no trusted proxy.
 	r := httptest.NewRequest("GET", "http://placeholder/.stepgate/verify", nil)
 	r.Host = "localhost:1234"
+	r.Header.Set("X-Forwarded-Host", "localhost:4321")
 	r = r.WithContext(context.WithValue(WithSite(r.Context(), "localhost"), http.LocalAddrContextKey, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9080}))
 	if got := e.p.siteName(r); got != "localhost:9080" {
 		t.Errorf("listening on 9080, Host localhost:1234: %q", got)
@@ -537,6 +539,7 @@ func TestSiteNameOnThePhone(t *testing.T) {
 	r.Host = "app.example.com"
 	r = r.WithContext(WithSite(r.Context(), "app.example.com"))
 	r.TLS = nil
+	r.Header.Del("X-Forwarded-Host")
 	r.Header.Set("X-Forwarded-Proto", "https")
 	if got := e.p.siteName(r); got != "app.example.com" {
 		t.Errorf("behind a trusted proxy that ends TLS: %q", got)
