@@ -158,7 +158,9 @@ func (c *client) change(path string, form url.Values) response {
 
 // addPushDevice adds a phone for sign-in requests on Security info, as the
 // Go phone named name, and returns it.
-func (g *siGateway) addPushDevice(c *client, name string) *pushtest.Phone {
+// done is the confirmation the page should give: "added", or
+// "added-default" when the phone is where sign-in now starts.
+func (g *siGateway) addPushDevice(c *client, name, done string) *pushtest.Phone {
 	g.t.Helper()
 	t := g.t
 	page := c.get(si + "/add/push")
@@ -176,9 +178,7 @@ func (g *siGateway) addPushDevice(c *client, name string) *pushtest.Phone {
 	if r := c.get(si + "/add/push/status"); !strings.Contains(r.body, `"enrolled"`) {
 		t.Fatalf("set-up status after the phone enrolled: %d %s", r.status, r.body)
 	}
-	// When the phone is where sign-in now starts (the user's strongest
-	// method, no other default chosen), the confirmation says so.
-	if r := c.post(si+"/add/push", si+"/add/push", url.Values{}); r.status != http.StatusSeeOther || r.location != si+"?done=added" && r.location != si+"?done=added-default" {
+	if r := c.post(si+"/add/push", si+"/add/push", url.Values{}); r.status != http.StatusSeeOther || r.location != si+"?done="+done {
 		t.Fatalf("finishing the set-up of %s: %d %q %s", name, r.status, r.location, r.body)
 	}
 	return ph
@@ -245,8 +245,10 @@ func TestSecurityInfoAddRenameRemoveThroughCaddy(t *testing.T) {
 	}
 
 	// Two phones for sign-in requests.
-	pixel := g.addPushDevice(c, "Pixel")
-	ipad := g.addPushDevice(c, "iPad")
+	// Sign-in starts with them now (the strongest method, no default
+	// chosen): the confirmation says so.
+	pixel := g.addPushDevice(c, "Pixel", "added-default")
+	ipad := g.addPushDevice(c, "iPad", "added-default")
 	if devs := g.devices("alice"); len(devs) != 2 || devs[0] != pixel.Device+"=Pixel" || devs[1] != ipad.Device+"=iPad" {
 		t.Fatalf("alice's devices after adding two: %q", devs)
 	}
@@ -588,7 +590,7 @@ func TestSecurityInfoKeepsTheLastMethodThroughCaddy(t *testing.T) {
 		t.Errorf("bob's only device was cut off: %d", status)
 	}
 	// With a second device, one of them can go.
-	ph2 := g.addPushDevice(b, "Second")
+	ph2 := g.addPushDevice(b, "Second", "added")
 	if r := b.change("/remove", url.Values{"method": {"push"}, "id": {ph.Device}}); r.status != http.StatusSeeOther {
 		t.Fatalf("deleting one of two devices: %d %s", r.status, r.body)
 	}
@@ -606,7 +608,7 @@ func TestSecurityInfoRefusesBadInputThroughCaddy(t *testing.T) {
 	bobs := enrolPhone(t, b, g.svc, "bob")
 	a := newClient(t)
 	a.register("alice", "/")
-	alices := g.addPushDevice(a, "Pixel")
+	alices := g.addPushDevice(a, "Pixel", "added-default")
 
 	const notYours = "That sign-in method or device isn't one of yours (it may have been deleted already). Nothing was changed."
 	for _, id := range []string{bobs.Device, "made-up-device", ""} {
