@@ -808,7 +808,7 @@ func (p *Portal) logout(w http.ResponseWriter, r *http.Request) {
 				pd.Action = r.URL.RequestURI()
 			}
 			if switchUser {
-				pd.Title, pd.Heading = "Sign in as someone else", "Sign in as someone else"
+				pd.Title, pd.Heading, pd.Switch = "Sign in as someone else", "Sign in as someone else", pd.Action
 			}
 			p.render(w, r, http.StatusOK, "logout", pd)
 			return

@@ -582,6 +582,22 @@ func TestSignOutKeepsTheWayBack(t *testing.T) {
 	if r.status != 200 || !strings.Contains(r.body, `href="/.stepgate/?rd=%2Freports%3Fy%3D2"`) {
 		t.Fatalf("signed-out page's Continue does not return to /reports: %d %s", r.status, r.body)
 	}
+	// "Sign in as someone else" arriving as a GET (a central portal's
+	// sites redirect their forms' POSTs here) asks first, then signs out
+	// and goes to the sign-in page with rd.
+	b.register("bob")
+	const sw = Prefix + "logout?rd=%2Freports&then=sign-in"
+	page = b.get(sw)
+	if !strings.Contains(page.body, "<h1>Sign in as someone else</h1>") || !strings.Contains(page.body, "then you can sign in with another account.") ||
+		!strings.Contains(page.body, `action="/.stepgate/logout?rd=%2Freports&amp;then=sign-in"`) {
+		t.Fatalf("the switch-user confirmation: %s", page.body)
+	}
+	if r := b.post(sw, sw, url.Values{}); r.status != http.StatusSeeOther || r.header.Get("Location") != Prefix+"?rd=%2Freports" {
+		t.Fatalf("switch user: %d to %q", r.status, r.header.Get("Location"))
+	}
+	if page := b.get(Prefix + "logout"); strings.Contains(page.body, "another account") {
+		t.Fatalf("the plain sign-out page speaks of another account: %s", page.body)
+	}
 	for _, rd := range []string{"https://evil.example/", "//evil.example/x"} {
 		r := b.get(Prefix + "logout?rd=" + url.QueryEscape(rd))
 		if r.status != 200 || !strings.Contains(r.body, `href="/.stepgate/">Continue`) {
