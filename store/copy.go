@@ -10,7 +10,7 @@ import (
 // copiedTables are every table a store keeps, in the order Copy copies
 // them (no table refers to another).
 var copiedTables = []string{"security_info", "failures", "revocations", "codes", "sends", "calls", "push_devices",
-	"push_enrolments", "push_requests", "settings", "sign_in_events", "credentials", "access_passes"}
+	"push_enrolments", "push_requests", "settings", "sign_in_events", "credentials", "access_passes", "remembered_devices"}
 
 // ErrTargetNotEmpty refuses a copy into a store that holds anything.
 var ErrTargetNotEmpty = errors.New("the target store is not empty")

@@ -49,6 +49,7 @@ func fill(t *testing.T, s store.Store) {
 	must(s.PutAccessPass(ctx, store.AccessPass{Username: "dave", Hash: []byte{9}, Created: now, Expires: now.Add(time.Hour), Reusable: true}))
 	_, err = s.ResetMethods(ctx, "erin", true, now)
 	must(err)
+	must(s.RememberDevice(ctx, store.RememberedDevice{ID: "dev", Username: "frank", Name: "Firefox on Linux", Created: now, Expires: now.Add(time.Hour), LastUsed: now}, 10))
 }
 
 // dump is every table's rows as text, in a fixed order, leaving out
@@ -107,7 +108,7 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	tables := []string{"security_info", "failures", "revocations", "codes", "sends", "calls", "push_devices",
-		"push_enrolments", "push_requests", "settings", "sign_in_events", "credentials", "access_passes"}
+		"push_enrolments", "push_requests", "settings", "sign_in_events", "credentials", "access_passes", "remembered_devices"}
 	for _, tb := range tables {
 		if counts[tb] == 0 {
 			t.Errorf("nothing copied from %s: fill writes no record of it", tb)

@@ -165,6 +165,7 @@ var postgresMigrations = []string{
 	END $$;
 	CREATE TRIGGER revocations_notify AFTER INSERT ON revocations
 		FOR EACH STATEMENT EXECUTE FUNCTION stepgate_revoked();`,
+	rememberedDevicesTable,
 }
 
 // OpenPostgres connects to the database at url (postgres://…) and brings

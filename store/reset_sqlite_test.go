@@ -132,8 +132,15 @@ func TestMigrationFromVersion6(t *testing.T) {
 	}
 	defer s.Close()
 	var version int
-	if err := s.db.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil || version != len(sqliteMigrations) || version != 7 {
-		t.Fatalf("schema version %d (%v), want 7", version, err)
+	if err := s.db.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil || version != len(sqliteMigrations) || version != 8 {
+		t.Fatalf("schema version %d (%v), want 8", version, err)
+	}
+	// Migration 8: remembered devices start empty and work.
+	if list, err := s.RememberedDevices(ctx, "alice", now); len(list) != 0 || err != nil {
+		t.Fatalf("remembered devices after migrating: %+v %v", list, err)
+	}
+	if err := s.RememberDevice(ctx, RememberedDevice{ID: "r1", Username: "alice", Created: now, Expires: now.Add(time.Hour)}, 5); err != nil {
+		t.Fatal(err)
 	}
 	if n, err := s.MethodCount(ctx, "alice"); n != 4 || err != nil {
 		t.Fatalf("alice's migrated methods: %d %v, want 4", n, err)

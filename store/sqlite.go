@@ -212,6 +212,7 @@ var sqliteMigrations = []string{
 		used_at    INTEGER NOT NULL DEFAULT 0
 	);
 	ALTER TABLE security_info ADD COLUMN registration_granted_at INTEGER NOT NULL DEFAULT 0;`,
+	rememberedDevicesTable,
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {
@@ -778,6 +779,9 @@ func (s *sqlStore) Prune(ctx context.Context, now time.Time) error {
 	}
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM access_passes WHERE expires_at <= ?`, day); err != nil {
 		return fmt.Errorf("pruning access passes: %w", err)
+	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM remembered_devices WHERE expires_at <= ?`, now.UnixMilli()); err != nil {
+		return fmt.Errorf("pruning remembered devices: %w", err)
 	}
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM sign_in_events WHERE at <= ?`, now.Add(-signInEventMemory).UnixMilli()); err != nil {
 		return fmt.Errorf("pruning sign-in events: %w", err)

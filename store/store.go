@@ -560,6 +560,44 @@ type AccessPassStore interface {
 	DeleteAccessPass(ctx context.Context, username string) error
 }
 
+// RememberedDevice is a browser on which a user chose "Don't ask again":
+// until Expires, their password alone signs them in there. The browser
+// holds a signed cookie naming ID; the record is what makes it count, so
+// deleting it ends the device's pass at once.
+type RememberedDevice struct {
+	// ID is random and unique across all users.
+	ID string
+	// Username is the user who chose it.
+	Username string
+	// Name describes the browser ("Firefox on Windows") for the user.
+	Name string
+	// Created is when it was remembered; Expires when that ends.
+	Created, Expires time.Time
+	// LastUsed is when it last skipped the second step (zero: never).
+	LastUsed time.Time
+}
+
+// RememberedDeviceStore keeps the browsers on which users skip the second
+// step.
+type RememberedDeviceStore interface {
+	// RememberDevice stores d. A user keeps at most max devices: the ones
+	// remembered longest ago are forgotten to make room.
+	RememberDevice(ctx context.Context, d RememberedDevice, max int) error
+	// RememberedDevice returns the user's device id if it has not expired
+	// at now; ErrNotFound otherwise (also for another user's device).
+	RememberedDevice(ctx context.Context, username, id string, now time.Time) (RememberedDevice, error)
+	// RememberedDevices lists the user's devices that have not expired at
+	// now, most recently remembered first.
+	RememberedDevices(ctx context.Context, username string, now time.Time) ([]RememberedDevice, error)
+	// TouchRememberedDevice records that the device skipped a second step.
+	TouchRememberedDevice(ctx context.Context, username, id string, at time.Time) error
+	// ForgetDevice deletes one of the user's devices; false when the user
+	// has no device id.
+	ForgetDevice(ctx context.Context, username, id string) (bool, error)
+	// ForgetDevices deletes all the user's devices and says how many.
+	ForgetDevices(ctx context.Context, username string) (int, error)
+}
+
 // Store is the persistent state behind the portal and the verifiers: one
 // interface per concern, so that each verifier takes only its part.
 type Store interface {
@@ -574,9 +612,10 @@ type Store interface {
 	MethodStore
 	CredentialStore
 	AccessPassStore
+	RememberedDeviceStore
 	// Prune forgets expired revocations, stale failure counters, old codes
 	// and send records, access passes that expired more than a day ago,
-	// and sign-in events older than 90 days.
+	// expired remembered devices, and sign-in events older than 90 days.
 	Prune(ctx context.Context, now time.Time) error
 
 	// Close releases the store.

@@ -315,3 +315,33 @@ func (t *timed) Prune(ctx context.Context, now time.Time) error {
 	defer t.since("Prune", time.Now())
 	return t.Store.Prune(ctx, now)
 }
+
+func (t *timed) RememberDevice(ctx context.Context, d RememberedDevice, max int) error {
+	defer t.since("RememberDevice", time.Now())
+	return t.Store.RememberDevice(ctx, d, max)
+}
+
+func (t *timed) RememberedDevice(ctx context.Context, username, id string, now time.Time) (RememberedDevice, error) {
+	defer t.since("RememberedDevice", time.Now())
+	return t.Store.RememberedDevice(ctx, username, id, now)
+}
+
+func (t *timed) RememberedDevices(ctx context.Context, username string, now time.Time) ([]RememberedDevice, error) {
+	defer t.since("RememberedDevices", time.Now())
+	return t.Store.RememberedDevices(ctx, username, now)
+}
+
+func (t *timed) TouchRememberedDevice(ctx context.Context, username, id string, at time.Time) error {
+	defer t.since("TouchRememberedDevice", time.Now())
+	return t.Store.TouchRememberedDevice(ctx, username, id, at)
+}
+
+func (t *timed) ForgetDevice(ctx context.Context, username, id string) (bool, error) {
+	defer t.since("ForgetDevice", time.Now())
+	return t.Store.ForgetDevice(ctx, username, id)
+}
+
+func (t *timed) ForgetDevices(ctx context.Context, username string) (int, error) {
+	defer t.since("ForgetDevices", time.Now())
+	return t.Store.ForgetDevices(ctx, username)
+}

@@ -56,6 +56,8 @@ func Run(t *testing.T, b Backend) {
 	t.Run("RemoveMethodKeepsOneConcurrently", func(t *testing.T) { t.Parallel(); testRemoveMethodKeepsOneConcurrently(t, b) })
 	t.Run("TakeSendConcurrentExact", func(t *testing.T) { t.Parallel(); testTakeSendConcurrentExact(t, b) })
 	t.Run("TakeAttemptConcurrentExact", func(t *testing.T) { t.Parallel(); testTakeAttemptConcurrentExact(t, b) })
+	t.Run("RememberedDevices", func(t *testing.T) { t.Parallel(); testRememberedDevices(t, open) })
+	t.Run("RememberDeviceConcurrentBounded", func(t *testing.T) { t.Parallel(); testRememberDeviceConcurrentBounded(t, b) })
 	t.Run("PutPushRequestConcurrentBounded", func(t *testing.T) { t.Parallel(); testPutPushRequestConcurrentBounded(t, open) })
 }
 
@@ -1457,5 +1459,116 @@ func testRemoveMethodKeepsOneConcurrently(t *testing.T, be Backend) {
 				t.Fatalf("alice is left with %d methods (%v), want 1", n, err)
 			}
 		})
+	}
+}
+
+func testRememberedDevices(t *testing.T, open func(*testing.T) store.Store) {
+	ctx := context.Background()
+	s := open(t)
+	now := time.UnixMilli(1_700_000_000_000)
+	dev := func(id, user string, created time.Time, life time.Duration) store.RememberedDevice {
+		return store.RememberedDevice{ID: id, Username: user, Name: "Firefox on Linux", Created: created, Expires: created.Add(life)}
+	}
+	for _, d := range []store.RememberedDevice{
+		dev("a1", "alice", now, time.Hour),
+		dev("a2", "alice", now.Add(time.Minute), time.Hour),
+		dev("a-old", "alice", now.Add(-2*time.Hour), time.Hour), // expired at now
+		dev("b1", "bob", now, time.Hour),
+	} {
+		if err := s.RememberDevice(ctx, d, 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.RememberedDevice(ctx, "alice", "a1", now)
+	if err != nil || got.Name != "Firefox on Linux" || !got.Created.Equal(now) || !got.Expires.Equal(now.Add(time.Hour)) || !got.LastUsed.IsZero() {
+		t.Fatalf("alice's a1: %+v %v", got, err)
+	}
+	// Another user's device, an expired one and one at its expiry are not found.
+	for _, c := range []struct {
+		user, id string
+		at       time.Time
+	}{{"alice", "b1", now}, {"bob", "a1", now}, {"alice", "a-old", now}, {"alice", "a1", now.Add(time.Hour)}, {"alice", "none", now}} {
+		if _, err := s.RememberedDevice(ctx, c.user, c.id, c.at); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s's %s at %v: %v, want ErrNotFound", c.user, c.id, c.at, err)
+		}
+	}
+	list, err := s.RememberedDevices(ctx, "alice", now)
+	if err != nil || len(list) != 2 || list[0].ID != "a2" || list[1].ID != "a1" {
+		t.Fatalf("alice's devices, newest first, expired left out: %+v %v", list, err)
+	}
+	// An ID already stored is refused, not taken over.
+	if err := s.RememberDevice(ctx, dev("a1", "bob", now, time.Hour), 3); err == nil {
+		t.Fatal("bob took over alice's device ID")
+	}
+	if err := s.TouchRememberedDevice(ctx, "bob", "a1", now); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.TouchRememberedDevice(ctx, "alice", "a1", now.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.RememberedDevice(ctx, "alice", "a1", now); !got.LastUsed.Equal(now.Add(time.Second)) {
+		t.Fatalf("last used: %v (bob's touch must not count)", got.LastUsed)
+	}
+	// The limit forgets the oldest: a third and fourth leave the newest three.
+	for i, at := range []time.Duration{2 * time.Minute, 3 * time.Minute} {
+		if err := s.RememberDevice(ctx, dev(fmt.Sprint("n", i), "alice", now.Add(at), time.Hour), 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, _ = s.RememberedDevices(ctx, "alice", now)
+	if len(list) != 3 || list[0].ID != "n1" || list[1].ID != "n0" || list[2].ID != "a2" {
+		t.Fatalf("after the limit: %+v", list)
+	}
+	if ok, err := s.ForgetDevice(ctx, "bob", "a2"); ok || err != nil {
+		t.Fatalf("bob forgot alice's device: %v %v", ok, err)
+	}
+	if ok, err := s.ForgetDevice(ctx, "alice", "a2"); !ok || err != nil {
+		t.Fatalf("forgetting a2: %v %v", ok, err)
+	}
+	if _, err := s.RememberedDevice(ctx, "alice", "a2", now); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a forgotten device: %v", err)
+	}
+	if n, err := s.ForgetDevices(ctx, "alice"); n != 2 || err != nil {
+		t.Fatalf("forgetting all of alice's: %d %v", n, err)
+	}
+	if _, err := s.RememberedDevice(ctx, "bob", "b1", now); err != nil {
+		t.Fatalf("bob's device went with alice's: %v", err)
+	}
+	// Prune drops expired devices only.
+	if err := s.RememberDevice(ctx, dev("b-old", "bob", now.Add(-2*time.Hour), time.Hour), 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Prune(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := s.RememberedDevices(ctx, "bob", now.Add(-90*time.Minute)); len(list) != 1 || list[0].ID != "b1" {
+		t.Fatalf("after pruning: %+v", list)
+	}
+}
+
+// testRememberDeviceConcurrentBounded remembers 20 devices of one user at
+// once, through two instances: the limit holds.
+func testRememberDeviceConcurrentBounded(t *testing.T, be Backend) {
+	ctx := context.Background()
+	a, b := be.OpenTwo(t)
+	now := time.UnixMilli(1_700_000_000_000)
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := a
+			if i%2 == 1 {
+				s = b
+			}
+			d := store.RememberedDevice{ID: fmt.Sprint("d", i), Username: "alice", Created: now.Add(time.Duration(i) * time.Millisecond), Expires: now.Add(time.Hour)}
+			if err := s.RememberDevice(ctx, d, 5); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if list, err := a.RememberedDevices(ctx, "alice", now); err != nil || len(list) != 5 {
+		t.Fatalf("%d devices kept, want 5: %v", len(list), err)
 	}
 }
