@@ -70,8 +70,9 @@ func (s *Service) SignOut(ctx context.Context, name string) error {
 }
 
 // endSessions revokes every session of the user issued before the next
-// whole second (a session's issue time is kept in whole seconds), and
-// returns the revocation as stored. It is kept as long as such a session
+// whole second (a session's issue time is kept in whole seconds), forgets
+// the browsers remembered to skip the second step, and returns the
+// revocation as stored. It is kept as long as such a session
 // could live.
 func (s *Service) endSessions(ctx context.Context, name string) (store.Revocation, error) {
 	if s.cfg.Store == nil {
@@ -82,6 +83,11 @@ func (s *Service) endSessions(ctx context.Context, name string) (store.Revocatio
 	stored, err := s.cfg.Store.Revoke(ctx, rv)
 	if err != nil {
 		return store.Revocation{}, fmt.Errorf("ending %s's sessions: %w", name, err)
+	}
+	// A browser remembered to skip the second step is ended with the
+	// sessions: whoever made the user end them may hold one.
+	if _, err := s.cfg.Store.ForgetDevices(ctx, name); err != nil {
+		return stored, fmt.Errorf("forgetting %s's remembered browsers: %w", name, err)
 	}
 	return stored, nil
 }

@@ -58,6 +58,8 @@ func TestCaddyfileErrors(t *testing.T) {
 		"directory start_tls":  {"directory ldap {\n\t\t\tstart_tls yes\n\t\t}", "", "wrong argument count"},
 		"directory refresh":    {"directory ldap {\n\t\t\trefresh often\n\t\t}", "", `invalid duration "often"`},
 		"bad duration":         {"session {\n\t\t\tidle soon\n\t\t}", "", `invalid duration "soon"`},
+		"remember no duration": {"session {\n\t\t\tremember\n\t\t}", "", "wrong argument count"},
+		"remember_device bad":  {"session {\n\t\t\tremember_device forever\n\t\t}", "", `invalid duration "forever"`},
 		"bad lockout number":   {"lockout {\n\t\t\tthreshold 1000\n\t\t}", "", `invalid number "1000"`},
 		"unknown registration": {"registration always", "", `unknown registration mode "always"`},
 		"two secrets args":     {"secret a b", "", "wrong argument count"},

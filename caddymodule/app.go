@@ -235,6 +235,12 @@ type SessionConfig struct {
 	// CookieDomain shares the session with every subdomain of this domain
 	// (single sign-on). Empty: the session belongs to one host.
 	CookieDomain string `json:"cookie_domain,omitempty"`
+	// Remember offers "Stay signed in?" after sign-in: a session that
+	// lasts this long, with no idle timeout (off when zero).
+	Remember caddy.Duration `json:"remember,omitempty"`
+	// RememberDevice offers "Don't ask again on this device": the second
+	// step is skipped on that browser for this long (off when zero).
+	RememberDevice caddy.Duration `json:"remember_device,omitempty"`
 }
 
 // TOTPConfig configures authenticator app codes.
@@ -338,6 +344,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	if a.Session != nil {
 		cfg.Lifetime = time.Duration(a.Session.Lifetime)
+		cfg.Remember = time.Duration(a.Session.Remember)
+		cfg.RememberDevice = time.Duration(a.Session.RememberDevice)
 		cfg.Idle = time.Duration(a.Session.Idle)
 		cfg.CookieDomain = a.Session.CookieDomain
 	}

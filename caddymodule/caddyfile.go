@@ -159,9 +159,11 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 		case "session":
 			app.Session = new(SessionConfig)
 			err := subBlock(d, map[string]func() error{
-				"lifetime":      func() error { return durationArg(d, &app.Session.Lifetime) },
-				"idle":          func() error { return durationArg(d, &app.Session.Idle) },
-				"cookie_domain": func() error { return oneArg(d, &app.Session.CookieDomain) },
+				"lifetime":        func() error { return durationArg(d, &app.Session.Lifetime) },
+				"idle":            func() error { return durationArg(d, &app.Session.Idle) },
+				"cookie_domain":   func() error { return oneArg(d, &app.Session.CookieDomain) },
+				"remember":        func() error { return durationArg(d, &app.Session.Remember) },
+				"remember_device": func() error { return durationArg(d, &app.Session.RememberDevice) },
 			})
 			if err != nil {
 				return nil, err

@@ -177,7 +177,7 @@ func (o *accountOptions) service(cmd *cobra.Command, needStore bool) (*account.S
 	cfg.Backoff = lockout.WithDefaults().Wait
 	if p.app != nil {
 		if p.app.Session != nil {
-			cfg.SessionLifetime = time.Duration(p.app.Session.Lifetime)
+			cfg.SessionLifetime = max(time.Duration(p.app.Session.Lifetime), time.Duration(p.app.Session.Remember))
 		}
 		secrets, err := p.app.cliSecrets(caddy.NewReplacer())
 		if err == nil {

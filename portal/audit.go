@@ -62,7 +62,7 @@ func (p *Portal) remember(r *http.Request, event, user, method, outcome string) 
 			return
 		}
 		outcome = event
-	case "method-removed", "method-renamed", "default-method-changed", "signed-out-others":
+	case "method-removed", "method-renamed", "default-method-changed", "signed-out-others", "device-remembered", "device-forgotten":
 		outcome = event
 	case "password-reset":
 		switch outcome {

@@ -124,7 +124,7 @@ func (p *Portal) validate(host string, s session) *Identity {
 		return nil
 	}
 	now := p.cfg.Now().Unix()
-	if now >= p.expiry(s) || now-s.Seen >= int64(p.cfg.Idle/time.Second) || s.Issued > now+60 {
+	if now >= p.expiry(s) || now-s.Seen >= p.idle(s) || s.Issued > now+60 {
 		return nil
 	}
 	if p.revoked.revoked(s.ID, s.User, s.Issued) {
@@ -135,7 +135,7 @@ func (p *Portal) validate(host string, s session) *Identity {
 		return nil
 	}
 	id := &Identity{User: u, SessionID: s.ID, sess: s, groups: groups}
-	id.refresh = now-s.Seen >= int64(p.cfg.Idle/time.Second)/4
+	id.refresh = now-s.Seen >= p.idle(s)/4
 	return id
 }
 
@@ -301,12 +301,29 @@ func switchUserAction(f *Facts) string {
 // shortens existing sessions; raising it never lengthens them, so nothing
 // revoked under the old lifetime can come back. Sessions from before the
 // expiry was recorded (Expires 0) follow the current lifetime.
+//
+// A remembered session ("Stay signed in") has the remember time instead
+// of the lifetime, as long as remember is configured: turning it off
+// ends remembered sessions at the normal lifetime.
 func (p *Portal) expiry(s session) int64 {
-	end := s.Issued + int64(p.cfg.Lifetime/time.Second)
+	life := p.cfg.Lifetime
+	if s.Remembered && p.cfg.Remember > 0 {
+		life = p.cfg.Remember
+	}
+	end := s.Issued + int64(life/time.Second)
 	if s.Expires != 0 && s.Expires < end {
 		end = s.Expires
 	}
 	return end
+}
+
+// idle is the idle timeout of s in seconds: none (its whole life) for a
+// remembered session while remember is configured.
+func (p *Portal) idle(s session) int64 {
+	if s.Remembered && p.cfg.Remember > 0 {
+		return int64(p.cfg.Remember / time.Second)
+	}
+	return int64(p.cfg.Idle / time.Second)
 }
 
 // newSession issues a fresh session for user: a new random 128-bit ID

@@ -184,6 +184,7 @@ var portalPages = []portalPage{
 	{path: "logout", serve: noRest((*Portal).logout)},
 	{path: "access-pass", serve: noRest((*Portal).accessPass)},
 	{path: "passkey-sign-in", serve: noRest((*Portal).passkeySignIn)},
+	{path: strings.TrimPrefix(RememberPath, Prefix), serve: noRest((*Portal).stayOffer)},
 	{path: strings.TrimPrefix(StepUpPath, Prefix), serve: noRest((*Portal).stepUp)},
 	{path: "password-reset", serve: noRest((*Portal).passwordReset)},
 	{path: "password-reset/new", serve: noRest((*Portal).newPassword)},
@@ -369,6 +370,9 @@ func (p *Portal) postLogin(w http.ResponseWriter, r *http.Request) {
 	pd := pending{ID: randomID(), User: user.Name, Rd: rd, Aud: p.requestHost(r), Created: p.cfg.Now().Unix()}
 	switch {
 	case len(have) > 0:
+		if p.skipSecondStep(w, r, user, rd) {
+			return
+		}
 		pd.Stage = stageVerify
 		if pd.M, err = p.defaultMethod(ctx, user, have); err != nil {
 			p.storeError(w, r, err)
@@ -782,7 +786,7 @@ func (p *Portal) finish(w http.ResponseWriter, r *http.Request, pd pending, user
 	}
 	p.clearCookie(w, r, p.names(r).pending)
 	p.audit(r, "sign-in", user.Name, method, "success", zap.String("session", s.ID[:8]))
-	p.toSite(w, r, p.safeRd(r, pd.Rd), http.StatusSeeOther)
+	p.afterSignIn(w, r, s, p.safeRd(r, pd.Rd))
 }
 
 // logout asks for confirmation (GET) or ends the session (POST). The

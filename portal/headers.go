@@ -81,12 +81,13 @@ func (p *Portal) setIdentityHeaders(h http.Header, id *Identity) {
 }
 
 // isStepgateCookie reports whether name is one of Stepgate's own cookies
-// (session, pending sign-in, CSRF, a central portal's way back), in any of
+// (session, pending sign-in, CSRF, remembered device, a central portal's
+// way back), in any of
 // its security contexts.
 func isStepgateCookie(name string) bool {
 	switch name {
-	case hostNames.session, hostNames.pending, hostNames.csrf, domainSessionName,
-		plainNames.session, plainNames.pending, plainNames.csrf, siteCookieName, plainSiteCookieName:
+	case hostNames.session, hostNames.pending, hostNames.csrf, hostNames.device, domainSessionName,
+		plainNames.session, plainNames.pending, plainNames.csrf, plainNames.device, siteCookieName, plainSiteCookieName:
 		return true
 	}
 	return false

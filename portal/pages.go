@@ -126,7 +126,7 @@ type pages struct {
 
 // pageNames are the portal's own pages; each method's verify page and its
 // own pages are parsed with its registration (forMethod).
-var pageNames = []string{"login", "accesspass", "other", "message", "logout", "securityinfo", "reauth", "password", "passwordreset", "newpassword"}
+var pageNames = []string{"login", "accesspass", "other", "message", "logout", "securityinfo", "reauth", "password", "passwordreset", "newpassword", "remember"}
 
 func loadPages() (*pages, error) {
 	ps := &pages{set: map[string]*template.Template{}}

@@ -119,7 +119,7 @@ func (p *Portal) passkeySignIn(w http.ResponseWriter, r *http.Request) {
 		}
 		p.clearCookie(w, r, p.names(r).pending)
 		p.audit(r, "sign-in", user.Name, method, "success", zap.Bool("passwordless", true), zap.String("session", s.ID[:8]))
-		p.toSite(w, r, rd, http.StatusSeeOther)
+		p.afterSignIn(w, r, s, rd)
 		return
 	}
 	// Without user verification the passkey is the first step only.

@@ -41,6 +41,14 @@ type Config struct {
 	Lifetime time.Duration
 	// Idle is the idle session timeout.
 	Idle time.Duration
+	// Remember, when positive, offers "Stay signed in?" after sign-in: a
+	// session that lasts Remember from sign-in, with no idle timeout. It
+	// is still checked on every request and ended by every revocation.
+	Remember time.Duration
+	// RememberDevice, when positive, offers "Don't ask again on this
+	// device": for that long, the password alone signs the user in on
+	// that browser (a signed cookie naming a stored, revocable device).
+	RememberDevice time.Duration
 	// CookieDomain shares the session with all subdomains of this domain.
 	CookieDomain string
 	// PortalURL, when set, is the central portal's origin
@@ -100,6 +108,8 @@ type Portal struct {
 	keys     []keys
 	sessions []securecookie.Codec
 	pendings []securecookie.Codec
+	// devices encode the remembered-device cookie.
+	devices []securecookie.Codec
 	// reg is the second-step methods in use.
 	reg      *registry
 	revoked  *revocations
@@ -131,6 +141,14 @@ type Portal struct {
 // entry: some 3 MB when full).
 const verifiedCacheSize = 10000
 
+// maxRemember bounds remember and remember_device: a year.
+const maxRemember = 365 * 24 * time.Hour
+
+// longestSession is how long a session can live: the lifetime, or the
+// remember time when "Stay signed in" is offered. Revocations of all a
+// user's sessions are kept this long.
+func (c *Config) longestSession() time.Duration { return max(c.Lifetime, c.Remember) }
+
 // pendingLifetime bounds the time between the password and the second step.
 const pendingLifetime = 10 * time.Minute
 
@@ -156,6 +174,14 @@ func New(cfg Config) (*Portal, error) {
 	}
 	if cfg.Idle > cfg.Lifetime {
 		cfg.Idle = cfg.Lifetime
+	}
+	switch {
+	case cfg.Remember < 0 || cfg.RememberDevice < 0:
+		return nil, errors.New("session: remember and remember_device cannot be negative")
+	case cfg.Remember > 0 && cfg.Remember <= cfg.Lifetime:
+		return nil, fmt.Errorf("session: remember (%s) must be longer than lifetime (%s), or it would not keep anyone signed in longer", cfg.Remember, cfg.Lifetime)
+	case cfg.Remember > maxRemember || cfg.RememberDevice > maxRemember:
+		return nil, fmt.Errorf("session: remember and remember_device can be at most %d days", maxRemember/(24*time.Hour))
 	}
 	// A second step's time is kept in whole seconds (fresh), so a window
 	// under a second could never be met.
@@ -211,8 +237,9 @@ func New(cfg Config) (*Portal, error) {
 		}
 		p.keys = append(p.keys, k)
 	}
-	p.sessions = newCodecs(p.keys, cfg.Lifetime, sessionSerializer{})
+	p.sessions = newCodecs(p.keys, cfg.longestSession(), sessionSerializer{})
 	p.pendings = newCodecs(p.keys, pendingLifetime, securecookie.JSONEncoder{})
+	p.devices = newCodecs(p.keys, max(cfg.RememberDevice, time.Hour), securecookie.JSONEncoder{})
 	atRest := make([][]byte, len(p.keys))
 	for i, k := range p.keys {
 		atRest[i] = k.atRest
@@ -226,7 +253,7 @@ func New(cfg Config) (*Portal, error) {
 		passKeys[i] = k.accessPass
 	}
 	p.accounts = account.New(account.Config{Users: cfg.Users, Store: cfg.Store, Logger: cfg.Logger, Now: cfg.Now,
-		SessionLifetime: cfg.Lifetime, PassKeys: passKeys})
+		SessionLifetime: cfg.longestSession(), PassKeys: passKeys})
 	if p.pages, err = loadPages(); err != nil {
 		return nil, err
 	}

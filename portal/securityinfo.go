@@ -68,6 +68,10 @@ func (p *Portal) securityInfo(w http.ResponseWriter, r *http.Request, rest strin
 	case "verify":
 		p.startReauth(w, r, id)
 		return
+	case "forget-device":
+		// Forgetting only takes trust away: no fresh second step needed.
+		p.forgetDevice(w, r, id)
+		return
 	case "password":
 		// The current password is the proof here, not a recent second
 		// step.
@@ -118,7 +122,8 @@ var confirmations = map[string]string{
 	"removed":          "The sign-in method was deleted.",
 	"renamed":          "The device was renamed.",
 	"default":          "Your default sign-in method was changed.",
-	"signed-out":       "You were signed out everywhere else.",
+	"signed-out":       "You were signed out everywhere else, and every remembered browser will ask for the second step again.",
+	"device-forgotten": "That browser was forgotten: it will ask for the second step again.",
 	"verified":         "Thanks, you're verified. You can change your security info for the next few minutes.",
 	"phone-saved":      "Your phone number was saved.",
 }
@@ -157,6 +162,10 @@ type securityInfoPage struct {
 	// PasswordElsewhere says where to change the password when the
 	// directory keeps it ("" for the users file).
 	PasswordElsewhere string
+	// Remembered are the browsers that skip the second step; Remembering
+	// says whether remember_device is on.
+	Remembered  []rememberedRow
+	Remembering bool
 }
 
 // showSecurityInfo renders the page with an optional error.
@@ -223,6 +232,11 @@ func (p *Portal) showSecurityInfo(w http.ResponseWriter, r *http.Request, id *Id
 			d.Adds = append(d.Adds, offer{ID: m.desc.Name, URL: SecurityInfoPath + "/add/" + m.desc.Slug, Label: label})
 		}
 	}
+	d.Remembering = p.cfg.RememberDevice > 0
+	if d.Remembered, err = p.rememberedRows(r, user.Name); err != nil {
+		p.storeError(w, r, err)
+		return
+	}
 	events, err := p.cfg.Store.RecentSignInEvents(ctx, user.Name, activityShown)
 	if err != nil {
 		p.storeError(w, r, err)
@@ -269,6 +283,8 @@ func (p *Portal) methodTitle(name string) string {
 		return "Password"
 	case byPass, bySetUpPass:
 		return "Temporary Access Pass"
+	case byDevice:
+		return "Remembered device"
 	case "":
 		return ""
 	}
@@ -310,7 +326,11 @@ func outcomeWords(outcome string) string {
 	case "default-method-changed":
 		return "Default sign-in method changed"
 	case "signed-out-others":
-		return "Signed out everywhere else"
+		return "Signed out everywhere else; remembered devices forgotten"
+	case "device-remembered":
+		return "Browser remembered: no second step there"
+	case "device-forgotten":
+		return "Remembered browser forgotten"
 	case "password-set":
 		return "Password changed; signed out everywhere else"
 	case "methods-reset":
@@ -598,7 +618,7 @@ func (p *Portal) signOutOthers(w http.ResponseWriter, r *http.Request, id *Ident
 	ctx := r.Context()
 	now := p.cfg.Now()
 	from := now.Truncate(time.Second).Add(time.Second)
-	rv := store.Revocation{Username: id.User.Name, NotBefore: from, Expires: now.Add(p.cfg.Lifetime + time.Minute)}
+	rv := store.Revocation{Username: id.User.Name, NotBefore: from, Expires: now.Add(p.cfg.longestSession() + time.Minute)}
 	stored, err := p.cfg.Store.Revoke(ctx, rv)
 	if err != nil {
 		p.storeError(w, r, err)
@@ -606,6 +626,10 @@ func (p *Portal) signOutOthers(w http.ResponseWriter, r *http.Request, id *Ident
 	}
 	p.revoked.add(stored)
 	p.dropSetUps(r, id.User.Name)
+	if err := p.forgetDevices(ctx, id.User.Name); err != nil {
+		p.storeError(w, r, err)
+		return
+	}
 	s := id.sess
 	// The reissued session ends when this one would have: moving Issued
 	// must not lengthen a session from before sessions carried their

@@ -36,6 +36,10 @@ type session struct {
 	// one without, followed by a second step. "" (the password, then By)
 	// otherwise and in sessions from before format 4.
 	Methods string
+	// Remembered: the user chose "Stay signed in", so the session lasts
+	// the configured remember time (session remember) instead of the
+	// lifetime, and no idle timeout applies. False before format 5.
+	Remembered bool
 }
 
 // sessionSerializer is a compact, allocation-light encoding of *session for
@@ -43,12 +47,14 @@ type session struct {
 // hot path). Format: version byte, then each string length-prefixed, then
 // the times as varints: Issued and Seen, from format 2 Expires, and from
 // format 3 Verified and By (length-prefixed), from format 4 Methods
-// (length-prefixed). Sessions are written in format 4; formats 1 to 3 are
-// still read, so an upgrade signs nobody out.
+// (length-prefixed), from format 5 one byte: 1 for Remembered, else 0.
+// Sessions are written in format 5; formats 1 to 4 are still read, so an
+// upgrade signs nobody out.
 type sessionSerializer struct{}
 
 const (
-	sessionFormat   = 4
+	sessionFormat   = 5
+	sessionFormatV4 = 4 // no Remembered
 	sessionFormatV3 = 3 // no Methods
 	sessionFormatV2 = 2 // no Verified, By
 	sessionFormatV1 = 1 // no Expires either
@@ -61,7 +67,7 @@ func (sessionSerializer) Serialize(src interface{}) ([]byte, error) {
 	if !ok {
 		return nil, errors.New("session serializer: unsupported type")
 	}
-	b := make([]byte, 0, 1+len(s.ID)+len(s.User)+len(s.Aud)+len(s.By)+len(s.Methods)+5+40)
+	b := make([]byte, 0, 1+len(s.ID)+len(s.User)+len(s.Aud)+len(s.By)+len(s.Methods)+6+40)
 	b = append(b, sessionFormat)
 	for _, str := range []string{s.ID, s.User, s.Aud} {
 		b = binary.AppendUvarint(b, uint64(len(str)))
@@ -75,7 +81,10 @@ func (sessionSerializer) Serialize(src interface{}) ([]byte, error) {
 		b = binary.AppendUvarint(b, uint64(len(str)))
 		b = append(b, str...)
 	}
-	return b, nil
+	if s.Remembered {
+		return append(b, 1), nil
+	}
+	return append(b, 0), nil
 }
 
 func (sessionSerializer) Deserialize(src []byte, dst interface{}) error {
@@ -83,7 +92,7 @@ func (sessionSerializer) Deserialize(src []byte, dst interface{}) error {
 	if !ok {
 		return errors.New("session serializer: unsupported type")
 	}
-	if len(src) < 1 || src[0] != sessionFormat && src[0] != sessionFormatV3 && src[0] != sessionFormatV2 && src[0] != sessionFormatV1 {
+	if len(src) < 1 || src[0] != sessionFormat && src[0] != sessionFormatV4 && src[0] != sessionFormatV3 && src[0] != sessionFormatV2 && src[0] != sessionFormatV1 {
 		return errBadSession
 	}
 	format := src[0]
@@ -110,7 +119,7 @@ func (sessionSerializer) Deserialize(src []byte, dst interface{}) error {
 		return errBadSession
 	}
 	src = src[k:]
-	s.Expires, s.Verified, s.By, s.Methods = 0, 0, "", ""
+	s.Expires, s.Verified, s.By, s.Methods, s.Remembered = 0, 0, "", "", false
 	if format == sessionFormatV1 {
 		if len(src) != 0 {
 			return errBadSession
@@ -132,7 +141,7 @@ func (sessionSerializer) Deserialize(src []byte, dst interface{}) error {
 	}
 	src = src[k:]
 	last := &s.By
-	if format == sessionFormat {
+	if format >= sessionFormatV4 {
 		n, k := binary.Uvarint(src)
 		if k <= 0 || k != uvarintLen(n) || n > uint64(len(src)-k) {
 			return errBadSession
@@ -140,6 +149,14 @@ func (sessionSerializer) Deserialize(src []byte, dst interface{}) error {
 		s.By = string(src[k : k+int(n)])
 		src = src[k+int(n):]
 		last = &s.Methods
+	}
+	if format == sessionFormat {
+		// Methods, then the flag byte, which must end the payload.
+		if len(src) < 2 || src[len(src)-1] > 1 {
+			return errBadSession
+		}
+		s.Remembered = src[len(src)-1] == 1
+		src = src[:len(src)-1]
 	}
 	n, k := binary.Uvarint(src)
 	if k <= 0 || k != uvarintLen(n) || n != uint64(len(src)-k) {
@@ -184,17 +201,19 @@ func newCodecs(all []keys, maxAge time.Duration, sz securecookie.Serializer) []s
 // cookieNames are the names of Stepgate's cookies in one security context.
 type cookieNames struct {
 	session, pending, csrf string
+	// device is the remembered-device cookie ("Don't ask again").
+	device string
 }
 
 var (
 	// __Host- cookies can only be set over HTTPS, for this exact host, with
 	// Path=/ and no Domain: no sibling subdomain can plant or shadow them.
-	hostNames = cookieNames{"__Host-stepgate", "__Host-stepgate-pending", "__Host-stepgate-csrf"}
+	hostNames = cookieNames{"__Host-stepgate", "__Host-stepgate-pending", "__Host-stepgate-csrf", "__Host-stepgate-device"}
 	// With cookie_domain the session must be shared by subdomains, which
 	// __Host- forbids; __Secure- still demands HTTPS.
 	domainSessionName = "__Secure-stepgate"
 	// Plain HTTP on loopback (the demo) cannot use either prefix.
-	plainNames = cookieNames{"stepgate", "stepgate-pending", "stepgate-csrf"}
+	plainNames = cookieNames{"stepgate", "stepgate-pending", "stepgate-csrf", "stepgate-device"}
 )
 
 // findCookie returns the value of the named cookie without parsing every

@@ -70,6 +70,32 @@ func TestSessionSerializerRoundTrip(t *testing.T) {
 	if err := (sessionSerializer{}).Deserialize(append(v3, 0), &out); err == nil {
 		t.Error("format 3 with methods accepted")
 	}
+	// Format 4 (before "Stay signed in") decodes as not remembered;
+	// nothing may follow its methods.
+	v4 := append([]byte{4}, v3[1:]...)
+	v4 = append(v4, 7, 'p', 'a', 's', 's', 'k', 'e', 'y')
+	want.Methods = "passkey"
+	out = session{Remembered: true}
+	if err := (sessionSerializer{}).Deserialize(v4, &out); err != nil || out != want {
+		t.Fatalf("format 4: %+v, %v", out, err)
+	}
+	if err := (sessionSerializer{}).Deserialize(append(v4, 1), &out); err == nil {
+		t.Error("format 4 with a remembered flag accepted")
+	}
+	// Format 5 carries the flag, 0 or 1 and nothing else.
+	want.Remembered = true
+	v5, _ := sessionSerializer{}.Serialize(&want)
+	if v5[0] != 5 || v5[len(v5)-1] != 1 {
+		t.Fatalf("format 5 encoding %x", v5)
+	}
+	out = session{}
+	if err := (sessionSerializer{}).Deserialize(v5, &out); err != nil || out != want {
+		t.Fatalf("format 5, remembered: %+v, %v", out, err)
+	}
+	v5[len(v5)-1] = 2
+	if err := (sessionSerializer{}).Deserialize(v5, &out); err == nil {
+		t.Error("format 5 with flag 2 accepted")
+	}
 }
 
 // TestFormat1SessionStillSignedIn: a cookie written before sessions
@@ -157,9 +183,10 @@ func FuzzSessionPayload(f *testing.F) {
 		if err := (sessionSerializer{}).Deserialize(b, &s); err != nil {
 			return
 		}
-		if b[0] == sessionFormatV1 || b[0] == sessionFormatV2 || b[0] == sessionFormatV3 {
+		if b[0] == sessionFormatV1 || b[0] == sessionFormatV2 || b[0] == sessionFormatV3 || b[0] == sessionFormatV4 {
 			// Read, never written: it re-encodes as the current format.
-			if b[0] == sessionFormatV1 && s.Expires != 0 || b[0] != sessionFormatV3 && (s.Verified != 0 || s.By != "") || s.Methods != "" {
+			if b[0] == sessionFormatV1 && s.Expires != 0 || b[0] < sessionFormatV3 && (s.Verified != 0 || s.By != "") ||
+				b[0] != sessionFormatV4 && s.Methods != "" || s.Remembered {
 				t.Fatalf("format %d %x decoded with fields it lacks: %+v", b[0], b, s)
 			}
 			return

@@ -1,0 +1,313 @@
+package portal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gorilla/securecookie"
+	"go.uber.org/zap"
+
+	"github.com/stepgate/stepgate/store"
+	"github.com/stepgate/stepgate/verifiers"
+)
+
+// RememberPath is the page that offers "Stay signed in?" and "Don't ask
+// again on this device" right after a sign-in.
+const RememberPath = Prefix + "stay-signed-in"
+
+// byDevice is the session's By when a remembered device stood in for the
+// second step: no method was used, so the session is never fresh for
+// Security info changes and never phishing-resistant.
+const byDevice = "remembered-device"
+
+// rememberOfferWindow is how long after its second step a session may
+// still answer the offer: a session cookie taken later cannot make itself
+// long-lived or remember the thief's browser.
+const rememberOfferWindow = 10 * time.Minute
+
+// maxRememberedDevices is how many browsers a user keeps remembered; the
+// oldest is forgotten to make room.
+const maxRememberedDevices = 10
+
+// deviceToken is the remembered-device cookie's content. The cookie is
+// signed and encrypted (securecookie, bound to its name); the stored
+// record it names is what makes it count.
+type deviceToken struct {
+	ID   string `json:"id"`
+	User string `json:"u"`
+	Exp  int64  `json:"exp"`
+}
+
+// rememberOffer is the offer page's data.
+type rememberOffer struct {
+	Stay      bool   // offer "Stay signed in"
+	StayFor   string // for how long, in words
+	Device    bool   // offer "Don't ask again on this device"
+	DeviceFor string
+}
+
+// offer is what the session s may still be offered after its sign-in in
+// the browser that sent r.
+func (p *Portal) offer(r *http.Request, s session) rememberOffer {
+	now := p.cfg.Now().Unix()
+	if s.Verified == 0 || now-s.Verified > int64(rememberOfferWindow/time.Second) || s.Verified > now+60 {
+		return rememberOffer{}
+	}
+	// A Temporary Access Pass stands in for a method only until the user
+	// has one: nothing it signs in is remembered.
+	if s.By == byPass || s.By == bySetUpPass || s.By == byDevice || s.By == "" {
+		return rememberOffer{}
+	}
+	var o rememberOffer
+	if p.cfg.Remember > 0 && !s.Remembered {
+		o.Stay, o.StayFor = true, durationWords(p.cfg.Remember)
+	}
+	if _, already := p.rememberedDevice(r, s.User); p.cfg.RememberDevice > 0 && !already {
+		o.Device, o.DeviceFor = true, durationWords(p.cfg.RememberDevice)
+	}
+	return o
+}
+
+// afterSignIn sends a user who has just signed in (session s) on: to the
+// offer page when there is something to offer, else to rd.
+func (p *Portal) afterSignIn(w http.ResponseWriter, r *http.Request, s session, rd string) {
+	if o := p.offer(r, s); o.Stay || o.Device {
+		http.Redirect(w, r, RememberPath+"?rd="+url.QueryEscape(rd), http.StatusSeeOther)
+		return
+	}
+	p.toSite(w, r, rd, http.StatusSeeOther)
+}
+
+// stayOffer serves the offer page (GET) and its answer (POST).
+func (p *Portal) stayOffer(w http.ResponseWriter, r *http.Request) {
+	if methodNotAllowed(w, r) {
+		return
+	}
+	rd := p.safeRd(r, r.FormValue("rd"))
+	id := p.Authenticate(r)
+	if id == nil {
+		http.Redirect(w, r, Prefix+"?rd="+url.QueryEscape(rd), http.StatusSeeOther)
+		return
+	}
+	o := p.offer(r, id.sess)
+	if !o.Stay && !o.Device {
+		p.toSite(w, r, rd, http.StatusSeeOther)
+		return
+	}
+	if r.Method != http.MethodPost {
+		pd := pageData{Title: "Stay signed in?", Heading: "Stay signed in?", Username: id.User.Name, Rd: rd, Action: RememberPath, Step: o}
+		if !o.Stay {
+			pd.Title, pd.Heading = "Don't ask again on this device?", "Don't ask again on this device?"
+		}
+		p.render(w, r, http.StatusOK, "remember", pd)
+		return
+	}
+	if o.Device && r.PostFormValue("device") == "yes" {
+		if err := p.rememberDevice(w, r, id); err != nil {
+			p.storeError(w, r, err)
+			return
+		}
+	}
+	if o.Stay && r.PostFormValue("stay") == "yes" {
+		s := id.sess
+		s.Remembered = true
+		s.Expires = s.Issued + int64(p.cfg.Remember/time.Second)
+		s.Seen = p.cfg.Now().Unix()
+		if !p.setSession(w, r, s) {
+			p.storeError(w, r, errors.New("encoding session cookie"))
+			return
+		}
+		p.audit(r, "stay-signed-in", s.User, "", "success", zap.String("session", s.ID[:8]))
+	}
+	p.toSite(w, r, rd, http.StatusSeeOther)
+}
+
+// rememberDevice stores this browser as one of the user's remembered
+// devices and gives it the cookie that names it. A browser that already
+// holds a live one for the user keeps it.
+func (p *Portal) rememberDevice(w http.ResponseWriter, r *http.Request, id *Identity) error {
+	if _, ok := p.rememberedDevice(r, id.User.Name); ok {
+		return nil
+	}
+	now := p.cfg.Now()
+	d := store.RememberedDevice{ID: randomID(), Username: id.User.Name, Name: browserName(r.UserAgent()),
+		Created: now, Expires: now.Add(p.cfg.RememberDevice)}
+	if err := p.cfg.Store.RememberDevice(r.Context(), d, maxRememberedDevices); err != nil {
+		return err
+	}
+	name := p.names(r).device
+	v, err := securecookie.EncodeMulti(name, &deviceToken{ID: d.ID, User: d.Username, Exp: d.Expires.Unix()}, p.devices[0])
+	if err != nil {
+		return fmt.Errorf("encoding device cookie: %w", err)
+	}
+	http.SetCookie(w, &http.Cookie{Name: name, Value: v, Path: "/", HttpOnly: true, Secure: p.isSecure(r),
+		SameSite: http.SameSiteLaxMode, MaxAge: int(p.cfg.RememberDevice / time.Second)})
+	p.audit(r, "device-remembered", id.User.Name, "", "success", zap.String("device", d.ID[:8]))
+	return nil
+}
+
+// rememberedDevice returns the device record this browser's cookie names
+// when it is the user's and still remembered. Any doubt (no cookie, a bad
+// one, another user's, a forgotten or expired device, a store error)
+// says no, and the second step is asked as usual.
+func (p *Portal) rememberedDevice(r *http.Request, user string) (store.RememberedDevice, bool) {
+	if p.cfg.RememberDevice <= 0 {
+		return store.RememberedDevice{}, false
+	}
+	name := p.names(r).device
+	raw, ok := findCookie(r, name)
+	if !ok {
+		return store.RememberedDevice{}, false
+	}
+	var tok deviceToken
+	if err := securecookie.DecodeMulti(name, raw, &tok, p.devices...); err != nil {
+		return store.RememberedDevice{}, false
+	}
+	now := p.cfg.Now()
+	if tok.User != user || tok.Exp <= now.Unix() {
+		return store.RememberedDevice{}, false
+	}
+	d, err := p.cfg.Store.RememberedDevice(r.Context(), user, tok.ID, now)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			p.log.Error("reading a remembered device; asking for the second step", zap.Error(err))
+		}
+		return store.RememberedDevice{}, false
+	}
+	return d, true
+}
+
+// skipSecondStep signs the user in on a remembered device, when this
+// browser is one and the account is not locked for second steps. It
+// reports whether it answered the request.
+func (p *Portal) skipSecondStep(w http.ResponseWriter, r *http.Request, user verifiers.User, rd string) bool {
+	ctx := r.Context()
+	d, ok := p.rememberedDevice(r, user.Name)
+	if !ok {
+		return false
+	}
+	if _, locked := p.locked(ctx, user.Name, codeFailures); locked {
+		return false
+	}
+	s := p.newSession(r, user.Name)
+	s.By, s.Methods = byDevice, "password,"+byDevice
+	if !p.setSession(w, r, s) {
+		p.storeError(w, r, errors.New("encoding session cookie"))
+		return true
+	}
+	if err := p.cfg.Store.TouchRememberedDevice(ctx, user.Name, d.ID, p.cfg.Now()); err != nil {
+		p.log.Error("recording use of a remembered device", zap.Error(err))
+	}
+	p.clearCookie(w, r, p.names(r).pending)
+	p.audit(r, "sign-in", user.Name, byDevice, "success", zap.String("session", s.ID[:8]), zap.String("device", d.ID[:min(8, len(d.ID))]))
+	p.toSite(w, r, rd, http.StatusSeeOther)
+	return true
+}
+
+// forgetDevice deletes one of the user's remembered devices (Security
+// info).
+func (p *Portal) forgetDevice(w http.ResponseWriter, r *http.Request, id *Identity) {
+	ok, err := p.cfg.Store.ForgetDevice(r.Context(), id.User.Name, r.PostFormValue("id"))
+	if err != nil {
+		p.storeError(w, r, err)
+		return
+	}
+	if !ok {
+		p.showSecurityInfo(w, r, id, "That device isn't remembered any more.", http.StatusNotFound)
+		return
+	}
+	p.audit(r, "device-forgotten", id.User.Name, "", "success")
+	http.Redirect(w, r, SecurityInfoPath+"?done=device-forgotten", http.StatusSeeOther)
+}
+
+// forgetDevices ends every remembered device of the user: with a sign-out
+// everywhere, a password change or a reset of the methods, a browser
+// someone else may hold must ask for the second step again.
+func (p *Portal) forgetDevices(ctx context.Context, user string) error {
+	if _, err := p.cfg.Store.ForgetDevices(ctx, user); err != nil {
+		return fmt.Errorf("forgetting %s's remembered devices: %w", user, err)
+	}
+	return nil
+}
+
+// rememberedRow is one remembered device on Security info.
+type rememberedRow struct {
+	ID, Name, Added, LastUsed, Until string
+	This                             bool // the browser showing the page
+}
+
+// rememberedRows lists the user's remembered devices for Security info.
+func (p *Portal) rememberedRows(r *http.Request, user string) ([]rememberedRow, error) {
+	list, err := p.cfg.Store.RememberedDevices(r.Context(), user, p.cfg.Now())
+	if err != nil {
+		return nil, err
+	}
+	this, _ := p.rememberedDevice(r, user)
+	out := make([]rememberedRow, 0, len(list))
+	for _, d := range list {
+		out = append(out, rememberedRow{ID: d.ID, Name: d.Name, Added: when(d.Created), LastUsed: when(d.LastUsed),
+			Until: when(d.Expires), This: d.ID == this.ID})
+	}
+	return out, nil
+}
+
+// durationWords says a remember time as users read it: "30 days",
+// "1 day", "12 hours".
+func durationWords(d time.Duration) string {
+	n, unit := int64(d/(24*time.Hour)), "day"
+	if n == 0 {
+		n, unit = int64(d/time.Hour), "hour"
+	}
+	if n == 0 {
+		n, unit = int64(d/time.Minute), "minute"
+	}
+	if n != 1 {
+		unit += "s"
+	}
+	return fmt.Sprintf("%d %s", n, unit)
+}
+
+// browserName describes a browser from its User-Agent for the list of
+// remembered devices ("Firefox on Windows"); "A browser" when unsure.
+// It is a label for the user, never a check.
+func browserName(ua string) string {
+	var browser string
+	switch {
+	case strings.Contains(ua, "Edg/"):
+		browser = "Edge"
+	case strings.Contains(ua, "Firefox/"):
+		browser = "Firefox"
+	case strings.Contains(ua, "Chrome/") || strings.Contains(ua, "Chromium/") || strings.Contains(ua, "CriOS/"):
+		browser = "Chrome"
+	case strings.Contains(ua, "Safari/"):
+		browser = "Safari"
+	default:
+		browser = "A browser"
+	}
+	var os string
+	switch {
+	case strings.Contains(ua, "iPhone"):
+		os = "iPhone"
+	case strings.Contains(ua, "iPad"):
+		os = "iPad"
+	case strings.Contains(ua, "Android"):
+		os = "Android"
+	case strings.Contains(ua, "Windows"):
+		os = "Windows"
+	case strings.Contains(ua, "Mac OS X"):
+		os = "macOS"
+	case strings.Contains(ua, "CrOS"):
+		os = "ChromeOS"
+	case strings.Contains(ua, "Linux"):
+		os = "Linux"
+	}
+	if os == "" {
+		return browser
+	}
+	return browser + " on " + os
+}
