@@ -99,6 +99,8 @@ func newFixture(t *testing.T) *fixture {
 		must(err)
 	}
 	must(st.AddCredential(ctx, store.Credential{ID: "pk1", Username: "alice", Method: "passkey", Name: "YubiKey"}, false))
+	must(st.RememberDevice(ctx, store.RememberedDevice{ID: "rb1", Username: "alice", Name: "Firefox on Linux", Created: now, Expires: now.Add(time.Hour)}, 10))
+	must(st.RememberDevice(ctx, store.RememberedDevice{ID: "rb0", Username: "alice", Name: "Expired", Created: now.Add(-2 * time.Hour), Expires: now.Add(-time.Hour)}, 10))
 	for range 4 {
 		_, err := st.AddFailure(ctx, "alice", store.FailuresPassword, now.Add(-10*time.Second))
 		must(err)
@@ -161,6 +163,9 @@ func TestShow(t *testing.T) {
 	}
 	if len(d.Credentials) != 1 || d.Credentials[0].Name != "YubiKey" || d.Credentials[0].Method != "passkey" {
 		t.Errorf("credentials %+v", d.Credentials)
+	}
+	if len(d.RememberedBrowsers) != 1 || d.RememberedBrowsers[0].Name != "Firefox on Linux" || d.RememberedBrowsers[0].LastUsed != nil {
+		t.Errorf("remembered browsers %+v", d.RememberedBrowsers)
 	}
 	pw := d.Lockout[0]
 	if pw.Counter != "password" || pw.Failures != 4 || !pw.Locked || pw.HardLocked || pw.LockedUntil == nil || !pw.LockedUntil.Equal(now.Add(50*time.Second)) {

@@ -58,6 +58,9 @@ type Details struct {
 	Devices []Device `json:"devices"`
 	// Credentials are the methods kept as generic credentials (passkeys).
 	Credentials []Credential `json:"credentials"`
+	// RememberedBrowsers skip the second step (session remember_device),
+	// most recently remembered first.
+	RememberedBrowsers []RememberedBrowser `json:"remembered_browsers"`
 	// Lockout has the password and second-step failure counters.
 	Lockout []Counter `json:"lockout"`
 	// BlockedMethods are the methods turned off after a fraud report, until
@@ -117,6 +120,19 @@ type Device struct {
 }
 
 // Credential is a method kept as a generic credential (a passkey).
+type RememberedBrowser struct {
+	// ID identifies it in the store.
+	ID string `json:"id"`
+	// Name describes the browser ("Firefox on Windows").
+	Name string `json:"name"`
+	// Created is when it was remembered; Expires when that ends.
+	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires"`
+	// LastUsed is when it last skipped a second step; null when never.
+	LastUsed *time.Time `json:"last_used"`
+}
+
+// Credential is one of a user's generic credentials.
 type Credential struct {
 	// ID identifies the credential.
 	ID string `json:"id"`
@@ -195,7 +211,7 @@ func (s *Service) Show(ctx context.Context, name string) (Details, error) {
 	if err != nil {
 		return Details{}, err
 	}
-	det := Details{Summary: sum, Devices: []Device{}, Credentials: []Credential{}, BlockedMethods: []string{}, RecentActivity: []Event{}}
+	det := Details{Summary: sum, Devices: []Device{}, Credentials: []Credential{}, RememberedBrowsers: []RememberedBrowser{}, BlockedMethods: []string{}, RecentActivity: []Event{}}
 	st := s.cfg.Store
 	info, err := st.SecurityInfo(ctx, u.Name)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -217,6 +233,13 @@ func (s *Service) Show(ctx context.Context, name string) (Details, error) {
 	}
 	for _, c := range creds {
 		det.Credentials = append(det.Credentials, Credential{ID: c.ID, Method: c.Method, Name: c.Name, Created: c.Created, LastUsed: timeOrNil(c.LastUsed)})
+	}
+	browsers, err := st.RememberedDevices(ctx, u.Name, s.cfg.Now())
+	if err != nil {
+		return Details{}, fmt.Errorf("reading %s's remembered browsers: %w", u.Name, err)
+	}
+	for _, b := range browsers {
+		det.RememberedBrowsers = append(det.RememberedBrowsers, RememberedBrowser{ID: b.ID, Name: b.Name, Created: b.Created, Expires: b.Expires, LastUsed: timeOrNil(b.LastUsed)})
 	}
 	if det.Lockout, err = s.counters(ctx, u.Name); err != nil {
 		return Details{}, err

@@ -64,6 +64,7 @@ localhost:9443 {
 	}
 	must(st.SetTOTP(ctx, "alice", []byte("sealed"), 1))
 	must(st.SetPhone(ctx, "alice", "+14155552671"))
+	must(st.RememberDevice(ctx, store.RememberedDevice{ID: "rb1", Username: "alice", Name: "Firefox on Linux", Created: now, Expires: now.Add(time.Hour)}, 10))
 	must(st.PutPushEnrolment(ctx, []byte("t"), "c", "alice", now.Add(time.Minute), false))
 	_, _, err = st.EnrolPushDevice(ctx, []byte("t"), store.PushDevice{ID: "dev1", Name: "Pixel", PublicKey: []byte{4}}, now)
 	must(err)
@@ -169,6 +170,7 @@ func TestUserShowCommand(t *testing.T) {
 		"    phone +1 ••• ••• ••71 (sms), added ",
 		`    device "Pixel" (ID dev1), set up `,
 		"last approved never, notifications off\n",
+		`  remembered browser "Firefox on Linux" (skips the second step), remembered `,
 		"  recent activity:\n    WHEN                  OUTCOME  METHOD  CLIENT     SITE\n    2026-11-30 09:15 UTC  success  totp    192.0.2.1  app.example.com\n",
 	} {
 		if !strings.Contains(out, want) {
@@ -193,7 +195,7 @@ func TestUserShowCommand(t *testing.T) {
 	}
 	var raw map[string]any
 	json.Unmarshal([]byte(out), &raw)
-	for _, k := range []string{"name", "methods", "default_method", "totp", "phone", "devices", "credentials", "lockout", "blocked_methods", "recent_activity"} {
+	for _, k := range []string{"name", "methods", "default_method", "totp", "phone", "devices", "credentials", "remembered_browsers", "lockout", "blocked_methods", "recent_activity"} {
 		if _, ok := raw[k]; !ok {
 			t.Errorf("--json has no %q: %s", k, out)
 		}

@@ -93,6 +93,9 @@ and these:
                    being "on", "off" or "stopped"
   credentials      other methods' credentials (passkeys): [{"id", "method",
                    "name", "created", "last_used"}]
+  remembered_browsers  browsers that skip the second step (session
+                   remember_device): [{"id", "name", "created",
+                   "expires", "last_used"}], newest first
   lockout          the failure counters: [{"counter" ("password" or
                    "code", the second step), "failures" (in a row),
                    "last_failure", "locked", "locked_until" (end of the
@@ -183,6 +186,10 @@ func printDetails(out io.Writer, d account.Details) error {
 	}
 	if d.RegistrationGranted {
 		fmt.Fprintln(out, "    (may set up a method at the next sign-in: reset by an administrator)")
+	}
+	for _, b := range d.RememberedBrowsers {
+		fmt.Fprintf(out, "  remembered browser %s (skips the second step), remembered %s, last used %s, until %s\n", strconv.Quote(b.Name),
+			when(&b.Created, ""), when(b.LastUsed, "never"), when(&b.Expires, ""))
 	}
 	if p := d.AccessPass; p != nil {
 		uses := "single use, unused"

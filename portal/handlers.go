@@ -355,6 +355,11 @@ func (p *Portal) postLogin(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusForbidden, "Your account has been disabled. Contact "+p.cfg.HelpContact+".")
 		return
 	}
+	// A browser the user chose not to be asked on again skips the
+	// second step (only when remember_device is on).
+	if p.skipSecondStep(w, r, user, rd) {
+		return
+	}
 	p.audit(r, "sign-in", user.Name, "password", "password-ok")
 
 	have, err := p.userMethods(ctx, user)
@@ -370,9 +375,6 @@ func (p *Portal) postLogin(w http.ResponseWriter, r *http.Request) {
 	pd := pending{ID: randomID(), User: user.Name, Rd: rd, Aud: p.requestHost(r), Created: p.cfg.Now().Unix()}
 	switch {
 	case len(have) > 0:
-		if p.skipSecondStep(w, r, user, rd) {
-			return
-		}
 		pd.Stage = stageVerify
 		if pd.M, err = p.defaultMethod(ctx, user, have); err != nil {
 			p.storeError(w, r, err)

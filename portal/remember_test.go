@@ -227,7 +227,7 @@ func TestRememberDevice(t *testing.T) {
 	if !passwordOnly(t, b, "alice") {
 		t.Fatal("the remembered browser asked for the second step")
 	}
-	if r := b.get("/app"); !strings.Contains(r.body, "Remote-Auth-Methods: password,remembered-device") {
+	if r := b.get("/app"); !strings.Contains(r.body, "Remote-Auth-Methods: password,remembered-device") || strings.Contains(r.body, plainNames.device) {
 		t.Fatalf("the app's headers:\n%s", r.body)
 	}
 	if n := len(e.events("sign-in", "success")); n == 0 {
