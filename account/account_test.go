@@ -107,7 +107,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	_, err = st.AddFailure(ctx, "alice", voice.BlockedKey, now)
 	must(err)
-	must(st.RecordSignInEvent(ctx, store.SignInEvent{Username: "alice", At: now.Add(-2 * time.Hour), Method: "totp", ClientIP: "192.0.2.1", Site: "app.example.com", Outcome: "success"}))
+	must(st.RecordSignInEvent(ctx, store.SignInEvent{Username: "alice", At: now.Add(-2 * time.Hour), Method: "passkey", ClientIP: "192.0.2.1", Site: "app.example.com", Outcome: "success", Detail: "Laptop"}))
 	must(st.RecordSignInEvent(ctx, store.SignInEvent{Username: "alice", At: now.Add(-time.Hour), Method: "password", ClientIP: "198.51.100.7", Site: "app.example.com", Outcome: "failure"}))
 	return f
 }
@@ -177,7 +177,7 @@ func TestShow(t *testing.T) {
 	if !slices.Equal(d.BlockedMethods, []string{"voice"}) {
 		t.Errorf("blocked methods %v", d.BlockedMethods)
 	}
-	if len(d.RecentActivity) != 2 || d.RecentActivity[0].Outcome != "failure" || d.RecentActivity[1].Site != "app.example.com" {
+	if len(d.RecentActivity) != 2 || d.RecentActivity[0].Outcome != "failure" || d.RecentActivity[1].Site != "app.example.com" || d.RecentActivity[1].Detail != "Laptop" {
 		t.Errorf("recent activity %+v", d.RecentActivity)
 	}
 

@@ -177,6 +177,8 @@ type Event struct {
 	ClientIP string `json:"client_ip"`
 	// Site is the protected site it was for.
 	Site string `json:"site"`
+	// Detail names the passkey or device it was about ("" none).
+	Detail string `json:"detail"`
 }
 
 // ShowEvents is how many recent events Show returns.
@@ -271,7 +273,7 @@ func (s *Service) Show(ctx context.Context, name string) (Details, error) {
 		return Details{}, fmt.Errorf("reading %s's recent activity: %w", u.Name, err)
 	}
 	for _, e := range events {
-		det.RecentActivity = append(det.RecentActivity, Event{At: e.At, Outcome: e.Outcome, Method: e.Method, ClientIP: e.ClientIP, Site: e.Site})
+		det.RecentActivity = append(det.RecentActivity, Event{At: e.At, Outcome: e.Outcome, Method: e.Method, ClientIP: e.ClientIP, Site: e.Site, Detail: e.Detail})
 	}
 	return det, nil
 }

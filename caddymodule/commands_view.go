@@ -104,7 +104,8 @@ and these:
   blocked_methods  methods turned off after a fraud report ("voice",
                    "push"), until ` + "`stepgate user unlock`" + `
   recent_activity  the newest 20 events: [{"at", "outcome", "method",
-                   "client_ip", "site"}], newest first
+                   "client_ip", "site", "detail"}], newest first; detail
+                   names the passkey or device an event was about
   access_pass      the Temporary Access Pass while it can be used:
                    {"created", "expires", "reusable", "last_used"}, or
                    null (the pass itself is never shown again)
@@ -207,7 +208,11 @@ func printDetails(out io.Writer, d account.Details) error {
 	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "    WHEN\tOUTCOME\tMETHOD\tCLIENT\tSITE")
 	for _, e := range d.RecentActivity {
-		fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\n", when(&e.At, ""), e.Outcome, orDash(e.Method), orDash(e.ClientIP), orDash(e.Site))
+		method := orDash(e.Method)
+		if e.Detail != "" {
+			method += " " + strconv.Quote(e.Detail)
+		}
+		fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\n", when(&e.At, ""), e.Outcome, method, orDash(e.ClientIP), orDash(e.Site))
 	}
 	return tw.Flush()
 }

@@ -6,6 +6,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/stepgate/stepgate/store"
+	"github.com/stepgate/stepgate/verifiers"
 )
 
 // audit writes one structured log entry for a sign-in event: what happened,
@@ -28,7 +29,7 @@ func (p *Portal) audit(r *http.Request, event, user, method, outcome string, ext
 	default:
 		p.log.Warn("sign-in event", fields...)
 	}
-	p.remember(r, event, user, method, outcome)
+	p.remember(r, event, user, method, outcome, verifiers.NameIn(extra))
 	if p.cfg.Observer != nil {
 		p.cfg.Observer.Event(event, method, outcome)
 	}
@@ -42,7 +43,7 @@ const nobody = "*nobody"
 // that do not exist go to nobody (see below). The refusals that cost
 // nothing to make (a locked account, a network over its budget) are not
 // kept: those would turn a flood into a write per request.
-func (p *Portal) remember(r *http.Request, event, user, method, outcome string) {
+func (p *Portal) remember(r *http.Request, event, user, method, outcome, detail string) {
 	switch event {
 	case "sign-in":
 		switch outcome {
@@ -93,7 +94,7 @@ func (p *Portal) remember(r *http.Request, event, user, method, outcome string) 
 		user = nobody
 	}
 	site := p.requestHost(r)
-	e := store.SignInEvent{Username: user, At: p.cfg.Now(), Method: method, ClientIP: p.cfg.ClientIP(r), Site: site, Outcome: outcome}
+	e := store.SignInEvent{Username: user, At: p.cfg.Now(), Method: method, ClientIP: p.cfg.ClientIP(r), Site: site, Outcome: outcome, Detail: detail}
 	if err := p.cfg.Store.RecordSignInEvent(r.Context(), e); err != nil {
 		p.log.Error("recording a sign-in event for Recent activity", zap.Error(err))
 	}

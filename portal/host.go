@@ -44,7 +44,7 @@ func (p *Portal) fraudReported(r *http.Request, user, method, detail string) {
 	p.log.Error("sign-in event", zap.String("event", "fraud-report"), zap.String("user", user),
 		zap.String("method", method), zap.String("outcome", "method-blocked"), zap.String("detail", detail),
 		zap.String("client_ip", p.cfg.ClientIP(r)))
-	p.remember(r, "fraud-report", user, method, "fraud-reported")
+	p.remember(r, "fraud-report", user, method, "fraud-reported", "")
 }
 
 var _ verifiers.Host = host{}

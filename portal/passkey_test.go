@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stepgate/stepgate/internal/softkey"
+	"github.com/stepgate/stepgate/verifiers"
 )
 
 func withPasskeys(c *Config) { c.Passkeys = &PasskeyConfig{} }
@@ -339,5 +340,43 @@ func TestPasskeyAloneForADisabledOrLockedAccount(t *testing.T) {
 	e.clock.Add(2 * time.Minute)
 	if r := passkeySignIn(t, b, key, "/"); r.status != http.StatusSeeOther || !e.signedIn(b) {
 		t.Fatalf("after the back-off: %d", r.status)
+	}
+}
+
+// TestRecentActivityNamesThePasskey: adding and renaming a passkey show
+// in Recent activity with its name, so a user with several can tell
+// which one changed.
+func TestRecentActivityNamesThePasskey(t *testing.T) {
+	e := newEnv(t, withPasskeys)
+	b := passkeyBrowser(e)
+	addPasskeyAtSignIn(t, b, "alice")
+	page := b.get(sip)
+	if !strings.Contains(page.body, `Sign-in method added</td><td data-label="Method">Passkey or security key <span class="detail">“Laptop”</span>`) {
+		t.Fatalf("Recent activity after adding:\n%s", page.body)
+	}
+	m := regexp.MustCompile(`name="id" value="([^"]+)"`).FindStringSubmatch(page.body)
+	if m == nil {
+		t.Fatalf("no passkey to rename:\n%s", page.body)
+	}
+	if r := b.postFrom(page, sip+"/rename", url.Values{"method": {"passkey"}, "id": {m[1]}, "name": {" Work laptop "}}); r.status != http.StatusSeeOther {
+		t.Fatalf("renaming: %d %s", r.status, r.body)
+	}
+	if page = b.get(sip); !strings.Contains(page.body, `Device renamed</td><td data-label="Method">Passkey or security key <span class="detail">“Work laptop”</span>`) {
+		t.Fatalf("Recent activity after renaming:\n%s", page.body)
+	}
+}
+
+// TestCredentialName: a deleted credential is named from what the page
+// listed before the deletion.
+func TestCredentialName(t *testing.T) {
+	a, b := &method{}, &method{}
+	hs := []holding{{m: a, creds: []verifiers.Credential{{ID: "1", Name: "Laptop"}, {ID: "2", Name: "Key"}}}, {m: b, creds: []verifiers.Credential{{ID: "2", Name: "Pixel"}}}}
+	for _, c := range []struct {
+		m        *method
+		id, want string
+	}{{a, "2", "Key"}, {b, "2", "Pixel"}, {a, "3", ""}, {b, "1", ""}} {
+		if got := credentialName(hs, c.m, c.id); got != c.want {
+			t.Errorf("%s: %q, want %q", c.id, got, c.want)
+		}
 	}
 }

@@ -145,7 +145,9 @@ type credentialRow struct {
 // eventRow is one recent sign-in event.
 type eventRow struct {
 	At, Method, ClientIP, Site, Outcome string
-	Good                                bool
+	// Detail names the passkey or device the event was about.
+	Detail string
+	Good   bool
 }
 
 // securityInfoPage is the page's data.
@@ -244,7 +246,7 @@ func (p *Portal) showSecurityInfo(w http.ResponseWriter, r *http.Request, id *Id
 	}
 	for _, e := range events {
 		d.Events = append(d.Events, eventRow{At: e.At.UTC().Format("2 Jan 2006 15:04 UTC"), Method: p.methodTitle(e.Method),
-			ClientIP: e.ClientIP, Site: e.Site, Outcome: outcomeWords(e.Outcome), Good: !suspicious[e.Outcome]})
+			ClientIP: e.ClientIP, Site: e.Site, Outcome: outcomeWords(e.Outcome), Detail: e.Detail, Good: !suspicious[e.Outcome]})
 	}
 	p.render(w, r, status, "securityinfo", pageData{Title: "Security info", Heading: "Security info", Username: user.Name,
 		Error: errMsg, Step: d, Wide: true})
@@ -517,7 +519,7 @@ func (p *Portal) removeMethod(w http.ResponseWriter, r *http.Request, id *Identi
 		p.storeError(w, r, err)
 		return
 	}
-	p.changed(w, r, id.User.Name, "method-removed", m.desc.Name, "removed", zap.String("credential", credID))
+	p.changed(w, r, id.User.Name, "method-removed", m.desc.Name, "removed", zap.String("credential", credID), verifiers.Named(credentialName(hs, m, credID)))
 }
 
 // holding is what a user signs in with through one method the site
@@ -528,6 +530,21 @@ type holding struct {
 	creds  []verifiers.Credential
 	usable bool // the user can sign in with the method now
 	fixed  bool
+}
+
+// credentialName is what the user calls credential id of m, from hs.
+func credentialName(hs []holding, m *method, id string) string {
+	for _, h := range hs {
+		if h.m != m {
+			continue
+		}
+		for _, c := range h.creds {
+			if c.ID == id {
+				return c.Name
+			}
+		}
+	}
+	return ""
 }
 
 // holdings lists, strongest first, the user's credentials of each method
@@ -608,7 +625,7 @@ func (p *Portal) renameMethod(w http.ResponseWriter, r *http.Request, id *Identi
 		p.storeError(w, r, err)
 		return
 	}
-	p.changed(w, r, id.User.Name, "method-renamed", m.desc.Name, "renamed", zap.String("credential", r.PostFormValue("id")))
+	p.changed(w, r, id.User.Name, "method-renamed", m.desc.Name, "renamed", zap.String("credential", r.PostFormValue("id")), verifiers.Named(strings.TrimSpace(name)))
 }
 
 // signOutOthers revokes every session of the user but this one: all
@@ -759,7 +776,7 @@ func (p *Portal) addMethod(w http.ResponseWriter, r *http.Request, id *Identity,
 			// Sign-in would start with it from now on: say so.
 			done = "added-default"
 		}
-		p.changed(w, r, id.User.Name, "method-added", m.desc.Name, done, zap.String("added", step.Added), zap.String("purpose", "security-info"),
+		p.changed(w, r, id.User.Name, "method-added", m.desc.Name, done, zap.String("added", step.Added), verifiers.Named(step.Name), zap.String("purpose", "security-info"),
 			zap.Bool("replaced", replacing))
 		return
 	case step.Sent && m.desc.StartEvent != "":

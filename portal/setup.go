@@ -89,7 +89,7 @@ func (p *Portal) register(w http.ResponseWriter, r *http.Request, rest string) {
 		p.storeError(w, r, err)
 		return
 	case step.Done:
-		p.audit(r, "method-added", user.Name, m.desc.Name, "success", zap.String("added", step.Added))
+		p.audit(r, "method-added", user.Name, m.desc.Name, "success", zap.String("added", step.Added), verifiers.Named(step.Name))
 		p.finish(w, r, pd, user, m.desc.Name)
 		return
 	case step.Sent && m.desc.StartEvent != "":

@@ -44,7 +44,7 @@ func fill(t *testing.T, s store.Store) {
 	}
 	_, err = s.InitSetting(ctx, "vapid", "keys")
 	must(err)
-	must(s.RecordSignInEvent(ctx, store.SignInEvent{Username: "alice", At: now, Method: "totp", ClientIP: "192.0.2.1", Site: "app", Outcome: "success"}))
+	must(s.RecordSignInEvent(ctx, store.SignInEvent{Username: "alice", At: now, Method: "totp", ClientIP: "192.0.2.1", Site: "app", Outcome: "success", Detail: "YubiKey"}))
 	must(s.AddCredential(ctx, store.Credential{ID: "pk", Username: "carol", Method: "passkey", Name: "Key", Data: []byte(`{"h":"x"}`)}, false))
 	must(s.PutAccessPass(ctx, store.AccessPass{Username: "dave", Hash: []byte{9}, Created: now, Expires: now.Add(time.Hour), Reusable: true}))
 	_, err = s.ResetMethods(ctx, "erin", true, now)

@@ -166,6 +166,7 @@ var postgresMigrations = []string{
 	CREATE TRIGGER revocations_notify AFTER INSERT ON revocations
 		FOR EACH STATEMENT EXECUTE FUNCTION stepgate_revoked();`,
 	rememberedDevicesTable,
+	eventDetail,
 }
 
 // OpenPostgres connects to the database at url (postgres://…) and brings

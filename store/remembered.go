@@ -8,6 +8,10 @@ import (
 	"time"
 )
 
+// eventDetail is the same migration on both backends: the name of the
+// credential a Recent activity entry was about.
+const eventDetail = `ALTER TABLE sign_in_events ADD COLUMN detail TEXT NOT NULL DEFAULT ''`
+
 // rememberedDevicesTable is the same migration on both backends: every
 // column is a plain type both understand. Times are unix milliseconds.
 const rememberedDevicesTable = `CREATE TABLE remembered_devices (

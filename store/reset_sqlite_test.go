@@ -132,8 +132,8 @@ func TestMigrationFromVersion6(t *testing.T) {
 	}
 	defer s.Close()
 	var version int
-	if err := s.db.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil || version != len(sqliteMigrations) || version != 8 {
-		t.Fatalf("schema version %d (%v), want 8", version, err)
+	if err := s.db.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil || version != len(sqliteMigrations) || version != 9 {
+		t.Fatalf("schema version %d (%v), want 9", version, err)
 	}
 	// Migration 8: remembered devices start empty and work.
 	if list, err := s.RememberedDevices(ctx, "alice", now); len(list) != 0 || err != nil {

@@ -29,8 +29,8 @@ func (s *sqlStore) RecordSignInEvent(ctx context.Context, e SignInEvent) (err er
 		return err
 	}
 	if _, err = tx.ExecContext(ctx,
-		`INSERT INTO sign_in_events (username, at, method, client_ip, site, outcome) VALUES (?, ?, ?, ?, ?, ?)`,
-		e.Username, e.At.UnixMilli(), e.Method, e.ClientIP, e.Site, e.Outcome); err != nil {
+		`INSERT INTO sign_in_events (username, at, method, client_ip, site, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		e.Username, e.At.UnixMilli(), e.Method, e.ClientIP, e.Site, e.Outcome, e.Detail); err != nil {
 		return err
 	}
 	// The subquery finds the newest event past the ones kept (none, NULL,
@@ -54,7 +54,7 @@ func (s *sqlStore) RecentSignInEvents(ctx context.Context, username string, n in
 		return nil, nil
 	}
 	rows, err := s.db.QueryContext(ctx,
-		`SELECT username, at, method, client_ip, site, outcome FROM sign_in_events
+		`SELECT username, at, method, client_ip, site, outcome, detail FROM sign_in_events
 		 WHERE username = ? ORDER BY id DESC LIMIT ?`, username, n)
 	if err != nil {
 		return nil, fmt.Errorf("reading sign-in events: %w", err)
@@ -64,7 +64,7 @@ func (s *sqlStore) RecentSignInEvents(ctx context.Context, username string, n in
 	for rows.Next() {
 		var e SignInEvent
 		var at int64
-		if err := rows.Scan(&e.Username, &at, &e.Method, &e.ClientIP, &e.Site, &e.Outcome); err != nil {
+		if err := rows.Scan(&e.Username, &at, &e.Method, &e.ClientIP, &e.Site, &e.Outcome, &e.Detail); err != nil {
 			return nil, fmt.Errorf("reading sign-in events: %w", err)
 		}
 		e.At = time.UnixMilli(at)

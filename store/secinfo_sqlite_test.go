@@ -95,7 +95,7 @@ func TestSignInEvents(t *testing.T) {
 	now := time.UnixMilli(1_700_000_000_123)
 	ev := func(user string, i int) SignInEvent {
 		return SignInEvent{Username: user, At: now.Add(time.Duration(i) * time.Second), Method: "totp",
-			ClientIP: "192.0.2.1", Site: "app.example.com", Outcome: fmt.Sprint("attempt ", i)}
+			ClientIP: "192.0.2.1", Site: "app.example.com", Outcome: fmt.Sprint("attempt ", i), Detail: fmt.Sprint("key ", i%2)}
 	}
 	if got, err := s.RecentSignInEvents(ctx, "alice", 10); err != nil || len(got) != 0 {
 		t.Fatalf("no events yet: %+v %v", got, err)

@@ -213,6 +213,7 @@ var sqliteMigrations = []string{
 	);
 	ALTER TABLE security_info ADD COLUMN registration_granted_at INTEGER NOT NULL DEFAULT 0;`,
 	rememberedDevicesTable,
+	eventDetail,
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {

@@ -223,6 +223,9 @@ type SignInEvent struct {
 	Site string
 	// Outcome says how it ended ("success", "wrong code", ...).
 	Outcome string
+	// Detail names the credential an event was about (a passkey's or a
+	// device's name), "" when none.
+	Detail string
 }
 
 // MaxSignInEvents is how many sign-in events are kept per user; recording

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/stepgate/stepgate/store"
 )
@@ -207,9 +208,12 @@ type EnrolStep struct {
 	// Sent: this step sent something (a code to confirm a number), which
 	// the portal logs as the method's StartEvent.
 	Sent bool
-	// Done: the credential was added; Added describes it for the audit log.
+	// Done: the credential was added; Added describes it for the audit
+	// log, and Name is what the user calls it ("" for a method whose
+	// credentials have no names).
 	Done  bool
 	Added string
+	Name  string
 }
 
 // Enroller adds credentials of a method. First-sign-in registration and
@@ -325,6 +329,8 @@ var (
 // Host is what the portal offers to a method's endpoints.
 type Host interface {
 	// Audit logs one sign-in event.
+	// A Named field names the credential in the user's Recent activity
+	// too.
 	Audit(r *http.Request, event, user, method, outcome string, fields ...zap.Field)
 	// Failed counts a failure made elsewhere (a denial on a phone) toward
 	// the user's lockout, and logs it.
@@ -415,4 +421,23 @@ func StoredCredentials(ctx context.Context, st store.CredentialStore, user, meth
 		out[i] = Credential{ID: c.ID, Name: c.Name, Added: c.Created, LastUsed: c.LastUsed, Renamable: true}
 	}
 	return out, nil
+}
+
+// credentialNameKey is the log field that names the credential an event
+// is about.
+const credentialNameKey = "credential_name"
+
+// Named is the audit field naming the credential an event is about (a
+// passkey's or a device's name): the log has it, and the user's Recent
+// activity shows it.
+func Named(name string) zap.Field { return zap.String(credentialNameKey, name) }
+
+// NameIn returns the name a Named field among fields gives, or "".
+func NameIn(fields []zap.Field) string {
+	for _, f := range fields {
+		if f.Key == credentialNameKey && f.Type == zapcore.StringType {
+			return f.String
+		}
+	}
+	return ""
 }

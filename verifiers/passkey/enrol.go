@@ -177,7 +177,7 @@ func (v *Verifier) finishEnrol(ctx context.Context, req verifiers.EnrolRequest, 
 		}
 		return verifiers.EnrolStep{}, err
 	}
-	return verifiers.EnrolStep{Done: true, Added: fmt.Sprintf("passkey %q", name)}, nil
+	return verifiers.EnrolStep{Done: true, Added: fmt.Sprintf("passkey %q", name), Name: name}, nil
 }
 
 const msgStartAgain = "That set-up expired or was already used. Try again."

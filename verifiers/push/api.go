@@ -120,7 +120,7 @@ func (v *Verifier) deviceAPI(w http.ResponseWriter, r *http.Request) {
 			v.deviceError(w, r, err)
 			return
 		}
-		v.Host.Audit(r, "device-enrolled", d.Username, Method, "success", zap.String("device", d.Name), zap.Bool("notifications", d.Subscription != ""))
+		v.Host.Audit(r, "device-enrolled", d.Username, Method, "success", zap.String("device", d.Name), verifiers.Named(d.Name), zap.Bool("notifications", d.Subscription != ""))
 		writeJSON(w, http.StatusOK, map[string]any{"device": d.ID, "user": d.Username, "name": d.Name})
 	case "pending":
 		var req struct {
