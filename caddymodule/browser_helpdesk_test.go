@@ -128,6 +128,7 @@ func TestBrowserHelpDesk(t *testing.T) {
 	step(t, ctx, "add an authenticator app",
 		chromedp.Click(button("Add an authenticator app")),
 		chromedp.WaitVisible(chromedp.ID("secret")))
+	checkAccessible(t, ctx, "adding an authenticator app from Security info")
 	secret := strings.ReplaceAll(text(t, ctx, chromedp.Search(`//*[@id="secret"]`)), " ", "")
 	if len(secret) < 16 || secret == lost {
 		t.Fatalf("the new app's secret %q (the lost one %q)", secret, lost)
@@ -185,6 +186,7 @@ func TestBrowserHelpDeskChangePassword(t *testing.T) {
 		chromedp.Click(button("Change password")),
 		chromedp.WaitVisible(heading("Change password")),
 		chromedp.WaitVisible(labelled("Current password")))
+	checkAccessible(t, ctx, "the Change password page")
 	change := func(what, current, next string, until chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		step(t, ctx, what,

@@ -139,9 +139,12 @@ func passwordStep(t *testing.T, ctx context.Context, user, pw, next string) {
 		chromedp.WaitVisible(heading(next)))
 }
 
-// screenshot keeps a picture of the page in testdata/screens/ with -update.
+// screenshot checks the page's accessibility with axe-core
+// (checkAccessible) and keeps a picture of it in testdata/screens/ with
+// -update: every page state a test keeps a picture of is checked.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
+	checkAccessible(t, ctx, "the page shot as "+name)
 	if !*update {
 		return
 	}
@@ -520,7 +523,13 @@ func TestBrowserAuthenticatorApp(t *testing.T) {
 	passwordStep(t, computer, "alice", testPassword, "Approve sign in request")
 	number = text(t, computer, chromedp.Search(`//*[@id="number"]`))
 	step(t, computer, "the button is there", chromedp.WaitVisible(button("I approved it, continue")))
+	// The accessibility check (in screenshot) is a script run in the
+	// page, which does not finish with scripts off: they are on for it.
+	// That runs none of the page's own, skipped when it loaded; the
+	// button stays.
+	step(t, computer, "scripts on for the accessibility check", noScript(false))
 	screenshot(t, computer, "15-approve-sign-in-no-js")
+	step(t, computer, "scripts off again", noScript(true), chromedp.WaitVisible(button("I approved it, continue")))
 	step(t, phone, "approve the request",
 		chromedp.WaitVisible(chromedp.Search(`//h2[normalize-space()="Sign in to localhost:9080?"]`)),
 		chromedp.SendKeys(labelled("Enter the number shown on the sign-in page"), number),
@@ -748,7 +757,9 @@ func TestBrowserSecurityInfo(t *testing.T) {
 	}
 	step(t, ctx, "rename the device",
 		chromedp.Click(chromedp.Search(`//summary[normalize-space()="Rename"]`)),
-		chromedp.WaitVisible(labelled("New name for Pixel")),
+		chromedp.WaitVisible(labelled("New name for Pixel")))
+	checkAccessible(t, ctx, "Security info with Rename open")
+	step(t, ctx, "type the new name",
 		chromedp.Clear(labelled("New name for Pixel")),
 		chromedp.SendKeys(labelled("New name for Pixel"), "Work phone"),
 		chromedp.Click(button("Save name")))
@@ -810,6 +821,7 @@ func TestBrowserSecurityInfoVerifyAgain(t *testing.T) {
 	step(t, ctx, "verify it's you",
 		chromedp.Click(button("Verify it's you")),
 		chromedp.WaitVisible(labelled("Enter code")))
+	checkAccessible(t, ctx, "the page verifying it's alice before a change")
 	// The page submits itself at the sixth digit.
 	step(t, ctx, "enter the app's code, back to the set-up",
 		chromedp.SendKeys(labelled("Enter code"), code(t, secret, time.Now().Add(30*time.Second))),

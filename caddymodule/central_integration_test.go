@@ -189,11 +189,13 @@ func TestBrowserCentralPortal(t *testing.T) {
 	if loc, _ := chromedp.Run(ctx, chromedp.Location()); !strings.HasPrefix(loc, portalOrigin+"/.stepgate/?rd=") {
 		t.Fatalf("site A did not send the browser to the portal: %s", loc)
 	}
+	checkAccessible(t, ctx, "the central portal's sign-in page")
 	step(t, ctx, "password at the portal",
 		chromedp.SendKeys(labelled("Username"), "alice"),
 		chromedp.SendKeys(labelled("Password"), testPassword),
 		chromedp.Click(button("Sign in")),
 		chromedp.WaitVisible(heading("Set up your authenticator app")))
+	checkAccessible(t, ctx, "the central portal's authenticator app set-up page")
 	secret := strings.ReplaceAll(text(t, ctx, chromedp.Search(`//*[@id="secret"]`)), " ", "")
 	step(t, ctx, "set up the authenticator app and return to site A",
 		chromedp.SendKeys(labelled("Enter code"), code(t, secret, time.Now())),

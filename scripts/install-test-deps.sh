@@ -5,8 +5,10 @@
 # and PostgreSQL for the store tests (its cluster is started, with a role
 # and a database the tests make their schemas in) and OpenLDAP for the
 # LDAP directory tests: a private slapd of the tests' own (its
-# configuration and tree are in scripts/ldap/), not the system's. Safe to
-# run again: it skips what is already installed and running.
+# configuration and tree are in scripts/ldap/), not the system's, and
+# axe-core (from npm, with Debian's node and npm) for the browser tests'
+# accessibility check of every portal page. Safe to run again: it skips
+# what is already installed and running.
 set -euo pipefail
 
 need=()
@@ -20,6 +22,7 @@ ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 [ -x /usr/sbin/slapd ] || need+=(slapd)
 command -v ldapwhoami >/dev/null 2>&1 || need+=(ldap-utils)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
 	if ! command -v apt-get >/dev/null 2>&1; then
 		echo "install ${need[*]} with your package manager (the tests look for /usr/bin/chromium or \$CHROMIUM, and nginx on PATH or /usr/sbin/nginx)" >&2
@@ -37,6 +40,24 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 echo "chromium: $(chromium --version 2>/dev/null || echo installed)"
 echo "nginx: $( (/usr/sbin/nginx -v || nginx -v) 2>&1 | head -1)"
+
+# axe-core: a pinned version in a fixed directory outside the repository,
+# /opt/stepgate-test/axe-core when run as root (as CI does), else
+# ~/.cache/stepgate-test/axe-core; the browser tests read its axe.min.js
+# from there (or from $AXE_CORE, the file's path). Skipped when that
+# version is already there.
+axever=4.14.1
+if [ "$(id -u)" -eq 0 ]; then
+	axedir=/opt/stepgate-test/axe-core
+else
+	axedir="$HOME/.cache/stepgate-test/axe-core"
+fi
+axepkg="$axedir/node_modules/axe-core"
+if [ "$(node -p "require('$axepkg/package.json').version" 2>/dev/null)" != "$axever" ] || [ ! -s "$axepkg/axe.min.js" ]; then
+	mkdir -p "$axedir"
+	npm install --prefix "$axedir" --no-audit --no-fund --loglevel=error "axe-core@$axever" >/dev/null
+fi
+echo "axe-core: $(node -p "require('$axepkg/package.json').version") ($axepkg/axe.min.js)"
 
 # PostgreSQL: the newest installed server's "main" cluster, started, with
 # the role and database of the tests' default URL (gatewaytest.PostgresServer).
