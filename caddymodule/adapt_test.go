@@ -150,6 +150,7 @@ func FuzzCaddyfileBlock(f *testing.F) {
 		"session {\n\t\t\tidle 9999999999h\n\t\t}",
 		"{\n}\n}\n{",
 		"\"unterminated",
+		"branding {\n\t\t\tname \"Example Corp\"\n\t\t\tlogo https://cdn.example.com/l.svg\n\t\t\tcolor \"#0067b8\"\n\t\t}",
 	} {
 		f.Add(s)
 	}
