@@ -99,12 +99,21 @@ func CheckBrandName(n string) error {
 	return nil
 }
 
+// logoHost is the host (and port) a logo URL may have: a DNS name or a
+// bracketed IPv6 address. url.Parse also lets through characters such as
+// ; and ' in a host, which would change the pages' Content-Security-Policy
+// the host is written into.
+var logoHost = regexp.MustCompile(`^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$`)
+
 // CheckLogoURL says why a logo given as a URL (u has "://") cannot be
-// used: only https:// URLs with a host are.
+// used: only https:// URLs with a plain host name are.
 func CheckLogoURL(u string) error {
 	parsed, err := url.Parse(u)
 	if err != nil || parsed.Scheme != "https" || parsed.Host == "" || parsed.User != nil {
 		return fmt.Errorf("branding: logo %q: a logo URL must be https://host/path (or give the path of a local file)", u)
+	}
+	if !logoHost.MatchString(parsed.Host) {
+		return fmt.Errorf("branding: logo %q: the host %q must be a plain host name: letters, digits, dots and hyphens (xn-- for international names), or [IPv6]", u, parsed.Host)
 	}
 	return nil
 }

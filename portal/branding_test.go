@@ -151,6 +151,10 @@ func TestBrandingLogo(t *testing.T) {
 		{"URL without host", Branding{Name: "X", Logo: "https:///logo.png"}, `a logo URL must be https://host/path`},
 		{"javascript URL", Branding{Name: "X", Logo: "javascript://%0aalert(1)"}, `a logo URL must be https://host/path`},
 		{"URL with a password", Branding{Name: "X", Logo: "https://u:p@cdn.example.com/logo.png"}, `a logo URL must be https://host/path`},
+		{"URL host with a ;", Branding{Name: "X", Logo: "https://cdn.example.com;script-src/logo.png"}, `the host "cdn.example.com;script-src" must be a plain host name`},
+		{"URL host with a quote", Branding{Name: "X", Logo: "https://cdn.example.com'x/logo.png"}, `must be a plain host name`},
+		{"URL host with a comma", Branding{Name: "X", Logo: "https://a.example,b.example/logo.png"}, `must be a plain host name`},
+		{"international URL host", Branding{Name: "X", Logo: "https://bücher.example/logo.png"}, `(xn-- for international names)`},
 		{"logo without a name", Branding{Logo: "https://cdn.example.com/logo.png"}, "a logo needs a name too"},
 		{"bad colour", Branding{Name: "X", Color: "#ff0"}, `branding: color "#ff0" has a contrast of only`},
 		{"bad name", Branding{Name: " "}, "branding: name is empty"},
@@ -261,5 +265,13 @@ func TestUnbrandedPages(t *testing.T) {
 	}
 	if got := page.header.Get("Content-Security-Policy"); got != defaultCSP {
 		t.Errorf("CSP %q", got)
+	}
+}
+
+func TestCheckLogoURL(t *testing.T) {
+	for _, u := range []string{"https://cdn.example.com/logo.svg", "https://cdn.example.com:8443/a/b.png?v=1", "https://xn--bcher-kva.example/l.png", "https://[2001:db8::1]/l.png", "https://localhost/l.png"} {
+		if err := CheckLogoURL(u); err != nil {
+			t.Errorf("%s: %v", u, err)
+		}
 	}
 }
