@@ -92,7 +92,9 @@ func CheckBrandName(n string) error {
 		return fmt.Errorf("branding: name %q is longer than %d characters", n, maxBrandName)
 	}
 	for _, r := range n {
-		if unicode.IsControl(r) {
+		// Bidirectional overrides would make the name, and the title
+		// after it, read differently from what it is.
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
 			return fmt.Errorf("branding: name %q contains a control character", n)
 		}
 	}

@@ -51,6 +51,8 @@ func TestCheckBrandName(t *testing.T) {
 		{"  ", "name is empty"},
 		{strings.Repeat("x", 61), "longer than 60 characters"},
 		{"Example\nCorp", "contains a control character"},
+		{"Example\u202eproC", "contains a control character"},
+		{"שלום Corp", ""},
 		{"Example\xffCorp", "not valid UTF-8"},
 	} {
 		err := CheckBrandName(tc.name)
