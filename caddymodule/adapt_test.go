@@ -96,6 +96,17 @@ func TestCaddyfileErrors(t *testing.T) {
 		"portal twice":         {"users_file u", "stepgate portal portal", `takes no arguments but "portal"`},
 		"portal with a policy": {"users_file u", "stepgate portal {\n\t\tallow group admins\n\t}", `stepgate portal serves only the sign-in pages: it takes no "allow"`},
 		"portal_url twice":     {"portal_url a b", "", "wrong argument count"},
+		"branding argument":    {"branding on", "", "wrong argument count"},
+		"branding option":      {"branding {\n\t\t\tslogan x\n\t\t}", "", `unknown branding option "slogan"`},
+		"branding no name":     {"branding {\n\t\t\tname\n\t\t}", "", "wrong argument count"},
+		"branding empty name":  {"branding {\n\t\t\tname \" \"\n\t\t}", "", "branding: name is empty"},
+		"branding long name":   {"branding {\n\t\t\tname " + strings.Repeat("x", 61) + "\n\t\t}", "", "is longer than 60 characters"},
+		"branding color #":     {"branding {\n\t\t\tcolor #0067b8\n\t\t}", "", `branding: color needs a value in quotes, e.g. color "#0067b8" (# starts a comment in a Caddyfile)`},
+		"branding color name":  {"branding {\n\t\t\tcolor blue\n\t\t}", "", `branding: color "blue": want #rgb or #rrggbb`},
+		"branding color light": {"branding {\n\t\t\tcolor \"#ffcc00\"\n\t\t}", "", `branding: color "#ffcc00" has a contrast of only 1.51:1 with white; buttons have white text on this colour and need at least 4.5:1`},
+		"branding color two":   {"branding {\n\t\t\tcolor \"#000\" \"#fff\"\n\t\t}", "", "wrong argument count"},
+		"branding http logo":   {"branding {\n\t\t\tname X\n\t\t\tlogo http://cdn.example.com/l.png\n\t\t}", "", "a logo URL must be https://host/path"},
+		"branding logo only":   {"branding {\n\t\t\tlogo /etc/logo.png\n\t\t}", "", "branding: a logo needs a name too"},
 	} {
 		site := tc.site
 		if site == "" {
@@ -141,6 +152,7 @@ func FuzzCaddyfileBlock(f *testing.F) {
 		"session {\n\t\t\tidle 9999999999h\n\t\t}",
 		"{\n}\n}\n{",
 		"\"unterminated",
+		"branding {\n\t\t\tname \"Example Corp\"\n\t\t\tlogo https://cdn.example.com/l.svg\n\t\t\tcolor \"#0067b8\"\n\t\t}",
 	} {
 		f.Add(s)
 	}

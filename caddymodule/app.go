@@ -83,6 +83,11 @@ type App struct {
 	// password?" on the password step. Off when absent.
 	PasswordReset *PasswordResetConfig `json:"password_reset,omitempty"`
 
+	// Branding shows the organisation's name, logo and colour on every
+	// page and in the Stepgate Authenticator. Without it the pages show
+	// Stepgate's own.
+	Branding *BrandingConfig `json:"branding,omitempty"`
+
 	// HelpContact tells users who to contact when they cannot sign in, e.g.
 	// "IT help desk, extension 4357".
 	HelpContact string `json:"help_contact,omitempty"`
@@ -267,6 +272,25 @@ type PasswordResetConfig struct {
 	Methods int `json:"methods,omitempty"`
 }
 
+// BrandingConfig is the organisation's look on the sign-in pages and in
+// the Stepgate Authenticator.
+type BrandingConfig struct {
+	// Name is the organisation's name ("Example Corp"), at most 60
+	// characters: shown in every page's header, in page titles ("Sign in ·
+	// Example Corp") and in the Authenticator's name ("Example Corp
+	// Authenticator").
+	Name string `json:"name,omitempty"`
+	// Logo is the organisation's logo, shown in every page's header beside
+	// Name (which it needs): the path of a PNG, JPEG, WebP or SVG file of
+	// at most 256 KiB, read when the config loads and served by the portal,
+	// or an https:// URL the browser loads it from.
+	Logo string `json:"logo,omitempty"`
+	// Color is the colour of buttons and links, "#rgb" or "#rrggbb". White
+	// text on it must have a contrast of at least 4.5:1 (WCAG AA), so a
+	// lighter colour is refused. Default "#0067b8".
+	Color string `json:"color,omitempty"`
+}
+
 // LockoutConfig is the back-off after failed attempts, per account and
 // method.
 type LockoutConfig struct {
@@ -373,6 +397,14 @@ func (a *App) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("password_reset: methods must be 1 or 2, not %d", n)
 		}
 		cfg.PasswordReset, cfg.PasswordResetMethods = true, a.PasswordReset.Methods
+	}
+	if b := a.Branding; b != nil {
+		logo := repl.ReplaceKnown(b.Logo, "")
+		if logo == "" && b.Logo != "" {
+			a.store.Close()
+			return fmt.Errorf("branding: logo %q is empty after replacing placeholders: is the environment variable set?", b.Logo)
+		}
+		cfg.Branding = portal.Branding{Name: b.Name, Logo: logo, Color: b.Color}
 	}
 	cfg.Lockout = a.lockout()
 	if err = a.phonePortalConfig(repl, &cfg); err != nil {

@@ -73,6 +73,8 @@ func TestProvisionErrors(t *testing.T) {
 	db := filepath.Join(dir, "state.db")
 	t.Setenv("STEPGATE_TEST_UNSET", "")
 	vapidPriv, _, _ := webpush.GenerateVAPIDKeys()
+	notALogo := filepath.Join(dir, "logo.png")
+	os.WriteFile(notALogo, []byte("<html>not an image</html>"), 0o600)
 	_, otherPub, _ := webpush.GenerateVAPIDKeys()
 
 	for name, tc := range map[string]struct {
@@ -120,6 +122,11 @@ func TestProvisionErrors(t *testing.T) {
 		"reauth negative":             {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, SecurityInfo: &SecurityInfoConfig{Reauth: -1}}, "security_info: reauth must not be negative"},
 		"reauth under a second":       {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, SecurityInfo: &SecurityInfoConfig{Reauth: caddy.Duration(500 * time.Millisecond)}}, "security_info: reauth must be at least 1s, not 500ms"},
 		"password_reset methods 3":    {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, PasswordReset: &PasswordResetConfig{Methods: 3}}, "password_reset: methods must be 1 or 2, not 3"},
+		"branding logo missing":       {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, Branding: &BrandingConfig{Name: "X", Logo: filepath.Join(dir, "nope.svg")}}, "branding: logo " + filepath.Join(dir, "nope.svg") + ": open " + filepath.Join(dir, "nope.svg") + ": no such file or directory"},
+		"branding logo not an image":  {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, Branding: &BrandingConfig{Name: "X", Logo: notALogo}}, "branding: logo " + notALogo + ": not a PNG, JPEG, WebP or SVG image"},
+		"branding logo env unset":     {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, Branding: &BrandingConfig{Name: "X", Logo: "{env.STEPGATE_TEST_UNSET}"}}, `branding: logo "{env.STEPGATE_TEST_UNSET}" is empty after replacing placeholders`},
+		"branding color (JSON)":       {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, Branding: &BrandingConfig{Color: "#ccc"}}, `branding: color "#ccc" has a contrast of only 1.6`},
+		"branding color not hex":      {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, Branding: &BrandingConfig{Color: "rgb(0,0,0)"}}, `branding: color "rgb(0,0,0)": want #rgb or #rrggbb`},
 		"password_reset methods -1":   {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, PasswordReset: &PasswordResetConfig{Methods: -1}}, "password_reset: methods must be 1 or 2, not -1"},
 	} {
 		err := provision(t, &tc.app)

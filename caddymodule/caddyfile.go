@@ -46,6 +46,11 @@ func init() {
 //			methods 1|2                    # different methods to verify with; default 2
 //		}]
 //		method <name> [{ … }]              # a method module: stepgate.methods.<name>
+//		branding {
+//			name  <organisation name>
+//			logo  <file path or https:// URL>  # PNG, JPEG, WebP or SVG; needs name
+//			color "<#rgb or #rrggbb>"          # quoted: # starts a comment
+//		}
 //		help_contact <text>
 //		password_cpu <percent>%
 //		password_cpu_burst <duration>
@@ -217,6 +222,12 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, err
 			}
 			app.MethodsRaw = append(app.MethodsRaw, raw)
+		case "branding":
+			b, err := parseBranding(d)
+			if err != nil {
+				return nil, err
+			}
+			app.Branding = b
 		case "help_contact":
 			if err := oneArg(d, &app.HelpContact); err != nil {
 				return nil, err
@@ -390,6 +401,57 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 		}
 	}
 	return httpcaddyfile.App{Name: "stepgate", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+// parseBranding reads the branding block, checking what it can without
+// the logo file (read at provision), so `caddy adapt` already refuses a
+// bad colour, name or logo URL.
+func parseBranding(d *caddyfile.Dispenser) (*BrandingConfig, error) {
+	b := new(BrandingConfig)
+	err := subBlock(d, map[string]func() error{
+		"name": func() error {
+			if err := oneArg(d, &b.Name); err != nil {
+				return err
+			}
+			if err := portal.CheckBrandName(b.Name); err != nil {
+				return d.Err(err.Error())
+			}
+			return nil
+		},
+		"logo": func() error {
+			if err := oneArg(d, &b.Logo); err != nil {
+				return err
+			}
+			if strings.Contains(b.Logo, "://") {
+				if err := portal.CheckLogoURL(b.Logo); err != nil {
+					return d.Err(err.Error())
+				}
+			}
+			return nil
+		},
+		"color": func() error {
+			args := d.RemainingArgs()
+			switch {
+			case len(args) == 0:
+				// The lexer took an unquoted #0067b8 for a comment.
+				return d.Err(`branding: color needs a value in quotes, e.g. color "#0067b8" (# starts a comment in a Caddyfile)`)
+			case len(args) > 1:
+				return d.ArgErr()
+			}
+			if err := portal.CheckBrandColor(args[0]); err != nil {
+				return d.Err(err.Error())
+			}
+			b.Color = args[0]
+			return nil
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if b.Logo != "" && b.Name == "" {
+		return nil, d.Err("branding: a logo needs a name too: the header shows the name beside the logo, and titles and screen readers use it")
+	}
+	return b, nil
 }
 
 // phoneBlock is what `sms …` and `voice …` read.

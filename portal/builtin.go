@@ -37,7 +37,7 @@ func builtinMethods(cfg Config, env verifiers.Env) ([]verifiers.Method, error) {
 				Contact: c.Contact, Services: c.Services, Client: push.NewClient()}
 		}
 		ms = append(ms, &push.Verifier{Store: env.Store, Sender: sender, Limits: c.Limits.WithDefaults(), Log: env.Log, Now: env.Now,
-			Prefix: env.Prefix, Host: env.Host, AppName: env.Issuer})
+			Prefix: env.Prefix, Host: env.Host, AppName: env.Issuer, Brand: env.Brand})
 	}
 	if c := cfg.SMS; c != nil {
 		if c.Sender == nil {

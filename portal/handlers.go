@@ -88,6 +88,10 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		serveStatic(w, r)
 		return
 	}
+	if strings.HasPrefix(path, "/"+brandDir+"/") && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		p.brand.serve(w, r, strings.TrimPrefix(path, "/"))
+		return
+	}
 	rt, methodRoute := p.reg.route(strings.TrimPrefix(path, "/"))
 	// A method's own API (anything but GET or HEAD: the Authenticator's
 	// answers, a telephony callback) is served wherever it is sent; every
@@ -192,6 +196,8 @@ var portalPages = []portalPage{
 	// GET and HEAD of static files are answered before anything else
 	// (ServeHTTP); other requests find nothing there.
 	{path: staticDir, below: true, serve: noRest((*Portal).notFound)},
+	// So are the branding files (the logo, the colours).
+	{path: brandDir, below: true, serve: noRest((*Portal).notFound)},
 }
 
 // noRest adapts a page that serves one path only.

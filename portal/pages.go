@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/stepgate/stepgate/verifiers"
 )
 
 //go:embed templates/*.html
@@ -68,6 +70,9 @@ type pageData struct {
 	Offers      []offer // the other set-ups on offer
 	Cancel      string  // the link that leaves the set-up
 	CancelLabel string
+
+	// Brand is the organisation's name, logo and colour (set by render).
+	Brand verifiers.Brand
 }
 
 // offer links to another method's set-up.
@@ -185,13 +190,18 @@ func (ps *pages) forMethod(own fs.FS) (*template.Template, map[string]*template.
 }
 
 // cspFor is the Content-Security-Policy of the portal's responses whose
-// forms may act on formAction.
-func cspFor(formAction string) string {
-	return "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action " + formAction + "; frame-ancestors 'none'; base-uri 'none'"
+// forms may act on formAction and whose images may also come from
+// imgOrigin (the branding logo's https origin; "" none).
+func cspFor(formAction, imgOrigin string) string {
+	img := "'self'"
+	if imgOrigin != "" {
+		img += " " + imgOrigin
+	}
+	return "default-src 'none'; script-src 'self'; style-src 'self'; img-src " + img + "; connect-src 'self'; form-action " + formAction + "; frame-ancestors 'none'; base-uri 'none'"
 }
 
-// defaultCSP is cspFor("'self'"): forms post to the portal only.
-var defaultCSP = cspFor("'self'")
+// defaultCSP is cspFor("'self'", ""): forms post to the portal only.
+var defaultCSP = cspFor("'self'", "")
 
 // pageCSP is the policy of the portal's pages served for r. With
 // cookie_domain a form may also end on the domain's sites: a sign-in's
@@ -201,15 +211,16 @@ var defaultCSP = cspFor("'self'")
 // sign-in page. Only what SafeReturnURL accepts is allowed: the page's
 // own scheme and port.
 func (p *Portal) pageCSP(r *http.Request) string {
+	logo := p.brand.view.LogoOrigin
 	if p.cfg.CookieDomain == "" {
-		return defaultCSP
+		return cspFor("'self'", logo)
 	}
 	scheme, host := p.schemeHost(r)
 	port := ""
 	if _, pt, err := net.SplitHostPort(host); err == nil && pt != "" {
 		port = ":" + pt
 	}
-	return cspFor("'self' " + scheme + "://" + p.cfg.CookieDomain + port + " " + scheme + "://*." + p.cfg.CookieDomain + port)
+	return cspFor("'self' "+scheme+"://"+p.cfg.CookieDomain+port+" "+scheme+"://*."+p.cfg.CookieDomain+port, logo)
 }
 
 // securityHeaders are set on every portal response.
@@ -245,6 +256,7 @@ func (p *Portal) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 		d.Passkey = p.beginPasskeySignIn(w, r)
 	}
 	d.Back = p.backURL(r)
+	d.Brand = p.brand.view
 	// Pages where the username is only what someone typed never name the
 	// person: that would say which names exist.
 	if d.Username != "" && d.DisplayName == "" && !typedName[name] {

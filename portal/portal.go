@@ -100,6 +100,9 @@ type Config struct {
 	PasswordResetMethods int
 	// Observer is told what the portal counts (nil: nothing).
 	Observer Observer
+	// Branding is the organisation's name, logo and colour on every page
+	// (zero: Stepgate's own look).
+	Branding Branding
 }
 
 // Portal serves the sign-in pages and decides about every request.
@@ -135,6 +138,8 @@ type Portal struct {
 	// central is the central portal (Config.PortalURL), or nil when
 	// every site serves its own sign-in pages.
 	central *central
+	// brand is the checked Branding and its files.
+	brand *brand
 }
 
 // verifiedCacheSize bounds the verified-cookie cache (about 300 bytes an
@@ -218,8 +223,12 @@ func New(cfg Config) (*Portal, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	var err error
 	p := &Portal{cfg: cfg, revoked: newRevocations(), verified: newVerifiedCache(verifiedCacheSize), verifiedPlain: newVerifiedCache(verifiedCacheSize), origin: http.NewCrossOriginProtection(), log: cfg.Logger}
 	p.feedSucceeded()
+	if p.brand, err = newBrand(cfg.Branding); err != nil {
+		return nil, err
+	}
 	if cfg.PortalURL != "" {
 		c, err := newCentral(cfg.PortalURL, cfg.CookieDomain)
 		if err != nil {
@@ -258,7 +267,7 @@ func New(cfg Config) (*Portal, error) {
 		return nil, err
 	}
 	env := verifiers.Env{Store: cfg.Store, Sealer: sealer, Key: p.keys[0].codes, Issuer: cfg.Issuer,
-		Prefix: Prefix, Now: cfg.Now, Log: cfg.Logger, Host: host{p}}
+		Prefix: Prefix, Now: cfg.Now, Log: cfg.Logger, Host: host{p}, Brand: p.brand.view}
 	ms, err := builtinMethods(cfg, env)
 	if err != nil {
 		return nil, err

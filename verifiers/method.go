@@ -364,6 +364,28 @@ type Env struct {
 	Now    func() time.Time
 	Log    *zap.Logger
 	Host   Host
+	// Brand is the organisation's look, for a method's own pages (the
+	// Authenticator).
+	Brand Brand
+}
+
+// Brand is how the portal's pages show the organisation (the branding
+// option). Its URLs are the portal's own or a checked https URL.
+type Brand struct {
+	// Name is the organisation's name, "Stepgate" without branding.
+	Name string
+	// Named is set when Name is the organisation's own (branding name).
+	Named bool
+	// Logo is the logo's URL for an <img>, "" none.
+	Logo string
+	// LogoOrigin is the https origin the logo loads from when it is not
+	// the portal's own file ("" then), for the pages' img-src.
+	LogoOrigin string
+	// Color is the accent colour (#rgb or #rrggbb), "" the default.
+	Color string
+	// Stylesheet is the URL of the stylesheet that sets the accent colour
+	// (after the portal's own), "" none.
+	Stylesheet string
 }
 
 // Factory builds a method.

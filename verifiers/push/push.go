@@ -140,6 +140,9 @@ type Verifier struct {
 	Host verifiers.Host
 	// AppName is the authenticator's title for this gateway (the issuer).
 	AppName string
+	// Brand is the organisation's look: the Authenticator shows its name,
+	// logo and colour as the portal's pages do.
+	Brand verifiers.Brand
 	// Sender delivers notifications; nil means none are sent (users open
 	// the app to see requests).
 	Sender Sender
