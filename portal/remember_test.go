@@ -337,7 +337,7 @@ func TestRememberedDevicesEnded(t *testing.T) {
 		{"sign-out-others", func(e *env, b *browser, secret string) {
 			s := e.browser()
 			s.signIn("alice", secret)
-			if r := s.post(sip, sip+"/sign-out-others", url.Values{}); r.status != http.StatusSeeOther {
+			if r := s.post(sip, sip+"/sign-out-others", url.Values{}); r.status != http.StatusSeeOther || r.header.Get("Location") != sip+"?done=signed-out-forgot" {
 				t.Fatalf("sign out everywhere else: %d %s", r.status, r.body)
 			}
 		}},

@@ -113,19 +113,20 @@ func (p *Portal) fresh(id *Identity) bool {
 // confirmations are the page's confirmations after a change, by the key
 // the change redirects with: the page never shows text from the URL.
 var confirmations = map[string]string{
-	"pass":             "You're signed in with a Temporary Access Pass. Add the sign-in methods you'll use from now on: you'll need one the next time you sign in.",
-	"set-up-first":     "Add a sign-in method before you go on: you signed in with a Temporary Access Pass, and you'll need a method the next time you sign in.",
-	"password-changed": "Your password was changed. You're signed out everywhere else.",
-	"added":            "Your sign-in method was added.",
-	"added-default":    "Your sign-in method was added. Sign-in starts with it, as your strongest method; to start with another, change your default sign-in method.",
-	"replaced":         "Your sign-in method was replaced. The old one no longer works.",
-	"removed":          "The sign-in method was deleted.",
-	"renamed":          "The device was renamed.",
-	"default":          "Your default sign-in method was changed.",
-	"signed-out":       "You were signed out everywhere else, and every remembered browser will ask for the second step again.",
-	"device-forgotten": "That browser was forgotten: it will ask for the second step again.",
-	"verified":         "Thanks, you're verified. You can change your security info for the next few minutes.",
-	"phone-saved":      "Your phone number was saved.",
+	"pass":              "You're signed in with a Temporary Access Pass. Add the sign-in methods you'll use from now on: you'll need one the next time you sign in.",
+	"set-up-first":      "Add a sign-in method before you go on: you signed in with a Temporary Access Pass, and you'll need a method the next time you sign in.",
+	"password-changed":  "Your password was changed. You're signed out everywhere else.",
+	"added":             "Your sign-in method was added.",
+	"added-default":     "Your sign-in method was added. Sign-in starts with it, as your strongest method; to start with another, change your default sign-in method.",
+	"replaced":          "Your sign-in method was replaced. The old one no longer works.",
+	"removed":           "The sign-in method was deleted.",
+	"renamed":           "The device was renamed.",
+	"default":           "Your default sign-in method was changed.",
+	"signed-out":        "You were signed out everywhere else.",
+	"signed-out-forgot": "You were signed out everywhere else, and every remembered browser will ask for the second step again.",
+	"device-forgotten":  "That browser was forgotten: it will ask for the second step again.",
+	"verified":          "Thanks, you're verified. You can change your security info for the next few minutes.",
+	"phone-saved":       "Your phone number was saved.",
 }
 
 // credentialRow is one credential as the page lists it.
@@ -328,7 +329,7 @@ func outcomeWords(outcome string) string {
 	case "default-method-changed":
 		return "Default sign-in method changed"
 	case "signed-out-others":
-		return "Signed out everywhere else; remembered devices forgotten"
+		return "Signed out everywhere else"
 	case "device-remembered":
 		return "Browser remembered: no second step there"
 	case "device-forgotten":
@@ -659,7 +660,11 @@ func (p *Portal) signOutOthers(w http.ResponseWriter, r *http.Request, id *Ident
 		p.storeError(w, r, errors.New("encoding session cookie"))
 		return
 	}
-	p.changed(w, r, id.User.Name, "signed-out-others", "", "signed-out", zap.String("session", s.ID[:8]))
+	done := "signed-out"
+	if p.cfg.RememberDevice > 0 {
+		done = "signed-out-forgot"
+	}
+	p.changed(w, r, id.User.Name, "signed-out-others", "", done, zap.String("session", s.ID[:8]))
 }
 
 // dropSetUps ends the user's set-ups of devices that enrol themselves
