@@ -99,8 +99,10 @@ func newFixture(t *testing.T) *fixture {
 		must(err)
 	}
 	must(st.AddCredential(ctx, store.Credential{ID: "pk1", Username: "alice", Method: "passkey", Name: "YubiKey"}, false))
-	must(st.RememberDevice(ctx, store.RememberedDevice{ID: "rb1", Username: "alice", Name: "Firefox on Linux", Created: now, Expires: now.Add(time.Hour)}, 10))
-	must(st.RememberDevice(ctx, store.RememberedDevice{ID: "rb0", Username: "alice", Name: "Expired", Created: now.Add(-2 * time.Hour), Expires: now.Add(-time.Hour)}, 10))
+	_, err = st.RememberDevice(ctx, store.RememberedDevice{ID: "rb1", Username: "alice", Name: "Firefox on Linux", Created: now, Expires: now.Add(time.Hour)}, 10)
+	must(err)
+	_, err = st.RememberDevice(ctx, store.RememberedDevice{ID: "rb0", Username: "alice", Name: "Expired", Created: now.Add(-2 * time.Hour), Expires: now.Add(-time.Hour)}, 10)
+	must(err)
 	for range 4 {
 		_, err := st.AddFailure(ctx, "alice", store.FailuresPassword, now.Add(-10*time.Second))
 		must(err)

@@ -72,14 +72,15 @@ func (s *Service) SignOut(ctx context.Context, name string) error {
 // endSessions revokes every session of the user issued before the next
 // whole second (a session's issue time is kept in whole seconds), forgets
 // the browsers remembered to skip the second step, and returns the
-// revocation as stored. It is kept as long as such a session
+// revocation as stored. The revocation is kept for at least
+// store.UserRevocationKept, whatever the session settings. It is kept as long as such a session
 // could live.
 func (s *Service) endSessions(ctx context.Context, name string) (store.Revocation, error) {
 	if s.cfg.Store == nil {
 		return store.Revocation{}, errNoStore
 	}
 	now := s.cfg.Now()
-	rv := store.Revocation{Username: name, NotBefore: now.Truncate(time.Second).Add(time.Second), Expires: now.Add(s.cfg.SessionLifetime + time.Minute)}
+	rv := store.Revocation{Username: name, NotBefore: now.Truncate(time.Second).Add(time.Second), Expires: now.Add(max(s.cfg.SessionLifetime, store.UserRevocationKept) + time.Minute)}
 	stored, err := s.cfg.Store.Revoke(ctx, rv)
 	if err != nil {
 		return store.Revocation{}, fmt.Errorf("ending %s's sessions: %w", name, err)

@@ -80,6 +80,15 @@ func TestSignOutAndResetMethods(t *testing.T) {
 	if !revokedBefore(t, f, "alice").IsZero() {
 		t.Error("bob's sign-out revoked alice")
 	}
+	// Without the gateway's configuration (a command run with --store
+	// alone) the revocation still outlives any "Stay signed in" session:
+	// pruned a year later, it is still there.
+	if err := f.st.Prune(f.ctx, now.Add(365*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if nb := revokedBefore(t, f, "bob"); nb.IsZero() {
+		t.Error("bob's sign-out was pruned within a year")
+	}
 	n, err := f.svc.ResetMethods(f.ctx, "alice")
 	if err != nil {
 		t.Fatal(err)

@@ -64,7 +64,8 @@ localhost:9443 {
 	}
 	must(st.SetTOTP(ctx, "alice", []byte("sealed"), 1))
 	must(st.SetPhone(ctx, "alice", "+14155552671"))
-	must(st.RememberDevice(ctx, store.RememberedDevice{ID: "rb1", Username: "alice", Name: "Firefox on Linux", Created: now, Expires: now.Add(time.Hour)}, 10))
+	_, err = st.RememberDevice(ctx, store.RememberedDevice{ID: "rb1", Username: "alice", Name: "Firefox on Linux", Created: now, Expires: now.Add(time.Hour)}, 10)
+	must(err)
 	must(st.PutPushEnrolment(ctx, []byte("t"), "c", "alice", now.Add(time.Minute), false))
 	_, _, err = st.EnrolPushDevice(ctx, []byte("t"), store.PushDevice{ID: "dev1", Name: "Pixel", PublicKey: []byte{4}}, now)
 	must(err)

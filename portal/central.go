@@ -166,7 +166,7 @@ func (p *Portal) toSite(w http.ResponseWriter, r *http.Request, rd string, statu
 	if p.central != nil && p.central.is(p.hostOf(r)) {
 		if u, err := url.Parse(rd); err == nil && u.Scheme != "" && u.Host != "" && !p.central.is(u.Host) {
 			http.SetCookie(w, &http.Cookie{Name: p.siteCookieName(r), Value: u.Scheme + "://" + u.Host, Path: "/",
-				HttpOnly: true, Secure: p.isSecure(r), SameSite: http.SameSiteLaxMode, MaxAge: int(p.cfg.Lifetime / time.Second)})
+				HttpOnly: true, Secure: p.isSecure(r), SameSite: http.SameSiteLaxMode, MaxAge: int(p.cfg.longestSession() / time.Second)})
 		}
 	}
 	http.Redirect(w, r, rd, status)

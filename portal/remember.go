@@ -2,6 +2,9 @@ package portal
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -129,16 +132,26 @@ func (p *Portal) stayOffer(w http.ResponseWriter, r *http.Request) {
 
 // rememberDevice stores this browser as one of the user's remembered
 // devices and gives it the cookie that names it. A browser that already
-// holds a live one for the user keeps it.
+// holds a live one for the user keeps it. A session remembers one browser
+// at most: the device's ID comes from the session's, so answers sent
+// again (or in parallel) name the same device and store nothing more.
 func (p *Portal) rememberDevice(w http.ResponseWriter, r *http.Request, id *Identity) error {
 	if _, ok := p.rememberedDevice(r, id.User.Name); ok {
 		return nil
 	}
 	now := p.cfg.Now()
-	d := store.RememberedDevice{ID: randomID(), Username: id.User.Name, Name: browserName(r.UserAgent()),
+	d := store.RememberedDevice{ID: p.deviceID(id.sess.ID), Username: id.User.Name, Name: browserName(r.UserAgent()),
 		Created: now, Expires: now.Add(p.cfg.RememberDevice)}
-	if err := p.cfg.Store.RememberDevice(r.Context(), d, maxRememberedDevices); err != nil {
+	created, err := p.cfg.Store.RememberDevice(r.Context(), d, maxRememberedDevices)
+	if err != nil {
 		return err
+	}
+	if !created {
+		// Already stored by an earlier answer of this session: the
+		// browser gets its cookie again, with the stored expiry.
+		if d, err = p.cfg.Store.RememberedDevice(r.Context(), id.User.Name, d.ID, now); err != nil {
+			return err
+		}
 	}
 	name := p.names(r).device
 	v, err := securecookie.EncodeMulti(name, &deviceToken{ID: d.ID, User: d.Username, Exp: d.Expires.Unix()}, p.devices[0])
@@ -146,9 +159,20 @@ func (p *Portal) rememberDevice(w http.ResponseWriter, r *http.Request, id *Iden
 		return fmt.Errorf("encoding device cookie: %w", err)
 	}
 	http.SetCookie(w, &http.Cookie{Name: name, Value: v, Path: "/", HttpOnly: true, Secure: p.isSecure(r),
-		SameSite: http.SameSiteLaxMode, MaxAge: int(p.cfg.RememberDevice / time.Second)})
-	p.audit(r, "device-remembered", id.User.Name, "", "success", zap.String("device", d.ID[:8]))
+		SameSite: http.SameSiteLaxMode, MaxAge: int(d.Expires.Sub(now) / time.Second)})
+	if created {
+		p.audit(r, "device-remembered", id.User.Name, "", "success", zap.String("device", d.ID[:8]), verifiers.Named(d.Name))
+	}
 	return nil
+}
+
+// deviceID is the ID of the browser a session remembers: a keyed hash of
+// the session's ID, so one session names one device, and the stored ID
+// tells nothing of the session.
+func (p *Portal) deviceID(session string) string {
+	mac := hmac.New(sha256.New, p.keys[0].cookieHash)
+	mac.Write([]byte("remembered-device\x00" + session))
+	return hex.EncodeToString(mac.Sum(nil)[:16])
 }
 
 // rememberedDevice returns the device record this browser's cookie names
@@ -212,7 +236,10 @@ func (p *Portal) skipSecondStep(w http.ResponseWriter, r *http.Request, user ver
 // forgetDevice deletes one of the user's remembered devices (Security
 // info).
 func (p *Portal) forgetDevice(w http.ResponseWriter, r *http.Request, id *Identity) {
-	ok, err := p.cfg.Store.ForgetDevice(r.Context(), id.User.Name, r.PostFormValue("id"))
+	devID := r.PostFormValue("id")
+	// Its name, for Recent activity ("" when it has expired meanwhile).
+	d, _ := p.cfg.Store.RememberedDevice(r.Context(), id.User.Name, devID, p.cfg.Now())
+	ok, err := p.cfg.Store.ForgetDevice(r.Context(), id.User.Name, devID)
 	if err != nil {
 		p.storeError(w, r, err)
 		return
@@ -221,7 +248,7 @@ func (p *Portal) forgetDevice(w http.ResponseWriter, r *http.Request, id *Identi
 		p.showSecurityInfo(w, r, id, "That device isn't remembered any more.", http.StatusNotFound)
 		return
 	}
-	p.audit(r, "device-forgotten", id.User.Name, "", "success")
+	p.audit(r, "device-forgotten", id.User.Name, "", "success", verifiers.Named(d.Name))
 	http.Redirect(w, r, SecurityInfoPath+"?done=device-forgotten", http.StatusSeeOther)
 }
 
@@ -250,8 +277,10 @@ func (p *Portal) rememberedRows(r *http.Request, user string) ([]rememberedRow, 
 	this, _ := p.rememberedDevice(r, user)
 	out := make([]rememberedRow, 0, len(list))
 	for _, d := range list {
+		// A lowered remember_device ends the browser's cookie sooner.
+		until := min(d.Expires.Unix(), d.Created.Add(p.cfg.RememberDevice).Unix())
 		out = append(out, rememberedRow{ID: d.ID, Name: d.Name, Added: when(d.Created), LastUsed: when(d.LastUsed),
-			Until: when(d.Expires), This: d.ID == this.ID})
+			Until: when(time.Unix(until, 0)), This: d.ID == this.ID})
 	}
 	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -129,26 +130,50 @@ func TestStaySignedInOnlyRightAfterSignIn(t *testing.T) {
 }
 
 // TestStaySignedInEndedBySignOutEverywhere: a remembered session is ended
-// by every revocation, and the revocation of all a user's sessions is kept
-// for as long as a remembered session can live, so another instance that
-// starts later still refuses it.
+// by a sign-out everywhere (an administrator's, or the user's own from
+// another browser), and the revocation is kept for as long as a
+// remembered session can live, whatever the configuration does meanwhile:
+// another instance that starts after the store was pruned days later,
+// with remember turned off and on again, still refuses it.
 func TestStaySignedInEndedBySignOutEverywhere(t *testing.T) {
-	e := newEnv(t, withRemember)
-	secret := e.browser().register("alice")
-	b := e.browser()
-	b.signInOffered("alice", secret)
-	b.answerOffer(url.Values{"stay": {"yes"}})
-	if err := e.p.accounts.SignOut(context.Background(), "alice"); err != nil {
-		t.Fatal(err)
-	}
-	e.clock.Add(3 * 24 * time.Hour)
-	later := newEnvWith(t, e.usersFile, e.st, withRemember, func(c *Config) { c.Now = e.clock.Now })
-	if err := later.p.SyncRevocations(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	cookie := plainNames.session + "=" + b.cookie(plainNames.session).Value
-	if r := later.rawGet("/app", cookie, nil); r.status != http.StatusFound {
-		t.Fatalf("a signed-out remembered session, three days later on a new instance: %d", r.status)
+	for name, signOut := range map[string]func(e *env, secret string){
+		"administrator": func(e *env, _ string) {
+			if err := e.p.accounts.SignOut(context.Background(), "alice"); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"sign out everywhere else": func(e *env, secret string) {
+			other := e.browser()
+			other.signIn("alice", secret)
+			if r := other.post(sip, sip+"/sign-out-others", url.Values{}); r.status != http.StatusSeeOther {
+				t.Fatalf("sign out everywhere else: %d", r.status)
+			}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, withRemember)
+			secret := e.browser().register("alice")
+			b := e.browser()
+			b.signInOffered("alice", secret)
+			b.answerOffer(url.Values{"stay": {"yes"}})
+			// The sign-out is made by an instance with remember off.
+			off := newEnvWith(t, e.usersFile, e.st, func(c *Config) { c.Now = e.clock.Now })
+			off.clock = e.clock
+			e.clock.Add(time.Second)
+			signOut(off, secret)
+			e.clock.Add(3 * 24 * time.Hour)
+			if err := e.st.Prune(context.Background(), e.clock.Now()); err != nil {
+				t.Fatal(err)
+			}
+			later := newEnvWith(t, e.usersFile, e.st, withRemember, func(c *Config) { c.Now = e.clock.Now })
+			if err := later.p.SyncRevocations(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			cookie := plainNames.session + "=" + b.cookie(plainNames.session).Value
+			if r := later.rawGet("/app", cookie, nil); r.status != http.StatusFound {
+				t.Fatalf("a signed-out remembered session, three days later on a new instance: %d", r.status)
+			}
+		})
 	}
 }
 
@@ -270,6 +295,74 @@ func TestRememberDevice(t *testing.T) {
 	}
 	if passwordOnly(t, b, "alice") {
 		t.Fatal("a forgotten browser skipped the second step")
+	}
+}
+
+// TestRememberDeviceOff: with remember_device turned off, a remembered
+// browser is asked for the second step and Security info lists none.
+func TestRememberDeviceOff(t *testing.T) {
+	e := newEnv(t, withRememberDevice)
+	secret := e.browser().register("alice")
+	b := e.browser()
+	rememberThisBrowser(t, b, secret)
+	off := newEnvWith(t, e.usersFile, e.st, func(c *Config) { c.Now = e.clock.Now })
+	off.clock = e.clock
+	ob := off.browser()
+	ob.c.Jar.SetCookies(mustURL(ob.base), []*http.Cookie{b.cookie(plainNames.device)})
+	if passwordOnly(t, ob, "alice") {
+		t.Fatal("a remembered browser skipped the second step with remember_device off")
+	}
+	ob.signIn("alice", secret)
+	if page := ob.get(sip); strings.Contains(page.body, "Remembered browsers") {
+		t.Fatalf("Security info lists remembered browsers with the option off:\n%s", page.body)
+	}
+}
+
+// TestRememberDeviceDisabledUser: a user disabled in the users file (no
+// sign-out, so the browser is still stored) is refused on a remembered
+// browser.
+func TestRememberDeviceDisabledUser(t *testing.T) {
+	e := newEnv(t, withRememberDevice)
+	secret := e.browser().register("alice")
+	b := e.browser()
+	rememberThisBrowser(t, b, secret)
+	b.signOut()
+	raw, _ := os.ReadFile(e.usersFile)
+	disabled := strings.Replace(string(raw), "alice:\n", "alice:\n    disabled: true\n", 1)
+	if err := osWriteFile(e.usersFile, disabled); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.cfg.Users.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if r := b.login("alice", testPassword); r.status != http.StatusForbidden || !strings.Contains(r.body, "disabled") {
+		t.Fatalf("a disabled user on a remembered browser: %d %q", r.status, r.header.Get("Location"))
+	}
+}
+
+// TestRememberedDeviceSessionVerifiesAgain: a session a remembered browser
+// began tells the app the second step was skipped until the user verifies
+// again, which then names the method.
+func TestRememberedDeviceSessionVerifiesAgain(t *testing.T) {
+	e := newEnv(t, withRememberDevice)
+	secret := e.browser().register("alice")
+	b := e.browser()
+	rememberThisBrowser(t, b, secret)
+	passwordOnly(t, b, "alice")
+	reauth(t, b, secret)
+	if r := b.get("/app"); !strings.Contains(r.body, "Remote-Auth-Methods: password,totp\n") {
+		t.Fatalf("after verifying again:\n%s", r.body)
+	}
+}
+
+func TestReverifiedMethods(t *testing.T) {
+	for _, c := range [][3]string{
+		{"", "totp", ""}, {"password,remembered-device", "totp", ""}, {"passkey", "passkey", "passkey"},
+		{"passkey", "totp", "passkey,totp"}, {"passkey,totp", "sms", "passkey,sms"}, {"passkey,totp", "passkey", "passkey"},
+	} {
+		if got := reverifiedMethods(c[0], c[1]); got != c[2] {
+			t.Errorf("%q then %q: %q, want %q", c[0], c[1], got, c[2])
+		}
 	}
 }
 
@@ -398,8 +491,16 @@ func TestStaySignedInAndRememberDevice(t *testing.T) {
 		t.Fatalf("the offer after both: %d %q", r.status, r.header.Get("Location"))
 	}
 	b.postFrom(page, RememberPath, url.Values{"device": {"yes"}, "rd": {"/"}})
+	// Nor does the answer sent from a browser without the cookie (a
+	// replay with the session cookie alone): one session, one device.
+	thief := e.browser()
+	thief.c.Jar.SetCookies(mustURL(thief.base), []*http.Cookie{b.cookie(plainNames.session), b.cookie(plainNames.csrf)})
+	thief.postFrom(page, RememberPath, url.Values{"device": {"yes"}, "rd": {"/"}})
 	if list, _ := e.st.RememberedDevices(context.Background(), "alice", e.clock.Now()); len(list) != 1 {
 		t.Fatalf("devices: %d, want 1", len(list))
+	}
+	if n := len(e.events("device-remembered", "success")); n != 1 {
+		t.Fatalf("%d device-remembered events, want 1", n)
 	}
 	e.clock.Add(2 * time.Hour)
 	if !e.signedIn(b) {

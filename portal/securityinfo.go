@@ -235,10 +235,13 @@ func (p *Portal) showSecurityInfo(w http.ResponseWriter, r *http.Request, id *Id
 			d.Adds = append(d.Adds, offer{ID: m.desc.Name, URL: SecurityInfoPath + "/add/" + m.desc.Slug, Label: label})
 		}
 	}
-	d.Remembering = p.cfg.RememberDevice > 0
-	if d.Remembered, err = p.rememberedRows(r, user.Name); err != nil {
-		p.storeError(w, r, err)
-		return
+	// With remember_device off, stored browsers skip nothing: none is
+	// listed.
+	if d.Remembering = p.cfg.RememberDevice > 0; d.Remembering {
+		if d.Remembered, err = p.rememberedRows(r, user.Name); err != nil {
+			p.storeError(w, r, err)
+			return
+		}
 	}
 	events, err := p.cfg.Store.RecentSignInEvents(ctx, user.Name, activityShown)
 	if err != nil {
@@ -395,6 +398,20 @@ func (p *Portal) startReauth(w http.ResponseWriter, r *http.Request, id *Identit
 	http.Redirect(w, r, Prefix+"verify", http.StatusSeeOther)
 }
 
+// reverifiedMethods is a session's Remote-Auth-Methods after verifying
+// again with method: the first step as before, then method. "" stands for
+// the password first (the registry adds the second step).
+func reverifiedMethods(methods, method string) string {
+	first, _, _ := strings.Cut(methods, ",")
+	switch {
+	case first == "" || first == "password":
+		return ""
+	case first == method:
+		return first
+	}
+	return first + "," + method
+}
+
 // reverified finishes a second step a signed-in user took for Security
 // info: the session it was started from (and only that one, still valid,
 // for the same user) gets a new verification time.
@@ -407,6 +424,7 @@ func (p *Portal) reverified(w http.ResponseWriter, r *http.Request, pd pending, 
 	s := id.sess
 	now := p.cfg.Now().Unix()
 	s.Verified, s.By, s.Seen = now, method, now
+	s.Methods = reverifiedMethods(s.Methods, method)
 	if !p.setSession(w, r, s) {
 		p.storeError(w, r, errors.New("encoding session cookie"))
 		return
@@ -636,7 +654,7 @@ func (p *Portal) signOutOthers(w http.ResponseWriter, r *http.Request, id *Ident
 	ctx := r.Context()
 	now := p.cfg.Now()
 	from := now.Truncate(time.Second).Add(time.Second)
-	rv := store.Revocation{Username: id.User.Name, NotBefore: from, Expires: now.Add(p.cfg.longestSession() + time.Minute)}
+	rv := store.Revocation{Username: id.User.Name, NotBefore: from, Expires: now.Add(max(p.cfg.longestSession(), store.UserRevocationKept) + time.Minute)}
 	stored, err := p.cfg.Store.Revoke(ctx, rv)
 	if err != nil {
 		p.storeError(w, r, err)

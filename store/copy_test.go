@@ -49,7 +49,8 @@ func fill(t *testing.T, s store.Store) {
 	must(s.PutAccessPass(ctx, store.AccessPass{Username: "dave", Hash: []byte{9}, Created: now, Expires: now.Add(time.Hour), Reusable: true}))
 	_, err = s.ResetMethods(ctx, "erin", true, now)
 	must(err)
-	must(s.RememberDevice(ctx, store.RememberedDevice{ID: "dev", Username: "frank", Name: "Firefox on Linux", Created: now, Expires: now.Add(time.Hour), LastUsed: now}, 10))
+	_, err = s.RememberDevice(ctx, store.RememberedDevice{ID: "dev", Username: "frank", Name: "Firefox on Linux", Created: now, Expires: now.Add(time.Hour), LastUsed: now}, 10)
+	must(err)
 }
 
 // dump is every table's rows as text, in a fixed order, leaving out

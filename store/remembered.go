@@ -29,34 +29,43 @@ const rememberedColumns = `id, username, name, created_at, expires_at, last_used
 // RememberDevice implements Store. The insert and the trim run in one
 // transaction under the user's lock, so parallel sign-ins cannot leave
 // the user with more than max devices.
-func (s *sqlStore) RememberDevice(ctx context.Context, d RememberedDevice, max int) error {
+func (s *sqlStore) RememberDevice(ctx context.Context, d RememberedDevice, max int) (bool, error) {
 	if d.ID == "" || d.Username == "" || max < 1 {
-		return errors.New("remembering device: id, username and a positive limit are required")
+		return false, errors.New("remembering device: id, username and a positive limit are required")
 	}
-	err := func() error {
+	created, err := func() (bool, error) {
 		tx, err := s.db.BeginTx(ctx, nil)
 		if err != nil {
-			return err
+			return false, err
 		}
 		defer tx.Rollback()
 		if err := lockUser(ctx, tx, d.Username); err != nil {
-			return err
+			return false, err
+		}
+		var owner string
+		switch err := tx.QueryRowContext(ctx, `SELECT username FROM remembered_devices WHERE id = ?`, d.ID).Scan(&owner); {
+		case err == nil && owner == d.Username:
+			return false, nil
+		case err == nil:
+			return false, errors.New("the device ID belongs to another user")
+		case !errors.Is(err, sql.ErrNoRows):
+			return false, err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO remembered_devices (`+rememberedColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
 			d.ID, d.Username, d.Name, d.Created.UnixMilli(), d.Expires.UnixMilli(), toMilli(d.LastUsed)); err != nil {
-			return err
+			return false, err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM remembered_devices WHERE username = ? AND id NOT IN
 			(SELECT id FROM remembered_devices WHERE username = ? ORDER BY created_at DESC, id DESC LIMIT ?)`,
 			d.Username, d.Username, max); err != nil {
-			return err
+			return false, err
 		}
-		return tx.Commit()
+		return true, tx.Commit()
 	}()
 	if err != nil {
-		return fmt.Errorf("remembering device: %w", err)
+		return false, fmt.Errorf("remembering device: %w", err)
 	}
-	return nil
+	return created, nil
 }
 
 // RememberedDevice implements Store.

@@ -139,7 +139,7 @@ func TestMigrationFromVersion6(t *testing.T) {
 	if list, err := s.RememberedDevices(ctx, "alice", now); len(list) != 0 || err != nil {
 		t.Fatalf("remembered devices after migrating: %+v %v", list, err)
 	}
-	if err := s.RememberDevice(ctx, RememberedDevice{ID: "r1", Username: "alice", Created: now, Expires: now.Add(time.Hour)}, 5); err != nil {
+	if _, err := s.RememberDevice(ctx, RememberedDevice{ID: "r1", Username: "alice", Created: now, Expires: now.Add(time.Hour)}, 5); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := s.MethodCount(ctx, "alice"); n != 4 || err != nil {

@@ -190,6 +190,13 @@ type Attempt struct {
 	Prev time.Time
 }
 
+// UserRevocationKept is the least time a revocation of all a user's
+// sessions is kept: a year and a day, longer than any "Stay signed in"
+// session can live. It does not depend on the configuration, which may
+// change while such a session lives, or be unknown (a command run without
+// it); the rows are small.
+const UserRevocationKept = 366 * 24 * time.Hour
+
 // Revocation withdraws sessions. Either SessionID is set (one session is
 // revoked), or Username and NotBefore are (all that user's sessions issued
 // before NotBefore are revoked).
@@ -583,9 +590,11 @@ type RememberedDevice struct {
 // RememberedDeviceStore keeps the browsers on which users skip the second
 // step.
 type RememberedDeviceStore interface {
-	// RememberDevice stores d. A user keeps at most max devices: the ones
-	// remembered longest ago are forgotten to make room.
-	RememberDevice(ctx context.Context, d RememberedDevice, max int) error
+	// RememberDevice stores d and reports whether it was new: d.ID stored
+	// already for the same user changes nothing (false), for another user
+	// is an error. A user keeps at most max devices: the ones remembered
+	// longest ago are forgotten to make room.
+	RememberDevice(ctx context.Context, d RememberedDevice, max int) (bool, error)
 	// RememberedDevice returns the user's device id if it has not expired
 	// at now; ErrNotFound otherwise (also for another user's device).
 	RememberedDevice(ctx context.Context, username, id string, now time.Time) (RememberedDevice, error)

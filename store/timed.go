@@ -316,7 +316,7 @@ func (t *timed) Prune(ctx context.Context, now time.Time) error {
 	return t.Store.Prune(ctx, now)
 }
 
-func (t *timed) RememberDevice(ctx context.Context, d RememberedDevice, max int) error {
+func (t *timed) RememberDevice(ctx context.Context, d RememberedDevice, max int) (bool, error) {
 	defer t.since("RememberDevice", time.Now())
 	return t.Store.RememberDevice(ctx, d, max)
 }

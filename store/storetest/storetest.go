@@ -1475,7 +1475,7 @@ func testRememberedDevices(t *testing.T, open func(*testing.T) store.Store) {
 		dev("a-old", "alice", now.Add(-2*time.Hour), time.Hour), // expired at now
 		dev("b1", "bob", now, time.Hour),
 	} {
-		if err := s.RememberDevice(ctx, d, 3); err != nil {
+		if _, err := s.RememberDevice(ctx, d, 3); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -1496,9 +1496,16 @@ func testRememberedDevices(t *testing.T, open func(*testing.T) store.Store) {
 	if err != nil || len(list) != 2 || list[0].ID != "a2" || list[1].ID != "a1" {
 		t.Fatalf("alice's devices, newest first, expired left out: %+v %v", list, err)
 	}
-	// An ID already stored is refused, not taken over.
-	if err := s.RememberDevice(ctx, dev("a1", "bob", now, time.Hour), 3); err == nil {
+	// An ID already stored is refused for another user, not taken over,
+	// and changes nothing for its own.
+	if _, err := s.RememberDevice(ctx, dev("a1", "bob", now, time.Hour), 3); err == nil {
 		t.Fatal("bob took over alice's device ID")
+	}
+	if created, err := s.RememberDevice(ctx, dev("a1", "alice", now.Add(time.Minute), 2*time.Hour), 3); created || err != nil {
+		t.Fatalf("alice's a1 again: %v %v, want no change", created, err)
+	}
+	if got, _ := s.RememberedDevice(ctx, "alice", "a1", now); !got.Expires.Equal(now.Add(time.Hour)) {
+		t.Fatalf("alice's a1 changed: %+v", got)
 	}
 	if err := s.TouchRememberedDevice(ctx, "bob", "a1", now); err != nil {
 		t.Fatal(err)
@@ -1511,7 +1518,7 @@ func testRememberedDevices(t *testing.T, open func(*testing.T) store.Store) {
 	}
 	// The limit forgets the oldest: a third and fourth leave the newest three.
 	for i, at := range []time.Duration{2 * time.Minute, 3 * time.Minute} {
-		if err := s.RememberDevice(ctx, dev(fmt.Sprint("n", i), "alice", now.Add(at), time.Hour), 3); err != nil {
+		if _, err := s.RememberDevice(ctx, dev(fmt.Sprint("n", i), "alice", now.Add(at), time.Hour), 3); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -1535,7 +1542,7 @@ func testRememberedDevices(t *testing.T, open func(*testing.T) store.Store) {
 		t.Fatalf("bob's device went with alice's: %v", err)
 	}
 	// Prune drops expired devices only.
-	if err := s.RememberDevice(ctx, dev("b-old", "bob", now.Add(-2*time.Hour), time.Hour), 3); err != nil {
+	if _, err := s.RememberDevice(ctx, dev("b-old", "bob", now.Add(-2*time.Hour), time.Hour), 3); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Prune(ctx, now); err != nil {
@@ -1547,28 +1554,46 @@ func testRememberedDevices(t *testing.T, open func(*testing.T) store.Store) {
 }
 
 // testRememberDeviceConcurrentBounded remembers 20 devices of one user at
-// once, through two instances: the limit holds.
+// once, through two instances: the limit holds. One ID remembered 20
+// times at once is created once.
 func testRememberDeviceConcurrentBounded(t *testing.T, be Backend) {
 	ctx := context.Background()
 	a, b := be.OpenTwo(t)
 	now := time.UnixMilli(1_700_000_000_000)
-	var wg sync.WaitGroup
-	for i := range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s := a
-			if i%2 == 1 {
-				s = b
-			}
-			d := store.RememberedDevice{ID: fmt.Sprint("d", i), Username: "alice", Created: now.Add(time.Duration(i) * time.Millisecond), Expires: now.Add(time.Hour)}
-			if err := s.RememberDevice(ctx, d, 5); err != nil {
-				t.Error(err)
-			}
-		}()
+	// twenty remembers d(i) through a and b in turn, all at once, and
+	// counts the devices created.
+	twenty := func(d func(i int) store.RememberedDevice) int32 {
+		var wg sync.WaitGroup
+		var created atomic.Int32
+		for i := range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s := a
+				if i%2 == 1 {
+					s = b
+				}
+				ok, err := s.RememberDevice(ctx, d(i), 5)
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					created.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		return created.Load()
 	}
-	wg.Wait()
+	twenty(func(i int) store.RememberedDevice {
+		return store.RememberedDevice{ID: fmt.Sprint("d", i), Username: "alice", Created: now.Add(time.Duration(i) * time.Millisecond), Expires: now.Add(time.Hour)}
+	})
 	if list, err := a.RememberedDevices(ctx, "alice", now); err != nil || len(list) != 5 {
 		t.Fatalf("%d devices kept, want 5: %v", len(list), err)
+	}
+	if n := twenty(func(int) store.RememberedDevice {
+		return store.RememberedDevice{ID: "same", Username: "bob", Created: now, Expires: now.Add(time.Hour)}
+	}); n != 1 {
+		t.Fatalf("the same device created %d times", n)
 	}
 }
