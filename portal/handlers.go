@@ -241,6 +241,14 @@ func reservedBy(pages []portalPage, path string) (string, bool) {
 }
 
 func (p *Portal) notFound(w http.ResponseWriter, r *http.Request) {
+	// The Stepgate Authenticator's address (the push method's, see
+	// builtin.go), kept on a phone's home screen after push was turned
+	// off: say so, rather than that the page never existed.
+	if app := Prefix + "authenticator"; p.cfg.Push == nil && (r.URL.Path == app || strings.HasPrefix(r.URL.Path, app+"/")) {
+		p.render(w, r, http.StatusNotFound, "message", pageData{Title: "Stepgate Authenticator", Heading: "Sign-in requests are turned off",
+			Info: "This site no longer sends sign-in requests to the Stepgate Authenticator, so there is nothing to approve here. Sign in with one of your other methods, or contact " + p.cfg.HelpContact + " if you have none."})
+		return
+	}
 	p.render(w, r, http.StatusNotFound, "message", pageData{Title: "Not found", Heading: "Page not found",
 		Info: "There is no sign-in page at this address.", Continue: Prefix})
 }

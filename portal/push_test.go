@@ -549,3 +549,19 @@ func TestSiteNameOnThePhone(t *testing.T) {
 		t.Errorf("behind a trusted proxy forwarding port 8443: %q", got)
 	}
 }
+
+// TestAuthenticatorWithPushOff: the Authenticator's address, kept on a
+// phone after push was turned off, says sign-in requests are off instead
+// of "page not found".
+func TestAuthenticatorWithPushOff(t *testing.T) {
+	e := newEnv(t)
+	for _, path := range []string{Prefix + "authenticator/", Prefix + "authenticator/manifest.webmanifest"} {
+		r := e.browser().get(path)
+		if r.status != http.StatusNotFound || !strings.Contains(r.body, "Sign-in requests are turned off") || !strings.Contains(r.body, "the help desk") {
+			t.Errorf("%s with push off: %d\n%s", path, r.status, r.body)
+		}
+	}
+	if r := e.browser().get(Prefix + "nothing-here"); !strings.Contains(r.body, "Page not found") {
+		t.Errorf("another unknown page: %d %s", r.status, r.body)
+	}
+}
