@@ -1,12 +1,28 @@
 package caddymodule_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
+
+// sessionCookieDays is how many days the browser keeps the session
+// cookie.
+func sessionCookieDays(t *testing.T, ctx context.Context) float64 {
+	t.Helper()
+	cookies := devtools(t, ctx, network.GetCookies, network.GetCookiesParams{}).Cookies
+	for _, c := range cookies {
+		if c.Name == "stepgate" {
+			return time.Until(time.Unix(int64(c.Expires), 0)).Hours() / 24
+		}
+	}
+	t.Fatal("no session cookie")
+	return 0
+}
 
 // TestBrowserStaySignedIn: with `remember` and `remember_device`, alice
 // is asked "Stay signed in?" after her first sign-in, ticks "Don't ask
@@ -37,6 +53,12 @@ func TestBrowserStaySignedIn(t *testing.T) {
 		chromedp.WaitVisible(heading("Hello, alice!")))
 	if m := text(t, ctx, chromedp.Search(`//code[1]`)); m != "password,totp" {
 		t.Fatalf("signed in with %q", m)
+	}
+	// "Yes" made the session last 30 days (the button's value reached
+	// the server: the portal's script disables buttons only after the
+	// browser has read the form).
+	if days := sessionCookieDays(t, ctx); days < 29 {
+		t.Fatalf("after Yes the session cookie lasts %.1f days", days)
 	}
 
 	step(t, ctx, "sign out",

@@ -824,6 +824,7 @@ func (p *Portal) logout(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		if id := p.Authenticate(r); id != nil {
 			pd := pageData{Title: "Sign out", Heading: "Sign out", Username: id.User.Name, Action: LogoutPath}
+			_, pd.Forget = p.rememberedDevice(r, id.User.Name)
 			if switchUser || again != Prefix {
 				pd.Action = r.URL.RequestURI()
 			}
@@ -841,6 +842,9 @@ func (p *Portal) logout(w http.ResponseWriter, r *http.Request) {
 			Info: "You are not signed in.", Continue: again})
 		return
 	}
+	// A remembered browser that stays remembered is said so: the next
+	// person here needs only the password.
+	stillRemembered := false
 	if valid && s.ID != "" {
 		rv := storeRevocation(s, p.cfg.Lifetime)
 		if stored, err := p.cfg.Store.Revoke(r.Context(), rv); err != nil {
@@ -853,6 +857,18 @@ func (p *Portal) logout(w http.ResponseWriter, r *http.Request) {
 		p.revoked.add(rv)
 		p.dropSetUps(r, s.User)
 		p.audit(r, "sign-out", s.User, "", "success", zap.String("session", s.ID[:min(8, len(s.ID))]))
+		if dev, ok := p.rememberedDevice(r, s.User); ok {
+			stillRemembered = true
+			if r.PostFormValue("forget") == "yes" {
+				if _, err := p.cfg.Store.ForgetDevice(r.Context(), s.User, dev.ID); err != nil {
+					p.storeError(w, r, err)
+					return
+				}
+				p.audit(r, "device-forgotten", s.User, "", "success", verifiers.Named(dev.Name))
+				p.clearCookie(w, r, names.device)
+				stillRemembered = false
+			}
+		}
 	}
 	p.clearCookie(w, r, names.session)
 	p.clearCookie(w, r, names.pending)
@@ -860,8 +876,11 @@ func (p *Portal) logout(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, again, http.StatusSeeOther)
 		return
 	}
-	p.render(w, r, http.StatusOK, "message", pageData{Title: "Signed out", Heading: "You're signed out",
-		Info: "You have signed out of every app behind this sign-in.", Continue: again})
+	info := "You have signed out of every app behind this sign-in."
+	if stillRemembered {
+		info += " This browser is still remembered: your password alone signs you in here. Forget it on the Security info page before you leave a computer other people use."
+	}
+	p.render(w, r, http.StatusOK, "message", pageData{Title: "Signed out", Heading: "You're signed out", Info: info, Continue: again})
 }
 
 // storeError answers a failure of the store or of an encoder: a clear page

@@ -39,6 +39,7 @@ type pageData struct {
 	QR           string   // URL of the QR code image
 	Help         string   // who to contact
 	SignOut      bool     // show a "Sign out" button
+	Forget       bool     // the sign-out page offers to forget this remembered browser
 	Continue     string   // a link to go on
 	GoBack       string   // "Go back" from a page the user may not see
 	Switch       string   // where "Sign in as someone else" posts, "" none

@@ -110,7 +110,9 @@ func (p *Portal) stayOffer(w http.ResponseWriter, r *http.Request) {
 		p.render(w, r, http.StatusOK, "remember", pd)
 		return
 	}
-	if o.Device && r.PostFormValue("device") == "yes" {
+	// On the page that offers both, "No" declines both: the box is
+	// read only with "Yes".
+	if o.Device && r.PostFormValue("device") == "yes" && (!o.Stay || r.PostFormValue("stay") == "yes") {
 		if err := p.rememberDevice(w, r, id); err != nil {
 			p.storeError(w, r, err)
 			return

@@ -527,3 +527,52 @@ func TestBrowserName(t *testing.T) {
 		}
 	}
 }
+
+// TestStaySignedInNoDeclinesBoth: on the page that offers both, ticking
+// "Don't ask again" and answering No remembers nothing.
+func TestStaySignedInNoDeclinesBoth(t *testing.T) {
+	e := newEnv(t, withRemember, withRememberDevice)
+	secret := e.browser().register("alice")
+	b := e.browser()
+	b.signInOffered("alice", secret)
+	b.answerOffer(url.Values{"stay": {"no"}, "device": {"yes"}})
+	if b.cookie(plainNames.device) != nil {
+		t.Fatal("No with the box ticked remembered the browser")
+	}
+	if list, _ := e.st.RememberedDevices(context.Background(), "alice", e.clock.Now()); len(list) != 0 {
+		t.Fatalf("stored: %+v", list)
+	}
+}
+
+// TestSignOutOnARememberedBrowser: signing out says the browser is still
+// remembered, and offers to forget it too.
+func TestSignOutOnARememberedBrowser(t *testing.T) {
+	e := newEnv(t, withRememberDevice)
+	secret := e.browser().register("alice")
+	b := e.browser()
+	rememberThisBrowser(t, b, secret)
+	page := b.get(LogoutPath)
+	if !strings.Contains(page.body, `name="forget" value="yes"`) {
+		t.Fatalf("the sign-out page does not offer to forget the browser:\n%s", page.body)
+	}
+	r := b.postFrom(page, LogoutPath, url.Values{})
+	if !strings.Contains(r.body, "This browser is still remembered") {
+		t.Fatalf("signed out, still remembered, not said:\n%s", r.body)
+	}
+	if !passwordOnly(t, b, "alice") {
+		t.Fatal("signing out forgot the browser")
+	}
+	page = b.get(LogoutPath)
+	r = b.postFrom(page, LogoutPath, url.Values{"forget": {"yes"}})
+	if strings.Contains(r.body, "still remembered") || b.cookie(plainNames.device) != nil {
+		t.Fatalf("after forgetting: cookie %v\n%s", b.cookie(plainNames.device), r.body)
+	}
+	if list, _ := e.st.RememberedDevices(context.Background(), "alice", e.clock.Now()); len(list) != 0 {
+		t.Fatalf("still stored: %+v", list)
+	}
+	// A browser that is not remembered is offered nothing.
+	b.signIn("alice", secret)
+	if page := b.get(LogoutPath); strings.Contains(page.body, `name="forget"`) {
+		t.Fatal("a browser that is not remembered is offered to forget it")
+	}
+}

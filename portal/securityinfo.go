@@ -334,7 +334,7 @@ func outcomeWords(outcome string) string {
 	case "signed-out-others":
 		return "Signed out everywhere else"
 	case "device-remembered":
-		return "Browser remembered: no second step there"
+		return "Browser remembered: it won't ask for the second step"
 	case "device-forgotten":
 		return "Remembered browser forgotten"
 	case "password-set":

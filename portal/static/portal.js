@@ -45,10 +45,15 @@ document.addEventListener("DOMContentLoaded", function () {
     });
     field.form.addEventListener("submit", function () { field.type = "password"; });
   }
-  // Never submit a form twice by double-clicking.
+  // Never submit a form twice by double-clicking. The buttons are
+  // disabled once the browser has read the form: a button disabled during
+  // the submit event is left out of what is sent, and with it the value
+  // of the button pressed (Yes or No).
   document.querySelectorAll("form").forEach(function (form) {
     form.addEventListener("submit", function () {
-      form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = true; });
+      setTimeout(function () {
+        form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = true; });
+      }, 0);
     });
   });
 });
