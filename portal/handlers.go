@@ -678,6 +678,12 @@ func (p *Portal) verifyPage(r *http.Request, pd pending, user verifiers.User, m 
 		d.Info = fmt.Sprintf("To reset your password, verify it's you: step %d of %d.", len(pd.Used)+1, len(pd.Used)+pd.Reset)
 		d.Resetting = true
 	}
+	if pd.Session != "" && !pd.Strong {
+		// Verifying again on Security info, signed in: there is no
+		// password step to go back to, and cancelling returns there.
+		d.Info = "To change your security info, verify it's you."
+		d.BackTo, d.Cancel, d.CancelLabel = "", p.safeRd(r, pd.Rd), "Cancel"
+	}
 	if m.extra != nil {
 		if d.Step, err = m.extra.PageData(ctx, user, p.attempt(r, &pd)); err != nil {
 			return pageData{}, err

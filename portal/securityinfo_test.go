@@ -368,3 +368,27 @@ func TestReauthWords(t *testing.T) {
 		}
 	}
 }
+
+// TestReauthPageSaysWhy: verifying again for Security info says why, has
+// no back arrow to a password step, and cancels back to Security info.
+func TestReauthPageSaysWhy(t *testing.T) {
+	e := newEnv(t)
+	secret := e.browser().register("alice")
+	b := e.browser()
+	b.signIn("alice", secret)
+	e.clock.Add(11 * time.Minute)
+	if r := b.post(sip, sip+"/verify", url.Values{}); r.status != http.StatusSeeOther {
+		t.Fatalf("starting to verify again: %d", r.status)
+	}
+	page := b.get(Prefix + "verify")
+	if !strings.Contains(page.body, "To change your security info, verify it&#39;s you.") || strings.Contains(page.body, `id="back"`) ||
+		!strings.Contains(page.body, `<a href="/.stepgate/security-info" id="cancel">Cancel</a>`) || strings.Contains(page.body, "Cancel and start over") {
+		t.Fatalf("the verify-again page:\n%s", page.body)
+	}
+	// A sign-in's verify page keeps its way back.
+	s := e.browser()
+	s.login("alice", testPassword)
+	if page := s.get(Prefix + "verify"); !strings.Contains(page.body, `id="back"`) || !strings.Contains(page.body, "Cancel and start over") {
+		t.Fatalf("a sign-in's verify page:\n%s", page.body)
+	}
+}
