@@ -287,21 +287,9 @@ func (p *Portal) rememberedRows(r *http.Request, user string) ([]rememberedRow, 
 	return out, nil
 }
 
-// durationWords says a remember time as users read it: "30 days",
-// "1 day", "12 hours".
-func durationWords(d time.Duration) string {
-	n, unit := int64(d/(24*time.Hour)), "day"
-	if n == 0 {
-		n, unit = int64(d/time.Hour), "hour"
-	}
-	if n == 0 {
-		n, unit = int64(d/time.Minute), "minute"
-	}
-	if n != 1 {
-		unit += "s"
-	}
-	return fmt.Sprintf("%d %s", n, unit)
-}
+// durationWords says a remember time as users read it, rounded down:
+// "30 days", "1 day", "12 hours".
+func durationWords(d time.Duration) string { return roundedDown(d, day, hour, minute) }
 
 // browserName describes a browser from its User-Agent for the list of
 // remembered devices ("Firefox on Windows"); "A browser" when unsure.

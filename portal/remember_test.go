@@ -511,6 +511,17 @@ func TestStaySignedInAndRememberDevice(t *testing.T) {
 	}
 }
 
+func TestDurationWords(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		30 * 24 * time.Hour: "30 days", 24 * time.Hour: "1 day", 36 * time.Hour: "1 day",
+		12 * time.Hour: "12 hours", time.Hour: "1 hour", 90 * time.Minute: "1 hour", 45 * time.Minute: "45 minutes",
+	} {
+		if got := durationWords(d); got != want {
+			t.Errorf("%v: %q, want %q", d, got, want)
+		}
+	}
+}
+
 // TestBrowserName: the labels of the list of remembered browsers.
 func TestBrowserName(t *testing.T) {
 	for ua, want := range map[string]string{

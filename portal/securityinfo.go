@@ -260,15 +260,37 @@ func (p *Portal) showSecurityInfo(w http.ResponseWriter, r *http.Request, id *Id
 // minutes or, under a minute, seconds ("10 minutes", "1 minute", "30
 // seconds"), rounded down so the page never promises more than fresh
 // allows.
-func reauthWords(d time.Duration) string {
-	n, unit := int64(d/time.Minute), "minute"
-	if n == 0 {
-		n, unit = int64(d/time.Second), "second"
+func reauthWords(d time.Duration) string { return roundedDown(d, minute, second) }
+
+// timeUnit is a unit durations are said in.
+type timeUnit struct {
+	d    time.Duration
+	name string
+}
+
+var (
+	day    = timeUnit{24 * time.Hour, "day"}
+	hour   = timeUnit{time.Hour, "hour"}
+	minute = timeUnit{time.Minute, "minute"}
+	second = timeUnit{time.Second, "second"}
+)
+
+// roundedDown says d in the first of units (largest first) it holds one
+// of, rounded down ("10 minutes", "1 day"); in the last unit when it
+// holds none.
+func roundedDown(d time.Duration, units ...timeUnit) string {
+	u := units[len(units)-1]
+	for _, c := range units {
+		if d >= c.d {
+			u = c
+			break
+		}
 	}
+	n, name := int64(d/u.d), u.name
 	if n != 1 {
-		unit += "s"
+		name += "s"
 	}
-	return fmt.Sprintf("%d %s", n, unit)
+	return fmt.Sprintf("%d %s", n, name)
 }
 
 // when formats a time for the page ("" when unknown).
