@@ -23,7 +23,7 @@ import (
 // alice's real password.
 func TestCrossSiteRequestForgery(t *testing.T) {
 	svc := pushtest.NewService(t)
-	g := start(t, []string{"alice", "bob"}, fmt.Sprintf("sms outbox\n\t\tvoice outbox\n\t\tpush {\n\t\t\tservice %s\n\t\t}\n\t\tpassword_reset", svc.Origin()))
+	g := start(t, []string{"alice", "bob"}, fmt.Sprintf("sms outbox\n\t\tvoice outbox\n\t\tpush {\n\t\t\tservice %s\n\t\t}\n\t\tpassword_reset\n\t\tsession {\n\t\t\tremember 30d\n\t\t\tremember_device 30d\n\t\t}", svc.Origin()))
 	victim := newClient(t)
 	secret := victim.register("alice")
 	elsewhere := newClient(t)
@@ -31,6 +31,9 @@ func TestCrossSiteRequestForgery(t *testing.T) {
 	if r := elsewhere.post("/.stepgate/verify", "/.stepgate/verify", url.Values{"code": {code(t, secret, time.Now().Add(30*time.Second))}}); r.status != http.StatusSeeOther {
 		t.Fatalf("alice's second session: %d", r.status)
 	}
+	// The other browser is remembered: a forged Forget would end that.
+	remembered := elsewhere.rememberThis()
+	rememberedID := rememberedIDRe.FindStringSubmatch(elsewhere.get(sip).body)[1]
 	g.givePhone("alice", alicePhone, false)
 	device := victim.addDevice(svc, "Pixel").Device
 	before := g.methods("alice")
@@ -55,6 +58,8 @@ func TestCrossSiteRequestForgery(t *testing.T) {
 		sip + "/remove":                 {"method": {"sms"}, "id": {"phone"}},
 		sip + "/rename":                 {"method": {"push"}, "id": {device}, "name": {"Attacker's"}},
 		sip + "/sign-out-others":        {},
+		sip + "/forget-device":          {"id": {rememberedID}},
+		"/.stepgate/stay-signed-in":     {"stay": {"yes"}, "device": {"yes"}, "rd": {"/"}},
 		sip + "/add/app":                {"code": {"123456"}},
 		sip + "/add/phone":              {"phone": {forgedPhone}},
 		sip + "/add/push":               {},
@@ -114,6 +119,14 @@ func TestCrossSiteRequestForgery(t *testing.T) {
 	}
 	if r := newClient(t).usePass("bob", bobsPass); !signedInWithPass(r) {
 		t.Fatalf("bob's pass after the forged posts: %d", r.status)
+	}
+	// Her other browser is still remembered, and hers was not: the forged
+	// answers to "Stay signed in?" remembered nothing.
+	if !skips(t, "alice", remembered) {
+		t.Fatal("a forged Forget ended the other browser's remembering")
+	}
+	if n := strings.Count(victim.get(sip).body, ">Forget</button>"); n != 1 || victim.cookie("stepgate-device") != "" {
+		t.Fatalf("after the forged answers: %d remembered browsers listed, device cookie %q", n, victim.cookie("stepgate-device"))
 	}
 	t.Logf("%d forged posts to %d forms", tries, len(forms))
 }

@@ -3,6 +3,7 @@ package attack
 import (
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -17,12 +18,24 @@ const rememberDevice = `session {
 func (c *client) rememberBrowser(user string) string {
 	c.t.Helper()
 	c.register(user)
-	r := c.post("/.stepgate/stay-signed-in?rd=%2F", "/.stepgate/stay-signed-in", url.Values{"device": {"yes"}, "rd": {"/"}})
+	return c.rememberThis()
+}
+
+// rememberThis answers "Yes" to "Don't ask again on this device" (and to
+// "Stay signed in?" where it is offered too) right after c's sign-in; it
+// returns the device cookie.
+func (c *client) rememberThis() string {
+	c.t.Helper()
+	r := c.post("/.stepgate/stay-signed-in?rd=%2F", "/.stepgate/stay-signed-in", url.Values{"device": {"yes"}, "stay": {"yes"}, "rd": {"/"}})
 	if r.status != http.StatusSeeOther || c.cookie("stepgate-device") == "" {
 		c.t.Fatalf("remembering the browser: %d %q", r.status, r.location)
 	}
 	return c.cookie("stepgate-device")
 }
+
+// rememberedIDRe finds the first remembered browser's ID in Security
+// info's Forget form.
+var rememberedIDRe = regexp.MustCompile(`forget-device" class="inline action">\s*<input type="hidden" name="csrf" value="[^"]*">\s*<input type="hidden" name="id" value="([^"]+)"`)
 
 // skips reports whether the password alone signs user in on a fresh
 // client holding device (a device cookie value, or "").
