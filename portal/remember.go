@@ -133,14 +133,11 @@ func (p *Portal) stayOffer(w http.ResponseWriter, r *http.Request) {
 }
 
 // rememberDevice stores this browser as one of the user's remembered
-// devices and gives it the cookie that names it. A browser that already
-// holds a live one for the user keeps it. A session remembers one browser
-// at most: the device's ID comes from the session's, so answers sent
-// again (or in parallel) name the same device and store nothing more.
+// devices and gives it the cookie that names it (offer has checked that
+// the browser holds no live one for the user). A session remembers one
+// browser at most: the device's ID comes from the session's, so answers
+// sent again (or in parallel) name the same device and store nothing more.
 func (p *Portal) rememberDevice(w http.ResponseWriter, r *http.Request, id *Identity) error {
-	if _, ok := p.rememberedDevice(r, id.User.Name); ok {
-		return nil
-	}
 	now := p.cfg.Now()
 	d := store.RememberedDevice{ID: p.deviceID(id.sess.ID), Username: id.User.Name, Name: browserName(r.UserAgent()),
 		Created: now, Expires: now.Add(p.cfg.RememberDevice)}
@@ -182,23 +179,11 @@ func (p *Portal) deviceID(session string) string {
 // one, another user's, a forgotten or expired device, a store error)
 // says no, and the second step is asked as usual.
 func (p *Portal) rememberedDevice(r *http.Request, user string) (store.RememberedDevice, bool) {
-	if p.cfg.RememberDevice <= 0 {
-		return store.RememberedDevice{}, false
-	}
-	name := p.names(r).device
-	raw, ok := findCookie(r, name)
+	tok, ok := p.deviceCookie(r, user)
 	if !ok {
 		return store.RememberedDevice{}, false
 	}
-	var tok deviceToken
-	if err := securecookie.DecodeMulti(name, raw, &tok, p.devices...); err != nil {
-		return store.RememberedDevice{}, false
-	}
-	now := p.cfg.Now()
-	if tok.User != user || tok.Exp <= now.Unix() {
-		return store.RememberedDevice{}, false
-	}
-	d, err := p.cfg.Store.RememberedDevice(r.Context(), user, tok.ID, now)
+	d, err := p.cfg.Store.RememberedDevice(r.Context(), user, tok.ID, p.cfg.Now())
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			p.log.Error("reading a remembered device; asking for the second step", zap.Error(err))
@@ -206,6 +191,28 @@ func (p *Portal) rememberedDevice(r *http.Request, user string) (store.Remembere
 		return store.RememberedDevice{}, false
 	}
 	return d, true
+}
+
+// deviceCookie is the request's remembered-device cookie when it is
+// intact, the user's and unexpired (and remember_device is on); the store
+// has not been asked whether the device is still remembered.
+func (p *Portal) deviceCookie(r *http.Request, user string) (deviceToken, bool) {
+	if p.cfg.RememberDevice <= 0 {
+		return deviceToken{}, false
+	}
+	name := p.names(r).device
+	raw, ok := findCookie(r, name)
+	if !ok {
+		return deviceToken{}, false
+	}
+	var tok deviceToken
+	if err := securecookie.DecodeMulti(name, raw, &tok, p.devices...); err != nil {
+		return deviceToken{}, false
+	}
+	if tok.User != user || tok.Exp <= p.cfg.Now().Unix() {
+		return deviceToken{}, false
+	}
+	return tok, true
 }
 
 // skipSecondStep signs the user in on a remembered device, when this
@@ -276,7 +283,9 @@ func (p *Portal) rememberedRows(r *http.Request, user string) ([]rememberedRow, 
 	if err != nil {
 		return nil, err
 	}
-	this, _ := p.rememberedDevice(r, user)
+	// The list is read from the store already: the cookie only says
+	// which entry is this browser.
+	this, _ := p.deviceCookie(r, user)
 	out := make([]rememberedRow, 0, len(list))
 	for _, d := range list {
 		// A lowered remember_device ends the browser's cookie sooner.
