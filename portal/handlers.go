@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/stepgate/stepgate/messages"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -83,6 +84,9 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.serveAuthz(w, r, true)
 		return
 	}
+	// Everything below speaks the user's language: pages, and what
+	// methods say (they read it from the context).
+	r = r.WithContext(messages.With(r.Context(), p.chooseLang(r)))
 	path := strings.TrimPrefix(r.URL.Path, strings.TrimSuffix(Prefix, "/"))
 	if strings.HasPrefix(path, "/"+staticDir+"/") && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		serveStatic(w, r)
@@ -190,6 +194,7 @@ var portalPages = []portalPage{
 	{path: "passkey-sign-in", serve: noRest((*Portal).passkeySignIn)},
 	{path: strings.TrimPrefix(RememberPath, Prefix), serve: noRest((*Portal).stayOffer)},
 	{path: strings.TrimPrefix(StepUpPath, Prefix), serve: noRest((*Portal).stepUp)},
+	{path: strings.TrimPrefix(LanguagePath, Prefix), serve: noRest((*Portal).switchLanguage)},
 	{path: "password-reset", serve: noRest((*Portal).passwordReset)},
 	{path: "password-reset/new", serve: noRest((*Portal).newPassword)},
 	{path: strings.TrimPrefix(SecurityInfoPath, Prefix), below: true, serve: (*Portal).securityInfo},

@@ -115,7 +115,7 @@ func (p *Portal) refusalMessage(r *http.Request, user string, m *method, err err
 		if out := refusal.Outcome(); out != "" {
 			p.audit(r, event, user, m.desc.Name, out, append(fields, zap.Error(err))...)
 		}
-		return refusal.Explain(p.cfg.HelpContact, p.cfg.Now())
+		return refusal.Explain(p.lang(r), p.cfg.HelpContact, p.cfg.Now())
 	}
 	p.audit(r, event, user, m.desc.Name, "error", append(fields, zap.Error(err))...)
 	return "We couldn't start that verification right now. Try again in a moment."

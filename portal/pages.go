@@ -5,6 +5,7 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"github.com/stepgate/stepgate/messages"
 	"html/template"
 	"io/fs"
 	"net"
@@ -74,6 +75,10 @@ type pageData struct {
 
 	// Brand is the organisation's name, logo and colour (set by render).
 	Brand verifiers.Brand
+	// L speaks the page's language (set by render): templates show
+	// message IDs with {{.L.T "portal.…"}}. Langs is the switcher.
+	L     *messages.Localizer
+	Langs []langChoice
 }
 
 // offer links to another method's set-up.
@@ -258,6 +263,8 @@ func (p *Portal) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 	}
 	d.Back = p.backURL(r)
 	d.Brand = p.brand.view
+	d.L = p.lang(r)
+	d.Langs = p.langChoices(r, d.L.Tag())
 	// Pages where the username is only what someone typed never name the
 	// person: that would say which names exist.
 	if d.Username != "" && d.DisplayName == "" && !typedName[name] {

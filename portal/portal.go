@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/stepgate/stepgate/messages"
 	"net"
 	"net/http"
 	"strings"
@@ -103,6 +104,10 @@ type Config struct {
 	// Branding is the organisation's name, logo and colour on every page
 	// (zero: Stepgate's own look).
 	Branding Branding
+	// Languages are the languages the pages speak, the one spoken when a
+	// browser asks for none of them, and the administrator's wording
+	// (zero: every language, English by default, Stepgate's words).
+	Languages messages.Config
 }
 
 // Portal serves the sign-in pages and decides about every request.
@@ -140,6 +145,8 @@ type Portal struct {
 	central *central
 	// brand is the checked Branding and its files.
 	brand *brand
+	// msgs is what the pages speak.
+	msgs *messages.Set
 }
 
 // verifiedCacheSize bounds the verified-cookie cache (about 300 bytes an
@@ -227,6 +234,9 @@ func New(cfg Config) (*Portal, error) {
 	p := &Portal{cfg: cfg, revoked: newRevocations(), verified: newVerifiedCache(verifiedCacheSize), verifiedPlain: newVerifiedCache(verifiedCacheSize), origin: http.NewCrossOriginProtection(), log: cfg.Logger}
 	p.feedSucceeded()
 	if p.brand, err = newBrand(cfg.Branding); err != nil {
+		return nil, err
+	}
+	if p.msgs, err = messages.New(cfg.Languages); err != nil {
 		return nil, err
 	}
 	if cfg.PortalURL != "" {

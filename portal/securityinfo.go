@@ -660,7 +660,7 @@ func (p *Portal) renameMethod(w http.ResponseWriter, r *http.Request, id *Identi
 	case isRefusal(err):
 		var refusal verifiers.Refusal
 		errors.As(err, &refusal)
-		p.showSecurityInfo(w, r, id, refusal.Explain(p.cfg.HelpContact, p.cfg.Now())+" Nothing was changed.", http.StatusBadRequest)
+		p.showSecurityInfo(w, r, id, refusal.Explain(p.lang(r), p.cfg.HelpContact, p.cfg.Now())+" Nothing was changed.", http.StatusBadRequest)
 		return
 	case err != nil:
 		p.storeError(w, r, err)

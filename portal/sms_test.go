@@ -3,6 +3,7 @@ package portal
 import (
 	"context"
 	"errors"
+	"github.com/stepgate/stepgate/messages"
 	"html"
 	"net/http"
 	"net/http/httptest"
@@ -365,7 +366,7 @@ func TestOutboxServesOnlyLoopback(t *testing.T) {
 	bob, _ := e.cfg.Users.Lookup("bob")
 	pd := pending{ID: "x", User: "bob", Stage: stageVerify, M: "sms", Aud: "app.example.com", Created: e.clock.Now().Unix()}
 	e.p.start(req, &pd, bob)
-	if pd.Err != sms.ErrOutboxOnly.(verifiers.Refusal).Explain("", time.Time{}) || inbox.count() != 1 {
+	if pd.Err != sms.ErrOutboxOnly.(verifiers.Refusal).Explain(messages.English(), "", time.Time{}) || inbox.count() != 1 {
 		t.Fatalf("remote client: err %q, %d texts", pd.Err, inbox.count())
 	}
 }

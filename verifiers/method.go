@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/stepgate/stepgate/messages"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -118,7 +119,7 @@ type Method interface {
 type Refusal interface {
 	error
 	// Explain is the message for the user; help names who to contact.
-	Explain(help string, now time.Time) string
+	Explain(l *messages.Localizer, help string, now time.Time) string
 	// Outcome is the audit outcome ("limited"); "" logs no audit entry.
 	Outcome() string
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/stepgate/stepgate/messages"
 	"net/http"
 	"slices"
 	"time"
@@ -213,7 +214,7 @@ type nameError struct{ err error }
 func (e *nameError) Error() string { return e.err.Error() }
 
 // Explain implements verifiers.Refusal.
-func (e *nameError) Explain(string, time.Time) string {
+func (e *nameError) Explain(*messages.Localizer, string, time.Time) string {
 	return "That name can't be used: " + e.err.Error() + "."
 }
 
@@ -226,7 +227,7 @@ type tooMany struct{}
 func (tooMany) Error() string { return "the user has the most passkeys allowed" }
 
 // Explain implements verifiers.Refusal.
-func (tooMany) Explain(string, time.Time) string {
+func (tooMany) Explain(*messages.Localizer, string, time.Time) string {
 	return fmt.Sprintf("You already have %d passkeys, the most allowed. Delete one you no longer use, then add this one.", MaxPasskeys)
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/stepgate/stepgate/messages"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -478,7 +479,7 @@ func TestAtMostTenPasskeys(t *testing.T) {
 	}
 	_, err := v.Enrol(context.Background(), verifiers.EnrolRequest{User: alice, Challenge: challenge("11")})
 	var refusal verifiers.Refusal
-	if !errors.As(err, &refusal) || !strings.Contains(refusal.Explain("", v.now()), "10 passkeys") {
+	if !errors.As(err, &refusal) || !strings.Contains(refusal.Explain(messages.English(), "", v.now()), "10 passkeys") {
 		t.Fatalf("an eleventh passkey: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package push
 import (
 	"encoding/json"
 	"errors"
+	"github.com/stepgate/stepgate/messages"
 	"io"
 	"net/http"
 	"strings"
@@ -43,7 +44,7 @@ func (v *Verifier) deviceError(w http.ResponseWriter, r *http.Request, err error
 	case errors.Is(err, ErrAlreadySetUp), errors.Is(err, errRegistrationOff):
 		status, msg = http.StatusForbidden, "This account already has a sign-in method set up, so this set-up code can't add a device. If you didn't set one up, contact "+v.Host.HelpContact()+"."
 	case errors.Is(err, store.ErrTooManyDevices):
-		status, msg = http.StatusConflict, tooManyDevices{}.Explain("", time.Time{})
+		status, msg = http.StatusConflict, tooManyDevices{}.Explain(messages.From(r.Context()), "", time.Time{})
 	case errors.Is(err, ErrUnknownDevice):
 		status, msg = http.StatusNotFound, "This device is no longer set up for sign-in. Set it up again from the sign-in page on your computer."
 	case errors.Is(err, ErrBadSignature):

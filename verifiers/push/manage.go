@@ -3,6 +3,7 @@ package push
 import (
 	"context"
 	"fmt"
+	"github.com/stepgate/stepgate/messages"
 	"time"
 
 	"github.com/stepgate/stepgate/store"
@@ -54,7 +55,7 @@ func (e *NameError) Error() string { return e.Err.Error() }
 func (e *NameError) Unwrap() error { return e.Err }
 
 // Explain implements verifiers.Refusal.
-func (e *NameError) Explain(string, time.Time) string {
+func (e *NameError) Explain(*messages.Localizer, string, time.Time) string {
 	return "That name can't be used: " + e.Err.Error() + "."
 }
 
@@ -70,7 +71,7 @@ func (tooManyDevices) Is(target error) bool {
 }
 
 // Explain implements verifiers.Refusal.
-func (tooManyDevices) Explain(string, time.Time) string {
+func (tooManyDevices) Explain(*messages.Localizer, string, time.Time) string {
 	return fmt.Sprintf("You already have %d devices set up for sign-in requests, the most allowed. Delete one you no longer use, then add this one.", store.MaxPushDevices)
 }
 

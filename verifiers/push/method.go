@@ -4,6 +4,7 @@ import (
 	"context"
 	"embed"
 	"errors"
+	"github.com/stepgate/stepgate/messages"
 	"io/fs"
 	"net/http"
 	"strings"
@@ -160,7 +161,7 @@ func (v *Verifier) OwnSetUp(ctx context.Context, user verifiers.User, ch verifie
 }
 
 // Explain implements verifiers.Refusal.
-func (e *LimitError) Explain(_ string, now time.Time) string {
+func (e *LimitError) Explain(l *messages.Localizer, _ string, now time.Time) string {
 	return "Too many sign-in requests have been sent. Try again in " + verifiers.HumanWait(e.Retry.Sub(now)) + "."
 }
 
@@ -168,7 +169,7 @@ func (e *LimitError) Explain(_ string, now time.Time) string {
 func (e *LimitError) Outcome() string { return "limited" }
 
 // Explain implements verifiers.Refusal.
-func (e *PausedError) Explain(_ string, now time.Time) string {
+func (e *PausedError) Explain(l *messages.Localizer, _ string, now time.Time) string {
 	return "Several sign-in requests in a row were denied or not answered, so requests to your phone are paused for " + verifiers.HumanWait(e.Until.Sub(now)) + "."
 }
 
@@ -176,7 +177,7 @@ func (e *PausedError) Explain(_ string, now time.Time) string {
 func (e *PausedError) Outcome() string { return "paused" }
 
 // Explain implements verifiers.Refusal.
-func (blockedError) Explain(help string, _ time.Time) string {
+func (blockedError) Explain(l *messages.Localizer, help string, _ time.Time) string {
 	return "Sign-in requests to your phone are turned off after you reported one as suspicious. To turn them back on, contact " + help + "."
 }
 
@@ -191,7 +192,7 @@ func (e tooManyPending) Error() string { return e.err.Error() }
 func (e tooManyPending) Unwrap() error { return e.err }
 
 // Explain implements verifiers.Refusal.
-func (tooManyPending) Explain(string, time.Time) string {
+func (tooManyPending) Explain(*messages.Localizer, string, time.Time) string {
 	return "You already have sign-in requests waiting on your phone. Answer or deny them in the Stepgate Authenticator, or wait two minutes."
 }
 

@@ -5,6 +5,7 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"github.com/stepgate/stepgate/messages"
 	"io/fs"
 	"net/http"
 	"time"
@@ -159,14 +160,14 @@ var ErrOutboxOnly error = outboxError{}
 type outboxError struct{}
 
 func (outboxError) Error() string { return "the development outbox only serves this machine" }
-func (outboxError) Explain(string, time.Time) string {
+func (outboxError) Explain(*messages.Localizer, string, time.Time) string {
 	return "Texts and calls are in development mode on this server and only work from the server itself."
 }
 func (outboxError) Outcome() string { return "refused-outbox" }
 func (outboxError) HTTPStatus() int { return http.StatusForbidden }
 
 // Explain implements verifiers.Refusal.
-func (e *LimitError) Explain(_ string, now time.Time) string {
+func (e *LimitError) Explain(l *messages.Localizer, _ string, now time.Time) string {
 	wait := verifiers.HumanWait(e.Retry.Sub(now))
 	call := e.Method == "voice"
 	switch {
@@ -184,7 +185,7 @@ func (e *LimitError) Explain(_ string, now time.Time) string {
 func (e *LimitError) Outcome() string { return "limited" }
 
 // Explain implements verifiers.Refusal: the transport's words.
-func (e *SendError) Explain(string, time.Time) string { return e.UserMessage }
+func (e *SendError) Explain(*messages.Localizer, string, time.Time) string { return e.UserMessage }
 
 // Outcome implements verifiers.Refusal.
 func (e *SendError) Outcome() string { return "send-failed" }
@@ -197,7 +198,7 @@ func (e *CountryError) Error() string        { return ErrCountry.Error() }
 func (e *CountryError) Is(target error) bool { return target == ErrCountry }
 
 // Explain implements verifiers.Refusal.
-func (e *CountryError) Explain(help string, _ time.Time) string {
+func (e *CountryError) Explain(l *messages.Localizer, help string, _ time.Time) string {
 	return fmt.Sprintf("Phone numbers in that country can't be used here. Use a number starting with %s, or contact %s.", e.Allowed, help)
 }
 
@@ -212,7 +213,7 @@ func (e *NumberError) Error() string { return e.Err.Error() }
 func (e *NumberError) Unwrap() error { return e.Err }
 
 // Explain implements verifiers.Refusal.
-func (e *NumberError) Explain(string, time.Time) string {
+func (e *NumberError) Explain(*messages.Localizer, string, time.Time) string {
 	return "That doesn't look like a phone number: " + phone.ErrInvalid.Error() + "."
 }
 

@@ -1,6 +1,7 @@
 package sms
 
 import (
+	"github.com/stepgate/stepgate/messages"
 	"testing"
 	"time"
 )
@@ -22,7 +23,7 @@ func TestLimitErrorSaysWhatHappened(t *testing.T) {
 		{LimitError{Limit: "global", Method: "voice", Window: time.Minute, Retry: now.Add(40 * time.Second)},
 			"Too many calls have been made. Try again in 40 seconds."},
 	} {
-		if got := tc.e.Explain("", now); got != tc.want {
+		if got := tc.e.Explain(messages.English(), "", now); got != tc.want {
 			t.Errorf("%+v:\n got %q\nwant %q", tc.e, got, tc.want)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"embed"
 	"errors"
+	"github.com/stepgate/stepgate/messages"
 	"io/fs"
 	"net/http"
 	"time"
@@ -118,7 +119,7 @@ func callEndedMessage(detail string) string {
 }
 
 // Explain implements verifiers.Refusal for ErrBlocked.
-func (blockedError) Explain(help string, _ time.Time) string {
+func (blockedError) Explain(l *messages.Localizer, help string, _ time.Time) string {
 	return "Phone calls are turned off for your account after a fraud report. To turn them back on, contact " + help + "."
 }
 
