@@ -107,6 +107,10 @@ func TestCaddyfileErrors(t *testing.T) {
 		"branding color two":   {"branding {\n\t\t\tcolor \"#000\" \"#fff\"\n\t\t}", "", "wrong argument count"},
 		"branding http logo":   {"branding {\n\t\t\tname X\n\t\t\tlogo http://cdn.example.com/l.png\n\t\t}", "", "a logo URL must be https://host/path"},
 		"branding logo only":   {"branding {\n\t\t\tlogo /etc/logo.png\n\t\t}", "", "branding: a logo needs a name too"},
+		"languages unknown":    {"languages {\n\t\t\toffer en sv\n\t\t}", "", `languages: "sv" is not a language Stepgate speaks (en, de, fr, es, pt-BR, it, nl, pl, ja, zh-Hans)`},
+		"languages no offer":   {"languages {\n\t\t\toffer\n\t\t}", "", "wrong argument count"},
+		"languages default":    {"languages {\n\t\t\toffer en de\n\t\t\tdefault fr\n\t\t}", "", "languages: default fr is not one of those offered (en de)"},
+		"languages option":     {"languages {\n\t\t\tlocale de\n\t\t}", "", `unknown languages option "locale"`},
 	} {
 		site := tc.site
 		if site == "" {

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/stepgate/stepgate/messages"
 	"io/fs"
 	"net/http"
 	"os"
@@ -87,6 +88,9 @@ type App struct {
 	// page and in the Stepgate Authenticator. Without it the pages show
 	// Stepgate's own.
 	Branding *BrandingConfig `json:"branding,omitempty"`
+	// Languages chooses the languages offered, the default one and the
+	// administrator's own wording.
+	Languages *LanguagesConfig `json:"languages,omitempty"`
 
 	// HelpContact tells users who to contact when they cannot sign in, e.g.
 	// "IT help desk, extension 4357".
@@ -272,6 +276,19 @@ type PasswordResetConfig struct {
 	Methods int `json:"methods,omitempty"`
 }
 
+// LanguagesConfig is the languages the pages speak.
+type LanguagesConfig struct {
+	// Offer are the languages offered (BCP 47 tags of the ones Stepgate
+	// speaks: en de fr es pt-BR it nl pl ja zh-Hans); none: all of them.
+	// One language alone shows no language switcher.
+	Offer []string `json:"offer,omitempty"`
+	// Default is spoken when a browser asks for none offered; default en.
+	Default string `json:"default,omitempty"`
+	// Overrides is a directory of <language>.toml files whose messages
+	// replace Stepgate's words (any message ID of the catalogues).
+	Overrides string `json:"overrides,omitempty"`
+}
+
 // BrandingConfig is the organisation's look on the sign-in pages and in
 // the Stepgate Authenticator.
 type BrandingConfig struct {
@@ -405,6 +422,14 @@ func (a *App) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("branding: logo %q is empty after replacing placeholders: is the environment variable set?", b.Logo)
 		}
 		cfg.Branding = portal.Branding{Name: b.Name, Logo: logo, Color: b.Color}
+	}
+	if l := a.Languages; l != nil {
+		dir := repl.ReplaceKnown(l.Overrides, "")
+		if dir == "" && l.Overrides != "" {
+			a.store.Close()
+			return fmt.Errorf("languages: overrides %q is empty after replacing placeholders: is the environment variable set?", l.Overrides)
+		}
+		cfg.Languages = messages.Config{Offer: l.Offer, Fallback: l.Default, Overrides: dir}
 	}
 	cfg.Lockout = a.lockout()
 	if err = a.phonePortalConfig(repl, &cfg); err != nil {

@@ -127,6 +127,9 @@ func TestProvisionErrors(t *testing.T) {
 		"branding logo env unset":     {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, Branding: &BrandingConfig{Name: "X", Logo: "{env.STEPGATE_TEST_UNSET}"}}, `branding: logo "{env.STEPGATE_TEST_UNSET}" is empty after replacing placeholders`},
 		"branding color (JSON)":       {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, Branding: &BrandingConfig{Color: "#ccc"}}, `branding: color "#ccc" has a contrast of only 1.6`},
 		"branding color not hex":      {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, Branding: &BrandingConfig{Color: "rgb(0,0,0)"}}, `branding: color "rgb(0,0,0)": want #rgb or #rrggbb`},
+		"languages unknown (JSON)":    {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, Languages: &LanguagesConfig{Offer: []string{"klingon"}}}, `languages: language "klingon" is not one Stepgate speaks`},
+		"languages overrides missing": {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, Languages: &LanguagesConfig{Overrides: filepath.Join(dir, "nope")}}, "languages: message overrides: " + filepath.Join(dir, "nope") + " has no <language>.toml files"},
+		"languages overrides env":     {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, Languages: &LanguagesConfig{Overrides: "{env.STEPGATE_TEST_UNSET}"}}, `languages: overrides "{env.STEPGATE_TEST_UNSET}" is empty after replacing placeholders`},
 		"password_reset methods -1":   {App{UsersFile: users, Secret: good, Store: &StoreConfig{Path: db}, PasswordReset: &PasswordResetConfig{Methods: -1}}, "password_reset: methods must be 1 or 2, not -1"},
 	} {
 		err := provision(t, &tc.app)

@@ -2,6 +2,8 @@ package caddymodule
 
 import (
 	"errors"
+	"github.com/stepgate/stepgate/messages"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -50,6 +52,11 @@ func init() {
 //			name  <organisation name>
 //			logo  <file path or https:// URL>  # PNG, JPEG, WebP or SVG; needs name
 //			color "<#rgb or #rrggbb>"          # quoted: # starts a comment
+//		}
+//		languages {
+//			offer     <tag...>             # default: all (en de fr es pt-BR it nl pl ja zh-Hans)
+//			default   <tag>                # when the browser asks for none offered; default en
+//			overrides <directory>          # <tag>.toml files with your own wording
 //		}
 //		help_contact <text>
 //		password_cpu <percent>%
@@ -228,6 +235,12 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, err
 			}
 			app.Branding = b
+		case "languages":
+			l, err := parseLanguages(d)
+			if err != nil {
+				return nil, err
+			}
+			app.Languages = l
 		case "help_contact":
 			if err := oneArg(d, &app.HelpContact); err != nil {
 				return nil, err
@@ -452,6 +465,51 @@ func parseBranding(d *caddyfile.Dispenser) (*BrandingConfig, error) {
 		return nil, d.Err("branding: a logo needs a name too: the header shows the name beside the logo, and titles and screen readers use it")
 	}
 	return b, nil
+}
+
+// parseLanguages reads the languages block, refusing a language Stepgate
+// does not speak already when the Caddyfile is adapted.
+func parseLanguages(d *caddyfile.Dispenser) (*LanguagesConfig, error) {
+	l := new(LanguagesConfig)
+	tag := func(t string) (string, error) {
+		c, ok := messages.Canonical(t)
+		if !ok {
+			return "", d.Errf("languages: %q is not a language Stepgate speaks (%s)", t, messages.TagList())
+		}
+		return c, nil
+	}
+	err := subBlock(d, map[string]func() error{
+		"offer": func() error {
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			for _, a := range args {
+				c, err := tag(a)
+				if err != nil {
+					return err
+				}
+				l.Offer = append(l.Offer, c)
+			}
+			return nil
+		},
+		"default": func() error {
+			if err := oneArg(d, &l.Default); err != nil {
+				return err
+			}
+			c, err := tag(l.Default)
+			l.Default = c
+			return err
+		},
+		"overrides": func() error { return oneArg(d, &l.Overrides) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	if l.Default != "" && len(l.Offer) > 0 && !slices.Contains(l.Offer, l.Default) {
+		return nil, d.Errf("languages: default %s is not one of those offered (%s)", l.Default, strings.Join(l.Offer, " "))
+	}
+	return l, nil
 }
 
 // phoneBlock is what `sms …` and `voice …` read.

@@ -44,6 +44,10 @@ var Languages = []struct{ Tag, Name string }{
 	{"zh-Hans", "简体中文"},
 }
 
+// Canonical reports whether tag is one of Languages (in any case:
+// "PT-br"), and its spelling there ("pt-BR").
+func Canonical(tag string) (string, bool) { return known(tag) }
+
 // known reports whether tag is one of Languages, and its canonical form.
 func known(tag string) (string, bool) {
 	for _, l := range Languages {
@@ -192,7 +196,7 @@ func New(cfg Config) (*Set, error) {
 	for _, t := range cfg.Offer {
 		c, ok := known(t)
 		if !ok {
-			return nil, fmt.Errorf("language %q is not one Stepgate speaks (%s)", t, tagList())
+			return nil, fmt.Errorf("language %q is not one Stepgate speaks (%s)", t, TagList())
 		}
 		offer[c] = true
 	}
@@ -249,7 +253,7 @@ func (s *Set) override(b *i18n.Bundle, dir string) error {
 	for _, f := range files {
 		lang, ok := known(strings.TrimSuffix(f, ".toml"))
 		if !ok {
-			return fmt.Errorf("message overrides: %s: %q is not a language Stepgate speaks (%s)", path.Join(dir, f), strings.TrimSuffix(f, ".toml"), tagList())
+			return fmt.Errorf("message overrides: %s: %q is not a language Stepgate speaks (%s)", path.Join(dir, f), strings.TrimSuffix(f, ".toml"), TagList())
 		}
 		data, err := os.ReadFile(path.Join(dir, f))
 		if err != nil {
@@ -284,7 +288,8 @@ func checkTemplate(m *i18n.Message) error {
 	return nil
 }
 
-func tagList() string {
+// TagList is the tags of Languages, for error messages.
+func TagList() string {
 	var t []string
 	for _, l := range Languages {
 		t = append(t, l.Tag)

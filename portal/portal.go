@@ -237,7 +237,7 @@ func New(cfg Config) (*Portal, error) {
 		return nil, err
 	}
 	if p.msgs, err = messages.New(cfg.Languages); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("languages: %w", err)
 	}
 	if cfg.PortalURL != "" {
 		c, err := newCentral(cfg.PortalURL, cfg.CookieDomain)

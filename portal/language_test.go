@@ -1,0 +1,126 @@
+package portal
+
+import (
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stepgate/stepgate/messages"
+)
+
+// getWith fetches path with the given request headers.
+func (b *browser) getWith(path string, hdr map[string]string) resp {
+	b.t.Helper()
+	req, _ := http.NewRequest("GET", b.base+path, nil)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	return b.do(req)
+}
+
+func TestPagesSpeakTheBrowsersLanguage(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	if r := b.get(Prefix); !strings.Contains(r.body, `<html lang="en">`) {
+		t.Errorf("no Accept-Language: want English, got %.200s", r.body)
+	}
+	for accept, want := range map[string]string{"de-DE,de;q=0.9": "de", "zh-CN": "zh-Hans", "pt": "pt-BR", "sv": "en"} {
+		r := b.getWith(Prefix, map[string]string{"Accept-Language": accept})
+		if !strings.Contains(r.body, `<html lang="`+want+`">`) {
+			t.Errorf("Accept-Language %s: want lang %s, got %.120s", accept, want, r.body)
+		}
+		if !strings.Contains(r.body, `<span lang="`+want+`" aria-current="true">`+messages.NameOf(want)+`</span>`) {
+			t.Errorf("Accept-Language %s: the switcher does not mark %s as current", accept, want)
+		}
+	}
+	// Every language is offered, each named in itself and linked.
+	r := b.get(Prefix + "?rd=%2Fapp")
+	for _, l := range messages.Languages[1:] {
+		link := `<a href="` + LanguagePath + "?to=" + url.QueryEscape(l.Tag) + "&amp;rd=" + url.QueryEscape(Prefix+"?rd=%2Fapp")
+		if !strings.Contains(r.body, link) || !strings.Contains(r.body, `lang="`+l.Tag+`" hreflang="`+l.Tag+`">`+l.Name+`</a>`) {
+			t.Errorf("no switcher link to %s (want %s) in %s", l.Tag, link, r.body)
+		}
+	}
+}
+
+func TestLanguageSwitcher(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	r := b.get(LanguagePath + "?to=ja&rd=" + url.QueryEscape(Prefix+"?rd=/app"))
+	if r.status != http.StatusSeeOther || r.header.Get("Location") != Prefix+"?rd=/app" {
+		t.Fatalf("switch: %d to %q, want 303 back to the sign-in page", r.status, r.header.Get("Location"))
+	}
+	c := b.cookie(langCookie)
+	if c == nil || c.Value != "ja" {
+		t.Fatalf("the choice is not kept: %+v", c)
+	}
+	if set := r.header.Get("Set-Cookie"); !strings.Contains(set, "Max-Age=31536000") || !strings.Contains(set, "HttpOnly") || !strings.Contains(set, "SameSite=Lax") {
+		t.Errorf("language cookie %s", set)
+	}
+	// The choice beats the browser's own languages.
+	if r := b.getWith(Prefix, map[string]string{"Accept-Language": "fr"}); !strings.Contains(r.body, `<html lang="ja">`) {
+		t.Errorf("after choosing Japanese: %.120s", r.body)
+	}
+
+	// The way back goes to this portal's pages only.
+	for _, rd := range []string{"https://evil.example/", "//evil.example/x", "/\\evil.example", Prefix + "../../etc", "/app", Prefix + "x\r\nSet-Cookie: a=b", LanguagePath + "?to=de", ""} {
+		r := b.get(LanguagePath + "?to=de&rd=" + url.QueryEscape(rd))
+		if r.status != http.StatusSeeOther || r.header.Get("Location") != Prefix {
+			t.Errorf("rd %q: %d to %q, want the sign-in page", rd, r.status, r.header.Get("Location"))
+		}
+	}
+	// A language not offered changes nothing.
+	for _, to := range []string{"xx", "", "de<script>", strings.Repeat("d", 5000)} {
+		r := b.get(LanguagePath + "?to=" + url.QueryEscape(to))
+		if r.status != http.StatusBadRequest || !strings.Contains(r.body, "That language isn&#39;t offered") {
+			t.Errorf("to=%.20q: %d %.200s", to, r.status, r.body)
+		}
+		if c := b.cookie(langCookie); c == nil || c.Value != "de" {
+			t.Errorf("to=%.20q changed the choice to %+v", to, c)
+		}
+	}
+	// A forged cookie is ignored.
+	if r := e.rawGet(Prefix, langCookie+"=<x>", map[string]string{"Accept-Language": "it"}); !strings.Contains(r.body, `<html lang="it">`) {
+		t.Errorf("a cookie naming no language: %.120s", r.body)
+	}
+	// The switch is a link: nothing but GET.
+	if r := b.postRaw(LanguagePath+"?to=ja", url.Values{}, nil); r.status != http.StatusForbidden && r.status != http.StatusMethodNotAllowed {
+		t.Errorf("POST: %d", r.status)
+	}
+	if c := b.cookie(langCookie); c == nil || c.Value != "de" {
+		t.Errorf("a POST changed the choice to %+v", c)
+	}
+}
+
+func TestLanguagesOfferedAndOverridden(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "en.toml"), []byte("[portal.layout]\nlanguage = \"Sprache / Language\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(c *Config) {
+		c.Languages = messages.Config{Offer: []string{"en", "de"}, Fallback: "de", Overrides: dir}
+	})
+	b := e.browser()
+	r := b.getWith(Prefix, map[string]string{"Accept-Language": "fr"})
+	if !strings.Contains(r.body, `<html lang="de">`) {
+		t.Errorf("a French browser where en and de are offered, de the default: %.120s", r.body)
+	}
+	r = b.getWith(Prefix, map[string]string{"Accept-Language": "en"})
+	if !strings.Contains(r.body, "<summary>Sprache / Language: English</summary>") {
+		t.Errorf("the administrator's wording is not shown: %s", r.body)
+	}
+	if strings.Contains(r.body, "Français") || !strings.Contains(r.body, ">Deutsch</a>") {
+		t.Errorf("the switcher should offer en and de only")
+	}
+	if r := b.get(LanguagePath + "?to=fr"); r.status != http.StatusBadRequest {
+		t.Errorf("choosing a language not offered: %d", r.status)
+	}
+
+	one := newEnv(t, func(c *Config) { c.Languages = messages.Config{Offer: []string{"en"}} })
+	if r := one.browser().get(Prefix); strings.Contains(r.body, `class="languages"`) {
+		t.Errorf("one language offered: no switcher wanted")
+	}
+}
