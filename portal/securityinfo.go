@@ -3,7 +3,6 @@ package portal
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/gorilla/securecookie"
 	"go.uber.org/zap"
 
+	"github.com/stepgate/stepgate/messages"
 	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers"
 )
@@ -36,8 +36,9 @@ func (p *Portal) securityInfo(w http.ResponseWriter, r *http.Request, rest strin
 	id := p.Authenticate(r)
 	if id == nil {
 		if r.Method == http.MethodPost {
-			p.render(w, r, http.StatusUnauthorized, "message", pageData{Title: "Signed out", Heading: "You're signed out",
-				Info: "Sign in again to change your security info. Nothing was changed.", Continue: Prefix + "?rd=" + url.QueryEscape(SecurityInfoPath)})
+			l := p.lang(r)
+			p.render(w, r, http.StatusUnauthorized, "message", pageData{Title: l.T("portal.security.signed_out.title"), Heading: l.T("portal.security.signed_out.heading"),
+				Info: l.T("portal.security.signed_out.info"), Continue: Prefix + "?rd=" + url.QueryEscape(SecurityInfoPath)})
 			return
 		}
 		http.Redirect(w, r, Prefix+"?rd="+url.QueryEscape(r.URL.RequestURI()), http.StatusFound)
@@ -79,7 +80,7 @@ func (p *Portal) securityInfo(w http.ResponseWriter, r *http.Request, rest strin
 		return
 	}
 	if !p.fresh(id) {
-		p.showSecurityInfo(w, r, id, "For your security, verify it's you before changing your security info. Nothing was changed.", http.StatusForbidden)
+		p.showSecurityInfo(w, r, id, p.lang(r).T("portal.security.error.verify_first"), http.StatusForbidden)
 		return
 	}
 	switch rest {
@@ -110,23 +111,24 @@ func (p *Portal) fresh(id *Identity) bool {
 	return v != 0 && v <= now+60 && now-v < int64(p.cfg.Reauth/time.Second)
 }
 
-// confirmations are the page's confirmations after a change, by the key
-// the change redirects with: the page never shows text from the URL.
+// confirmations are the message IDs of the page's confirmations after a
+// change, by the key the change redirects with: the page never shows text
+// from the URL.
 var confirmations = map[string]string{
-	"pass":              "You're signed in with a Temporary Access Pass. Add the sign-in methods you'll use from now on: you'll need one the next time you sign in.",
-	"set-up-first":      "Add a sign-in method before you go on: you signed in with a Temporary Access Pass, and you'll need a method the next time you sign in.",
-	"password-changed":  "Your password was changed. You're signed out everywhere else.",
-	"added":             "Your sign-in method was added.",
-	"added-default":     "Your sign-in method was added. Sign-in starts with it, as your strongest method; to start with another, change your default sign-in method.",
-	"replaced":          "Your sign-in method was replaced. The old one no longer works.",
-	"removed":           "The sign-in method was deleted.",
-	"renamed":           "The device was renamed.",
-	"default":           "Your default sign-in method was changed.",
-	"signed-out":        "You were signed out everywhere else.",
-	"signed-out-forgot": "You were signed out everywhere else, and every remembered browser will ask for the second step again.",
-	"device-forgotten":  "That browser was forgotten: it will ask for the second step again.",
-	"verified":          "Thanks, you're verified. You can change your security info for the next few minutes.",
-	"phone-saved":       "Your phone number was saved.",
+	"pass":              "portal.security.done.pass",
+	"set-up-first":      "portal.security.done.set_up_first",
+	"password-changed":  "portal.security.done.password_changed",
+	"added":             "portal.security.done.added",
+	"added-default":     "portal.security.done.added_default",
+	"replaced":          "portal.security.done.replaced",
+	"removed":           "portal.security.done.removed",
+	"renamed":           "portal.security.done.renamed",
+	"default":           "portal.security.done.default",
+	"signed-out":        "portal.security.done.signed_out",
+	"signed-out-forgot": "portal.security.done.signed_out_forgot",
+	"device-forgotten":  "portal.security.done.device_forgotten",
+	"verified":          "portal.security.done.verified",
+	"phone-saved":       "portal.security.done.phone_saved",
 }
 
 // credentialRow is one credential as the page lists it.
@@ -171,13 +173,15 @@ type securityInfoPage struct {
 	Remembering bool
 }
 
-// showSecurityInfo renders the page with an optional error.
+// showSecurityInfo renders the page with an optional error, errMsg, in
+// the user's language.
 func (p *Portal) showSecurityInfo(w http.ResponseWriter, r *http.Request, id *Identity, errMsg string, status int) {
 	ctx := r.Context()
 	user := id.User
-	d := securityInfoPage{Fresh: p.fresh(id), Done: confirmations[r.URL.Query().Get("done")], ReauthFor: reauthWords(p.cfg.Reauth), PasswordElsewhere: p.passwordKept()}
-	if errMsg != "" {
-		d.Done = ""
+	l := p.lang(r)
+	d := securityInfoPage{Fresh: p.fresh(id), ReauthFor: reauthWordsIn(l, p.cfg.Reauth), PasswordElsewhere: p.passwordKept()}
+	if done := confirmations[r.URL.Query().Get("done")]; done != "" && errMsg == "" {
+		d.Done = l.T(done)
 	}
 	have, err := p.userMethods(ctx, user)
 	if err != nil {
@@ -210,10 +214,10 @@ func (p *Portal) showSecurityInfo(w http.ResponseWriter, r *http.Request, id *Id
 		m := h.m
 		_, renamer := m.Method.(verifiers.Renamer)
 		for _, c := range h.creds {
-			row := credentialRow{Method: m.desc.Name, Title: m.desc.Title, ID: c.ID, Name: c.Name,
+			row := credentialRow{Method: m.desc.Name, Title: l.T(m.desc.Title), ID: c.ID, Name: c.Name,
 				Added: when(c.Added), LastUsed: when(c.LastUsed), Renamable: c.Renamable && renamer, Removable: leavesUsable(hs, c.ID)}
 			if m.enrol != nil && !m.desc.Many && m.desc.Change != "" {
-				row.Change, row.ChangeURL = m.desc.Change, SecurityInfoPath+"/add/"+m.desc.Slug
+				row.Change, row.ChangeURL = l.T(m.desc.Change), SecurityInfoPath+"/add/"+m.desc.Slug
 			}
 			if !row.Removable {
 				d.LastOnly = true
@@ -228,9 +232,11 @@ func (p *Portal) showSecurityInfo(w http.ResponseWriter, r *http.Request, id *Id
 			return
 		}
 		if !has || m.desc.Many {
-			label := m.desc.Add
-			if label == "" {
-				label = "Add " + m.desc.Title
+			var label string
+			if m.desc.Add != "" {
+				label = l.T(m.desc.Add)
+			} else {
+				label = l.T("portal.security.add.fallback", "Method", l.T(m.desc.Title))
 			}
 			d.Adds = append(d.Adds, offer{ID: m.desc.Name, URL: SecurityInfoPath + "/add/" + m.desc.Slug, Label: label})
 		}
@@ -249,36 +255,50 @@ func (p *Portal) showSecurityInfo(w http.ResponseWriter, r *http.Request, id *Id
 		return
 	}
 	for _, e := range events {
-		d.Events = append(d.Events, eventRow{At: e.At.UTC().Format("2 Jan 2006 15:04 UTC"), Method: p.methodTitle(e.Method),
-			ClientIP: e.ClientIP, Site: e.Site, Outcome: outcomeWords(e.Outcome), Detail: e.Detail, Good: !suspicious[e.Outcome]})
+		// The time is in Go's layout: numbers, English month
+		// abbreviations and "UTC", the same in every language for now.
+		d.Events = append(d.Events, eventRow{At: e.At.UTC().Format("2 Jan 2006 15:04 UTC"), Method: p.methodTitle(l, e.Method),
+			ClientIP: e.ClientIP, Site: e.Site, Outcome: outcomeWords(l, e.Outcome), Detail: e.Detail, Good: !suspicious[e.Outcome]})
 	}
-	p.render(w, r, status, "securityinfo", pageData{Title: "Security info", Heading: "Security info", Username: user.Name,
+	p.render(w, r, status, "securityinfo", pageData{Title: l.T("portal.security.page.title"), Heading: l.T("portal.security.page.heading"), Username: user.Name,
 		Error: errMsg, Step: d, Wide: true})
 }
 
-// reauthWords says how long a second step allows changes, in whole
-// minutes or, under a minute, seconds ("10 minutes", "1 minute", "30
-// seconds"), rounded down so the page never promises more than fresh
-// allows.
-func reauthWords(d time.Duration) string { return roundedDown(d, minute, second) }
+// reauthWords is reauthWordsIn in English.
+func reauthWords(d time.Duration) string { return reauthWordsIn(messages.English(), d) }
 
-// timeUnit is a unit durations are said in.
+// reauthWordsIn says in l's language how long a second step allows
+// changes, in whole minutes or, under a minute, seconds ("10 minutes",
+// "1 minute", "30 seconds"), rounded down so the page never promises more
+// than fresh allows.
+func reauthWordsIn(l *messages.Localizer, d time.Duration) string {
+	return roundedDownIn(l, d, minute, second)
+}
+
+// timeUnit is a unit durations are said in: its length and the plural
+// message that says a number of it ("{{.Count}} minutes").
 type timeUnit struct {
-	d    time.Duration
-	name string
+	d  time.Duration
+	id string
 }
 
 var (
-	day    = timeUnit{24 * time.Hour, "day"}
-	hour   = timeUnit{time.Hour, "hour"}
-	minute = timeUnit{time.Minute, "minute"}
-	second = timeUnit{time.Second, "second"}
+	day    = timeUnit{24 * time.Hour, "portal.security.duration.day"}
+	hour   = timeUnit{time.Hour, "portal.security.duration.hour"}
+	minute = timeUnit{time.Minute, "portal.security.duration.minute"}
+	second = timeUnit{time.Second, "portal.security.duration.second"}
 )
 
-// roundedDown says d in the first of units (largest first) it holds one
-// of, rounded down ("10 minutes", "1 day"); in the last unit when it
-// holds none.
+// roundedDown is roundedDownIn in English, for callers that do not yet
+// say durations in the user's language.
 func roundedDown(d time.Duration, units ...timeUnit) string {
+	return roundedDownIn(messages.English(), d, units...)
+}
+
+// roundedDownIn says d in l's language in the first of units (largest
+// first) it holds one of, rounded down ("10 minutes", "1 day"); in the
+// last unit when it holds none.
+func roundedDownIn(l *messages.Localizer, d time.Duration, units ...timeUnit) string {
 	u := units[len(units)-1]
 	for _, c := range units {
 		if d >= c.d {
@@ -286,14 +306,12 @@ func roundedDown(d time.Duration, units ...timeUnit) string {
 			break
 		}
 	}
-	n, name := int64(d/u.d), u.name
-	if n != 1 {
-		name += "s"
-	}
-	return fmt.Sprintf("%d %s", n, name)
+	return l.T(u.id, "Count", int64(d/u.d))
 }
 
-// when formats a time for the page ("" when unknown).
+// when formats a time for the page ("" when unknown): day, English month
+// abbreviation and year, in Go's layout, the same in every language for
+// now.
 func when(t time.Time) string {
 	if t.IsZero() {
 		return ""
@@ -301,18 +319,18 @@ func when(t time.Time) string {
 	return t.UTC().Format("2 Jan 2006")
 }
 
-// methodTitle is what users call a method, by its name.
-func (p *Portal) methodTitle(name string) string {
+// methodTitle is what users call a method, by its name, in l's language.
+func (p *Portal) methodTitle(l *messages.Localizer, name string) string {
 	if m := p.reg.get(name); m != nil {
-		return m.desc.Title
+		return l.T(m.desc.Title)
 	}
 	switch name {
 	case "password":
-		return "Password"
+		return l.T("portal.security.method.password")
 	case byPass, bySetUpPass:
-		return "Temporary Access Pass"
+		return l.T("portal.security.method.access_pass")
 	case byDevice:
-		return "Remembered device"
+		return l.T("portal.security.method.remembered_device")
 	case "":
 		return ""
 	}
@@ -322,65 +340,45 @@ func (p *Portal) methodTitle(name string) string {
 // suspicious outcomes are highlighted in Recent activity.
 var suspicious = map[string]bool{"password-reset-replayed": true, "failure": true, "replayed": true, "denied": true, "lockout": true, "fraud-reported": true}
 
-// outcomeWords says what a sign-in event's outcome means.
-func outcomeWords(outcome string) string {
-	switch outcome {
-	case "success":
-		return "Signed in"
-	case "password-ok":
-		return "Password correct, second step not finished"
-	case "failure":
-		return "Failed: wrong password, code or pass"
-	case "replayed":
-		return "Failed: a code used before"
-	case "locked":
-		return "Refused: account temporarily locked"
-	case "denied":
-		return "Denied on the phone"
-	case "fraud-reported":
-		return "Reported as suspicious; requests to this method stopped"
-	case "disabled":
-		return "Refused: account disabled"
-	case "reauth":
-		return "Verified again for Security info"
-	case "lockout":
-		return "Account locked after failed attempts"
-	case "method-added":
-		return "Sign-in method added"
-	case "method-removed":
-		return "Sign-in method deleted"
-	case "method-renamed":
-		return "Device renamed"
-	case "default-method-changed":
-		return "Default sign-in method changed"
-	case "signed-out-others":
-		return "Signed out everywhere else"
-	case "device-remembered":
-		return "Browser remembered: it won't ask for the second step"
-	case "device-forgotten":
-		return "Remembered browser forgotten"
-	case "password-set":
-		return "Password changed; signed out everywhere else"
-	case "methods-reset":
-		return "All sign-in methods removed by an administrator"
-	case "access-pass-issued":
-		return "Temporary Access Pass issued by an administrator"
-	case "user-signed-out":
-		return "Signed out everywhere by an administrator"
-	case "user-disabled":
-		return "Account disabled by an administrator"
-	case "user-enabled":
-		return "Account enabled by an administrator"
-	case "password-reset-started":
-		return "Password reset started"
-	case "password-reset-success":
-		return "Password reset after verifying it's you; signed out everywhere"
-	case "password-reset-refused":
-		return "Password reset refused: not enough sign-in methods, or account disabled"
-	case "password-reset-replayed":
-		return "Password reset refused: the reset was already used"
-	case "no-method", "no-usable-method":
-		return "Refused: no usable sign-in method"
+// outcomes are the messages that say what a sign-in event's outcome
+// means, by the outcome.
+var outcomes = map[string]string{
+	"success":                 "portal.security.outcome.success",
+	"password-ok":             "portal.security.outcome.password_ok",
+	"failure":                 "portal.security.outcome.failure",
+	"replayed":                "portal.security.outcome.replayed",
+	"locked":                  "portal.security.outcome.locked",
+	"denied":                  "portal.security.outcome.denied",
+	"fraud-reported":          "portal.security.outcome.fraud_reported",
+	"disabled":                "portal.security.outcome.disabled",
+	"reauth":                  "portal.security.outcome.reauth",
+	"lockout":                 "portal.security.outcome.lockout",
+	"method-added":            "portal.security.outcome.method_added",
+	"method-removed":          "portal.security.outcome.method_removed",
+	"method-renamed":          "portal.security.outcome.method_renamed",
+	"default-method-changed":  "portal.security.outcome.default_method_changed",
+	"signed-out-others":       "portal.security.outcome.signed_out_others",
+	"device-remembered":       "portal.security.outcome.device_remembered",
+	"device-forgotten":        "portal.security.outcome.device_forgotten",
+	"password-set":            "portal.security.outcome.password_set",
+	"methods-reset":           "portal.security.outcome.methods_reset",
+	"access-pass-issued":      "portal.security.outcome.access_pass_issued",
+	"user-signed-out":         "portal.security.outcome.user_signed_out",
+	"user-disabled":           "portal.security.outcome.user_disabled",
+	"user-enabled":            "portal.security.outcome.user_enabled",
+	"password-reset-started":  "portal.security.outcome.password_reset_started",
+	"password-reset-success":  "portal.security.outcome.password_reset_success",
+	"password-reset-refused":  "portal.security.outcome.password_reset_refused",
+	"password-reset-replayed": "portal.security.outcome.password_reset_replayed",
+	"no-method":               "portal.security.outcome.no_method",
+	"no-usable-method":        "portal.security.outcome.no_method",
+}
+
+// outcomeWords says in l's language what a sign-in event's outcome means;
+// an outcome it does not know, as its name in words.
+func outcomeWords(l *messages.Localizer, outcome string) string {
+	if id, ok := outcomes[outcome]; ok {
+		return l.T(id)
 	}
 	return strings.ReplaceAll(outcome, "-", " ")
 }
@@ -397,7 +395,7 @@ func (p *Portal) startReauth(w http.ResponseWriter, r *http.Request, id *Identit
 		return
 	}
 	if len(have) == 0 {
-		p.showSecurityInfo(w, r, id, "None of your sign-in methods can be used right now, so you can't verify it's you. Contact "+p.cfg.HelpContact+".", http.StatusForbidden)
+		p.showSecurityInfo(w, r, id, p.lang(r).T("portal.security.error.no_usable_method", "Help", p.cfg.HelpContact), http.StatusForbidden)
 		return
 	}
 	// After verifying, the user goes back to the page, or to the set-up
@@ -497,7 +495,7 @@ func (p *Portal) setDefault(w http.ResponseWriter, r *http.Request, id *Identity
 		found = found || c.Method == want
 	}
 	if !found {
-		p.showSecurityInfo(w, r, id, "That sign-in method isn't set up for your account, so it can't be the default. Nothing was changed.", http.StatusBadRequest)
+		p.showSecurityInfo(w, r, id, p.lang(r).T("portal.security.error.not_default"), http.StatusBadRequest)
 		return
 	}
 	if err := p.cfg.Store.SetDefaultMethod(ctx, id.User.Name, want); err != nil {
@@ -521,14 +519,16 @@ func (p *Portal) managed(r *http.Request) (*method, verifiers.Manager) {
 	return m, mg
 }
 
-const msgNoSuchMethod = "That sign-in method or device isn't one of yours (it may have been deleted already). Nothing was changed."
+// msgNoSuchMethod refuses a change of a method or device the user does
+// not have.
+const msgNoSuchMethod = "portal.security.error.no_such_method"
 
 // removeMethod deletes one of the user's credentials, never the last one.
 func (p *Portal) removeMethod(w http.ResponseWriter, r *http.Request, id *Identity) {
 	ctx := r.Context()
 	m, mg := p.managed(r)
 	if m == nil {
-		p.showSecurityInfo(w, r, id, msgNoSuchMethod, http.StatusBadRequest)
+		p.showSecurityInfo(w, r, id, p.lang(r).T(msgNoSuchMethod), http.StatusBadRequest)
 		return
 	}
 	credID := r.PostFormValue("id")
@@ -546,15 +546,15 @@ func (p *Portal) removeMethod(w http.ResponseWriter, r *http.Request, id *Identi
 		return
 	}
 	if !leavesUsable(hs, credID) {
-		p.showSecurityInfo(w, r, id, msgLastMethod, http.StatusConflict)
+		p.showSecurityInfo(w, r, id, p.lang(r).T(msgLastMethod), http.StatusConflict)
 		return
 	}
 	switch err := mg.Remove(ctx, id.User, credID, true); {
 	case errors.Is(err, store.ErrLastMethod):
-		p.showSecurityInfo(w, r, id, msgLastMethod, http.StatusConflict)
+		p.showSecurityInfo(w, r, id, p.lang(r).T(msgLastMethod), http.StatusConflict)
 		return
 	case errors.Is(err, store.ErrNotFound):
-		p.showSecurityInfo(w, r, id, msgNoSuchMethod, http.StatusNotFound)
+		p.showSecurityInfo(w, r, id, p.lang(r).T(msgNoSuchMethod), http.StatusNotFound)
 		return
 	case err != nil:
 		p.storeError(w, r, err)
@@ -639,7 +639,8 @@ func leavesUsable(hs []holding, id string) bool {
 	return false
 }
 
-const msgLastMethod = "You can't delete your only sign-in method: every sign-in needs a second step. Add another method first, then delete this one."
+// msgLastMethod refuses to delete the user's last usable method.
+const msgLastMethod = "portal.security.error.last_method"
 
 // renameMethod renames one of the user's credentials.
 func (p *Portal) renameMethod(w http.ResponseWriter, r *http.Request, id *Identity) {
@@ -649,18 +650,19 @@ func (p *Portal) renameMethod(w http.ResponseWriter, r *http.Request, id *Identi
 		rn, _ = m.Method.(verifiers.Renamer)
 	}
 	if rn == nil {
-		p.showSecurityInfo(w, r, id, msgNoSuchMethod, http.StatusBadRequest)
+		p.showSecurityInfo(w, r, id, p.lang(r).T(msgNoSuchMethod), http.StatusBadRequest)
 		return
 	}
 	name := r.PostFormValue("name")
 	switch err := rn.Rename(r.Context(), id.User, r.PostFormValue("id"), name); {
 	case errors.Is(err, store.ErrNotFound):
-		p.showSecurityInfo(w, r, id, msgNoSuchMethod, http.StatusNotFound)
+		p.showSecurityInfo(w, r, id, p.lang(r).T(msgNoSuchMethod), http.StatusNotFound)
 		return
 	case isRefusal(err):
 		var refusal verifiers.Refusal
 		errors.As(err, &refusal)
-		p.showSecurityInfo(w, r, id, refusal.Explain(p.lang(r), p.cfg.HelpContact, p.cfg.Now())+" Nothing was changed.", http.StatusBadRequest)
+		l := p.lang(r)
+		p.showSecurityInfo(w, r, id, l.T("portal.security.error.refused", "Reason", refusal.Explain(l, p.cfg.HelpContact, p.cfg.Now())), http.StatusBadRequest)
 		return
 	case err != nil:
 		p.storeError(w, r, err)
@@ -768,8 +770,9 @@ func (p *Portal) addMethod(w http.ResponseWriter, r *http.Request, id *Identity,
 		case "status":
 			p.serveStatus(w, verifiers.EnrolStep{}, false)
 		default:
-			p.render(w, r, http.StatusForbidden, "reauth", pageData{Title: "Verify it's you", Heading: "Verify it's you", Username: id.User.Name,
-				Info: "For your security, verify it's you before you change your sign-in methods.", Step: "add/" + slug})
+			l := p.lang(r)
+			p.render(w, r, http.StatusForbidden, "reauth", pageData{Title: l.T("portal.security.reauth.title"), Heading: l.T("portal.security.reauth.heading"), Username: id.User.Name,
+				Info: l.T("portal.security.reauth.info"), Step: "add/" + slug})
 		}
 		return
 	}
@@ -835,5 +838,5 @@ func (p *Portal) addMethod(w http.ResponseWriter, r *http.Request, id *Identity,
 	}
 	http.SetCookie(w, &http.Cookie{Name: p.addCookie(r, m), Value: v, Path: "/", HttpOnly: true, Secure: p.isSecure(r),
 		SameSite: http.SameSiteLaxMode, MaxAge: int(pendingLifetime / time.Second)})
-	p.showStep(w, r, m, step, pageData{Username: id.User.Name, Action: action, Cancel: SecurityInfoPath, CancelLabel: "Back to Security info"})
+	p.showStep(w, r, m, step, pageData{Username: id.User.Name, Action: action, Cancel: SecurityInfoPath, CancelLabel: p.lang(r).T("portal.security.add.cancel")})
 }
