@@ -2,7 +2,6 @@ package portal
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -25,8 +24,6 @@ const (
 // Access Pass.
 const AccessPassPath = Prefix + "access-pass"
 
-const msgBadPass = "That Temporary Access Pass didn't work. Check the username and the pass, or ask %s for a new one."
-
 // accessPass serves the Temporary Access Pass page: a username and a pass
 // sign the user in without password or second step, to Security info.
 // It runs like the password step, and for every name, existing or not: the
@@ -34,7 +31,8 @@ const msgBadPass = "That Temporary Access Pass didn't work. Check the username a
 // password counter (wrong passes count toward its lockout), and the pass
 // is looked up in the store for unknown names too.
 func (p *Portal) accessPass(w http.ResponseWriter, r *http.Request) {
-	f, ok := p.nameForm(w, r, "accesspass", "Use a Temporary Access Pass")
+	l := p.lang(r)
+	f, ok := p.nameForm(w, r, "accesspass", l.T("portal.access_pass.heading"))
 	if !ok {
 		return
 	}
@@ -43,7 +41,7 @@ func (p *Portal) accessPass(w http.ResponseWriter, r *http.Request) {
 	if name != "" {
 		a, msg, ok := p.takeAttempt(r, name, store.FailuresPassword, byPass)
 		if !ok {
-			again(lockStatus(msg), msg)
+			again(lockStatus(l, msg), msg)
 			return
 		}
 		taken = a
@@ -68,7 +66,7 @@ func (p *Portal) accessPass(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil || !known || name == "":
 		p.failed(r, name, byPass, "failure", taken.Failures)
-		again(http.StatusUnauthorized, fmt.Sprintf(msgBadPass, p.cfg.HelpContact))
+		again(http.StatusUnauthorized, l.T("portal.access_pass.bad", "Help", p.help(l)))
 		return
 	}
 	giveBack()
@@ -77,7 +75,7 @@ func (p *Portal) accessPass(w http.ResponseWriter, r *http.Request) {
 	}
 	if user.Disabled {
 		p.audit(r, "sign-in", user.Name, byPass, "disabled")
-		again(http.StatusForbidden, "Your account has been disabled. Contact "+p.cfg.HelpContact+".")
+		again(http.StatusForbidden, l.T("portal.signin.disabled", "Help", p.help(l)))
 		return
 	}
 	have, err := p.userMethods(ctx, user)

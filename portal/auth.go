@@ -257,10 +257,11 @@ func (p *Portal) forbidden(w http.ResponseWriter, r *http.Request, f *Facts, id 
 		writeError(w, http.StatusForbidden, `{"error":"forbidden","message":"your account may not use this resource"}`)
 		return
 	}
+	l := p.lang(r)
 	p.render(w, r, http.StatusForbidden, "message", pageData{
-		Title:   "Access denied",
-		Heading: "You don't have access",
-		Info:    "You are signed in as " + id.User.Name + ", but your account may not use this page. If you think it should, contact " + p.cfg.HelpContact + ".",
+		Title:   l.T("portal.access_denied.title"),
+		Heading: l.T("portal.access_denied.heading"),
+		Info:    l.T("portal.access_denied.info", "User", id.User.Name, "Help", p.help(l)),
 		GoBack:  p.wayBack(r, f),
 		Switch:  switchUserAction(f),
 		Manage:  true,

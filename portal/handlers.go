@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"github.com/stepgate/stepgate/messages"
 	"net/http"
 	"net/url"
@@ -110,11 +109,12 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.serveRoute(w, r, rt)
 		return
 	}
+	l := p.lang(r)
 	if !p.insecureOK(r) {
 		p.audit(r, "insecure-request", "", "", "refused")
 		p.render(w, r, http.StatusForbidden, "message", pageData{
-			Title: "HTTPS required", Heading: "Sign-in needs a secure connection",
-			Info: "This sign-in page only works over HTTPS. Open it with https:// or contact " + p.cfg.HelpContact + ".",
+			Title: l.T("portal.insecure.title"), Heading: l.T("portal.insecure.heading"),
+			Info: l.T("portal.insecure.info", "Help", p.help(l)),
 		})
 		return
 	}
@@ -130,14 +130,14 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if errors.As(err, &mbe) {
 				status = http.StatusRequestEntityTooLarge
 			}
-			p.render(w, r, status, "message", pageData{Title: "Bad request", Heading: "That request could not be read",
-				Info: "Go back to the sign-in page and try again.", Continue: Prefix})
+			p.render(w, r, status, "message", pageData{Title: l.T("portal.request.unreadable.title"), Heading: l.T("portal.request.unreadable.heading"),
+				Info: l.T("portal.request.unreadable.info"), Continue: Prefix})
 			return
 		}
 		if !p.checkCSRF(r) {
 			p.audit(r, "csrf-rejected", "", "", "refused", zap.String("path", r.URL.Path))
-			p.render(w, r, http.StatusForbidden, "message", pageData{Title: "Expired form", Heading: "This form has expired",
-				Info: "For your security the page was refreshed. Start signing in again.", Continue: Prefix})
+			p.render(w, r, http.StatusForbidden, "message", pageData{Title: l.T("portal.request.expired.title"), Heading: l.T("portal.request.expired.heading"),
+				Info: l.T("portal.request.expired.info"), Continue: Prefix})
 			return
 		}
 	}
@@ -246,24 +246,24 @@ func reservedBy(pages []portalPage, path string) (string, bool) {
 }
 
 func (p *Portal) notFound(w http.ResponseWriter, r *http.Request) {
+	l := p.lang(r)
 	// The Stepgate Authenticator's address (the push method's, see
 	// builtin.go), kept on a phone's home screen after push was turned
 	// off: say so, rather than that the page never existed.
 	if app := Prefix + "authenticator"; p.cfg.Push == nil && (r.URL.Path == app || strings.HasPrefix(r.URL.Path, app+"/")) {
-		p.render(w, r, http.StatusNotFound, "message", pageData{Title: "Stepgate Authenticator", Heading: "Sign-in requests are turned off",
-			Info: "This site no longer sends sign-in requests to the Stepgate Authenticator, so there is nothing to approve here. Sign in with one of your other methods, or contact " + p.cfg.HelpContact + " if you have none."})
+		p.render(w, r, http.StatusNotFound, "message", pageData{Title: l.T("portal.not_found.authenticator.title"),
+			Heading: l.T("portal.not_found.authenticator.heading"), Info: l.T("portal.not_found.authenticator.info", "Help", p.help(l))})
 		return
 	}
-	p.render(w, r, http.StatusNotFound, "message", pageData{Title: "Not found", Heading: "Page not found",
-		Info: "There is no sign-in page at this address.", Continue: Prefix})
+	p.render(w, r, http.StatusNotFound, "message", pageData{Title: l.T("portal.not_found.title"), Heading: l.T("portal.not_found.heading"),
+		Info: l.T("portal.not_found.info"), Continue: Prefix})
 }
 
 // serveRoute serves one of a method's own endpoints.
 func (p *Portal) serveRoute(w http.ResponseWriter, r *http.Request, rt verifiers.Route) {
 	securityHeaders(w.Header())
 	if !routeAllows(rt, r.Method) {
-		w.Header().Set("Allow", strings.Join(rt.Methods, ", "))
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		notAllowed(w, r, strings.Join(rt.Methods, ", "))
 		return
 	}
 	rt.Handler.ServeHTTP(w, r)
@@ -271,11 +271,26 @@ func (p *Portal) serveRoute(w http.ResponseWriter, r *http.Request, rt verifiers
 
 func methodNotAllowed(w http.ResponseWriter, r *http.Request) bool {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodPost {
-		w.Header().Set("Allow", "GET, HEAD, POST")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		notAllowed(w, r, "GET, HEAD, POST")
 		return true
 	}
 	return false
+}
+
+// notAllowed answers a request whose HTTP method the page does not take
+// (405), naming the methods it takes in allow.
+func notAllowed(w http.ResponseWriter, r *http.Request, allow string) {
+	w.Header().Set("Allow", allow)
+	http.Error(w, messages.From(r.Context()).T("portal.http.method_not_allowed"), http.StatusMethodNotAllowed)
+}
+
+// help is who users are told to contact, in l's language when the
+// administrator named nobody (help_contact).
+func (p *Portal) help(l *messages.Localizer) string {
+	if p.helpDefault {
+		return l.T("portal.help.default")
+	}
+	return p.cfg.HelpContact
 }
 
 func (p *Portal) safeRd(r *http.Request, raw string) string {
@@ -296,20 +311,21 @@ func (p *Portal) getLogin(w http.ResponseWriter, r *http.Request) {
 		// On a central portal "/" is this page again: Continue leads to
 		// the site the user last went to from here, if any.
 		cont := p.backURL(r)
-		p.render(w, r, http.StatusOK, "message", pageData{Title: "Signed in", Heading: "You're signed in",
-			Info: "You are signed in as " + id.User.Name + ".", Continue: cont, SignOut: true, Manage: true})
+		l := p.lang(r)
+		p.render(w, r, http.StatusOK, "message", pageData{Title: l.T("portal.signed_in.title"), Heading: l.T("portal.signed_in.heading"),
+			Info: l.T("portal.signed_in.info", "User", id.User.Name), Continue: cont, SignOut: true, Manage: true})
 		return
 	}
-	p.render(w, r, http.StatusOK, "login", pageData{Title: "Sign in", Heading: "Sign in", Rd: rd})
+	p.signInPage(w, r, http.StatusOK, pageData{Rd: rd})
 }
 
-// Messages for the password step. A wrong username and a wrong password
-// get the same words.
-const (
-	msgBadLogin = "Your account or password is incorrect. If you don't remember your password, contact "
-	msgLocked   = "Your account is temporarily locked to prevent unauthorized use. Try again in %s."
-	msgHardLock = "Your account is locked after too many failed attempts. Contact %s to unlock it."
-)
+// signInPage shows the password step with d (its error or notice, what
+// was typed), titled.
+func (p *Portal) signInPage(w http.ResponseWriter, r *http.Request, status int, d pageData) {
+	l := p.lang(r)
+	d.Title, d.Heading = l.T("portal.signin.heading"), l.T("portal.signin.heading")
+	p.render(w, r, status, "login", d)
+}
 
 // postLogin runs the password step.
 func (p *Portal) postLogin(w http.ResponseWriter, r *http.Request) {
@@ -319,11 +335,12 @@ func (p *Portal) postLogin(w http.ResponseWriter, r *http.Request) {
 	// userPrincipalName and sAMAccountName) shares its lockout.
 	name := directory.Canonical(p.cfg.Users, password.NormalizeName(typed))
 	rd := p.safeRd(r, r.PostFormValue("rd"))
+	l := p.lang(r)
 	again := func(status int, msg string) {
 		if len(typed) > 64 {
 			typed = ""
 		}
-		p.render(w, r, status, "login", pageData{Title: "Sign in", Heading: "Sign in", Error: msg, Rd: rd, Username: typed})
+		p.signInPage(w, r, status, pageData{Error: msg, Rd: rd, Username: typed})
 	}
 	// A network over its budget of failed attempts is refused before
 	// anything else: nothing is checked, and no account's failures count
@@ -341,7 +358,7 @@ func (p *Portal) postLogin(w http.ResponseWriter, r *http.Request) {
 	if name != "" {
 		a, msg, ok := p.takeAttempt(r, name, store.FailuresPassword, "password")
 		if !ok {
-			again(lockStatus(msg), msg)
+			again(lockStatus(l, msg), msg)
 			return
 		}
 		taken = a
@@ -361,7 +378,7 @@ func (p *Portal) postLogin(w http.ResponseWriter, r *http.Request) {
 		// Unknown names were counted too: the same store write keeps the
 		// timing equal, and the same lockout keeps the messages equal.
 		p.failed(r, name, "password", "failure", taken.Failures)
-		again(http.StatusUnauthorized, msgBadLogin+p.cfg.HelpContact+".")
+		again(http.StatusUnauthorized, l.T("portal.signin.bad_login", "Help", p.help(l)))
 		return
 	}
 	// The password was right: the attempt taken for it is given back with
@@ -371,7 +388,7 @@ func (p *Portal) postLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	if user.Disabled {
 		p.audit(r, "sign-in", user.Name, "password", "disabled")
-		again(http.StatusForbidden, "Your account has been disabled. Contact "+p.cfg.HelpContact+".")
+		again(http.StatusForbidden, l.T("portal.signin.disabled", "Help", p.help(l)))
 		return
 	}
 	// A browser the user chose not to be asked on again skips the
@@ -406,13 +423,13 @@ func (p *Portal) postLogin(w http.ResponseWriter, r *http.Request) {
 		pd.Stage, pd.Grant = stageRegister, true
 	case setUp:
 		p.audit(r, "sign-in", user.Name, "", "no-usable-method")
-		p.render(w, r, http.StatusForbidden, "message", pageData{Title: "Can't finish signing in", Heading: "You can't finish signing in",
-			Info: "None of your verification methods can be used right now (phone calls are turned off after a fraud report, or your method isn't available on this site). Contact " + p.cfg.HelpContact + " for help signing in."})
+		p.render(w, r, http.StatusForbidden, "message", pageData{Title: l.T("portal.cant_finish.title"), Heading: l.T("portal.cant_finish.heading"),
+			Info: l.T("portal.cant_finish.no_usable_method", "Help", p.help(l))})
 		return
 	default:
 		p.audit(r, "sign-in", user.Name, "", "no-method")
-		p.render(w, r, http.StatusForbidden, "message", pageData{Title: "Can't finish signing in", Heading: "You can't finish signing in",
-			Info: "Your account has no verification methods set up, so you can't complete the second step. Contact " + p.cfg.HelpContact + " for help signing in."})
+		p.render(w, r, http.StatusForbidden, "message", pageData{Title: l.T("portal.cant_finish.title"), Heading: l.T("portal.cant_finish.heading"),
+			Info: l.T("portal.cant_finish.no_method", "Help", p.help(l))})
 		return
 	}
 	if !p.setPending(w, r, pd) {
@@ -437,6 +454,7 @@ func (p *Portal) granted(ctx context.Context, user string) bool {
 // network used its budget of failed attempts (429, with when to try
 // again), or no hashing slot came free in time (503).
 func (p *Portal) passwordRefused(w http.ResponseWriter, r *http.Request, name string, err error, again func(int, string)) {
+	l := p.lang(r)
 	var tooMany *password.TooManyAttemptsError
 	var refused *directory.PasswordError
 	switch {
@@ -448,58 +466,70 @@ func (p *Portal) passwordRefused(w http.ResponseWriter, r *http.Request, name st
 		return
 	case errors.Is(err, directory.ErrUnavailable):
 		p.audit(r, "sign-in", name, "password", "directory-unavailable")
-		again(http.StatusServiceUnavailable, msgUnavailable)
+		again(http.StatusServiceUnavailable, l.T(msgUnavailable))
 		return
 	}
 	if !errors.As(err, &tooMany) {
 		p.audit(r, "sign-in", name, "password", "busy")
-		again(http.StatusServiceUnavailable, "Sign-in is busy right now. Try again in a moment.")
+		again(http.StatusServiceUnavailable, l.T("portal.signin.busy"))
 		return
 	}
 	secs := int(tooMany.RetryAfter / time.Second)
 	p.audit(r, "sign-in", name, "password", "source-limited", zap.Int("retry_after_s", secs))
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	wait := strconv.Itoa(secs) + " seconds"
-	if secs == 1 {
-		wait = "1 second"
-	}
-	again(http.StatusTooManyRequests, "Too many sign-in attempts from your network. Try again in "+wait+".")
+	again(http.StatusTooManyRequests, l.T("portal.signin.network_limited", "Count", secs))
 }
 
 // locked reports whether the account's method is in back-off, with the
 // message to show. It only reads the counter: where the user makes a guess,
 // takeAttempt counts it atomically instead.
-func (p *Portal) locked(ctx context.Context, name, method string) (string, bool) {
-	f, err := p.cfg.Store.Failures(ctx, name, method)
+func (p *Portal) locked(r *http.Request, name, method string) (string, bool) {
+	l := p.lang(r)
+	f, err := p.cfg.Store.Failures(r.Context(), name, method)
 	if err != nil {
 		// Fail closed: without the counter we cannot enforce the limit.
 		p.storeFailed()
 		p.log.Error("reading failure counter", zap.Error(err))
-		return msgUnavailable, true
+		return l.T(msgUnavailable), true
 	}
 	wait, hard := p.cfg.Lockout.Wait(f, p.cfg.Now())
-	return lockedMessage(wait, hard, p.cfg.HelpContact), hard || wait > 0
+	return lockedMessage(l, wait, hard, p.help(l)), hard || wait > 0
 }
 
-const msgUnavailable = "Sign-in is temporarily unavailable. Try again in a moment."
+// msgUnavailable is the message of a guess refused because the store
+// could not be asked.
+const msgUnavailable = "portal.signin.unavailable"
 
-// lockStatus is the status of a page refusing a guess with msg: 503 when
-// the store could not be asked (msgUnavailable), 429 for a lockout.
-func lockStatus(msg string) int {
-	if msg == msgUnavailable {
+// lockStatus is the status of a page refusing a guess with msg (in l's
+// language): 503 when the store could not be asked (msgUnavailable), 429
+// for a lockout.
+func lockStatus(l *messages.Localizer, msg string) int {
+	if msg == l.T(msgUnavailable) {
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusTooManyRequests
 }
 
-func lockedMessage(wait time.Duration, hard bool, contact string) string {
+// lockedMessage says that the account is locked (hard) or must wait, in
+// l's language: the wait rounded up, as "a second", "2 minutes" or "an
+// hour" (any wait longer than 59 minutes); "" when it need not wait.
+func lockedMessage(l *messages.Localizer, wait time.Duration, hard bool, help string) string {
 	switch {
 	case hard:
-		return fmt.Sprintf(msgHardLock, contact)
-	case wait > 0:
-		return fmt.Sprintf(msgLocked, verifiers.HumanWait(wait))
+		return l.T("portal.lockout.hard", "Help", help)
+	case wait <= 0:
+		return ""
+	case wait <= time.Second:
+		return l.T("portal.lockout.seconds", "Count", 1)
+	case wait < time.Minute:
+		return l.T("portal.lockout.seconds", "Count", int((wait+time.Second-1)/time.Second))
+	case wait <= time.Minute:
+		return l.T("portal.lockout.minutes", "Count", 1)
 	}
-	return ""
+	if m := int((wait + time.Minute - 1) / time.Minute); m < 60 {
+		return l.T("portal.lockout.minutes", "Count", m)
+	}
+	return l.T("portal.lockout.hour")
 }
 
 // takeAttempt takes one attempt at a guess (a password, a typed code) on
@@ -516,11 +546,12 @@ func (p *Portal) takeAttempt(r *http.Request, user, counter, method string) (sto
 		p.storeFailed()
 		p.log.Error("taking an attempt", zap.Error(err))
 		p.audit(r, "sign-in", user, method, "error", zap.Error(err))
-		return store.Attempt{}, msgUnavailable, false
+		return store.Attempt{}, p.lang(r).T(msgUnavailable), false
 	}
 	if !a.Taken {
 		p.audit(r, "sign-in", user, method, "locked", zap.Int("failures_in_a_row", a.Failures.Count))
-		return a, lockedMessage(a.Wait, a.Locked, p.cfg.HelpContact), false
+		l := p.lang(r)
+		return a, lockedMessage(l, a.Wait, a.Locked, p.help(l)), false
 	}
 	return a, "", true
 }
@@ -569,29 +600,32 @@ func (p *Portal) readPending(r *http.Request, stage string) (pending, verifiers.
 	return pd, u, true
 }
 
-// restart sends the user back to the password step, keeping the return URL.
-func (p *Portal) restart(w http.ResponseWriter, r *http.Request, msg string) {
+// restart sends the user back to the password step, keeping the return
+// URL, with message id (and its args) as a notice.
+func (p *Portal) restart(w http.ResponseWriter, r *http.Request, id string, args ...any) {
 	p.clearCookie(w, r, p.names(r).pending)
-	p.render(w, r, http.StatusOK, "login", pageData{Title: "Sign in", Heading: "Sign in", Info: msg, Rd: "/"})
+	p.signInPage(w, r, http.StatusOK, pageData{Info: p.lang(r).T(id, args...), Rd: "/"})
 }
 
-const msgRestart = "Your sign-in took too long or was interrupted. Sign in again."
+// msgRestart is restart's notice for a sign-in that cannot go on.
+const msgRestart = "portal.signin.restart"
 
-// msgSetUpMeanwhile sends back to sign in a user whose set-up found the
-// account already set up: by this set-up finishing before (a second click),
-// or by someone else who knows the password.
-func (p *Portal) msgSetUpMeanwhile() string {
-	return "Your account now has a verification method set up, so this set-up has ended. Sign in again to use it. If you didn't set one up, contact " + p.cfg.HelpContact + "."
+// msgSetUpMeanwhile is restart's notice for a user whose set-up found the
+// account already set up: by this set-up finishing before (a second
+// click), or by someone else who knows the password. It takes "Help".
+const msgSetUpMeanwhile = "portal.signin.set_up_meanwhile"
+
+// codeFormat is what a code of the wrong form gets.
+func codeFormat(l *messages.Localizer, digits int) string {
+	return l.T("portal.code.format", "Digits", digits)
 }
 
-// badCodeFormat is what a code of the wrong form gets.
-func badCodeFormat(digits int) string { return fmt.Sprintf("Enter the %d-digit code.", digits) }
+// badCodeFormat is codeFormat in English, which the tests compare.
+func badCodeFormat(digits int) string { return codeFormat(messages.English(), digits) }
 
-// Messages for code entry.
-const (
-	msgUsedCode = "That code has already been used. Wait for your app to show a new code, then enter it."
-	msgCodeGone = "That code has expired or can't be used any more. Select Send a new code."
-)
+// msgUsedCode is the English of portal.code.used, which the tests
+// compare; the pages show the message in the user's language.
+const msgUsedCode = "That code has already been used. Wait for your app to show a new code, then enter it."
 
 // verify runs the second step with the pending sign-in's current method.
 func (p *Portal) verify(w http.ResponseWriter, r *http.Request) {
@@ -662,32 +696,35 @@ func (p *Portal) verifyPage(r *http.Request, pd pending, user verifiers.User, m 
 			others = true
 		}
 	}
-	d := pageData{Title: m.desc.Heading, Heading: m.desc.Heading, Error: msg, Username: user.Name,
-		Method: pd.M, Prompt: pd.Prompt, Others: others, Answer: string(m.desc.Answer), Hint: m.desc.Hint,
-		Again: m.desc.Again, Number: pd.Show, Live: pd.Err == "", Digits: m.desc.CodeDigits, GoOn: m.desc.Continue,
+	// The method's words are message IDs (English until it has moved
+	// them into its catalogue, which T gives back unchanged).
+	l := p.lang(r)
+	d := pageData{Title: l.T(m.desc.Heading), Heading: l.T(m.desc.Heading), Error: msg, Username: user.Name,
+		Method: pd.M, Prompt: pd.Prompt, Others: others, Answer: string(m.desc.Answer), Hint: l.T(m.desc.Hint),
+		Again: l.T(m.desc.Again), Number: pd.Show, Live: pd.Err == "", Digits: m.desc.CodeDigits, GoOn: l.T(m.desc.Continue),
 		BackTo: backToPassword(pd.Rd)}
 	if !current {
 		d.Again, d.Live, d.Number, d.Gone = "", false, "", true
 		if d.Error == "" {
 			// A reload of the page after the answer that turned it off:
 			// say what happened.
-			d.Error = "You can't use this method for this sign-in any more."
+			d.Error = l.T("portal.verify.method_gone")
 			if m.deny != nil {
-				if den, err := m.deny.Denied(ctx, user, p.attempt(r, &pd), p.cfg.HelpContact); err == nil && den.Message != "" {
-					d.Error = den.Message
+				if den, err := m.deny.Denied(ctx, user, p.attempt(r, &pd), p.help(l)); err == nil && den.Message != "" {
+					d.Error = l.T(den.Message)
 				}
 			}
 		}
 	}
 	if pd.Reset > 0 {
-		d.Info = fmt.Sprintf("To reset your password, verify it's you: step %d of %d.", len(pd.Used)+1, len(pd.Used)+pd.Reset)
+		d.Info = l.T("portal.verify.reset_step", "Step", len(pd.Used)+1, "Steps", len(pd.Used)+pd.Reset)
 		d.Resetting = true
 	}
 	if pd.Session != "" && !pd.Strong {
 		// Verifying again on Security info, signed in: there is no
 		// password step to go back to, and cancelling returns there.
-		d.Info = "To change your security info, verify it's you."
-		d.BackTo, d.Cancel, d.CancelLabel = "", p.safeRd(r, pd.Rd), "Cancel"
+		d.Info = l.T("portal.verify.reverify")
+		d.BackTo, d.Cancel, d.CancelLabel = "", p.safeRd(r, pd.Rd), l.T("portal.verify.cancel")
 	}
 	if m.extra != nil {
 		if d.Step, err = m.extra.PageData(ctx, user, p.attempt(r, &pd)); err != nil {
@@ -700,14 +737,15 @@ func (p *Portal) verifyPage(r *http.Request, pd pending, user verifiers.User, m 
 // checkCode runs one typed code's check with the lockout around it and
 // returns the result, and for a failure the message and status to show.
 func (p *Portal) checkCode(r *http.Request, user verifiers.User, m *method, digits int, check func(code string) (verifiers.Result, error)) (verifiers.Result, string, int) {
+	l := p.lang(r)
 	code, ok := verifiers.NormalizeCode(r.PostFormValue("code"), digits)
 	if !ok {
-		if msg, locked := p.locked(r.Context(), user.Name, codeFailures); locked {
-			return verifiers.Rejected, msg, lockStatus(msg)
+		if msg, locked := p.locked(r, user.Name, codeFailures); locked {
+			return verifiers.Rejected, msg, lockStatus(l, msg)
 		}
-		return verifiers.Rejected, badCodeFormat(digits), http.StatusBadRequest
+		return verifiers.Rejected, codeFormat(l, digits), http.StatusBadRequest
 	}
-	return p.guess(r, user, m, msgCodeGone, "We couldn't check your code right now. Try again in a moment.", func() (verifiers.Result, error) {
+	return p.guess(r, user, m, l.T("portal.code.gone"), l.T("portal.code.unchecked"), func() (verifiers.Result, error) {
 		return check(code)
 	})
 }
@@ -715,18 +753,19 @@ func (p *Portal) checkCode(r *http.Request, user verifiers.User, m *method, digi
 // checkCeremony checks a ceremony's answer (the form's "credential") with
 // the lockout around it, like a typed code.
 func (p *Portal) checkCeremony(r *http.Request, user verifiers.User, m *method, check func(answer string) (verifiers.Result, error)) (verifiers.Result, string, int) {
+	l := p.lang(r)
 	answer := r.PostFormValue("credential")
 	if answer == "" {
-		if msg, locked := p.locked(r.Context(), user.Name, codeFailures); locked {
-			return verifiers.Rejected, msg, lockStatus(msg)
+		if msg, locked := p.locked(r, user.Name, codeFailures); locked {
+			return verifiers.Rejected, msg, lockStatus(l, msg)
 		}
-		return verifiers.Rejected, "Use your passkey first: select the button and follow your device.", http.StatusBadRequest
+		return verifiers.Rejected, l.T("portal.passkey.missing"), http.StatusBadRequest
 	}
-	gone := m.desc.Gone
+	gone := l.T(m.desc.Gone)
 	if gone == "" {
-		gone = msgCodeGone
+		gone = l.T("portal.code.gone")
 	}
-	return p.guess(r, user, m, gone, "We couldn't check your passkey right now. Try again in a moment.", func() (verifiers.Result, error) {
+	return p.guess(r, user, m, gone, l.T("portal.passkey.unchecked"), func() (verifiers.Result, error) {
 		return check(answer)
 	})
 }
@@ -737,10 +776,11 @@ func (p *Portal) checkCeremony(r *http.Request, user verifiers.User, m *method, 
 // challenge had no live answer, unavailable when it could not be checked.
 func (p *Portal) guess(r *http.Request, user verifiers.User, m *method, gone, unavailable string, check func() (verifiers.Result, error)) (verifiers.Result, string, int) {
 	ctx := r.Context()
+	l := p.lang(r)
 	method := m.desc.Name
 	taken, msg, ok := p.takeAttempt(r, user.Name, codeFailures, method)
 	if !ok {
-		return verifiers.Rejected, msg, lockStatus(msg)
+		return verifiers.Rejected, msg, lockStatus(l, msg)
 	}
 	res, err := check()
 	if err != nil {
@@ -756,7 +796,7 @@ func (p *Portal) guess(r *http.Request, user verifiers.User, m *method, gone, un
 		return res, "", http.StatusOK
 	case verifiers.Replayed:
 		p.failed(r, user.Name, method, "replayed", taken.Failures)
-		return res, msgUsedCode, http.StatusUnauthorized
+		return res, l.T("portal.code.used"), http.StatusUnauthorized
 	case verifiers.Expired:
 		// No guess was checked: there was no live code to compare with.
 		p.returnAttempt(ctx, user.Name, codeFailures, taken)
@@ -764,9 +804,9 @@ func (p *Portal) guess(r *http.Request, user verifiers.User, m *method, gone, un
 		return res, gone, http.StatusUnauthorized
 	default:
 		p.failed(r, user.Name, method, "failure", taken.Failures)
-		wrong := m.desc.WrongCode
+		wrong := l.T(m.desc.WrongCode)
 		if wrong == "" {
-			wrong = "That code didn't work. Check it and try again."
+			wrong = l.T("portal.code.wrong")
 		}
 		return res, wrong, http.StatusUnauthorized
 	}
@@ -832,15 +872,16 @@ func (p *Portal) logout(w http.ResponseWriter, r *http.Request) {
 		again = Prefix + "?rd=" + url.QueryEscape(rd)
 	}
 	switchUser := r.FormValue("then") == "sign-in"
+	l := p.lang(r)
 	if r.Method != http.MethodPost {
 		if id := p.Authenticate(r); id != nil {
-			pd := pageData{Title: "Sign out", Heading: "Sign out", Username: id.User.Name, Action: LogoutPath}
+			pd := pageData{Title: l.T("portal.sign_out.heading"), Heading: l.T("portal.sign_out.heading"), Username: id.User.Name, Action: LogoutPath}
 			_, pd.Forget = p.rememberedDevice(r, id.User.Name)
 			if switchUser || again != Prefix {
 				pd.Action = r.URL.RequestURI()
 			}
 			if switchUser {
-				pd.Title, pd.Heading, pd.Switch = "Sign in as someone else", "Sign in as someone else", pd.Action
+				pd.Title, pd.Heading, pd.Switch = l.T("portal.sign_out.switch"), l.T("portal.sign_out.switch"), pd.Action
 			}
 			p.render(w, r, http.StatusOK, "logout", pd)
 			return
@@ -849,8 +890,8 @@ func (p *Portal) logout(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, again, http.StatusFound)
 			return
 		}
-		p.render(w, r, http.StatusOK, "message", pageData{Title: "Signed out", Heading: "You're signed out",
-			Info: "You are not signed in.", Continue: again})
+		p.render(w, r, http.StatusOK, "message", pageData{Title: l.T("portal.sign_out.done_title"), Heading: l.T("portal.sign_out.done_heading"),
+			Info: l.T("portal.sign_out.not_signed_in"), Continue: again})
 		return
 	}
 	// A remembered browser that stays remembered is said so: the next
@@ -887,11 +928,12 @@ func (p *Portal) logout(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, again, http.StatusSeeOther)
 		return
 	}
-	info := "You have signed out of every app behind this sign-in."
+	info := l.T("portal.sign_out.done")
 	if stillRemembered {
-		info += " This browser is still remembered: your password alone signs you in here. Forget it on the Security info page before you leave a computer other people use."
+		info = l.T("portal.sign_out.done_remembered")
 	}
-	p.render(w, r, http.StatusOK, "message", pageData{Title: "Signed out", Heading: "You're signed out", Info: info, Continue: again})
+	p.render(w, r, http.StatusOK, "message", pageData{Title: l.T("portal.sign_out.done_title"), Heading: l.T("portal.sign_out.done_heading"),
+		Info: info, Continue: again})
 }
 
 // storeError answers a failure of the store or of an encoder: a clear page
@@ -899,10 +941,11 @@ func (p *Portal) logout(w http.ResponseWriter, r *http.Request) {
 func (p *Portal) storeError(w http.ResponseWriter, r *http.Request, err error) {
 	p.storeFailed()
 	p.log.Error("sign-in failed on an internal error", zap.Error(err), zap.String("path", r.URL.Path))
-	heading := "Something went wrong"
+	l := p.lang(r)
+	heading := l.T("portal.failure.heading")
 	if store.Unavailable(err) {
-		heading = "Sign-in is temporarily unavailable"
+		heading = l.T("portal.failure.heading_unavailable")
 	}
-	p.render(w, r, http.StatusServiceUnavailable, "message", pageData{Title: "Try again", Heading: heading,
-		Info: "We couldn't complete that step. Try again in a moment; if it keeps happening, contact " + p.cfg.HelpContact + ".", Continue: Prefix})
+	p.render(w, r, http.StatusServiceUnavailable, "message", pageData{Title: l.T("portal.failure.title"), Heading: heading,
+		Info: l.T("portal.failure.info", "Help", p.help(l)), Continue: Prefix})
 }

@@ -93,7 +93,7 @@ func samePortalPage(rd string) bool {
 func (p *Portal) switchLanguage(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "Method not allowed", http.StatusMethodNotAllowed)
+		http.Error(w, p.lang(r).T("portal.switcher.method_not_allowed"), http.StatusMethodNotAllowed)
 		return
 	}
 	to := r.URL.Query().Get("to")

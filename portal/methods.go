@@ -115,10 +115,11 @@ func (p *Portal) refusalMessage(r *http.Request, user string, m *method, err err
 		if out := refusal.Outcome(); out != "" {
 			p.audit(r, event, user, m.desc.Name, out, append(fields, zap.Error(err))...)
 		}
-		return refusal.Explain(p.lang(r), p.cfg.HelpContact, p.cfg.Now())
+		l := p.lang(r)
+		return refusal.Explain(l, p.help(l), p.cfg.Now())
 	}
 	p.audit(r, event, user, m.desc.Name, "error", append(fields, zap.Error(err))...)
-	return "We couldn't start that verification right now. Try again in a moment."
+	return p.lang(r).T("portal.verify.not_started")
 }
 
 // refusalStatus is the HTTP status of a page that shows a refusal.
@@ -162,15 +163,16 @@ func (p *Portal) otherMethods(w http.ResponseWriter, r *http.Request) {
 			others = append(others, c)
 		}
 	}
-	p.render(w, r, http.StatusOK, "other", pageData{Title: "Verify your identity", Heading: "Verify your identity", Username: user.Name, Choices: others, BackTo: backToPassword(pd.Rd)})
+	l := p.lang(r)
+	p.render(w, r, http.StatusOK, "other", pageData{Title: l.T("portal.methods.heading"), Heading: l.T("portal.methods.heading"), Username: user.Name,
+		Choices: others, BackTo: backToPassword(pd.Rd)})
 }
 
 // chooseMethod switches the pending sign-in to another of the user's
 // methods, or starts the current one again, and starts it.
 func (p *Portal) chooseMethod(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		notAllowed(w, r, "POST")
 		return
 	}
 	pd, user, have, ok := p.verifyingWithMethods(w, r)
@@ -183,8 +185,9 @@ func (p *Portal) chooseMethod(w http.ResponseWriter, r *http.Request) {
 		found = found || c.Method == want
 	}
 	if !found {
-		p.render(w, r, http.StatusBadRequest, "message", pageData{Title: "Sign in another way", Heading: "That method isn't available",
-			Info: "That verification method isn't set up for your account.", Continue: Prefix + "verify/other"})
+		l := p.lang(r)
+		p.render(w, r, http.StatusBadRequest, "message", pageData{Title: l.T("portal.methods.unavailable.title"), Heading: l.T("portal.methods.unavailable.heading"),
+			Info: l.T("portal.methods.unavailable.info"), Continue: Prefix + "verify/other"})
 		return
 	}
 	pd.M = want
@@ -215,15 +218,16 @@ func (p *Portal) verifyStatus(w http.ResponseWriter, r *http.Request) {
 // when the answer approved it, and otherwise says what happened.
 func (p *Portal) checkAnswered(w http.ResponseWriter, r *http.Request, pd pending, user verifiers.User, m *method, show func(int, string)) {
 	ctx := r.Context()
-	if msg, locked := p.locked(ctx, user.Name, codeFailures); locked {
+	l := p.lang(r)
+	if msg, locked := p.locked(r, user.Name, codeFailures); locked {
 		p.audit(r, "sign-in", user.Name, m.desc.Name, "locked")
-		show(lockStatus(msg), msg)
+		show(lockStatus(l, msg), msg)
 		return
 	}
 	res, err := m.Check(ctx, user, p.attempt(r, &pd), "")
 	if err != nil {
 		p.audit(r, "sign-in", user.Name, m.desc.Name, "error", zap.Error(err))
-		show(http.StatusServiceUnavailable, "We couldn't check your answer right now. Try again in a moment.")
+		show(http.StatusServiceUnavailable, l.T("portal.verify.unchecked"))
 		return
 	}
 	switch res {
@@ -234,18 +238,21 @@ func (p *Portal) checkAnswered(w http.ResponseWriter, r *http.Request, pd pendin
 		p.finish(w, r, pd, user, m.desc.Name)
 		return
 	case verifiers.Pending:
-		show(http.StatusAccepted, m.desc.Waiting)
+		show(http.StatusAccepted, l.T(m.desc.Waiting))
 		return
 	case verifiers.Replayed:
 		p.restart(w, r, msgRestart)
 		return
 	}
-	d := verifiers.Denial{Status: http.StatusUnauthorized, Message: "The sign-in wasn't approved. Try again."}
+	d := verifiers.Denial{Status: http.StatusUnauthorized, Message: l.T("portal.verify.not_approved")}
 	if m.deny != nil {
-		if d, err = m.deny.Denied(ctx, user, p.attempt(r, &pd), p.cfg.HelpContact); err != nil {
+		if d, err = m.deny.Denied(ctx, user, p.attempt(r, &pd), p.help(l)); err != nil {
 			p.storeError(w, r, err)
 			return
 		}
+		// The method's words are a message ID (or English until it has
+		// moved them into its catalogue, which T gives back unchanged).
+		d.Message = l.T(d.Message)
 	}
 	switch {
 	case d.Failure:

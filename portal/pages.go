@@ -254,8 +254,9 @@ func (p *Portal) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 	if name != "message" || d.SignOut || d.Switch != "" {
 		d.CSRF = p.csrfToken(w, r)
 	}
+	d.L = p.lang(r)
 	if d.Help == "" {
-		d.Help = p.cfg.HelpContact
+		d.Help = p.help(d.L)
 	}
 	d.Forgot = p.cfg.PasswordReset
 	if name == "login" {
@@ -263,7 +264,6 @@ func (p *Portal) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 	}
 	d.Back = p.backURL(r)
 	d.Brand = p.brand.view
-	d.L = p.lang(r)
 	d.Langs = p.langChoices(r, d.L.Tag())
 	// Pages where the username is only what someone typed never name the
 	// person: that would say which names exist.
@@ -277,7 +277,7 @@ func (p *Portal) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 		p.log.Error("rendering page " + name + ": " + err.Error())
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusInternalServerError)
-		w.Write([]byte("Something went wrong showing this page. Try again.\n"))
+		w.Write([]byte(d.L.T("portal.http.render_failed") + "\n"))
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/stepgate/stepgate/directory"
+	"github.com/stepgate/stepgate/messages"
 	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers"
 	"github.com/stepgate/stepgate/verifiers/password"
@@ -23,19 +24,22 @@ func (p *Portal) passwordElsewhere() string {
 	return p.cfg.Users.Name()
 }
 
-// passwordKept is what users are told where the directory keeps their
-// passwords: where to change them (the directory's password_help), or ""
-// when Stepgate changes them.
-func (p *Portal) passwordKept() string {
+// passwordKeptIn is what users are told, in l's language, where the
+// directory keeps their passwords: where to change them (the directory's
+// password_help), or "" when Stepgate changes them.
+func (p *Portal) passwordKeptIn(l *messages.Localizer) string {
 	if p.passwordElsewhere() == "" {
 		return ""
 	}
-	help := "with your organisation's usual password tool"
 	if h, ok := p.cfg.Users.(directory.PasswordHelper); ok && strings.TrimSpace(h.PasswordHelp()) != "" {
-		help = strings.TrimSpace(h.PasswordHelp())
+		return l.T("portal.password.kept", "Where", strings.TrimSpace(h.PasswordHelp()))
 	}
-	return "Your password is kept in your organisation's directory. Change it " + help + "."
+	return l.T("portal.password.kept_default")
 }
+
+// passwordKept is passwordKeptIn in English, for the Security info page
+// until it passes its language (then this goes).
+func (p *Portal) passwordKept() string { return p.passwordKeptIn(messages.English()) }
 
 // passwordPage is the data of the Change password page.
 type passwordPage struct {
@@ -51,14 +55,16 @@ type passwordPage struct {
 // A wrong current password counts toward the account's lockout, like one
 // typed on the sign-in page: a session left open is no way to guess it.
 func (p *Portal) changePassword(w http.ResponseWriter, r *http.Request, id *Identity) {
+	l := p.lang(r)
 	if p.passwordElsewhere() != "" {
-		p.render(w, r, http.StatusNotFound, "message", pageData{Title: "Change password", Heading: "Change your password elsewhere",
-			Info: p.passwordKept()})
+		p.render(w, r, http.StatusNotFound, "message", pageData{Title: l.T("portal.password.heading"), Heading: l.T("portal.password.elsewhere_heading"),
+			Info: p.passwordKeptIn(l)})
 		return
 	}
 	d := passwordPage{NoCurrent: id.sess.By == byPass || id.sess.By == bySetUpPass}
 	show := func(status int, msg string) {
-		p.render(w, r, status, "password", pageData{Title: "Change password", Heading: "Change password", Error: msg, Username: id.User.Name, Step: d})
+		p.render(w, r, status, "password", pageData{Title: l.T("portal.password.heading"), Heading: l.T("portal.password.heading"), Error: msg,
+			Username: id.User.Name, Step: d})
 	}
 	if r.Method != http.MethodPost {
 		show(http.StatusOK, "")
@@ -68,7 +74,7 @@ func (p *Portal) changePassword(w http.ResponseWriter, r *http.Request, id *Iden
 	name := id.User.Name
 	next, confirm := r.PostFormValue("new"), r.PostFormValue("confirm")
 	if next != confirm {
-		show(http.StatusBadRequest, "The new passwords don't match. Type the same new password twice.")
+		show(http.StatusBadRequest, l.T("portal.password.mismatch"))
 		return
 	}
 	if err := password.CheckNewPassword(next, name, id.User.DisplayName); err != nil {
@@ -83,7 +89,7 @@ func (p *Portal) changePassword(w http.ResponseWriter, r *http.Request, id *Iden
 		}
 		taken, msg, ok := p.takeAttempt(r, name, store.FailuresPassword, "password")
 		if !ok {
-			show(lockStatus(msg), msg)
+			show(lockStatus(l, msg), msg)
 			return
 		}
 		_, right, err := p.cfg.Users.Authenticate(ctx, source, name, r.PostFormValue("current"))
@@ -94,7 +100,7 @@ func (p *Portal) changePassword(w http.ResponseWriter, r *http.Request, id *Iden
 		}
 		if !right {
 			p.failed(r, name, "password", "failure", taken.Failures)
-			show(http.StatusUnauthorized, "Your current password is incorrect.")
+			show(http.StatusUnauthorized, l.T("portal.password.wrong_current"))
 			return
 		}
 		if err := p.cfg.Store.ResetFailures(ctx, name, store.FailuresPassword); err != nil {

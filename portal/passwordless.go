@@ -57,8 +57,9 @@ func (p *Portal) passkeySignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	rd := p.safeRd(r, r.PostFormValue("rd"))
+	l := p.lang(r)
 	again := func(status int, msg string) {
-		p.render(w, r, status, "login", pageData{Title: "Sign in", Heading: "Sign in", Error: msg, Rd: rd})
+		p.signInPage(w, r, status, pageData{Error: msg, Rd: rd})
 	}
 	var pd pending
 	name := p.passkeyCookie(r)
@@ -66,7 +67,7 @@ func (p *Portal) passkeySignIn(w http.ResponseWriter, r *http.Request) {
 	now := p.cfg.Now().Unix()
 	if !ok || securecookie.DecodeMulti(name, raw, &pd, p.pendings...) != nil || pd.Stage != stagePasskey || pd.Aud != p.requestHost(r) ||
 		now-pd.Created > int64(pendingLifetime/time.Second) || pd.Created > now+60 {
-		again(http.StatusBadRequest, msgPasskeyGone)
+		again(http.StatusBadRequest, l.T("portal.passkey.gone"))
 		return
 	}
 	p.clearCookie(w, r, name)
@@ -81,11 +82,11 @@ func (p *Portal) passkeySignIn(w http.ResponseWriter, r *http.Request) {
 	username, verified, err := p.reg.discover.Discovered(ctx, verifiers.Challenge{ID: pd.ID, Created: time.Unix(pd.Created, 0), Origin: p.siteOrigin(r)}, r.PostFormValue("credential"))
 	switch {
 	case errors.Is(err, verifiers.ErrGone):
-		again(http.StatusBadRequest, msgPasskeyGone)
+		again(http.StatusBadRequest, l.T("portal.passkey.gone"))
 		return
 	case errors.Is(err, verifiers.ErrNotAccepted):
 		p.audit(r, "sign-in", "", method, "failure", zap.Bool("passwordless", true))
-		again(http.StatusUnauthorized, msgPasskeyRefused)
+		again(http.StatusUnauthorized, l.T("portal.passkey.refused"))
 		return
 	case err != nil:
 		p.storeError(w, r, err)
@@ -94,19 +95,19 @@ func (p *Portal) passkeySignIn(w http.ResponseWriter, r *http.Request) {
 	user, ok := p.cfg.Users.Lookup(username)
 	if !ok {
 		p.audit(r, "sign-in", username, method, "unknown-user", zap.Bool("passwordless", true))
-		again(http.StatusUnauthorized, msgPasskeyRefused)
+		again(http.StatusUnauthorized, l.T("portal.passkey.refused"))
 		return
 	}
 	if user.Disabled {
 		p.audit(r, "sign-in", user.Name, method, "disabled", zap.Bool("passwordless", true))
-		again(http.StatusForbidden, "Your account has been disabled. Contact "+p.cfg.HelpContact+".")
+		again(http.StatusForbidden, l.T("portal.signin.disabled", "Help", p.help(l)))
 		return
 	}
 	// A locked account stays locked, whichever way the user comes in.
 	for _, counter := range []string{store.FailuresPassword, codeFailures} {
-		if msg, locked := p.locked(ctx, user.Name, counter); locked {
+		if msg, locked := p.locked(r, user.Name, counter); locked {
 			p.audit(r, "sign-in", user.Name, method, "locked", zap.Bool("passwordless", true))
-			again(lockStatus(msg), msg)
+			again(lockStatus(l, msg), msg)
 			return
 		}
 	}
@@ -133,7 +134,7 @@ func (p *Portal) passkeySignIn(w http.ResponseWriter, r *http.Request) {
 	have = p.offered(next, have)
 	if len(have) == 0 {
 		p.audit(r, "sign-in", user.Name, method, "no-second-step", zap.Bool("passwordless", true))
-		again(http.StatusForbidden, "This passkey didn't check it's you (no PIN, fingerprint or face), so it can't sign you in by itself. Sign in with your username and password.")
+		again(http.StatusForbidden, l.T("portal.passkey.unverified"))
 		return
 	}
 	if next.M, err = p.defaultMethod(ctx, user, have); err != nil {
@@ -148,8 +149,3 @@ func (p *Portal) passkeySignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	http.Redirect(w, r, Prefix+stageVerify, http.StatusSeeOther)
 }
-
-const (
-	msgPasskeyGone    = "That passkey request expired or was already used. Try again."
-	msgPasskeyRefused = "That passkey wasn't accepted. Try again, or sign in with your username and password."
-)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -12,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/stepgate/stepgate/messages"
 	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers"
 	"github.com/stepgate/stepgate/verifiers/password"
@@ -29,16 +29,15 @@ const NewPasswordPath = PasswordResetPath + "/new"
 // (its one-time token is kept as a code of this method).
 const methodReset = "password-reset"
 
-// cantReset is what a name that cannot reset its password here gets:
-// one that does not exist, a disabled account, or one with fewer usable
-// methods than a reset needs. The words and status are the same for all.
-func (p *Portal) cantReset() string {
-	n := "two different verification methods"
+// cantReset is what a name that cannot reset its password here gets, in
+// l's language: one that does not exist, a disabled account, or one with
+// fewer usable methods than a reset needs. The words and status are the
+// same for all.
+func (p *Portal) cantReset(l *messages.Localizer) string {
 	if p.cfg.PasswordResetMethods == 1 {
-		n = "a verification method"
+		return l.T("portal.reset.cant_one_method", "Help", p.help(l))
 	}
-	return fmt.Sprintf("You can't reset your password here. Resetting it needs %s set up for your account. Contact %s to reset your password.",
-		n, p.cfg.HelpContact)
+	return l.T("portal.reset.cant_two_methods", "Help", p.help(l))
 }
 
 // passwordReset serves "Reset your password": a username, then the
@@ -59,7 +58,8 @@ func (p *Portal) passwordReset(w http.ResponseWriter, r *http.Request) {
 		p.notFound(w, r)
 		return
 	}
-	f, ok := p.nameForm(w, r, "passwordreset", "Reset your password")
+	l := p.lang(r)
+	f, ok := p.nameForm(w, r, "passwordreset", l.T("portal.reset.heading"))
 	if !ok {
 		return
 	}
@@ -88,7 +88,7 @@ func (p *Portal) passwordReset(w http.ResponseWriter, r *http.Request) {
 			outcome = "disabled"
 		}
 		p.audit(r, "password-reset", name, methodReset, outcome, zap.Int("methods", n))
-		again(http.StatusForbidden, p.cantReset())
+		again(http.StatusForbidden, p.cantReset(l))
 		return
 	}
 	// The attempt taken from the network's budget is kept: starting a
@@ -102,7 +102,7 @@ func (p *Portal) passwordReset(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(have) < p.cfg.PasswordResetMethods {
 		// A method went away since it was counted.
-		again(http.StatusForbidden, p.cantReset())
+		again(http.StatusForbidden, p.cantReset(l))
 		return
 	}
 	pd := pending{ID: randomID(), User: user.Name, Stage: stageVerify, Rd: rd, Aud: p.requestHost(r), Created: p.cfg.Now().Unix(),
@@ -166,8 +166,9 @@ func (p *Portal) resetVerified(w http.ResponseWriter, r *http.Request, pd pendin
 		have = p.offered(pd, have)
 		if len(have) == 0 {
 			p.clearCookie(w, r, p.names(r).pending)
-			p.render(w, r, http.StatusForbidden, "message", pageData{Title: "Reset your password", Heading: "You can't reset your password here",
-				Info: p.cantReset(), Continue: Prefix})
+			l := p.lang(r)
+			p.render(w, r, http.StatusForbidden, "message", pageData{Title: l.T("portal.reset.heading"), Heading: l.T("portal.reset.cant_heading"),
+				Info: p.cantReset(l), Continue: Prefix})
 			return
 		}
 		if pd.M, err = p.defaultMethod(ctx, user, have); err != nil {
@@ -202,9 +203,6 @@ func (p *Portal) resetToken(pd pending) store.Code {
 		Expires: time.Unix(pd.Created, 0).Add(pendingLifetime)}
 }
 
-// msgResetOver sends back to the start a reset that cannot go on.
-const msgResetOver = "This password reset has ended: it was used, took too long, or was interrupted. Start again if you still need to reset your password."
-
 // newPassword serves "Choose a new password", the end of a password reset:
 // only for a reset verified with enough methods (stageNewPassword), once.
 // The new password is set as an administrator's `passwd` would set it
@@ -219,13 +217,15 @@ func (p *Portal) newPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A pending of another stage is left alone: a sign-in under way in
-	// this browser goes on.
+	// this browser goes on. The reset that cannot go on is sent back to
+	// its start.
+	l := p.lang(r)
 	over := func(clear bool) {
 		if clear {
 			p.clearCookie(w, r, p.names(r).pending)
 		}
-		p.render(w, r, http.StatusForbidden, "message", pageData{Title: "Reset your password", Heading: "This password reset has ended",
-			Info: msgResetOver, Continue: PasswordResetPath})
+		p.render(w, r, http.StatusForbidden, "message", pageData{Title: l.T("portal.reset.heading"), Heading: l.T("portal.reset.over_heading"),
+			Info: l.T("portal.reset.over"), Continue: PasswordResetPath})
 	}
 	pd, user, ok := p.readPending(r, stageNewPassword)
 	if !ok || pd.Nonce == "" {
@@ -233,7 +233,8 @@ func (p *Portal) newPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	show := func(status int, msg string) {
-		p.render(w, r, status, "newpassword", pageData{Title: "Choose a new password", Heading: "Choose a new password", Error: msg, Username: user.Name})
+		p.render(w, r, status, "newpassword", pageData{Title: l.T("portal.reset.new_heading"), Heading: l.T("portal.reset.new_heading"), Error: msg,
+			Username: user.Name})
 	}
 	if r.Method != http.MethodPost {
 		show(http.StatusOK, "")
@@ -242,7 +243,7 @@ func (p *Portal) newPassword(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	next, confirm := r.PostFormValue("new"), r.PostFormValue("confirm")
 	if next != confirm {
-		show(http.StatusBadRequest, "The new passwords don't match. Type the same new password twice.")
+		show(http.StatusBadRequest, l.T("portal.password.mismatch"))
 		return
 	}
 	// The policy is checked before the token is used up, so a refused
@@ -293,8 +294,8 @@ func (p *Portal) newPassword(w http.ResponseWriter, r *http.Request) {
 	if pd.Rd != "" && pd.Rd != "/" {
 		signIn += "?rd=" + url.QueryEscape(pd.Rd)
 	}
-	p.render(w, r, http.StatusOK, "message", pageData{Title: "Password changed", Heading: "Your password was changed",
-		Info: "Your password was changed, and you're signed out everywhere. Sign in with your new password.", Continue: signIn})
+	p.render(w, r, http.StatusOK, "message", pageData{Title: l.T("portal.reset.changed_title"), Heading: l.T("portal.reset.changed_heading"),
+		Info: l.T("portal.reset.changed"), Continue: signIn})
 }
 
 // nameForm is a posted form that starts with a username: the Temporary

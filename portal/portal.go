@@ -147,6 +147,9 @@ type Portal struct {
 	brand *brand
 	// msgs is what the pages speak.
 	msgs *messages.Set
+	// helpDefault: the configuration named no help contact, so pages say
+	// help.default in the user's language (see help).
+	helpDefault bool
 }
 
 // verifiedCacheSize bounds the verified-cookie cache (about 300 bytes an
@@ -213,9 +216,6 @@ func New(cfg Config) (*Portal, error) {
 	if cfg.Issuer == "" {
 		cfg.Issuer = "Stepgate"
 	}
-	if cfg.HelpContact == "" {
-		cfg.HelpContact = "your administrator"
-	}
 	cfg.CookieDomain = strings.ToLower(strings.TrimPrefix(cfg.CookieDomain, "."))
 	cfg.Lockout = cfg.Lockout.WithDefaults()
 	if cfg.Logger == nil {
@@ -238,6 +238,13 @@ func New(cfg Config) (*Portal, error) {
 	}
 	if p.msgs, err = messages.New(cfg.Languages); err != nil {
 		return nil, fmt.Errorf("languages: %w", err)
+	}
+	if p.cfg.HelpContact == "" {
+		// Pages say the default in the user's language (help); what has
+		// no request to speak for (a method's own API) says it in the
+		// language spoken when a browser asks for none offered.
+		p.helpDefault = true
+		p.cfg.HelpContact = p.msgs.For("", "").T("portal.help.default")
 	}
 	if cfg.PortalURL != "" {
 		c, err := newCentral(cfg.PortalURL, cfg.CookieDomain)

@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/securecookie"
 	"go.uber.org/zap"
 
+	"github.com/stepgate/stepgate/messages"
 	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers"
 )
@@ -48,10 +49,18 @@ type deviceToken struct {
 
 // rememberOffer is the offer page's data.
 type rememberOffer struct {
-	Stay      bool   // offer "Stay signed in"
-	StayFor   string // for how long, in words
-	Device    bool   // offer "Don't ask again on this device"
+	Stay    bool   // offer "Stay signed in"
+	StayFor string // for how long, in words of the page's language ("30 days")
+	// StayCount and StayUnit are StayFor as a number and its unit
+	// ("day", "hour", "minute"), for a sentence of the page's own
+	// that chooses its plural form with them.
+	StayCount int
+	StayUnit  string
+	Device    bool // offer "Don't ask again on this device"
 	DeviceFor string
+	// DeviceCount and DeviceUnit are DeviceFor as StayCount and StayUnit.
+	DeviceCount int
+	DeviceUnit  string
 }
 
 // offer is what the session s may still be offered after its sign-in in
@@ -67,11 +76,14 @@ func (p *Portal) offer(r *http.Request, s session) rememberOffer {
 		return rememberOffer{}
 	}
 	var o rememberOffer
+	l := p.lang(r)
 	if p.cfg.Remember > 0 && !s.Remembered {
-		o.Stay, o.StayFor = true, durationWords(p.cfg.Remember)
+		o.Stay, o.StayFor = true, durationIn(l, p.cfg.Remember)
+		o.StayCount, o.StayUnit = roundedDownTo(p.cfg.Remember)
 	}
 	if _, already := p.rememberedDevice(r, s.User); p.cfg.RememberDevice > 0 && !already {
-		o.Device, o.DeviceFor = true, durationWords(p.cfg.RememberDevice)
+		o.Device, o.DeviceFor = true, durationIn(l, p.cfg.RememberDevice)
+		o.DeviceCount, o.DeviceUnit = roundedDownTo(p.cfg.RememberDevice)
 	}
 	return o
 }
@@ -103,9 +115,10 @@ func (p *Portal) stayOffer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method != http.MethodPost {
-		pd := pageData{Title: "Stay signed in?", Heading: "Stay signed in?", Username: id.User.Name, Rd: rd, Action: RememberPath, Step: o}
+		l := p.lang(r)
+		pd := pageData{Title: l.T("portal.remember.stay"), Heading: l.T("portal.remember.stay"), Username: id.User.Name, Rd: rd, Action: RememberPath, Step: o}
 		if !o.Stay {
-			pd.Title, pd.Heading = "Don't ask again on this device?", "Don't ask again on this device?"
+			pd.Title, pd.Heading = l.T("portal.remember.device"), l.T("portal.remember.device")
 		}
 		p.render(w, r, http.StatusOK, "remember", pd)
 		return
@@ -224,7 +237,7 @@ func (p *Portal) skipSecondStep(w http.ResponseWriter, r *http.Request, user ver
 	if !ok {
 		return false
 	}
-	if _, locked := p.locked(ctx, user.Name, codeFailures); locked {
+	if _, locked := p.locked(r, user.Name, codeFailures); locked {
 		return false
 	}
 	s := p.newSession(r, user.Name)
@@ -254,7 +267,7 @@ func (p *Portal) forgetDevice(w http.ResponseWriter, r *http.Request, id *Identi
 		return
 	}
 	if !ok {
-		p.showSecurityInfo(w, r, id, "That device isn't remembered any more.", http.StatusNotFound)
+		p.showSecurityInfo(w, r, id, p.lang(r).T("portal.remember.not_remembered"), http.StatusNotFound)
 		return
 	}
 	p.audit(r, "device-forgotten", id.User.Name, "", "success", verifiers.Named(d.Name))
@@ -296,9 +309,34 @@ func (p *Portal) rememberedRows(r *http.Request, user string) ([]rememberedRow, 
 	return out, nil
 }
 
-// durationWords says a remember time as users read it, rounded down:
-// "30 days", "1 day", "12 hours".
-func durationWords(d time.Duration) string { return roundedDown(d, day, hour, minute) }
+// roundedDownTo is a remember time as users read it: in days, or under a
+// day in hours, or under an hour in minutes, rounded down (36 hours is 1
+// day). unit is "day", "hour" or "minute".
+func roundedDownTo(d time.Duration) (n int, unit string) {
+	switch {
+	case d >= 24*time.Hour:
+		return int(d / (24 * time.Hour)), "day"
+	case d >= time.Hour:
+		return int(d / time.Hour), "hour"
+	}
+	return int(d / time.Minute), "minute"
+}
+
+// durationIn says a remember time in l's language, rounded down (see
+// roundedDownTo): "30 days", "1 day", "12 hours".
+func durationIn(l *messages.Localizer, d time.Duration) string {
+	n, unit := roundedDownTo(d)
+	switch unit {
+	case "day":
+		return l.T("portal.duration.days", "Count", n)
+	case "hour":
+		return l.T("portal.duration.hours", "Count", n)
+	}
+	return l.T("portal.duration.minutes", "Count", n)
+}
+
+// durationWords is durationIn in English, which the tests compare.
+func durationWords(d time.Duration) string { return durationIn(messages.English(), d) }
 
 // browserName describes a browser from its User-Agent for the list of
 // remembered devices ("Firefox on Windows"); "A browser" when unsure.

@@ -80,7 +80,7 @@ func (p *Portal) register(w http.ResponseWriter, r *http.Request, rest string) {
 	case errors.Is(err, store.ErrAlreadySetUp):
 		// Atomically the first method, or nothing: the user has set up
 		// another method since this page was opened.
-		p.restart(w, r, p.msgSetUpMeanwhile())
+		p.restart(w, r, msgSetUpMeanwhile, "Help", p.help(p.lang(r)))
 		return
 	case err != nil && step.Page != "" && isRefusal(err):
 		step.Error = p.refusalMessage(r, user.Name, m, err, zap.String("purpose", "set-up"))
@@ -100,10 +100,13 @@ func (p *Portal) register(w http.ResponseWriter, r *http.Request, rest string) {
 		p.storeError(w, r, errors.New("encoding pending cookie"))
 		return
 	}
-	d := pageData{Username: user.Name, First: true, Action: action, Cancel: Prefix, CancelLabel: "Cancel and start over", BackTo: backToPassword(pd.Rd)}
+	l := p.lang(r)
+	d := pageData{Username: user.Name, First: true, Action: action, Cancel: Prefix, CancelLabel: l.T("portal.set_up.cancel"), BackTo: backToPassword(pd.Rd)}
 	for _, o := range p.reg.setUp {
 		if o != m && registrable(o, p.cfg.FirstSignInRegistration) {
-			d.Offers = append(d.Offers, offer{ID: o.desc.Name, URL: Prefix + "register/" + o.desc.Slug, Label: o.desc.SetUp})
+			// The method's words are a message ID (or English until it
+			// has moved them into its catalogue).
+			d.Offers = append(d.Offers, offer{ID: o.desc.Name, URL: Prefix + "register/" + o.desc.Slug, Label: l.T(o.desc.SetUp)})
 		}
 	}
 	p.showStep(w, r, m, step, d)
@@ -118,7 +121,9 @@ func (p *Portal) showStep(w http.ResponseWriter, r *http.Request, m *method, ste
 	}
 	d.Title, d.Heading = step.Heading, step.Heading
 	if d.Heading == "" {
-		d.Title, d.Heading = "Set up "+m.desc.Title, "Set up "+m.desc.Title
+		l := p.lang(r)
+		heading := l.T("portal.set_up.heading", "Method", l.T(m.desc.Title))
+		d.Title, d.Heading = heading, heading
 	}
 	d.Error, d.Step = step.Error, step.Data
 	// A long set-up page shows its error beside the field to fix, where
@@ -173,11 +178,11 @@ func (p *Portal) registering(w http.ResponseWriter, r *http.Request, m *method) 
 		any = !own
 	}
 	if err != nil || any {
-		msg := msgRestart
 		if any {
-			msg = p.msgSetUpMeanwhile()
+			p.restart(w, r, msgSetUpMeanwhile, "Help", p.help(p.lang(r)))
+		} else {
+			p.restart(w, r, msgRestart)
 		}
-		p.restart(w, r, msg)
 		return pd, user, false
 	}
 	return pd, user, true

@@ -20,8 +20,7 @@ const LogoutPath = Prefix + "logout"
 // told how to add one.
 func (p *Portal) stepUp(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		notAllowed(w, r, "GET, HEAD")
 		return
 	}
 	rd := p.safeRd(r, r.URL.Query().Get("rd"))
@@ -45,8 +44,9 @@ func (p *Portal) stepUp(w http.ResponseWriter, r *http.Request) {
 	have = p.offered(pd, have)
 	if len(have) == 0 {
 		p.audit(r, "step-up", id.User.Name, "", "no-phishing-resistant-method")
-		p.render(w, r, http.StatusForbidden, "message", pageData{Title: "Passkey required", Heading: "This app needs a passkey",
-			Info:   "To open it, verify with a passkey or security key. You don't have one set up yet: add one on your Security info page, then open the app again. If you can't, contact " + p.cfg.HelpContact + ".",
+		l := p.lang(r)
+		p.render(w, r, http.StatusForbidden, "message", pageData{Title: l.T("portal.step_up.title"), Heading: l.T("portal.step_up.heading"),
+			Info:   l.T("portal.step_up.info", "Help", p.help(l)),
 			Manage: true, SignOut: true})
 		return
 	}
