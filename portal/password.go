@@ -39,7 +39,6 @@ func (p *Portal) passwordKeptIn(l *messages.Localizer) string {
 
 // passwordKept is passwordKeptIn in English, for the Security info page
 // until it passes its language (then this goes).
-func (p *Portal) passwordKept() string { return p.passwordKeptIn(messages.English()) }
 
 // passwordPage is the data of the Change password page.
 type passwordPage struct {

@@ -179,7 +179,7 @@ func (p *Portal) showSecurityInfo(w http.ResponseWriter, r *http.Request, id *Id
 	ctx := r.Context()
 	user := id.User
 	l := p.lang(r)
-	d := securityInfoPage{Fresh: p.fresh(id), ReauthFor: reauthWordsIn(l, p.cfg.Reauth), PasswordElsewhere: p.passwordKept()}
+	d := securityInfoPage{Fresh: p.fresh(id), ReauthFor: reauthWordsIn(l, p.cfg.Reauth), PasswordElsewhere: p.passwordKeptIn(l)}
 	if done := confirmations[r.URL.Query().Get("done")]; done != "" && errMsg == "" {
 		d.Done = l.T(done)
 	}
@@ -395,7 +395,7 @@ func (p *Portal) startReauth(w http.ResponseWriter, r *http.Request, id *Identit
 		return
 	}
 	if len(have) == 0 {
-		p.showSecurityInfo(w, r, id, p.lang(r).T("portal.security.error.no_usable_method", "Help", p.cfg.HelpContact), http.StatusForbidden)
+		p.showSecurityInfo(w, r, id, p.lang(r).T("portal.security.error.no_usable_method", "Help", p.help(p.lang(r))), http.StatusForbidden)
 		return
 	}
 	// After verifying, the user goes back to the page, or to the set-up
@@ -662,7 +662,7 @@ func (p *Portal) renameMethod(w http.ResponseWriter, r *http.Request, id *Identi
 		var refusal verifiers.Refusal
 		errors.As(err, &refusal)
 		l := p.lang(r)
-		p.showSecurityInfo(w, r, id, l.T("portal.security.error.refused", "Reason", refusal.Explain(l, p.cfg.HelpContact, p.cfg.Now())), http.StatusBadRequest)
+		p.showSecurityInfo(w, r, id, l.T("portal.security.error.refused", "Reason", refusal.Explain(l, p.help(l), p.cfg.Now())), http.StatusBadRequest)
 		return
 	case err != nil:
 		p.storeError(w, r, err)
