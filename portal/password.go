@@ -37,8 +37,6 @@ func (p *Portal) passwordKeptIn(l *messages.Localizer) string {
 	return l.T("portal.password.kept_default")
 }
 
-// passwordKept is passwordKeptIn in English, for the Security info page
-// until it passes its language (then this goes).
 
 // passwordPage is the data of the Change password page.
 type passwordPage struct {
