@@ -37,7 +37,6 @@ func (p *Portal) passwordKeptIn(l *messages.Localizer) string {
 	return l.T("portal.password.kept_default")
 }
 
-
 // passwordPage is the data of the Change password page.
 type passwordPage struct {
 	// NoCurrent: the session began with a Temporary Access Pass, which
