@@ -481,7 +481,7 @@ func TestStaySignedInAndRememberDevice(t *testing.T) {
 	b.signInOffered("alice", secret)
 	page := b.get(offerPage)
 	if !strings.Contains(page.body, "<h1>Stay signed in?</h1>") || !strings.Contains(page.body, `name="device" value="yes"`) ||
-		!strings.Contains(page.body, "Don't ask again on this device for 30 days") {
+		!strings.Contains(page.body, "Don&#39;t ask again on this device for 30 days") {
 		t.Fatalf("the offer:\n%s", page.body)
 	}
 	b.answerOffer(url.Values{"stay": {"yes"}, "device": {"yes"}})
