@@ -331,8 +331,26 @@ func (s *Set) Lang(tag string) *Localizer {
 
 // Localizer speaks one language.
 type Localizer struct {
-	tag string
-	l   *i18n.Localizer
+	tag   string
+	l     *i18n.Localizer
+	words sync.Map // prefix → map[string]string, for Words
+}
+
+// Words returns every message whose ID starts with prefix, by the rest of
+// its ID: the words a page's script shows, handed to it as one JSON
+// block. Messages with placeholders are given unfilled.
+func (l *Localizer) Words(prefix string) map[string]string {
+	if w, ok := l.words.Load(prefix); ok {
+		return w.(map[string]string)
+	}
+	w := map[string]string{}
+	for id := range Catalogue(Default) {
+		if rest, ok := strings.CutPrefix(id, prefix); ok {
+			w[rest] = l.T(id)
+		}
+	}
+	l.words.Store(prefix, w)
+	return w
 }
 
 // Tag is the language's BCP 47 tag ("pt-BR"), for <html lang>.

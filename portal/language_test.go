@@ -97,7 +97,7 @@ func TestLanguageSwitcher(t *testing.T) {
 
 func TestLanguagesOfferedAndOverridden(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "en.toml"), []byte("[portal.layout]\nlanguage = \"Sprache / Language\"\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "en.toml"), []byte("[portal.layout]\nlanguage = \"Sprache / Language: {{.Name}}\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	e := newEnv(t, func(c *Config) {

@@ -3,6 +3,10 @@
 // data-options, and the answer is posted in the form's "credential" field.
 "use strict";
 (function () {
+  // The page's words for this script, in its language (the "words" block).
+  function word(k) {
+    try { return JSON.parse(document.getElementById("words").textContent)[k] || k; } catch (e) { return k; }
+  }
   function toBytes(s) {
     s = s.replace(/-/g, "+").replace(/_/g, "/");
     while (s.length % 4) { s += "="; }
@@ -51,15 +55,15 @@
   function why(kind, e) {
     switch (e && e.name) {
       case "NotAllowedError":
-        return kind === "create" ? "No passkey was created: the request was cancelled or timed out. Select Create passkey to try again." :
-          "The passkey request was cancelled or timed out. If this device doesn't have your passkey, use the phone or security key that does. Select Use my passkey to try again.";
+        return kind === "create" ? word("passkey_cancelled_create") :
+          word("passkey_cancelled_get");
       case "InvalidStateError":
-        return kind === "create" ? "This device or key already has a passkey for your account. Use another one, or sign in with it." :
-          "Your device couldn't use a passkey right now. Try again.";
+        return kind === "create" ? word("passkey_exists") :
+          word("passkey_busy");
       case "SecurityError":
-        return "Passkeys can't be used at this address. Contact your help desk.";
+        return word("passkey_address");
     }
-    return "Your device couldn't use a passkey here. Try again, or use another way.";
+    return word("passkey_failed");
   }
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("form[data-passkey]").forEach(function (form) {
@@ -73,7 +77,7 @@
       function waitingFor(yes) {
         buttons.forEach(function (b, i) {
           b.disabled = yes;
-          b.textContent = yes ? "Waiting for your device…" : labels[i];
+          b.textContent = yes ? word("passkey_waiting") : labels[i];
         });
       }
       function fail(msg) {
@@ -83,7 +87,7 @@
         waitingFor(false);
       }
       if (!window.PublicKeyCredential || !navigator.credentials) {
-        fail("This browser can't use passkeys. Use another browser, or another way.");
+        fail(word("passkey_unsupported"));
         buttons.forEach(function (b) { b.disabled = true; });
         return;
       }

@@ -1,6 +1,10 @@
 // Progressive enhancement only: every page works without this script.
 "use strict";
 document.addEventListener("DOMContentLoaded", function () {
+  // The page's words for this script, in its language (the "words" block).
+  function word(k) {
+    try { return JSON.parse(document.getElementById("words").textContent)[k] || k; } catch (e) { return k; }
+  }
   // Submit a code box as soon as it holds a full code.
   document.querySelectorAll("input[data-autosubmit]").forEach(function (input) {
     var want = parseInt(input.getAttribute("data-autosubmit"), 10);
@@ -40,7 +44,7 @@ document.addEventListener("DOMContentLoaded", function () {
     show.addEventListener("click", function () {
       var on = field.type === "password";
       field.type = on ? "text" : "password";
-      show.textContent = on ? "Hide password" : "Show password";
+      show.textContent = on ? word("hide_password") : word("show_password");
       show.setAttribute("aria-pressed", on ? "true" : "false");
     });
     field.form.addEventListener("submit", function () { field.type = "password"; });
