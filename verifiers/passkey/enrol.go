@@ -7,15 +7,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/stepgate/stepgate/messages"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/google/uuid"
 
+	"github.com/stepgate/stepgate/messages"
 	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers"
 )
@@ -99,26 +102,43 @@ func (v *Verifier) beginEnrol(ctx context.Context, req verifiers.EnrolRequest, r
 	if err != nil {
 		return verifiers.EnrolStep{}, err
 	}
-	return verifiers.EnrolStep{State: string(state), Page: "passkey.html", Heading: "Add a passkey or security key",
+	return verifiers.EnrolStep{State: string(state), Page: "passkey.html", Heading: messages.From(ctx).T("passkey.setup.heading"),
 		Data: setUpPage{Options: string(opts), Name: name, Count: len(recs)}}, nil
 }
 
-func defaultName(have int) string {
+// defaultName is the name of a new passkey the user gave none, in l's
+// language, for a user who has have passkeys: "Passkey", "Passkey 2", …
+func defaultName(l *messages.Localizer, have int) string {
 	if have == 0 {
-		return "Passkey"
+		return l.T("passkey.name.default")
 	}
-	return fmt.Sprintf("Passkey %d", have+1)
+	return l.T("passkey.name.numbered", "Number", have+1)
+}
+
+// nameRefused is the message that says why verifiers.CredentialName
+// refused name: it checks the same things in the same order.
+func nameRefused(name string) string {
+	name = strings.TrimSpace(name)
+	switch {
+	case !utf8.ValidString(name):
+		return "passkey.name.invalid_text"
+	case strings.ContainsFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }):
+		return "passkey.name.unprintable"
+	default:
+		return "passkey.name.too_long"
+	}
 }
 
 // finishEnrol checks the browser's answer and adds the passkey. A step
 // with Error set is a refusal the page shows; nothing was stored.
 func (v *Verifier) finishEnrol(ctx context.Context, req verifiers.EnrolRequest, recs []record) (verifiers.EnrolStep, error) {
-	refuse := func(msg string) (verifiers.EnrolStep, error) {
-		return verifiers.EnrolStep{Error: msg, Status: http.StatusBadRequest}, nil
+	l := messages.From(ctx)
+	refuse := func(id string, args ...any) (verifiers.EnrolStep, error) {
+		return verifiers.EnrolStep{Error: l.T(id, args...), Status: http.StatusBadRequest}, nil
 	}
-	name, err := verifiers.CredentialName(req.Form.Get("name"), "passkey", defaultName(len(recs)))
+	name, err := verifiers.CredentialName(req.Form.Get("name"), "passkey", defaultName(l, len(recs)))
 	if err != nil {
-		return refuse("That name can't be used: " + err.Error() + ".")
+		return refuse(nameRefused(req.Form.Get("name")))
 	}
 	var st enrolState
 	if err := json.Unmarshal([]byte(req.State), &st); err != nil {
@@ -132,11 +152,11 @@ func (v *Verifier) finishEnrol(ctx context.Context, req verifiers.EnrolRequest, 
 	}
 	answer := req.Form.Get("credential")
 	if len(answer) > maxResponse {
-		return refuse("Your device's answer was too large to read. Try again, or use another passkey or security key.")
+		return refuse("passkey.setup.refused.too_large")
 	}
 	parsed, err := protocol.ParseCredentialCreationResponseBytes([]byte(answer))
 	if err != nil {
-		return refuse("Your device's answer couldn't be read. Try again, or use another passkey or security key.")
+		return refuse("passkey.setup.refused.unreadable")
 	}
 	if err := v.useChallenge(ctx, challengeKey(req.Challenge, "create"), req.User.Name, parsed.Response.CollectedClientData); err != nil {
 		if errors.Is(err, verifiers.ErrGone) {
@@ -153,12 +173,12 @@ func (v *Verifier) finishEnrol(ctx context.Context, req verifiers.EnrolRequest, 
 	cred, err := rp.CreateCredential(wu, st.Session, parsed)
 	if err != nil {
 		v.logRefused(req.User.Name, err)
-		return refuse("Your device's answer wasn't accepted, so no passkey was added. Try again, or use another passkey or security key.")
+		return refuse("passkey.setup.refused.not_accepted")
 	}
 	if len(v.AAGUIDs) > 0 {
 		model, _ := uuid.FromBytes(cred.Authenticator.AAGUID)
 		if !slices.Contains(v.AAGUIDs, model) {
-			return refuse("Your organisation doesn't allow this kind of passkey or security key. Use one it allows, or contact " + v.help() + ".")
+			return refuse("passkey.setup.refused.model", "Help", v.help(l))
 		}
 	}
 	data, err := json.Marshal(record{Handle: st.Handle, Cred: *cred})
@@ -174,14 +194,15 @@ func (v *Verifier) finishEnrol(ctx context.Context, req verifiers.EnrolRequest, 
 		// The credential ID is the table's key: the same passkey added
 		// twice, or one another account has, is refused by it.
 		if _, dup := v.credentialByID(ctx, cred.ID); dup {
-			return refuse("This passkey is already set up. Use a different one, or delete it first.")
+			return refuse("passkey.setup.refused.duplicate")
 		}
 		return verifiers.EnrolStep{}, err
 	}
 	return verifiers.EnrolStep{Done: true, Added: fmt.Sprintf("passkey %q", name), Name: name}, nil
 }
 
-const msgStartAgain = "That set-up expired or was already used. Try again."
+// msgStartAgain refuses an answer to a set-up that is no longer live.
+const msgStartAgain = "passkey.setup.refused.start_again"
 
 // credentialByID reports whether a passkey with the ID is stored.
 func (v *Verifier) credentialByID(ctx context.Context, id []byte) (store.Credential, bool) {
@@ -201,21 +222,25 @@ func (v *Verifier) Remove(ctx context.Context, user verifiers.User, id string, k
 
 // Rename implements verifiers.Renamer.
 func (v *Verifier) Rename(ctx context.Context, user verifiers.User, id, name string) error {
-	clean, err := verifiers.CredentialName(name, "passkey", "Passkey")
+	clean, err := verifiers.CredentialName(name, "passkey", messages.From(ctx).T("passkey.name.default"))
 	if err != nil {
-		return &nameError{err}
+		return &nameError{err: err, id: nameRefused(name)}
 	}
 	return v.Store.RenameCredential(ctx, user.Name, id, clean)
 }
 
-// nameError refuses a passkey name that cannot be used.
-type nameError struct{ err error }
+// nameError refuses a passkey name that cannot be used; id is the message
+// that says why.
+type nameError struct {
+	err error
+	id  string
+}
 
 func (e *nameError) Error() string { return e.err.Error() }
 
 // Explain implements verifiers.Refusal.
-func (e *nameError) Explain(*messages.Localizer, string, time.Time) string {
-	return "That name can't be used: " + e.err.Error() + "."
+func (e *nameError) Explain(l *messages.Localizer, _ string, _ time.Time) string {
+	return l.T(e.id)
 }
 
 // Outcome implements verifiers.Refusal.
@@ -227,8 +252,8 @@ type tooMany struct{}
 func (tooMany) Error() string { return "the user has the most passkeys allowed" }
 
 // Explain implements verifiers.Refusal.
-func (tooMany) Explain(*messages.Localizer, string, time.Time) string {
-	return fmt.Sprintf("You already have %d passkeys, the most allowed. Delete one you no longer use, then add this one.", MaxPasskeys)
+func (tooMany) Explain(l *messages.Localizer, _ string, _ time.Time) string {
+	return l.T("passkey.setup.refused.too_many", "Count", MaxPasskeys)
 }
 
 // Outcome implements verifiers.Refusal.

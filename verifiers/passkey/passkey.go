@@ -27,6 +27,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/stepgate/stepgate/messages"
 	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers"
 )
@@ -77,10 +78,10 @@ type Verifier struct {
 	Host verifiers.Host
 }
 
-// help names who helps users.
-func (v *Verifier) help() string {
+// help names who helps users, in l's language when the site names no one.
+func (v *Verifier) help(l *messages.Localizer) string {
 	if v.Host == nil {
-		return "your administrator"
+		return l.T("passkey.help.fallback")
 	}
 	return v.Host.HelpContact()
 }
@@ -96,18 +97,19 @@ type record struct {
 // Method implements verifiers.Verifier.
 func (v *Verifier) Method() string { return Method }
 
-// Describe implements verifiers.Method.
+// Describe implements verifiers.Method. Its words are message IDs of the
+// passkey catalogue, which the portal shows in the user's language.
 func (v *Verifier) Describe() verifiers.Description {
 	return verifiers.Description{
-		Name: Method, Title: "Passkey or security key", Strength: 100,
+		Name: Method, Title: "passkey.title", Strength: 100,
 		Answer:    verifiers.Ceremony,
-		Heading:   "Use your passkey",
-		Hint:      "Use the passkey or security key you set up for this account: your device asks for your fingerprint, face, PIN or a touch of the key.",
-		WrongCode: "That passkey wasn't accepted. Try again.",
-		Gone:      "That passkey request expired or was already used. Try again.",
+		Heading:   "passkey.verify.heading",
+		Hint:      "passkey.verify.hint",
+		WrongCode: "passkey.verify.wrong_code",
+		Gone:      "passkey.verify.gone",
 		Slug:      Method,
-		SetUp:     "Use a passkey or security key instead",
-		Add:       "Add a passkey or security key",
+		SetUp:     "passkey.setup.offer",
+		Add:       "passkey.setup.add",
 		Many:      true,
 
 		PhishingResistant: true,
@@ -150,8 +152,8 @@ func (v *Verifier) Enrolled(ctx context.Context, user verifiers.User) (bool, err
 }
 
 // Label implements verifiers.Method.
-func (v *Verifier) Label(context.Context, verifiers.User) (string, error) {
-	return "Use a passkey or security key", nil
+func (v *Verifier) Label(ctx context.Context, _ verifiers.User) (string, error) {
+	return messages.From(ctx).T("passkey.label"), nil
 }
 
 // Start implements verifiers.Verifier: nothing is sent; the page asks the

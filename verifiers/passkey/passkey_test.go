@@ -596,3 +596,22 @@ func TestPasskeySignInCeremony(t *testing.T) {
 		t.Fatal("a ceremony without a key")
 	}
 }
+
+// TestNameRefusedSaysWhatCredentialNameRefused: the message for a name
+// that can't be used says what verifiers.CredentialName found, in the
+// English it gave before the words moved into the catalogue.
+func TestNameRefusedSaysWhatCredentialNameRefused(t *testing.T) {
+	l := messages.English()
+	for _, in := range []string{"\xff", " a\xffb ", "a\x01b", "tab\there", " \u200b ", strings.Repeat("n", 41), strings.Repeat("é", 41) + " "} {
+		_, err := verifiers.CredentialName(in, "passkey", "Passkey")
+		if err == nil {
+			t.Fatalf("%q accepted", in)
+		}
+		if got, want := l.T(nameRefused(in)), "That name can't be used: "+err.Error()+"."; got != want {
+			t.Errorf("%q: %q, want %q", in, got, want)
+		}
+	}
+	if got := defaultName(l, 0) + ", " + defaultName(l, 1) + ", " + defaultName(l, 9); got != "Passkey, Passkey 2, Passkey 10" {
+		t.Errorf("default names: %s", got)
+	}
+}

@@ -22,6 +22,8 @@ import (
 	"sync"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/stepgate/stepgate/messages"
 )
 
 // MinPasswordLen is the fewest characters (runes, not bytes) a new password
@@ -39,20 +41,34 @@ const MaxNewPasswordLen = 256
 const _ = uint(MaxPasswordLen - MaxNewPasswordLen*utf8.UTFMax)
 
 // PolicyError says why a new password is refused, in words for the user.
-type PolicyError struct{ Reason string }
+type PolicyError struct {
+	// Reason is the reason in English, for Error: logs, the command line,
+	// callers that have no user's language.
+	Reason string
+	// ID is the message of the password catalogue that gives the reason.
+	ID string
+}
 
-// Error returns the reason, for the user.
+// Error returns the reason in English.
 func (e *PolicyError) Error() string { return e.Reason }
 
-// The reasons CheckNewPassword gives. They are shown to the user as they are.
+// Explain returns the reason in l's language, for the user.
+func (e *PolicyError) Explain(l *messages.Localizer) string { return l.T(e.ID) }
+
+// refuse is the PolicyError of the reason with message id.
+func refuse(id string) *PolicyError {
+	return &PolicyError{Reason: messages.English().T(id), ID: id}
+}
+
+// The reasons CheckNewPassword gives: IDs of the password catalogue.
 const (
-	reasonTooShort = "Use at least 8 characters."
-	reasonTooLong  = "Use at most 256 characters."
-	reasonName     = "Don't use your username or name as your password."
-	reasonCommon   = "This password is too common and easy to guess. Choose another."
-	reasonBlank    = "Your password can't be only spaces. Use at least 8 characters that aren't all spaces."
-	reasonControl  = "Your password contains a control character (such as a tab, a line break or NUL), which can't be used. Use letters, digits, spaces and symbols only."
-	reasonBadBytes = "Your password contains bytes that aren't valid text. Type it again."
+	reasonTooShort = "password.policy.too_short"
+	reasonTooLong  = "password.policy.too_long"
+	reasonName     = "password.policy.name"
+	reasonCommon   = "password.policy.common"
+	reasonBlank    = "password.policy.blank"
+	reasonControl  = "password.policy.control"
+	reasonBadBytes = "password.policy.bad_bytes"
 )
 
 //go:embed common-passwords.txt
@@ -83,35 +99,35 @@ func CheckNewPassword(pw, name, display string) error {
 	// Refuse a huge input before walking it: more bytes than the longest
 	// allowed password can take is too long whatever it holds.
 	if len(pw) > MaxNewPasswordLen*utf8.UTFMax {
-		return &PolicyError{reasonTooLong}
+		return refuse(reasonTooLong)
 	}
 	if pw == "" {
-		return &PolicyError{reasonTooShort}
+		return refuse(reasonTooShort)
 	}
 	if !utf8.ValidString(pw) {
-		return &PolicyError{reasonBadBytes}
+		return refuse(reasonBadBytes)
 	}
 	for _, r := range pw {
 		if unicode.IsControl(r) {
-			return &PolicyError{reasonControl}
+			return refuse(reasonControl)
 		}
 	}
 	trimmed := strings.TrimSpace(pw)
 	if trimmed == "" {
-		return &PolicyError{reasonBlank}
+		return refuse(reasonBlank)
 	}
 	n := utf8.RuneCountInString(pw)
 	if n < MinPasswordLen {
-		return &PolicyError{reasonTooShort}
+		return refuse(reasonTooShort)
 	}
 	if n > MaxNewPasswordLen {
-		return &PolicyError{reasonTooLong}
+		return refuse(reasonTooLong)
 	}
 	if sameName(trimmed, name, display) {
-		return &PolicyError{reasonName}
+		return refuse(reasonName)
 	}
 	if _, ok := commonPasswords()[strings.ToLower(trimmed)]; ok {
-		return &PolicyError{reasonCommon}
+		return refuse(reasonCommon)
 	}
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/stepgate/stepgate/messages"
 )
 
 func TestCheckNewPassword(t *testing.T) {
@@ -73,7 +75,7 @@ func TestCheckNewPassword(t *testing.T) {
 			if !errors.As(err, &pe) {
 				t.Fatalf("CheckNewPassword(%q) = %#v, want a *PolicyError", tt.pw, err)
 			}
-			if pe.Reason != tt.want || err.Error() != tt.want {
+			if pe.Reason != tt.want || err.Error() != tt.want || pe.Explain(messages.English()) != tt.want {
 				t.Fatalf("CheckNewPassword(%q) = %q, want %q", tt.pw, err, tt.want)
 			}
 		})

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/nyaruka/phonenumbers"
+
+	"github.com/stepgate/stepgate/messages"
 )
 
 // Number is a valid phone number in E.164 form, with its country calling
@@ -20,7 +22,12 @@ type Number struct {
 }
 
 // ErrInvalid is returned for input that is not a valid international number.
+// Its text is for logs; Invalid says it to the user.
 var ErrInvalid = errors.New("enter your number in international form, starting with + and your country code, e.g. +1 555 555 0142")
+
+// Invalid tells the user, in l's language, that what they typed is not a
+// phone number (ErrInvalid) and how to type one.
+func Invalid(l *messages.Localizer) string { return l.T("phone.number.invalid") }
 
 // Parse reads a number typed by a user: it must start with + and a country
 // code; spaces, dashes, dots and brackets are ignored.
@@ -80,11 +87,15 @@ func (c Countries) String() string {
 }
 
 // Mask shows a stored E.164 number the way sign-in pages do: the country
-// code and the last two digits, "+1 ••• ••• ••42".
-func Mask(e164 string) string {
+// code and the last two digits, "+1 ••• ••• ••42"; a number that can't be
+// shown so is "your phone", in English (see MaskIn).
+func Mask(e164 string) string { return MaskIn(messages.English(), e164) }
+
+// MaskIn is Mask with a number that can't be shown named in l's language.
+func MaskIn(l *messages.Localizer, e164 string) string {
 	n, err := Parse(e164)
 	if err != nil || len(n.E164) < 4 {
-		return "your phone"
+		return l.T("phone.number.unknown")
 	}
 	return "+" + n.CallingCode + " ••• ••• ••" + n.E164[len(n.E164)-2:]
 }

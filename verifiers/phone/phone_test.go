@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/stepgate/stepgate/messages"
 )
 
 func TestParse(t *testing.T) {
@@ -52,6 +54,15 @@ func TestMask(t *testing.T) {
 	}
 	if m := Mask("garbage"); m != "your phone" {
 		t.Errorf("Mask(garbage) = %q", m)
+	}
+	if m := MaskIn(messages.English(), "+14155552642"); m != "+1 ••• ••• ••42" {
+		t.Errorf("MaskIn = %q", m)
+	}
+}
+
+func TestInvalid(t *testing.T) {
+	if got, want := Invalid(messages.English()), "That doesn't look like a phone number: "+ErrInvalid.Error()+"."; got != want {
+		t.Errorf("Invalid = %q, want %q", got, want)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"strings"
 
+	"github.com/stepgate/stepgate/messages"
 	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers"
 )
@@ -14,18 +15,19 @@ import (
 //go:embed pages/*.html
 var pages embed.FS
 
-// Describe implements verifiers.Method.
+// Describe implements verifiers.Method. Its words are message IDs of the
+// totp catalogue, which the portal shows in the user's language.
 func (v *Verifier) Describe() verifiers.Description {
 	return verifiers.Description{
-		Name: "totp", Title: "Authenticator app", Strength: 30,
+		Name: "totp", Title: "totp.title", Strength: 30,
 		Answer: verifiers.TypedCode, CodeDigits: Digits,
-		Heading:   "Enter code",
-		Hint:      "Open your authenticator app and enter the code shown for this account.",
-		WrongCode: "That code didn't work. Check the code in your app and try again.",
+		Heading:   "totp.verify.heading",
+		Hint:      "totp.verify.hint",
+		WrongCode: "totp.verify.wrong_code",
 		Slug:      "app",
-		SetUp:     "Use an authenticator app that shows codes instead",
-		Add:       "Add an authenticator app",
-		Change:    "Replace with a new app",
+		SetUp:     "totp.setup.offer",
+		Add:       "totp.setup.add",
+		Change:    "totp.setup.change",
 	}
 }
 
@@ -35,8 +37,8 @@ func (v *Verifier) Registered(ctx context.Context, u verifiers.User) (bool, erro
 }
 
 // Label implements verifiers.Method.
-func (v *Verifier) Label(context.Context, verifiers.User) (string, error) {
-	return "Use a verification code from my authenticator app", nil
+func (v *Verifier) Label(ctx context.Context, _ verifiers.User) (string, error) {
+	return messages.From(ctx).T("totp.label"), nil
 }
 
 // Pages implements verifiers.Pages.
@@ -77,7 +79,7 @@ func (v *Verifier) Enrol(ctx context.Context, req verifiers.EnrolRequest) (verif
 			return verifiers.EnrolStep{}, err
 		}
 	}
-	step := verifiers.EnrolStep{State: secret, Page: "app.html", Heading: "Set up your authenticator app", QR: keyURL, QRSize: 200,
+	step := verifiers.EnrolStep{State: secret, Page: "app.html", Heading: messages.From(ctx).T("totp.setup.heading"), QR: keyURL, QRSize: 200,
 		Data: appPage{Secret: groupSecret(secret), Replacing: replacing}}
 	if req.Form == nil {
 		return step, nil
