@@ -74,7 +74,7 @@ func (p *Portal) changePassword(w http.ResponseWriter, r *http.Request, id *Iden
 		return
 	}
 	if err := password.CheckNewPassword(next, name, id.User.DisplayName); err != nil {
-		show(http.StatusBadRequest, err.Error())
+		show(http.StatusBadRequest, policyWords(l, err))
 		return
 	}
 	if !d.NoCurrent {
@@ -107,7 +107,7 @@ func (p *Portal) changePassword(w http.ResponseWriter, r *http.Request, id *Iden
 	var policy *password.PolicyError
 	switch {
 	case errors.As(err, &policy):
-		show(http.StatusBadRequest, policy.Reason)
+		show(http.StatusBadRequest, policy.Explain(l))
 		return
 	case err != nil:
 		p.storeError(w, r, err)
@@ -132,4 +132,14 @@ func (p *Portal) changePassword(w http.ResponseWriter, r *http.Request, id *Iden
 		return
 	}
 	p.changed(w, r, name, "password-changed", "password", "password-changed", zap.Time("others_signed_out_before", rv.NotBefore.Truncate(time.Second)))
+}
+
+// policyWords is why the password policy refused a new password, in l's
+// language.
+func policyWords(l *messages.Localizer, err error) string {
+	var policy *password.PolicyError
+	if errors.As(err, &policy) {
+		return policy.Explain(l)
+	}
+	return err.Error()
 }

@@ -249,7 +249,7 @@ func (p *Portal) newPassword(w http.ResponseWriter, r *http.Request) {
 	// The policy is checked before the token is used up, so a refused
 	// password can be followed by another.
 	if err := password.CheckNewPassword(next, user.Name, user.DisplayName); err != nil {
-		show(http.StatusBadRequest, err.Error())
+		show(http.StatusBadRequest, policyWords(l, err))
 		return
 	}
 	token := p.resetToken(pd)
@@ -273,7 +273,7 @@ func (p *Portal) newPassword(w http.ResponseWriter, r *http.Request) {
 		if err := p.cfg.Store.PutCode(ctx, token); err != nil {
 			p.log.Error("restoring a password reset's token", zap.Error(err))
 		}
-		show(http.StatusBadRequest, policy.Reason)
+		show(http.StatusBadRequest, policy.Explain(l))
 		return
 	case err != nil:
 		p.audit(r, "password-reset", user.Name, methodReset, "error", zap.Error(err))
