@@ -296,6 +296,7 @@ func (p *Portal) rememberedRows(r *http.Request, user string) ([]rememberedRow, 
 	if err != nil {
 		return nil, err
 	}
+	l := p.lang(r)
 	// The list is read from the store already: the cookie only says
 	// which entry is this browser.
 	this, _ := p.deviceCookie(r, user)
@@ -303,8 +304,8 @@ func (p *Portal) rememberedRows(r *http.Request, user string) ([]rememberedRow, 
 	for _, d := range list {
 		// A lowered remember_device ends the browser's cookie sooner.
 		until := min(d.Expires.Unix(), d.Created.Add(p.cfg.RememberDevice).Unix())
-		out = append(out, rememberedRow{ID: d.ID, Name: d.Name, Added: when(d.Created), LastUsed: when(d.LastUsed),
-			Until: when(time.Unix(until, 0)), This: d.ID == this.ID})
+		out = append(out, rememberedRow{ID: d.ID, Name: d.Name, Added: when(l, d.Created), LastUsed: when(l, d.LastUsed),
+			Until: when(l, time.Unix(until, 0)), This: d.ID == this.ID})
 	}
 	return out, nil
 }

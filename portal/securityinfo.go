@@ -215,7 +215,7 @@ func (p *Portal) showSecurityInfo(w http.ResponseWriter, r *http.Request, id *Id
 		_, renamer := m.Method.(verifiers.Renamer)
 		for _, c := range h.creds {
 			row := credentialRow{Method: m.desc.Name, Title: l.T(m.desc.Title), ID: c.ID, Name: c.Name,
-				Added: when(c.Added), LastUsed: when(c.LastUsed), Renamable: c.Renamable && renamer, Removable: leavesUsable(hs, c.ID)}
+				Added: when(l, c.Added), LastUsed: when(l, c.LastUsed), Renamable: c.Renamable && renamer, Removable: leavesUsable(hs, c.ID)}
 			if m.enrol != nil && !m.desc.Many && m.desc.Change != "" {
 				row.Change, row.ChangeURL = l.T(m.desc.Change), SecurityInfoPath+"/add/"+m.desc.Slug
 			}
@@ -257,7 +257,7 @@ func (p *Portal) showSecurityInfo(w http.ResponseWriter, r *http.Request, id *Id
 	for _, e := range events {
 		// The time is in Go's layout: numbers, English month
 		// abbreviations and "UTC", the same in every language for now.
-		d.Events = append(d.Events, eventRow{At: e.At.UTC().Format("2 Jan 2006 15:04 UTC"), Method: p.methodTitle(l, e.Method),
+		d.Events = append(d.Events, eventRow{At: e.At.UTC().Format(l.T("portal.security.format.date_time")), Method: p.methodTitle(l, e.Method),
 			ClientIP: e.ClientIP, Site: e.Site, Outcome: outcomeWords(l, e.Outcome), Detail: e.Detail, Good: !suspicious[e.Outcome]})
 	}
 	p.render(w, r, status, "securityinfo", pageData{Title: l.T("portal.security.page.title"), Heading: l.T("portal.security.page.heading"), Username: user.Name,
@@ -309,14 +309,13 @@ func roundedDownIn(l *messages.Localizer, d time.Duration, units ...timeUnit) st
 	return l.T(u.id, "Count", int64(d/u.d))
 }
 
-// when formats a time for the page ("" when unknown): day, English month
-// abbreviation and year, in Go's layout, the same in every language for
-// now.
-func when(t time.Time) string {
+// when formats a time for the page ("" when unknown) as l's language
+// writes a date.
+func when(l *messages.Localizer, t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.UTC().Format("2 Jan 2006")
+	return t.UTC().Format(l.T("portal.security.format.date"))
 }
 
 // methodTitle is what users call a method, by its name, in l's language.
