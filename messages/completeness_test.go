@@ -6,6 +6,7 @@ package messages_test
 // exist. The packages below register every area Stepgate has.
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stepgate/stepgate/messages"
 	_ "github.com/stepgate/stepgate/portal"
@@ -107,12 +109,38 @@ func TestEveryLanguageHasEveryMessage(t *testing.T) {
 			sort.Strings(missing)
 			sort.Strings(stray)
 			if len(missing) > 0 {
-				t.Errorf("%d messages missing in %s: %s", len(missing), l.Tag, strings.Join(missing, " "))
+				t.Errorf("%d messages missing in %s: %s", len(missing), l.Tag, strings.Join(first(missing, 20), " "))
 			}
 			if len(stray) > 0 {
 				t.Errorf("%d messages in %s that English does not have: %s", len(stray), l.Tag, strings.Join(stray, " "))
 			}
 		})
+	}
+}
+
+// first is at most n of list, saying how many more there are.
+func first(list []string, n int) []string {
+	if len(list) <= n {
+		return list
+	}
+	return append(list[:n:n], fmt.Sprintf("… and %d more", len(list)-n))
+}
+
+// TestDateLayoutsAreNumeric: a language's date layout writes the month
+// as a number; Go would write a month's name in English.
+func TestDateLayoutsAreNumeric(t *testing.T) {
+	at := time.Date(2026, time.December, 3, 14, 5, 0, 0, time.UTC)
+	for _, l := range messages.Languages[1:] {
+		for _, id := range []string{"portal.security.format.date", "portal.security.format.date_time"} {
+			m, ok := stepgate(l.Tag)[id]
+			if !ok {
+				continue // reported by TestEveryLanguageHasEveryMessage
+			}
+			got := at.Format(m.Forms["other"])
+			if strings.ContainsAny(strings.TrimSuffix(got, "UTC"), "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") || !strings.Contains(got, "2026") || !strings.Contains(got, "12") {
+				t.Errorf("%s %s: the layout %q writes %q", l.Tag, id, m.Forms["other"], got)
+			}
+		}
 	}
 }
 
