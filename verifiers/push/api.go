@@ -3,7 +3,6 @@ package push
 import (
 	"encoding/json"
 	"errors"
-	"github.com/stepgate/stepgate/messages"
 	"io"
 	"net/http"
 	"strings"
@@ -11,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/stepgate/stepgate/messages"
 	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers"
 )
@@ -32,27 +32,29 @@ func (v *Verifier) Routes() []verifiers.Route {
 var errRegistrationOff = errors.New("first-sign-in registration is turned off")
 
 // deviceError is an answer to the authenticator app: a status and words
-// for the person holding the phone.
+// for the person holding the phone, in the request's language (the app
+// asks for its page's).
 func (v *Verifier) deviceError(w http.ResponseWriter, r *http.Request, err error) {
+	l := messages.From(r.Context())
 	var ie *InputError
-	status, msg := http.StatusServiceUnavailable, "Something went wrong on the server. Try again in a moment."
+	status, msg := http.StatusServiceUnavailable, l.T("push.api.server_error")
 	switch {
 	case errors.As(err, &ie):
 		status, msg = http.StatusBadRequest, ie.Msg
 	case errors.Is(err, ErrBadToken):
-		status, msg = http.StatusBadRequest, "This set-up code has expired or was already used. On your computer, start setting up again to get a new QR code."
+		status, msg = http.StatusBadRequest, l.T("push.api.bad_token")
 	case errors.Is(err, ErrAlreadySetUp), errors.Is(err, errRegistrationOff):
-		status, msg = http.StatusForbidden, "This account already has a sign-in method set up, so this set-up code can't add a device. If you didn't set one up, contact "+v.Host.HelpContact()+"."
+		status, msg = http.StatusForbidden, l.T("push.api.already_set_up", "Help", v.Host.HelpContact())
 	case errors.Is(err, store.ErrTooManyDevices):
-		status, msg = http.StatusConflict, tooManyDevices{}.Explain(messages.From(r.Context()), "", time.Time{})
+		status, msg = http.StatusConflict, tooManyDevices{}.Explain(l, "", time.Time{})
 	case errors.Is(err, ErrUnknownDevice):
-		status, msg = http.StatusNotFound, "This device is no longer set up for sign-in. Set it up again from the sign-in page on your computer."
+		status, msg = http.StatusNotFound, l.T("push.api.unknown_device")
 	case errors.Is(err, ErrBadSignature):
-		status, msg = http.StatusUnauthorized, "This request wasn't signed by this device's key."
+		status, msg = http.StatusUnauthorized, l.T("push.api.bad_signature")
 	case errors.Is(err, ErrStale):
-		status, msg = http.StatusBadRequest, "Your phone's clock seems to be wrong. Set it to the correct time and try again."
+		status, msg = http.StatusBadRequest, l.T("push.api.stale")
 	case errors.Is(err, ErrNotPending):
-		status, msg = http.StatusConflict, "This request has expired or was already answered."
+		status, msg = http.StatusConflict, l.T("push.api.not_pending")
 	}
 	if status == http.StatusServiceUnavailable {
 		v.log().Error("authenticator request failed", zap.String("path", r.URL.Path), zap.Error(err))
@@ -76,7 +78,7 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 		err = json.Unmarshal(body, v)
 	}
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "The request could not be read: send a JSON object of at most 16 KB."})
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": messages.From(r.Context()).T("push.api.unreadable")})
 		return false
 	}
 	return true
@@ -98,10 +100,11 @@ func (v *Verifier) deviceAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
-		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "Use POST."})
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": messages.From(r.Context()).T("push.api.use_post")})
 		return
 	}
 	ctx := r.Context()
+	l := messages.From(ctx)
 	switch action {
 	case "enrol":
 		var e Enrolment
@@ -138,7 +141,7 @@ func (v *Verifier) deviceAPI(w http.ResponseWriter, r *http.Request) {
 		}
 		list := make([]Notification, len(reqs))
 		for i, q := range reqs {
-			list[i] = NotificationOf(q)
+			list[i] = NotificationOf(l, q)
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"user": d.Username, "name": d.Name, "notifications": d.Subscription != "" && !d.Gone, "requests": list})
 	case "rename":
@@ -166,9 +169,9 @@ func (v *Verifier) deviceAPI(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		v.answered(r, d, req, out)
-		writeJSON(w, http.StatusOK, map[string]any{"result": out, "message": answerMessage(out, v.Host.HelpContact())})
+		writeJSON(w, http.StatusOK, map[string]any{"result": out, "message": answerMessage(l, out, v.Host.HelpContact())})
 	default:
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "No such authenticator request."})
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": l.T("push.api.not_found")})
 	}
 }
 
@@ -189,14 +192,15 @@ func (v *Verifier) answered(r *http.Request, d store.PushDevice, req store.PushR
 	}
 }
 
-func answerMessage(out Outcome, help string) string {
+// answerMessage is what the app says about an answer, in l's language.
+func answerMessage(l *messages.Localizer, out Outcome, help string) string {
 	switch out {
 	case Approved:
-		return "Approved. You can go back to the sign-in page."
+		return l.T("push.answer.approved")
 	case WrongNumber:
-		return "That wasn't the number on the sign-in page, so the request was denied. If you're signing in, send another request."
+		return l.T("push.answer.wrong_number")
 	case Reported:
-		return "Thanks. The sign-in was stopped and requests to this phone are paused. Change your password, and contact " + help + "."
+		return l.T("push.answer.reported", "Help", help)
 	}
-	return "Denied. Nobody was signed in."
+	return l.T("push.answer.denied")
 }

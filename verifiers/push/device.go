@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stepgate/stepgate/messages"
 	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers"
 )
@@ -71,7 +72,8 @@ type Enrolment struct {
 	Sig          string `json:"sig"`
 }
 
-// InputError is bad input from a device, with words for the person.
+// InputError is bad input from a device, with words for the person (in
+// the language of the request).
 type InputError struct{ Msg string }
 
 func (e *InputError) Error() string { return e.Msg }
@@ -81,9 +83,13 @@ func (e *InputError) Error() string { return e.Msg }
 // whose user has set up any method since it was issued (a set-up link an
 // attacker kept) enrols nothing: ErrAlreadySetUp.
 func (v *Verifier) EnrolDevice(ctx context.Context, e Enrolment) (store.PushDevice, string, error) {
+	l := messages.From(ctx)
 	_, raw, err := ParsePublicKey(e.PublicKey)
-	if err != nil {
-		return store.PushDevice{}, "", &InputError{err.Error()}
+	switch {
+	case errors.Is(err, errKeyEncoding):
+		return store.PushDevice{}, "", &InputError{l.T("push.api.key_not_base64")}
+	case err != nil:
+		return store.PushDevice{}, "", &InputError{l.T("push.api.key_not_p256")}
 	}
 	if e.Token == "" || len(e.Token) > 100 {
 		return store.PushDevice{}, "", ErrBadToken
@@ -91,11 +97,11 @@ func (v *Verifier) EnrolDevice(ctx context.Context, e Enrolment) (store.PushDevi
 	if !verifySig(raw, SignedText("enrol", e.Token, e.PublicKey), e.Sig) {
 		return store.PushDevice{}, "", ErrBadSignature
 	}
-	name, err := DeviceName(e.Name)
+	name, err := DeviceName(l, e.Name)
 	if err != nil {
-		return store.PushDevice{}, "", &InputError{err.Error()}
+		return store.PushDevice{}, "", nameInput(l, err)
 	}
-	if err := v.checkSubscription(e.Subscription); err != nil {
+	if err := v.checkSubscription(l, e.Subscription); err != nil {
 		return store.PushDevice{}, "", err
 	}
 	d := store.PushDevice{ID: randomID(), Name: name, PublicKey: raw, Subscription: e.Subscription}
@@ -109,15 +115,23 @@ func (v *Verifier) EnrolDevice(ctx context.Context, e Enrolment) (store.PushDevi
 	return d, ch, err
 }
 
-func (v *Verifier) checkSubscription(sub string) error {
+// nameInput is the InputError of DeviceName's error.
+func nameInput(l *messages.Localizer, err error) error {
+	if ne, ok := err.(*NameError); ok {
+		return &InputError{ne.inApp(l)}
+	}
+	return &InputError{err.Error()}
+}
+
+func (v *Verifier) checkSubscription(l *messages.Localizer, sub string) error {
 	if sub == "" {
 		return nil
 	}
 	if v.Sender == nil {
-		return &InputError{"this server does not send notifications"}
+		return &InputError{l.T("push.api.no_notifications")}
 	}
 	if err := v.Sender.Check(sub); err != nil {
-		return &InputError{"the push subscription can't be used: " + err.Error()}
+		return &InputError{subscriptionProblem(l, err)}
 	}
 	return nil
 }
@@ -172,7 +186,7 @@ func (v *Verifier) Pending(ctx context.Context, s Signed, subscription string) (
 		return d, nil, err
 	}
 	if subscription != "" && subscription != d.Subscription {
-		if err := v.checkSubscription(subscription); err != nil {
+		if err := v.checkSubscription(messages.From(ctx), subscription); err != nil {
 			return d, nil, err
 		}
 		if err := v.Store.SetPushSubscription(ctx, d.ID, subscription, false); err != nil {
@@ -190,8 +204,9 @@ func (v *Verifier) RenameDevice(ctx context.Context, s Signed, name string) (sto
 	if err != nil {
 		return d, err
 	}
-	if d.Name, err = DeviceName(name); err != nil {
-		return d, &InputError{err.Error()}
+	l := messages.From(ctx)
+	if d.Name, err = DeviceName(l, name); err != nil {
+		return d, nameInput(l, err)
 	}
 	return d, v.Store.RenamePushDevice(ctx, d.ID, d.Name)
 }
@@ -229,7 +244,7 @@ func (v *Verifier) Answer(ctx context.Context, a Answer) (store.PushDevice, stor
 	switch a.Decision {
 	case Approve, Deny, Report:
 	default:
-		return store.PushDevice{}, req, "", &InputError{"unknown decision " + strconv.Quote(a.Decision)}
+		return store.PushDevice{}, req, "", &InputError{messages.From(ctx).T("push.api.unknown_decision", "Decision", strconv.Quote(a.Decision))}
 	}
 	d, err := v.device(ctx, a.Signed, "answer", a.Request, strconv.Itoa(a.Number), a.Decision)
 	if err != nil {

@@ -2,10 +2,12 @@ package push
 
 import (
 	"context"
-	"fmt"
-	"github.com/stepgate/stepgate/messages"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
+	"github.com/stepgate/stepgate/messages"
 	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers"
 )
@@ -32,9 +34,9 @@ func (v *Verifier) Remove(ctx context.Context, u verifiers.User, id string, keep
 
 // Rename implements verifiers.Renamer.
 func (v *Verifier) Rename(ctx context.Context, u verifiers.User, id, name string) error {
-	clean, err := DeviceName(name)
+	clean, err := DeviceName(messages.From(ctx), name)
 	if err != nil {
-		return &NameError{Err: err}
+		return err
 	}
 	d, err := v.Store.PushDevice(ctx, id)
 	if err != nil {
@@ -48,15 +50,65 @@ func (v *Verifier) Rename(ctx context.Context, u verifiers.User, id, name string
 	return v.Store.RenamePushDevice(ctx, id, clean)
 }
 
-// NameError refuses a device name that cannot be used.
-type NameError struct{ Err error }
+// NameError refuses a device name that cannot be used: Err is
+// verifiers.CredentialName's (in English, for the log), why the rule it
+// broke (for the user's words).
+type NameError struct {
+	Err error
+	why nameProblem
+}
+
+// nameProblem is the rule of verifiers.CredentialName a name broke.
+type nameProblem int
+
+const (
+	nameUnknown nameProblem = iota
+	nameInvalid
+	nameUnprintable
+	nameTooLong
+)
+
+// nameProblemOf finds which of verifiers.CredentialName's rules s broke.
+func nameProblemOf(s string) nameProblem {
+	s = strings.TrimSpace(s)
+	switch {
+	case !utf8.ValidString(s):
+		return nameInvalid
+	case strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0:
+		return nameUnprintable
+	case utf8.RuneCountInString(s) > 40:
+		return nameTooLong
+	}
+	return nameUnknown
+}
 
 func (e *NameError) Error() string { return e.Err.Error() }
 func (e *NameError) Unwrap() error { return e.Err }
 
 // Explain implements verifiers.Refusal.
-func (e *NameError) Explain(*messages.Localizer, string, time.Time) string {
-	return "That name can't be used: " + e.Err.Error() + "."
+func (e *NameError) Explain(l *messages.Localizer, _ string, _ time.Time) string {
+	switch e.why {
+	case nameInvalid:
+		return l.T("push.device.rename.invalid")
+	case nameUnprintable:
+		return l.T("push.device.rename.unprintable")
+	case nameTooLong:
+		return l.T("push.device.rename.too_long")
+	}
+	return l.T("push.device.rename.unusable", "Reason", e.Err.Error())
+}
+
+// inApp is the words of the Authenticator's error about the name.
+func (e *NameError) inApp(l *messages.Localizer) string {
+	switch e.why {
+	case nameInvalid:
+		return l.T("push.device.name.invalid")
+	case nameUnprintable:
+		return l.T("push.device.name.unprintable")
+	case nameTooLong:
+		return l.T("push.device.name.too_long")
+	}
+	return e.Err.Error()
 }
 
 // Outcome implements verifiers.Refusal.
@@ -71,8 +123,8 @@ func (tooManyDevices) Is(target error) bool {
 }
 
 // Explain implements verifiers.Refusal.
-func (tooManyDevices) Explain(*messages.Localizer, string, time.Time) string {
-	return fmt.Sprintf("You already have %d devices set up for sign-in requests, the most allowed. Delete one you no longer use, then add this one.", store.MaxPushDevices)
+func (tooManyDevices) Explain(l *messages.Localizer, _ string, _ time.Time) string {
+	return l.T("push.refused.too_many_devices", "Count", store.MaxPushDevices)
 }
 
 // Outcome implements verifiers.Refusal.

@@ -4,12 +4,12 @@ import (
 	"context"
 	"embed"
 	"errors"
-	"github.com/stepgate/stepgate/messages"
 	"io/fs"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/stepgate/stepgate/messages"
 	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers"
 )
@@ -17,21 +17,35 @@ import (
 //go:embed pages/*.html
 var pages embed.FS
 
-// Describe implements verifiers.Method.
+// The method's words and the Authenticator's, area "push".
+//
+//go:embed locales
+var localesFS embed.FS
+
+func init() {
+	sub, err := fs.Sub(localesFS, "locales")
+	if err != nil {
+		panic(err)
+	}
+	messages.Register("push", sub)
+}
+
+// Describe implements verifiers.Method. Its words are message IDs, which
+// the portal shows in the user's language.
 func (v *Verifier) Describe() verifiers.Description {
 	return verifiers.Description{
-		Name: Method, Title: "Stepgate Authenticator", Strength: 40,
+		Name: Method, Title: "push.method.title", Strength: 40,
 		Answer:     verifiers.Approval,
-		Heading:    "Approve sign in request",
-		Hint:       "Open the Stepgate Authenticator on your phone and type this number to approve the sign-in:",
-		Again:      "Send another request",
-		Waiting:    "We haven't had your answer yet. On your phone, type the number shown here and tap Approve, then continue.",
-		Continue:   "I approved it, continue",
+		Heading:    "push.verify.heading",
+		Hint:       "push.verify.hint",
+		Again:      "push.verify.again",
+		Waiting:    "push.verify.waiting",
+		Continue:   "push.verify.continue",
 		StartEvent: "push-sent",
 		Slug:       "push",
-		Add:        "Add a phone for sign-in requests",
+		Add:        "push.method.add",
 		Many:       true,
-		SetUp:      "Get sign-in requests on your phone instead (Stepgate Authenticator, no app store needed)",
+		SetUp:      "push.method.set_up",
 	}
 }
 
@@ -44,12 +58,12 @@ func (v *Verifier) Registered(ctx context.Context, user verifiers.User) (bool, e
 
 // Label implements verifiers.Method: a single device is named.
 func (v *Verifier) Label(ctx context.Context, user verifiers.User) (string, error) {
-	label := "Approve a request on my Stepgate Authenticator"
+	l := messages.From(ctx)
 	devs, err := v.Store.PushDevices(ctx, user.Name)
 	if err == nil && len(devs) == 1 {
-		label += " (" + devs[0].Name + ")"
+		return l.T("push.method.label_named", "Name", devs[0].Name), nil
 	}
-	return label, err
+	return l.T("push.method.label"), err
 }
 
 // Pages implements verifiers.Pages.
@@ -70,19 +84,20 @@ func (v *Verifier) Denied(ctx context.Context, user verifiers.User, ch verifiers
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return verifiers.Denial{}, err
 	}
+	l := messages.From(ctx)
 	switch {
 	case req.State == store.PushFraud:
 		return verifiers.Denial{Status: http.StatusForbidden,
-			Message: "You reported this sign-in as suspicious, so it was stopped and requests to your phone are turned off. If it was you after all, contact " + help + "."}, nil
+			Message: l.T("push.denied.fraud", "Help", help)}, nil
 	case req.State == store.PushDenied && strings.HasPrefix(req.Detail, "wrong number"):
 		return verifiers.Denial{Status: http.StatusUnauthorized,
-			Message: "The number typed on your phone didn't match the one shown here, so the request was denied. Send another request."}, nil
+			Message: l.T("push.denied.wrong_number")}, nil
 	case req.State == store.PushDenied:
 		return verifiers.Denial{Status: http.StatusUnauthorized,
-			Message: "The request was denied on your phone. Send another request."}, nil
+			Message: l.T("push.denied.denied")}, nil
 	}
 	return verifiers.Denial{Status: http.StatusUnauthorized, Outcome: "expired",
-		Message: "The request wasn't answered in time. Send another request."}, nil
+		Message: l.T("push.denied.expired")}, nil
 }
 
 // setUpPage is the set-up page's data.
@@ -101,6 +116,7 @@ type setUpPage struct {
 // phone enrols itself with it (the device API), and the set-up finishes
 // once, when the page continues after that.
 func (v *Verifier) Enrol(ctx context.Context, req verifiers.EnrolRequest) (verifiers.EnrolStep, error) {
+	l := messages.From(ctx)
 	token := req.State
 	if token != "" && req.Form == nil {
 		d, err := v.EnrolledDevice(ctx, req.Challenge)
@@ -110,8 +126,8 @@ func (v *Verifier) Enrol(ctx context.Context, req verifiers.EnrolRequest) (verif
 		if err == nil && d.Username == req.User.Name {
 			// The phone is set up: continue with a form post (a sign-in's
 			// session cookie is only set on POST).
-			return verifiers.EnrolStep{State: token, Page: "push.html", Heading: "Your phone is set up", Ready: true,
-				Data: setUpPage{Done: true, Info: "Your phone (" + d.Name + ") is set up for sign-in requests."}}, nil
+			return verifiers.EnrolStep{State: token, Page: "push.html", Heading: l.T("push.setup.heading_done"), Ready: true,
+				Data: setUpPage{Done: true, Info: l.T("push.setup.done", "Name", d.Name)}}, nil
 		}
 	}
 	if token != "" && req.Form != nil {
@@ -132,7 +148,7 @@ func (v *Verifier) Enrol(ctx context.Context, req verifiers.EnrolRequest) (verif
 			return verifiers.EnrolStep{}, err
 		}
 		if len(devs) >= store.MaxPushDevices {
-			return verifiers.EnrolStep{Page: "push.html", Heading: "Add a phone for sign-in requests", Data: setUpPage{Full: true}}, tooManyDevices{}
+			return verifiers.EnrolStep{Page: "push.html", Heading: l.T("push.setup.heading_full"), Data: setUpPage{Full: true}}, tooManyDevices{}
 		}
 	}
 	if token == "" {
@@ -142,10 +158,10 @@ func (v *Verifier) Enrol(ctx context.Context, req verifiers.EnrolRequest) (verif
 		}
 	}
 	link := req.Site + v.Prefix + "authenticator/#enrol=" + token
-	step := verifiers.EnrolStep{State: token, Page: "push.html", Heading: "Set up your phone for sign-in requests",
+	step := verifiers.EnrolStep{State: token, Page: "push.html", Heading: l.T("push.setup.heading"),
 		QR: link, QRSize: 240, Poll: true, Data: setUpPage{Link: link}}
 	if req.Form != nil {
-		step.Error, step.Status = "Your phone hasn't finished setting up yet. Scan the QR code with your phone's camera and follow the steps, then continue.", http.StatusAccepted
+		step.Error, step.Status = l.T("push.setup.not_yet"), http.StatusAccepted
 	}
 	return step, nil
 }
@@ -162,7 +178,14 @@ func (v *Verifier) OwnSetUp(ctx context.Context, user verifiers.User, ch verifie
 
 // Explain implements verifiers.Refusal.
 func (e *LimitError) Explain(l *messages.Localizer, _ string, now time.Time) string {
-	return "Too many sign-in requests have been sent. Try again in " + verifiers.HumanWait(e.Retry.Sub(now)) + "."
+	switch unit, n := waitIn(e.Retry.Sub(now)); unit {
+	case seconds:
+		return l.T("push.limited.seconds", "Count", n)
+	case minutes:
+		return l.T("push.limited.minutes", "Count", n)
+	default:
+		return l.T("push.limited.hours", "Count", n)
+	}
 }
 
 // Outcome implements verifiers.Refusal.
@@ -170,7 +193,40 @@ func (e *LimitError) Outcome() string { return "limited" }
 
 // Explain implements verifiers.Refusal.
 func (e *PausedError) Explain(l *messages.Localizer, _ string, now time.Time) string {
-	return "Several sign-in requests in a row were denied or not answered, so requests to your phone are paused for " + verifiers.HumanWait(e.Until.Sub(now)) + "."
+	switch unit, n := waitIn(e.Until.Sub(now)); unit {
+	case seconds:
+		return l.T("push.paused.seconds", "Count", n)
+	case minutes:
+		return l.T("push.paused.minutes", "Count", n)
+	default:
+		return l.T("push.paused.hours", "Count", n)
+	}
+}
+
+// Units of waitIn.
+const (
+	seconds = iota
+	minutes
+	hours
+)
+
+// waitIn is how long d is in the words of verifiers.HumanWait, as a
+// count for a plural message: whole seconds rounded up under a minute
+// (1 is "a second"), whole minutes rounded up under an hour (1 is "a
+// minute"), and an hour above.
+func waitIn(d time.Duration) (unit, count int) {
+	switch {
+	case d <= time.Second:
+		return seconds, 1
+	case d < time.Minute:
+		return seconds, int((d + time.Second - 1) / time.Second)
+	case d <= time.Minute:
+		return minutes, 1
+	}
+	if m := int((d + time.Minute - 1) / time.Minute); m < 60 {
+		return minutes, m
+	}
+	return hours, 1
 }
 
 // Outcome implements verifiers.Refusal.
@@ -178,7 +234,7 @@ func (e *PausedError) Outcome() string { return "paused" }
 
 // Explain implements verifiers.Refusal.
 func (blockedError) Explain(l *messages.Localizer, help string, _ time.Time) string {
-	return "Sign-in requests to your phone are turned off after you reported one as suspicious. To turn them back on, contact " + help + "."
+	return l.T("push.refused.blocked", "Help", help)
 }
 
 // Outcome implements verifiers.Refusal: the report was logged when made.
@@ -192,8 +248,8 @@ func (e tooManyPending) Error() string { return e.err.Error() }
 func (e tooManyPending) Unwrap() error { return e.err }
 
 // Explain implements verifiers.Refusal.
-func (tooManyPending) Explain(*messages.Localizer, string, time.Time) string {
-	return "You already have sign-in requests waiting on your phone. Answer or deny them in the Stepgate Authenticator, or wait two minutes."
+func (tooManyPending) Explain(l *messages.Localizer, _ string, _ time.Time) string {
+	return l.T("push.refused.too_many_pending")
 }
 
 // Outcome implements verifiers.Refusal.

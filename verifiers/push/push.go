@@ -16,7 +16,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"math/big"
 	"net/netip"
 	"strconv"
@@ -26,6 +25,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/stepgate/stepgate/messages"
 	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers"
 )
@@ -205,15 +205,16 @@ type Notification struct {
 	Request  string `json:"request"`
 	Host     string `json:"host"`
 	ClientIP string `json:"ip"`
-	From     string `json:"from"` // ClientIP for people ("the server itself (::1)")
+	From     string `json:"from"` // ClientIP for people ("the server itself (::1)"), in a language
 	Time     int64  `json:"time"` // unix milliseconds
 	Expires  int64  `json:"expires"`
 	User     string `json:"user"`
 }
 
-// NotificationOf is what a request looks like to the phone.
-func NotificationOf(r store.PushRequest) Notification {
-	return Notification{Request: r.ID, Host: r.Host, ClientIP: r.ClientIP, From: ReadableAddress(r.ClientIP), Time: r.Created.UnixMilli(),
+// NotificationOf is what a request looks like to the phone, with its
+// From in l's language.
+func NotificationOf(l *messages.Localizer, r store.PushRequest) Notification {
+	return Notification{Request: r.ID, Host: r.Host, ClientIP: r.ClientIP, From: ReadableAddress(l, r.ClientIP), Time: r.Created.UnixMilli(),
 		Expires: r.Expires.UnixMilli(), User: r.Username}
 }
 
@@ -259,18 +260,18 @@ func (v *Verifier) Start(ctx context.Context, user verifiers.User, ch verifiers.
 	}
 	sent, gone, off := v.notify(ctx, devs, req)
 	prompt := verifiers.Prompt{Input: "approval", Show: strconv.Itoa(number)}
+	msg := messages.From(ctx)
 	switch {
+	case sent > 1:
+		prompt.Message = msg.T("push.prompt.sent_many", "Count", sent)
 	case sent > 0:
-		prompt.Message = "We've sent a sign-in request to your phone (" + devs[0].Name + "). Type this number there to approve it:"
-		if sent > 1 {
-			prompt.Message = fmt.Sprintf("We've sent a sign-in request to your %d devices. Type this number on one of them to approve it:", sent)
-		}
+		prompt.Message = msg.T("push.prompt.sent", "Name", devs[0].Name)
 	case gone > 0:
-		prompt.Message = "Notifications to your phone have stopped working. Open the Stepgate Authenticator on your phone (that turns them back on) and type this number to approve the sign-in:"
+		prompt.Message = msg.T("push.prompt.gone")
 	case off == len(devs):
-		prompt.Message = "Notifications are off on your phone. Open the Stepgate Authenticator on your phone and type this number to approve the sign-in:"
+		prompt.Message = msg.T("push.prompt.off")
 	default:
-		prompt.Message = "We couldn't send a notification to your phone. Open the Stepgate Authenticator on your phone and type this number to approve the sign-in:"
+		prompt.Message = msg.T("push.prompt.failed")
 	}
 	return prompt, nil
 }
@@ -282,7 +283,9 @@ func (v *Verifier) notify(ctx context.Context, devs []store.PushDevice, req stor
 	if v.Sender == nil {
 		return 0, 0, len(devs)
 	}
-	payload, _ := json.Marshal(NotificationOf(req))
+	// The payload's From is in the sign-in page's language; the phone's
+	// service worker says it again in its own (sw.js).
+	payload, _ := json.Marshal(NotificationOf(messages.From(ctx), req))
 	// All devices at once: a slow push service delays the sign-in page by
 	// one timeout, not one per device.
 	errs := make([]error, len(devs))
@@ -384,15 +387,21 @@ func SignedText(action string, fields ...string) []byte {
 	return []byte("stepgate-push-v1\n" + action + "\n" + strings.Join(fields, "\n"))
 }
 
+// Errors of ParsePublicKey.
+var (
+	errKeyEncoding = errors.New("the device key is not base64url")
+	errKeyCurve    = errors.New("the device key is not a P-256 public key")
+)
+
 // ParsePublicKey reads a device key: an uncompressed P-256 point, base64url.
 func ParsePublicKey(b64 string) (*ecdsa.PublicKey, []byte, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(b64, "="))
 	if err != nil {
-		return nil, nil, errors.New("the device key is not base64url")
+		return nil, nil, errKeyEncoding
 	}
 	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), raw)
 	if err != nil {
-		return nil, nil, errors.New("the device key is not a P-256 public key")
+		return nil, nil, errKeyCurve
 	}
 	return pub, raw, nil
 }
@@ -414,16 +423,25 @@ func verifySig(rawKey []byte, text []byte, sigB64 string) bool {
 }
 
 // DeviceName cleans a name the user typed: trimmed, printable, at most 40
-// characters; "" becomes "My phone".
-func DeviceName(s string) (string, error) {
-	return verifiers.CredentialName(s, "device", "My phone")
+// characters; "" becomes "My phone" (in l's language). A name that can't
+// be used is a *NameError.
+func DeviceName(l *messages.Localizer, s string) (string, error) {
+	name, err := verifiers.CredentialName(s, "device", l.T("push.device.default_name"))
+	if err != nil {
+		return "", &NameError{Err: err, why: nameProblemOf(s)}
+	}
+	return name, nil
 }
 
 // ReadableAddress says where a sign-in came from in words a person
-// follows: an IPv4 address as such (not "::ffff:192.0.2.1"), the server's
-// own loopback as "the server itself", private and link-local addresses
-// marked as inside a network. Anything else is returned as it is.
-func ReadableAddress(ip string) string {
+// follows, in l's language: an IPv4 address as such (not
+// "::ffff:192.0.2.1"), the server's own loopback as "the server itself",
+// private and link-local addresses marked as inside a network. Anything
+// else is returned as it is.
+//
+// The Authenticator's service worker says it again in the phone's
+// language (sw.js): keep the two in step.
+func ReadableAddress(l *messages.Localizer, ip string) string {
 	a, err := netip.ParseAddr(ip)
 	if err != nil {
 		return ip
@@ -431,9 +449,9 @@ func ReadableAddress(ip string) string {
 	a = a.Unmap()
 	switch s := a.String(); {
 	case a.IsLoopback():
-		return "the server itself (" + s + ")"
+		return l.T("push.address.server", "Address", s)
 	case a.IsPrivate(), a.IsLinkLocalUnicast():
-		return s + " (a private network)"
+		return l.T("push.address.private", "Address", s)
 	default:
 		return s
 	}

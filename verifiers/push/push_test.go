@@ -16,6 +16,7 @@ import (
 
 	webpush "github.com/SherClockHolmes/webpush-go"
 
+	"github.com/stepgate/stepgate/messages"
 	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers"
 	"github.com/stepgate/stepgate/verifiers/push"
@@ -602,7 +603,7 @@ func TestReadableAddress(t *testing.T) {
 		"not an address":   "not an address",
 		"":                 "",
 	} {
-		if got := push.ReadableAddress(in); got != want {
+		if got := push.ReadableAddress(messages.English(), in); got != want {
 			t.Errorf("ReadableAddress(%q) = %q, want %q", in, got, want)
 		}
 	}

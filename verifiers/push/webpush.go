@@ -17,6 +17,7 @@ import (
 
 	webpush "github.com/SherClockHolmes/webpush-go"
 
+	"github.com/stepgate/stepgate/messages"
 	"github.com/stepgate/stepgate/store"
 )
 
@@ -134,27 +135,50 @@ func (w *WebPush) PublicKey(ctx context.Context) (string, error) {
 	return k.Public, err
 }
 
+// subscriptionError is a subscription parse refuses: its words in English
+// for the log, and its message's ID (with arguments) for the device's
+// user.
+type subscriptionError struct {
+	msg  string
+	id   string
+	args []any
+}
+
+func (e *subscriptionError) Error() string { return e.msg }
+
+// subscriptionProblem is the words for the device's user about err, a
+// Sender's refusal of a subscription.
+func subscriptionProblem(l *messages.Localizer, err error) string {
+	var se *subscriptionError
+	if errors.As(err, &se) {
+		return l.T(se.id, se.args...)
+	}
+	return l.T("push.api.subscription.unusable", "Reason", err.Error())
+}
+
 func (w *WebPush) parse(sub string) (*webpush.Subscription, error) {
 	var s webpush.Subscription
 	if len(sub) > 4096 || json.Unmarshal([]byte(sub), &s) != nil {
-		return nil, errors.New("not a push subscription (JSON with endpoint and keys)")
+		return nil, &subscriptionError{msg: "not a push subscription (JSON with endpoint and keys)", id: "push.api.subscription.not_subscription"}
 	}
 	u, err := url.Parse(s.Endpoint)
 	if err != nil || u.Host == "" || u.User != nil {
-		return nil, errors.New("the endpoint is not a URL")
+		return nil, &subscriptionError{msg: "the endpoint is not a URL", id: "push.api.subscription.not_url"}
 	}
 	if !w.allowed(u) {
-		return nil, fmt.Errorf("push service %s is not allowed (allowed: %s)", u.Host, strings.Join(append(DefaultServices, w.Services...), ", "))
+		allowed := strings.Join(append(DefaultServices, w.Services...), ", ")
+		return nil, &subscriptionError{msg: fmt.Sprintf("push service %s is not allowed (allowed: %s)", u.Host, allowed),
+			id: "push.api.subscription.not_allowed", args: []any{"Service", u.Host, "Allowed", allowed}}
 	}
 	p256dh, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s.Keys.P256dh, "="))
 	if err != nil {
-		return nil, errors.New("keys.p256dh is not base64url")
+		return nil, &subscriptionError{msg: "keys.p256dh is not base64url", id: "push.api.subscription.p256dh_not_base64"}
 	}
 	if _, err := ecdh.P256().NewPublicKey(p256dh); err != nil {
-		return nil, errors.New("keys.p256dh is not a P-256 public key")
+		return nil, &subscriptionError{msg: "keys.p256dh is not a P-256 public key", id: "push.api.subscription.p256dh_not_p256"}
 	}
 	if auth, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s.Keys.Auth, "=")); err != nil || len(auth) != 16 {
-		return nil, errors.New("keys.auth is not a 16-byte base64url secret")
+		return nil, &subscriptionError{msg: "keys.auth is not a 16-byte base64url secret", id: "push.api.subscription.auth_not_secret"}
 	}
 	return &s, nil
 }

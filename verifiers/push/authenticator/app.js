@@ -6,6 +6,19 @@
   var $ = function (id) { return document.getElementById(id); };
   var api = "../push/";
 
+  // --- words --------------------------------------------------------------
+  // The page gives its messages in its language (a JSON data block, by
+  // message ID, each argument written {Name}); t fills the arguments in.
+  var words = null;
+  function t(id, args) {
+    if (!words) {
+      try { words = JSON.parse($("words").textContent) || {}; } catch (_) { words = {}; }
+    }
+    return (words[id] || id).replace(/\{(\w+)\}/g, function (m, name) {
+      return args && Object.prototype.hasOwnProperty.call(args, name) ? String(args[name]) : m;
+    });
+  }
+
   // --- encoding -----------------------------------------------------------
   function b64url(buf) {
     var s = "", bytes = new Uint8Array(buf);
@@ -33,7 +46,7 @@
       var req = indexedDB.open("stepgate-authenticator", 1);
       req.onupgradeneeded = function () { req.result.createObjectStore("device"); };
       req.onsuccess = function () { resolve(req.result); };
-      req.onerror = function () { reject(new Error("This browser can't store the device key (private browsing?).")); };
+      req.onerror = function () { reject(new Error(t("push.app.error.no_storage"))); };
     });
   }
   function dbDo(mode, fn) {
@@ -49,14 +62,17 @@
   var saveDevice = function (d) { return dbDo("readwrite", function (s) { return s.put(d, "current"); }); };
 
   // --- server -------------------------------------------------------------
+  // post sends no cookies: it asks for the page's language, in which the
+  // server's messages come.
   function post(path, body) {
     return fetch(api + path, {
       method: "POST", cache: "no-store", credentials: "omit",
-      headers: { "Content-Type": "application/json" }, body: JSON.stringify(body)
+      headers: { "Content-Type": "application/json", "Accept-Language": document.documentElement.lang || "en" },
+      body: JSON.stringify(body)
     }).then(function (r) {
       return r.json().catch(function () { return {}; }).then(function (j) {
         if (!r.ok) {
-          var e = new Error(j.error || "The server answered " + r.status + ". Try again in a moment.");
+          var e = new Error(j.error || t("push.app.error.status", { Status: r.status }));
           e.status = r.status;
           throw e;
         }
@@ -119,23 +135,23 @@
     var ua = navigator.userAgent;
     if (/iPhone/.test(ua)) { return "iPhone"; }
     if (/iPad/.test(ua)) { return "iPad"; }
-    if (/Android/.test(ua)) { return "Android phone"; }
-    return "This browser";
+    if (/Android/.test(ua)) { return t("push.app.setup.android"); }
+    return t("push.app.setup.this_browser");
   }
 
   function setUp(token) {
     show("setup");
-    $("heading").textContent = "Set up this device";
+    $("heading").textContent = t("push.app.setup.heading");
     $("setup-host").textContent = location.host;
     $("device-name").value = guessName();
     $("ios-hint").hidden = !(/iPhone|iPad/.test(navigator.userAgent) && !navigator.standalone);
     $("setup-button").onclick = function () {
-      var btn = $("setup-button"), note = "";
+      var btn = $("setup-button"), done = t("push.app.setup.done");
       btn.disabled = true;
-      say("info", "Setting up…");
+      say("info", t("push.app.setup.working"));
       var dev = { name: $("device-name").value };
       subscription(true, false).catch(function (e) {
-        note = " Notifications couldn't be turned on (" + e.message + "): open this app to see sign-in requests.";
+        done = t("push.app.setup.done_no_notifications", { Reason: e.message });
         return "";
       }).then(function (sub) {
         return crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]).then(function (keys) {
@@ -154,7 +170,7 @@
         history.replaceState(null, "", location.pathname);
         return main();
       }).then(function () {
-        say("info", "This device is set up. Go back to the sign-in page: it continues by itself." + note);
+        say("info", done);
       }).catch(function (e) {
         btn.disabled = false;
         say("error", e.message);
@@ -168,14 +184,16 @@
     return loadDevice().then(function (dev) {
       if (!dev) {
         show("none");
-        $("heading").textContent = "Not set up yet";
+        $("heading").textContent = t("push.app.none.heading");
         return;
       }
       current = dev;
       show("main");
-      $("heading").textContent = "Sign-in requests";
+      $("heading").textContent = t("push.app.main.heading");
       $("rename").value = dev.name;
-      registerWorker();
+      // The worker is served with its notifications' words in this
+      // page's language: fetching it again replaces it when they changed.
+      registerWorker().then(function (reg) { return reg && reg.update(); }).catch(function () {});
       return refresh(false);
     });
   }
@@ -189,8 +207,7 @@
       return signed(current, "pending", [sub], { subscription: sub }).then(function (res) {
         $("account").textContent = res.user + " · " + res.name;
         var on = res.notifications;
-        $("notify-state").textContent = on ? "Notifications are on for this device."
-          : "Notifications are off for this device: open this app to see sign-in requests.";
+        $("notify-state").textContent = on ? t("push.app.main.notifications_on") : t("push.app.main.notifications_off");
         $("notify-button").hidden = on || !pushSupported() || Notification.permission === "denied";
         if (!on && sub && !renew) { return refresh(true); } // the server lost it: subscribe again
         render(res.requests || []);
@@ -229,20 +246,20 @@
 
   function requestCard(r) {
     var card = el("section", { "class": "request", "data-id": r.request });
-    card.appendChild(el("h2", {}, "Sign in to " + r.host + "?"));
+    card.appendChild(el("h2", {}, t("push.app.request.heading", { Host: r.host })));
     var when = new Date(r.time).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-    card.appendChild(el("p", { "class": "small" }, r.user + " · requested at " + when + " from " + (r.from || r.ip)));
+    card.appendChild(el("p", { "class": "small" }, t("push.app.request.details", { User: r.user, Time: when, From: r.from || r.ip })));
     // The phone is not told the number: the user types the one the
     // sign-in page shows, so a tap without looking is right 1 time in 90.
     var inputId = "number-" + r.request;
     var how = el("div", { "class": "stack type-number" });
-    how.appendChild(el("label", { "for": inputId }, "Enter the number shown on the sign-in page"));
+    how.appendChild(el("label", { "for": inputId }, t("push.app.request.number")));
     var typed = el("input", { id: inputId, type: "text", inputmode: "numeric", pattern: "[0-9]*", maxlength: "2",
       autocomplete: "off", "class": "number-input", "aria-describedby": inputId + "-hint" });
     how.appendChild(typed);
-    how.appendChild(el("p", { id: inputId + "-hint", "class": "small" }, "Didn't try to sign in? Select Deny."));
+    how.appendChild(el("p", { id: inputId + "-hint", "class": "small" }, t("push.app.request.hint")));
     card.appendChild(how);
-    var approve = el("button", { type: "button", "class": "approve", disabled: "" }, "Approve");
+    var approve = el("button", { type: "button", "class": "approve", disabled: "" }, t("push.app.request.approve"));
     typed.oninput = function () {
       typed.value = typed.value.replace(/[^0-9]/g, "").slice(0, 2);
       approve.disabled = typed.value.length !== 2;
@@ -251,15 +268,15 @@
       if (e.key === "Enter" && !approve.disabled) { approve.click(); }
     };
     var actions = el("div", { "class": "actions" });
-    var deny = el("button", { type: "button", "class": "secondary deny" }, "Deny");
+    var deny = el("button", { type: "button", "class": "secondary deny" }, t("push.app.request.deny"));
     actions.appendChild(deny);
     actions.appendChild(approve);
     card.appendChild(actions);
     var followUp = el("div", { "class": "follow-up", hidden: "" });
-    followUp.appendChild(el("p", {}, "Didn't try to sign in? Someone may know your password. Report it, and requests to this device are paused until your help desk checks it."));
+    followUp.appendChild(el("p", {}, t("push.app.request.report_hint")));
     var fa = el("div", { "class": "actions" });
-    var justDeny = el("button", { type: "button", "class": "secondary" }, "It was me, just deny");
-    var report = el("button", { type: "button", "class": "report" }, "Report suspicious activity");
+    var justDeny = el("button", { type: "button", "class": "secondary" }, t("push.app.request.just_deny"));
+    var report = el("button", { type: "button", "class": "report" }, t("push.app.request.report"));
     fa.appendChild(justDeny);
     fa.appendChild(report);
     followUp.appendChild(fa);
@@ -290,7 +307,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     if (!window.crypto || !crypto.subtle || !window.indexedDB) {
-      say("error", "This browser can't keep a device key here. Open this page over HTTPS in a current browser.");
+      say("error", t("push.app.error.no_crypto"));
       return;
     }
     $("notify-button").onclick = function () {
@@ -302,7 +319,7 @@
       signed(current, "rename", [name], { name: name }).then(function (res) {
         current.name = res.name;
         return saveDevice(current).then(function () {
-          say("info", "Saved. This device is now called " + res.name + ".");
+          say("info", t("push.app.main.saved", { Name: res.name }));
           return refresh(false);
         });
       }).catch(function (err) { say("error", err.message); });
