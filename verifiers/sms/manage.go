@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/stepgate/stepgate/messages"
 	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers"
 	"github.com/stepgate/stepgate/verifiers/phone"
@@ -23,7 +24,7 @@ func (v *Verifier) Credentials(ctx context.Context, u verifiers.User) ([]verifie
 	}
 	name := phone.Mask(info.Phone)
 	if v.AlsoCalls {
-		name += " (texts and calls)"
+		name = messages.From(ctx).T("sms.securityinfo.texts_and_calls", "Phone", name)
 	}
 	return []verifiers.Credential{{ID: credentialID, Name: name, Added: info.PhoneAdded}}, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
-	"fmt"
 	"github.com/stepgate/stepgate/messages"
 	"io/fs"
 	"net/http"
@@ -19,20 +18,21 @@ import (
 //go:embed pages/*.html
 var pages embed.FS
 
-// Describe implements verifiers.Method.
+// Describe implements verifiers.Method. Its words are message IDs, which
+// the portal shows in the page's language.
 func (v *Verifier) Describe() verifiers.Description {
 	return verifiers.Description{
-		Name: v.Method(), Title: "Text message", Strength: 10,
+		Name: v.Method(), Title: "sms.method.title", Strength: 10,
 		Answer: verifiers.TypedCode, CodeDigits: CodeDigits,
-		Heading:    "Enter code",
-		Hint:       "Enter the code from the message.",
-		Again:      "Send a new code",
-		WrongCode:  "That code didn't work. Check the code in the message and try again.",
+		Heading:    "sms.verify.heading",
+		Hint:       "sms.verify.hint",
+		Again:      "sms.verify.again",
+		WrongCode:  "sms.verify.wrong_code",
 		StartEvent: "code-sent",
 		Slug:       "phone",
-		SetUp:      "Get codes by text message instead",
-		Add:        "Add a phone for text messages",
-		Change:     "Change number",
+		SetUp:      "sms.offer.set_up",
+		Add:        "sms.securityinfo.add",
+		Change:     "sms.securityinfo.change",
 	}
 }
 
@@ -44,7 +44,7 @@ func (v *Verifier) Registered(ctx context.Context, user verifiers.User) (bool, e
 // Label implements verifiers.Method.
 func (v *Verifier) Label(ctx context.Context, user verifiers.User) (string, error) {
 	number, err := v.Phone(ctx, user)
-	return "Text " + phone.Mask(number), err
+	return messages.From(ctx).T("sms.label.text", "Phone", phone.Mask(number)), err
 }
 
 // Pages implements verifiers.Pages.
@@ -87,15 +87,16 @@ func (v *Verifier) Enrol(ctx context.Context, req verifiers.EnrolRequest) (verif
 	if req.State != "" && json.Unmarshal([]byte(req.State), &st) != nil {
 		st = phoneState{}
 	}
+	l := messages.From(ctx)
 	var current string
-	heading := "Set up your phone"
+	heading := l.T("sms.setup.heading")
 	if !req.First {
 		n, err := v.Phone(ctx, req.User)
 		if err != nil {
 			return verifiers.EnrolStep{}, err
 		}
 		if n != "" {
-			current, heading = phone.Mask(n), "Change your phone number"
+			current, heading = phone.Mask(n), l.T("sms.setup.heading_change")
 		}
 	}
 	step := func() verifiers.EnrolStep {
@@ -130,7 +131,7 @@ func (v *Verifier) Enrol(ctx context.Context, req verifiers.EnrolRequest) (verif
 		return s, nil
 	case st.Phone == "":
 		s := step()
-		s.Error, s.Status = "Enter your phone number first.", http.StatusBadRequest
+		s.Error, s.Status = l.T("sms.setup.phone_first"), http.StatusBadRequest
 		return s, nil
 	}
 	g := req.Guard(CodeDigits, func(code string) (verifiers.Result, error) {
@@ -160,32 +161,37 @@ var ErrOutboxOnly error = outboxError{}
 type outboxError struct{}
 
 func (outboxError) Error() string { return "the development outbox only serves this machine" }
-func (outboxError) Explain(*messages.Localizer, string, time.Time) string {
-	return "Texts and calls are in development mode on this server and only work from the server itself."
+func (outboxError) Explain(l *messages.Localizer, _ string, _ time.Time) string {
+	return l.T("sms.refusal.outbox")
 }
 func (outboxError) Outcome() string { return "refused-outbox" }
 func (outboxError) HTTPStatus() int { return http.StatusForbidden }
 
-// Explain implements verifiers.Refusal.
+// Explain implements verifiers.Refusal: what was sent (a code or a
+// call), within which window, and the wait left.
 func (e *LimitError) Explain(l *messages.Localizer, _ string, now time.Time) string {
-	wait := verifiers.HumanWait(e.Retry.Sub(now))
-	call := e.Method == "voice"
-	switch {
-	case e.Limit == "cooldown" && call:
-		return "We called your phone less than " + verifiers.HumanWait(e.Window) + " ago. You can ask for another call in " + wait + "."
-	case e.Limit == "cooldown":
-		return "A code was sent to your phone less than " + verifiers.HumanWait(e.Window) + " ago. You can ask for a new code in " + wait + "."
-	case call:
-		return "Too many calls have been made. Try again in " + wait + "."
+	wait := e.Retry.Sub(now)
+	sent, again, tooMany := textSent, textWait, textTooMany
+	if e.Method == "voice" {
+		sent, again, tooMany = callSent, callWait, callTooMany
 	}
-	return "Too many codes have been sent. Try again in " + wait + "."
+	if e.Limit == "cooldown" {
+		return l.T("sms.limit.cooldown", "Sent", sent.say(l, e.Window), "Wait", again.say(l, wait))
+	}
+	return tooMany.say(l, wait)
 }
 
 // Outcome implements verifiers.Refusal.
 func (e *LimitError) Outcome() string { return "limited" }
 
-// Explain implements verifiers.Refusal: the transport's words.
-func (e *SendError) Explain(*messages.Localizer, string, time.Time) string { return e.UserMessage }
+// Explain implements verifiers.Refusal: the transport's words, in l's
+// language when they are one of this package's messages.
+func (e *SendError) Explain(l *messages.Localizer, _ string, _ time.Time) string {
+	if e.Message != "" {
+		return l.T(e.Message)
+	}
+	return e.UserMessage
+}
 
 // Outcome implements verifiers.Refusal.
 func (e *SendError) Outcome() string { return "send-failed" }
@@ -199,7 +205,7 @@ func (e *CountryError) Is(target error) bool { return target == ErrCountry }
 
 // Explain implements verifiers.Refusal.
 func (e *CountryError) Explain(l *messages.Localizer, help string, _ time.Time) string {
-	return fmt.Sprintf("Phone numbers in that country can't be used here. Use a number starting with %s, or contact %s.", e.Allowed, help)
+	return l.T("sms.refusal.country", "Allowed", e.Allowed.String(), "Help", help)
 }
 
 // Outcome implements verifiers.Refusal.
@@ -212,9 +218,10 @@ type NumberError struct{ Err error }
 func (e *NumberError) Error() string { return e.Err.Error() }
 func (e *NumberError) Unwrap() error { return e.Err }
 
-// Explain implements verifiers.Refusal.
-func (e *NumberError) Explain(*messages.Localizer, string, time.Time) string {
-	return "That doesn't look like a phone number: " + phone.ErrInvalid.Error() + "."
+// Explain implements verifiers.Refusal. The message says what
+// phone.ErrInvalid says (in English), as one sentence to translate.
+func (e *NumberError) Explain(l *messages.Localizer, _ string, _ time.Time) string {
+	return l.T("sms.refusal.not_a_number")
 }
 
 // Outcome implements verifiers.Refusal: nothing was sent, nothing to log.

@@ -53,15 +53,15 @@ func (o *Outbox) append(m OutboxMessage) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if err := os.MkdirAll(filepath.Dir(o.Path), 0o700); err != nil {
-		return &SendError{UserMessage: "We couldn't send a text message right now.", Err: fmt.Errorf("outbox: %w", err)}
+		return sendError("sms.send.outbox_failed", fmt.Errorf("outbox: %w", err))
 	}
 	f, err := os.OpenFile(o.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
-		return &SendError{UserMessage: "We couldn't send a text message right now.", Err: fmt.Errorf("outbox: %w", err)}
+		return sendError("sms.send.outbox_failed", fmt.Errorf("outbox: %w", err))
 	}
 	defer f.Close()
 	if _, err := f.Write(append(line, '\n')); err != nil {
-		return &SendError{UserMessage: "We couldn't send a text message right now.", Err: fmt.Errorf("outbox: %w", err)}
+		return sendError("sms.send.outbox_failed", fmt.Errorf("outbox: %w", err))
 	}
 	return nil
 }

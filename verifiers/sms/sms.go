@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/stepgate/stepgate/messages"
 	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers"
 	"github.com/stepgate/stepgate/verifiers/phone"
@@ -41,10 +42,19 @@ type Sender interface {
 
 // SendError is a failed delivery, with what to tell the user.
 type SendError struct {
-	// UserMessage is shown on the sign-in page.
+	// Message, when set, is the ID of the message shown on the sign-in
+	// page (this package's "sms.send.…"), in the page's language.
+	Message string
+	// UserMessage is what the page shows otherwise (a Sender's own
+	// words); with Message set, its English, for the log.
 	UserMessage string
 	// Err is the transport's error, for the log.
 	Err error
+}
+
+// sendError is a SendError saying message id.
+func sendError(id string, err error) *SendError {
+	return &SendError{Message: id, UserMessage: messages.English().T(id), Err: err}
 }
 
 func (e *SendError) Error() string { return e.UserMessage + ": " + e.Err.Error() }
@@ -111,11 +121,12 @@ type Verifier struct {
 	// MethodName is the method's name (default "sms"); it keys the codes
 	// and the sending limits.
 	MethodName string
-	// Message is what is sent for a code (default: a text naming AppName).
+	// Message is what is sent for a code (default: a text naming AppName,
+	// in the language of the request that sends it).
 	Message func(code string) string
-	// Prompt is what the page says after sending to a masked number
-	// (default "We texted your phone …").
-	Prompt func(masked string) string
+	// Prompt is what the page says after sending to a masked number, in
+	// l's language (default "We texted your phone …").
+	Prompt func(l *messages.Localizer, masked string) string
 	// Service, when set, makes and checks the codes instead (Twilio
 	// Verify); Sender, Key and Message are then unused.
 	Service CodeService
@@ -176,11 +187,13 @@ func (v *Verifier) SendTo(ctx context.Context, user verifiers.User, ch verifiers
 	if err != nil {
 		return verifiers.Prompt{}, err
 	}
+	// The text (or call) and the page speak the sign-in's language.
+	l := messages.From(ctx)
 	if v.Service != nil {
 		if err := v.Service.Start(ctx, n.E164); err != nil {
 			return verifiers.Prompt{}, err
 		}
-		return verifiers.Prompt{Input: "code", Message: "We texted your phone " + phone.Mask(n.E164) + "."}, nil
+		return verifiers.Prompt{Input: "code", Message: l.T("sms.sent.prompt", "Phone", phone.Mask(n.E164))}, nil
 	}
 	now := v.Now()
 	code, err := newCode()
@@ -192,16 +205,16 @@ func (v *Verifier) SendTo(ctx context.Context, user verifiers.User, ch verifiers
 		Hash: v.hash(ch.ID, n.E164, code), Expires: now.Add(CodeLifetime)}); err != nil {
 		return verifiers.Prompt{}, err
 	}
-	body := fmt.Sprintf("%s is your %s verification code. It expires in 10 minutes. Don't share it with anyone.", code, v.AppName)
+	body := l.T("sms.text.code", "Code", code, "App", v.AppName, "Count", int(CodeLifetime/time.Minute))
 	if v.Message != nil {
 		body = v.Message(code)
 	}
 	if err := v.Sender.Send(ctx, n.E164, body); err != nil {
 		return verifiers.Prompt{}, err
 	}
-	prompt := "We texted your phone " + phone.Mask(n.E164) + "."
+	prompt := l.T("sms.sent.prompt", "Phone", phone.Mask(n.E164))
 	if v.Prompt != nil {
-		prompt = v.Prompt(phone.Mask(n.E164))
+		prompt = v.Prompt(l, phone.Mask(n.E164))
 	}
 	return verifiers.Prompt{Input: "code", Message: prompt}, nil
 }

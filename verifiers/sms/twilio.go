@@ -98,7 +98,8 @@ func (t *Twilio) Send(ctx context.Context, to, body string) error {
 }
 
 // TwilioError turns an error from the Twilio API into a SendError with
-// words for the user. The admin sees the full error in the log.
+// words for the user (a message ID; the page shows it in its language).
+// The admin sees the full error in the log.
 func TwilioError(err error) *SendError { return twilioError(err, false) }
 
 // TwilioCallError is TwilioError for a phone call.
@@ -107,32 +108,25 @@ func TwilioCallError(err error) *SendError { return twilioError(err, true) }
 func twilioError(err error, call bool) *SendError {
 	say := func(text, voice string) *SendError {
 		if call {
-			return &SendError{UserMessage: voice, Err: err}
+			return sendError(voice, err)
 		}
-		return &SendError{UserMessage: text, Err: err}
+		return sendError(text, err)
 	}
 	var te *client.TwilioRestError
 	if !errors.As(err, &te) {
-		return say("We couldn't reach the text message service. Try again in a moment.",
-			"We couldn't reach the phone call service. Try again in a moment.")
+		return say("sms.send.text.unreachable", "sms.send.call.unreachable")
 	}
 	switch {
 	case te.Code == 21211 || te.Code == 21614 || te.Code == 21217 || te.Code == 21401 || te.Code == 13224:
-		return say("That phone number can't receive text messages. Check the number, or use another method.",
-			"That phone number can't be called. Check the number, or use another method.")
+		return say("sms.send.text.cannot_receive", "sms.send.call.cannot_call")
 	case te.Code == 21610:
-		return say("This phone number has blocked our text messages (it replied STOP). Reply START from the phone to allow them, or use another method.",
-			"This phone number has blocked our calls. Use another method.")
+		return say("sms.send.text.blocked_by_user", "sms.send.call.blocked_by_user")
 	case te.Code == 21408 || te.Code == 21612 || te.Code == 21215 || te.Code == 30450 || te.Code == 60410:
-		return say("Text messages to this number are blocked by our message provider. Use another method, or contact your administrator.",
-			"Calls to this number are blocked by our phone provider. Use another method, or contact your administrator.")
+		return say("sms.send.text.blocked_by_provider", "sms.send.call.blocked_by_provider")
 	case te.Status == http.StatusTooManyRequests || te.Code == 20429:
-		return say("Too many text messages are being sent right now. Try again in a few minutes.",
-			"Too many calls are being made right now. Try again in a few minutes.")
+		return say("sms.send.text.too_many", "sms.send.call.too_many")
 	case te.Code == 20003 || te.Status == http.StatusUnauthorized:
-		return say("Text messages aren't working right now because of a problem with this site's settings. Contact your administrator.",
-			"Phone calls aren't working right now because of a problem with this site's settings. Contact your administrator.")
+		return say("sms.send.text.settings", "sms.send.call.settings")
 	}
-	return say("We couldn't send a text message right now. Try again later.",
-		"We couldn't call you right now. Try again later.")
+	return say("sms.send.text.failed", "sms.send.call.failed")
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/twilio/twilio-go/client"
 	verify "github.com/twilio/twilio-go/rest/verify/v2"
 
+	"github.com/stepgate/stepgate/messages"
 	"github.com/stepgate/stepgate/verifiers"
 )
 
@@ -26,9 +27,22 @@ type TwilioVerify struct {
 	ServiceSID string // VA…
 }
 
-// Start implements CodeService.
+// verifyLocales are Twilio Verify's locales of the languages Stepgate
+// speaks, but English: for English, Verify keeps choosing the text's
+// language by the number's country, as before languages were offered.
+var verifyLocales = map[string]string{
+	"de": "de", "fr": "fr", "es": "es", "pt-BR": "pt-BR", "it": "it",
+	"nl": "nl", "pl": "pl", "ja": "ja", "zh-Hans": "zh-CN",
+}
+
+// Start implements CodeService. Twilio writes the text, in the language
+// of the request that sends it.
 func (t *TwilioVerify) Start(ctx context.Context, to string) error {
-	_, err := t.Client.VerifyV2.CreateVerification(t.ServiceSID, (&verify.CreateVerificationParams{}).SetTo(to).SetChannel("sms"))
+	params := (&verify.CreateVerificationParams{}).SetTo(to).SetChannel("sms")
+	if locale, ok := verifyLocales[messages.From(ctx).Tag()]; ok {
+		params.SetLocale(locale)
+	}
+	_, err := t.Client.VerifyV2.CreateVerification(t.ServiceSID, params)
 	if err != nil {
 		return TwilioError(err)
 	}

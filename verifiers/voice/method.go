@@ -19,29 +19,31 @@ var pages embed.FS
 
 // Describe implements verifiers.Method. A press_key call is answered on
 // the phone while the page waits; a read_code call reads a code to type.
+// Its words are message IDs, which the portal shows in the page's
+// language.
 func (v *Verifier) Describe() verifiers.Description {
 	d := verifiers.Description{
-		Name: Method, Title: "Phone call", Strength: 20,
+		Name: Method, Title: "voice.method.title", Strength: 20,
 		Answer: verifiers.TypedCode, CodeDigits: 6,
-		Heading:    "Enter code",
-		Hint:       "Enter the code you hear.",
-		Again:      "Call again",
-		WrongCode:  "That code didn't work. Check the code in the message and try again.",
+		Heading:    "voice.verify.heading",
+		Hint:       "voice.verify.hint",
+		Again:      "voice.verify.again",
+		WrongCode:  "voice.verify.wrong_code",
 		StartEvent: "code-sent",
 		Slug:       "phone",
 	}
 	if v.Mode == PressKey {
 		d.Answer, d.CodeDigits = verifiers.Approval, 0
-		d.Heading = "Answer the call"
-		d.Hint = "Answer it and press the pound key (#) to finish signing in."
-		d.Waiting = "We haven't had your answer yet. Answer the call and press the pound key (#), then continue."
+		d.Heading = "voice.press.heading"
+		d.Hint = "voice.press.hint"
+		d.Waiting = "voice.press.waiting"
 		d.WrongCode = ""
-		d.Continue = "I answered the call, continue"
+		d.Continue = "voice.press.continue"
 		d.StartEvent = "call-placed"
 	}
 	if v.EnrolPhone {
-		d.SetUp = "Get codes by phone call instead"
-		d.Add, d.Change = "Add a phone for calls", "Change number"
+		d.SetUp = "voice.offer.set_up"
+		d.Add, d.Change = "voice.securityinfo.add", "voice.securityinfo.change"
 	}
 	return d
 }
@@ -55,7 +57,7 @@ func (v *Verifier) Registered(ctx context.Context, user verifiers.User) (bool, e
 // Label implements verifiers.Method.
 func (v *Verifier) Label(ctx context.Context, user verifiers.User) (string, error) {
 	number, err := v.Codes.Phone(ctx, user)
-	return "Call " + phone.Mask(number), err
+	return messages.From(ctx).T("voice.label.call", "Phone", phone.Mask(number)), err
 }
 
 // Pages implements verifiers.Pages: the verify page's extra part, and the
@@ -95,32 +97,33 @@ func (v *Verifier) Denied(ctx context.Context, user verifiers.User, ch verifiers
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return verifiers.Denial{}, err
 	}
+	l := messages.From(ctx)
 	switch state {
 	case store.CallFraud:
 		return verifiers.Denial{Status: http.StatusForbidden, Outcome: "fraud-reported",
-			Message: "You reported this sign-in as not yours, so it was stopped and phone calls are turned off for your account. If it was you after all, contact " + help + "."}, nil
+			Message: l.T("voice.denied.fraud", "Help", help)}, nil
 	case store.CallDenied:
 		return verifiers.Denial{Status: http.StatusUnauthorized, Outcome: "denied", Failure: true,
-			Message: "The sign-in wasn't confirmed on the call. Call again."}, nil
+			Message: l.T("voice.denied.not_confirmed")}, nil
 	}
-	return verifiers.Denial{Status: http.StatusUnauthorized, Outcome: "call-failed", Detail: detail, Message: callEndedMessage(detail)}, nil
+	return verifiers.Denial{Status: http.StatusUnauthorized, Outcome: "call-failed", Detail: detail, Message: callEndedMessage(l, detail)}, nil
 }
 
-func callEndedMessage(detail string) string {
+func callEndedMessage(l *messages.Localizer, detail string) string {
 	switch detail {
 	case "busy":
-		return "Your phone was busy. Call again."
+		return l.T("voice.denied.busy")
 	case "no-answer", "expired":
-		return "The call wasn't answered. Call again."
+		return l.T("voice.denied.no_answer")
 	case "hung up":
-		return "The call ended before you pressed the pound key (#). Call again."
+		return l.T("voice.denied.hung_up")
 	}
-	return "The call didn't go through. Call again."
+	return l.T("voice.denied.failed")
 }
 
 // Explain implements verifiers.Refusal for ErrBlocked.
 func (blockedError) Explain(l *messages.Localizer, help string, _ time.Time) string {
-	return "Phone calls are turned off for your account after a fraud report. To turn them back on, contact " + help + "."
+	return l.T("voice.refusal.blocked", "Help", help)
 }
 
 // Outcome implements verifiers.Refusal: the block was logged when it was

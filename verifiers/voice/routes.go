@@ -7,6 +7,7 @@ import (
 	"github.com/twilio/twilio-go/client"
 	"go.uber.org/zap"
 
+	"github.com/stepgate/stepgate/messages"
 	"github.com/stepgate/stepgate/verifiers"
 )
 
@@ -46,7 +47,10 @@ func (v *Verifier) twilioCallback(w http.ResponseWriter, r *http.Request) {
 	challenge, user := q.Get("c"), q.Get("u")
 	switch strings.TrimPrefix(r.URL.Path, v.Prefix) {
 	case GatherPath:
-		say, fraud, err := v.Answer(r.Context(), challenge, user, r.PostForm.Get("Digits"))
+		// The call goes on in the language it was placed in (the signed
+		// URL keeps it), not in whatever Twilio's request would choose.
+		l := v.callLanguage(q.Get(langParam))
+		say, fraud, err := v.answer(messages.With(r.Context(), l), challenge, user, r.PostForm.Get("Digits"))
 		if err != nil {
 			v.log().Error("recording the answer to a call", zap.Error(err))
 		}
@@ -54,7 +58,7 @@ func (v *Verifier) twilioCallback(w http.ResponseWriter, r *http.Request) {
 			v.Host.FraudReported(r, user, Method, msgCallFraud)
 		}
 		w.Header().Set("Content-Type", "text/xml")
-		w.Write([]byte(Say(say)))
+		w.Write([]byte(Say(l, say)))
 	case StatusPath:
 		switch status := r.PostForm.Get("CallStatus"); status {
 		case "completed", "busy", "no-answer", "failed", "canceled":
@@ -83,7 +87,7 @@ func (v *Verifier) simulateAnswer(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, v.Prefix, http.StatusSeeOther)
 		return
 	}
-	if _, fraud, err := v.Answer(r.Context(), ch.ID, user.Name, r.PostFormValue("digits")); err != nil {
+	if _, fraud, err := v.answer(r.Context(), ch.ID, user.Name, r.PostFormValue("digits")); err != nil {
 		v.log().Error("recording a simulated answer", zap.Error(err))
 	} else if fraud {
 		v.Host.FraudReported(r, user.Name, Method, msgCallFraud)

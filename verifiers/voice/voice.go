@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/stepgate/stepgate/messages"
 	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers"
 	"github.com/stepgate/stepgate/verifiers/phone"
@@ -95,6 +96,11 @@ type Verifier struct {
 	// Host serves the callbacks' logging and counting.
 	Host verifiers.Host
 	Log  *zap.Logger
+	// Languages are the portal's languages (its offer and the
+	// administrator's overrides), for what a call says after Twilio's
+	// callback, in the language the call was placed in. nil: every
+	// language Stepgate speaks, without overrides.
+	Languages *messages.Set
 }
 
 // NewCodes configures an sms.Verifier to deliver codes by voice.
@@ -102,11 +108,12 @@ func NewCodes(base sms.Verifier, caller Caller, appName string) *sms.Verifier {
 	base.MethodName = Method
 	base.Sender = spokenCode{caller: caller, appName: appName}
 	base.Message = func(code string) string { return code }
-	base.Prompt = func(masked string) string { return "We're calling your phone " + masked + "." }
+	base.Prompt = func(l *messages.Localizer, masked string) string { return l.T("voice.calling.prompt", "Phone", masked) }
 	return &base
 }
 
-// spokenCode turns "send this code" into a call that reads it twice.
+// spokenCode turns "send this code" into a call that reads it twice, in
+// the language of the request that sends it.
 type spokenCode struct {
 	caller  Caller
 	appName string
@@ -114,8 +121,8 @@ type spokenCode struct {
 
 func (s spokenCode) Send(ctx context.Context, to, code string) error {
 	spaced := strings.Join(strings.Split(code, ""), ", ")
-	say := fmt.Sprintf("This is %s. Your verification code is %s. Again, your code is %s. Goodbye.", s.appName, spaced, spaced)
-	return s.caller.Call(ctx, to, twiml(say, "", ""), "")
+	say := speak(messages.From(ctx), "voice.call.read_code", "App", s.appName, "Code", spaced)
+	return s.caller.Call(ctx, to, twiml(say, "", speech{}), "")
 }
 
 // Method implements verifiers.Verifier.
@@ -166,15 +173,22 @@ func (v *Verifier) Start(ctx context.Context, user verifiers.User, ch verifiers.
 	if err := v.Store.PutCall(ctx, ch.ID, user.Name, v.Now().Add(CallLifetime)); err != nil {
 		return verifiers.Prompt{}, err
 	}
-	q := url.Values{"c": {ch.ID}, "u": {user.Name}}.Encode()
+	// The call speaks the sign-in's language; the press-# callback's URL
+	// keeps it for what the call says after the key.
+	l := messages.From(ctx)
+	q := url.Values{"c": {ch.ID}, "u": {user.Name}}
+	status := q.Encode()
+	if l.Tag() != messages.Default {
+		q.Set(langParam, l.Tag())
+	}
 	base := strings.TrimSuffix(v.PublicURL, "/") + v.Prefix
-	say := fmt.Sprintf("This is %s. Someone is signing in to your account. To finish signing in, press the pound key. If this wasn't you, press zero.", v.AppName)
-	if err := v.Caller.Call(ctx, n.E164, twiml(say, base+GatherPath+"?"+q, "We didn't get your answer. Goodbye."), base+StatusPath+"?"+q); err != nil {
+	say := speak(l, "voice.call.press_key", "App", v.AppName)
+	if err := v.Caller.Call(ctx, n.E164, twiml(say, base+GatherPath+"?"+q.Encode(), speak(l, "voice.call.no_answer")), base+StatusPath+"?"+status); err != nil {
 		// The call never started: end the attempt at once.
 		v.Store.SetCallState(ctx, ch.ID, store.CallPending, store.CallFailed, "not placed", v.Now())
 		return verifiers.Prompt{}, err
 	}
-	return verifiers.Prompt{Input: "wait", Message: "We're calling your phone " + phone.Mask(n.E164) + "."}, nil
+	return verifiers.Prompt{Input: "wait", Message: l.T("voice.calling.prompt", "Phone", phone.Mask(n.E164))}, nil
 }
 
 // Check implements verifiers.Verifier. In read_code mode it checks the
@@ -216,24 +230,31 @@ func (v *Verifier) Call(ctx context.Context, user verifiers.User, ch verifiers.C
 }
 
 // Answer applies the key the callee pressed to a pending call, and returns
-// what the call says next. The Gather takes one key and has no finish key,
-// so # itself arrives as Digits "#" (an empty result, a timeout, never
-// reaches the action URL and cannot approve anything); 0 reports fraud,
-// and the call then blocks the method.
+// what the call says next, in the language ctx carries. The Gather takes
+// one key and has no finish key, so # itself arrives as Digits "#" (an
+// empty result, a timeout, never reaches the action URL and cannot
+// approve anything); 0 reports fraud, and the call then blocks the
+// method.
 func (v *Verifier) Answer(ctx context.Context, challengeID, user, digits string) (say string, fraud bool, err error) {
-	to, say := store.CallDenied, "You didn't confirm. The sign-in was not completed. Goodbye."
+	id, fraud, err := v.answer(ctx, challengeID, user, digits)
+	return messages.From(ctx).T(id), fraud, err
+}
+
+// answer is Answer with the message ID of what the call says next.
+func (v *Verifier) answer(ctx context.Context, challengeID, user, digits string) (say string, fraud bool, err error) {
+	to, say := store.CallDenied, "voice.call.not_confirmed"
 	switch digits {
 	case "#":
-		to, say = store.CallApproved, "Thank you. You're signed in. Goodbye."
+		to, say = store.CallApproved, "voice.call.signed_in"
 	case "0", "0#":
-		to, say, fraud = store.CallFraud, "We've blocked this sign-in and reported it to your administrator. Goodbye.", true
+		to, say, fraud = store.CallFraud, "voice.call.fraud", true
 	}
 	ok, err := v.Store.SetCallState(ctx, challengeID, store.CallPending, to, "", v.Now())
 	if err != nil {
-		return "Sorry, something went wrong. Goodbye.", false, err
+		return "voice.call.error", false, err
 	}
 	if !ok {
-		return "This sign-in request has already ended. Goodbye.", false, nil
+		return "voice.call.ended", false, nil
 	}
 	if fraud {
 		if _, err := v.Store.AddFailure(ctx, user, BlockedKey, v.Now()); err != nil {
@@ -256,27 +277,36 @@ func (v *Verifier) Ended(ctx context.Context, challengeID, status string) error 
 
 // twiml builds a response that says text, inside a Gather posting to
 // action when action is set, followed by fallback.
-func twiml(text, action, fallback string) string {
+func twiml(text speech, action string, fallback speech) string {
 	esc := func(s string) string {
 		var b strings.Builder
 		xml.EscapeText(&b, []byte(s))
 		return b.String()
 	}
+	say := func(s speech) string {
+		if s.lang == "" {
+			return `<Say>` + esc(s.text) + `</Say>`
+		}
+		return `<Say language="` + esc(s.lang) + `">` + esc(s.text) + `</Say>`
+	}
 	var b strings.Builder
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?><Response>`)
 	if action != "" {
-		fmt.Fprintf(&b, `<Gather numDigits="1" finishOnKey="" timeout="15" method="POST" action="%s"><Say>%s</Say></Gather>`, esc(action), esc(text))
-		if fallback != "" {
-			fmt.Fprintf(&b, `<Say>%s</Say>`, esc(fallback))
+		fmt.Fprintf(&b, `<Gather numDigits="1" finishOnKey="" timeout="15" method="POST" action="%s">%s</Gather>`, esc(action), say(text))
+		if fallback.text != "" {
+			b.WriteString(say(fallback))
 		}
 	} else {
-		fmt.Fprintf(&b, `<Say>%s</Say>`, esc(text))
+		b.WriteString(say(text))
 	}
 	b.WriteString(`</Response>`)
 	return b.String()
 }
 
-// Say is a TwiML response that says text and hangs up.
-func Say(text string) string { return twiml(text, "", "") }
+// Say is a TwiML response that says message id (with args) in l's
+// language and hangs up.
+func Say(l *messages.Localizer, id string, args ...any) string {
+	return twiml(speak(l, id, args...), "", speech{})
+}
 
 var _ verifiers.Verifier = (*Verifier)(nil)

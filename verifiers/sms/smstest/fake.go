@@ -34,9 +34,11 @@ type Twilio struct {
 	fail     func(w http.ResponseWriter) bool
 }
 
-// Message is one text the fake accepted.
+// Message is one text the fake accepted. Locale is the language Twilio
+// Verify was asked to text in ("" lets it choose by the number).
 type Message struct {
 	To, From, MessagingServiceSID, Body string
+	Locale                              string
 }
 
 // verification is one pending Twilio Verify code.
@@ -148,7 +150,8 @@ func (f *Twilio) serveVerify(w http.ResponseWriter, r *http.Request) {
 		}
 		code := fmt.Sprintf("%06d", mathrand.IntN(1_000_000))
 		f.verifies[key] = &verification{code: code}
-		f.messages = append(f.messages, Message{To: r.PostForm.Get("To"), From: "verify:" + parts[0], Body: "Your verification code is: " + code})
+		f.messages = append(f.messages, Message{To: r.PostForm.Get("To"), From: "verify:" + parts[0], Body: "Your verification code is: " + code,
+			Locale: r.PostForm.Get("Locale")})
 		w.WriteHeader(201)
 		json.NewEncoder(w).Encode(map[string]any{"sid": "VE0", "status": "pending", "to": r.PostForm.Get("To")})
 	case "VerificationCheck":
