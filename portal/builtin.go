@@ -58,7 +58,7 @@ func builtinMethods(cfg Config, env verifiers.Env) ([]verifiers.Method, error) {
 			AuthToken: c.AuthToken, LoopbackOnly: c.LoopbackOnly, Simulate: c.Simulate,
 			// Texts set up a phone when they are on; otherwise a call
 			// reads out the code that confirms it.
-			EnrolPhone: cfg.SMS == nil, Host: env.Host, Log: env.Log})
+			EnrolPhone: cfg.SMS == nil, Host: env.Host, Log: env.Log, Languages: env.Languages})
 	}
 	return ms, nil
 }

@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"github.com/stepgate/stepgate/messages"
 	"net/http"
 
 	"go.uber.org/zap"
@@ -25,7 +26,7 @@ func (h host) FraudReported(r *http.Request, user, method, detail string) {
 
 func (h host) ClientIP(r *http.Request) string { return h.p.cfg.ClientIP(r) }
 
-func (h host) HelpContact() string { return h.p.cfg.HelpContact }
+func (h host) HelpContact(l *messages.Localizer) string { return h.p.help(l) }
 
 func (h host) Signing(r *http.Request) (verifiers.User, verifiers.Challenge, bool) {
 	pd, user, ok := h.p.readPending(r, stageVerify)

@@ -284,7 +284,7 @@ func New(cfg Config) (*Portal, error) {
 		return nil, err
 	}
 	env := verifiers.Env{Store: cfg.Store, Sealer: sealer, Key: p.keys[0].codes, Issuer: cfg.Issuer,
-		Prefix: Prefix, Now: cfg.Now, Log: cfg.Logger, Host: host{p}, Brand: p.brand.view}
+		Prefix: Prefix, Now: cfg.Now, Log: cfg.Logger, Host: host{p}, Brand: p.brand.view, Languages: p.msgs}
 	ms, err := builtinMethods(cfg, env)
 	if err != nil {
 		return nil, err

@@ -152,7 +152,7 @@ func (p *Portal) stayOffer(w http.ResponseWriter, r *http.Request) {
 // sent again (or in parallel) name the same device and store nothing more.
 func (p *Portal) rememberDevice(w http.ResponseWriter, r *http.Request, id *Identity) error {
 	now := p.cfg.Now()
-	d := store.RememberedDevice{ID: p.deviceID(id.sess.ID), Username: id.User.Name, Name: browserName(r.UserAgent()),
+	d := store.RememberedDevice{ID: p.deviceID(id.sess.ID), Username: id.User.Name, Name: browserName(p.lang(r), r.UserAgent()),
 		Created: now, Expires: now.Add(p.cfg.RememberDevice)}
 	created, err := p.cfg.Store.RememberDevice(r.Context(), d, maxRememberedDevices)
 	if err != nil {
@@ -340,9 +340,9 @@ func durationIn(l *messages.Localizer, d time.Duration) string {
 func durationWords(d time.Duration) string { return durationIn(messages.English(), d) }
 
 // browserName describes a browser from its User-Agent for the list of
-// remembered devices ("Firefox on Windows"); "A browser" when unsure.
-// It is a label for the user, never a check.
-func browserName(ua string) string {
+// remembered devices ("Firefox on Windows"), in l's language; "A
+// browser" when unsure. It is a label for the user, never a check.
+func browserName(l *messages.Localizer, ua string) string {
 	var browser string
 	switch {
 	case strings.Contains(ua, "Edg/"):
@@ -353,8 +353,6 @@ func browserName(ua string) string {
 		browser = "Chrome"
 	case strings.Contains(ua, "Safari/"):
 		browser = "Safari"
-	default:
-		browser = "A browser"
 	}
 	var os string
 	switch {
@@ -373,8 +371,13 @@ func browserName(ua string) string {
 	case strings.Contains(ua, "Linux"):
 		os = "Linux"
 	}
-	if os == "" {
+	switch {
+	case browser == "" && os == "":
+		return l.T("portal.remember.browser")
+	case browser == "":
+		return l.T("portal.remember.browser_on", "System", os)
+	case os == "":
 		return browser
 	}
-	return browser + " on " + os
+	return l.T("portal.remember.named_browser_on", "Browser", browser, "System", os)
 }

@@ -530,10 +530,11 @@ func TestBrowserName(t *testing.T) {
 		"Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1": "Safari on iPhone",
 		"Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36":                                "Chrome on Android",
 		"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15":                   "Safari on macOS",
+		"Mozilla/5.0 (Windows NT 10.0; Win64; x64)": "A browser on Windows",
 		"curl/8.0": "A browser",
 		"":         "A browser",
 	} {
-		if got := browserName(ua); got != want {
+		if got := browserName(messages.English(), ua); got != want {
 			t.Errorf("%q: %q, want %q", ua, got, want)
 		}
 	}

@@ -340,8 +340,9 @@ type Host interface {
 	FraudReported(r *http.Request, user, method, detail string)
 	// ClientIP is the client's address.
 	ClientIP(r *http.Request) string
-	// HelpContact names who helps users.
-	HelpContact() string
+	// HelpContact names who helps users, in l's language when the
+	// administrator named no one.
+	HelpContact(l *messages.Localizer) string
 	// Signing returns the request's sign-in waiting for its second step,
 	// with the user it is for.
 	Signing(r *http.Request) (User, Challenge, bool)
@@ -368,6 +369,11 @@ type Env struct {
 	// Brand is the organisation's look, for a method's own pages (the
 	// Authenticator).
 	Brand Brand
+	// Languages are the languages the portal speaks, with the
+	// administrator's wording: for what a method says outside a user's
+	// request (a telephony callback). Within one, messages.From(ctx) is
+	// the user's language.
+	Languages *messages.Set
 }
 
 // Brand is how the portal's pages show the organisation (the branding

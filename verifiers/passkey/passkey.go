@@ -83,7 +83,7 @@ func (v *Verifier) help(l *messages.Localizer) string {
 	if v.Host == nil {
 		return l.T("passkey.help.fallback")
 	}
-	return v.Host.HelpContact()
+	return v.Host.HelpContact(l)
 }
 
 // record is what the store keeps of one passkey.

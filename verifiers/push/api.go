@@ -44,7 +44,7 @@ func (v *Verifier) deviceError(w http.ResponseWriter, r *http.Request, err error
 	case errors.Is(err, ErrBadToken):
 		status, msg = http.StatusBadRequest, l.T("push.api.bad_token")
 	case errors.Is(err, ErrAlreadySetUp), errors.Is(err, errRegistrationOff):
-		status, msg = http.StatusForbidden, l.T("push.api.already_set_up", "Help", v.Host.HelpContact())
+		status, msg = http.StatusForbidden, l.T("push.api.already_set_up", "Help", v.Host.HelpContact(l))
 	case errors.Is(err, store.ErrTooManyDevices):
 		status, msg = http.StatusConflict, tooManyDevices{}.Explain(l, "", time.Time{})
 	case errors.Is(err, ErrUnknownDevice):
@@ -169,7 +169,7 @@ func (v *Verifier) deviceAPI(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		v.answered(r, d, req, out)
-		writeJSON(w, http.StatusOK, map[string]any{"result": out, "message": answerMessage(l, out, v.Host.HelpContact())})
+		writeJSON(w, http.StatusOK, map[string]any{"result": out, "message": answerMessage(l, out, v.Host.HelpContact(l))})
 	default:
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": l.T("push.api.not_found")})
 	}

@@ -22,9 +22,10 @@ func (v *Verifier) Credentials(ctx context.Context, u verifiers.User) ([]verifie
 	if err != nil {
 		return nil, err
 	}
-	name := phone.Mask(info.Phone)
+	l := messages.From(ctx)
+	name := phone.MaskIn(l, info.Phone)
 	if v.AlsoCalls {
-		name = messages.From(ctx).T("sms.securityinfo.texts_and_calls", "Phone", name)
+		name = l.T("sms.securityinfo.texts_and_calls", "Phone", name)
 	}
 	return []verifiers.Credential{{ID: credentialID, Name: name, Added: info.PhoneAdded}}, nil
 }

@@ -44,7 +44,8 @@ func (v *Verifier) Registered(ctx context.Context, user verifiers.User) (bool, e
 // Label implements verifiers.Method.
 func (v *Verifier) Label(ctx context.Context, user verifiers.User) (string, error) {
 	number, err := v.Phone(ctx, user)
-	return messages.From(ctx).T("sms.label.text", "Phone", phone.Mask(number)), err
+	l := messages.From(ctx)
+	return l.T("sms.label.text", "Phone", phone.MaskIn(l, number)), err
 }
 
 // Pages implements verifiers.Pages.
@@ -96,14 +97,14 @@ func (v *Verifier) Enrol(ctx context.Context, req verifiers.EnrolRequest) (verif
 			return verifiers.EnrolStep{}, err
 		}
 		if n != "" {
-			current, heading = phone.Mask(n), l.T("sms.setup.heading_change")
+			current, heading = phone.MaskIn(l, n), l.T("sms.setup.heading_change")
 		}
 	}
 	step := func() verifiers.EnrolStep {
 		state, _ := json.Marshal(st)
 		d := phonePage{Prompt: st.Prompt, Current: current}
 		if st.Phone != "" {
-			d.Phone = phone.Mask(st.Phone)
+			d.Phone = phone.MaskIn(l, st.Phone)
 		}
 		return verifiers.EnrolStep{State: string(state), Page: "phone.html", Heading: heading, Data: d}
 	}

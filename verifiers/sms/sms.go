@@ -193,7 +193,7 @@ func (v *Verifier) SendTo(ctx context.Context, user verifiers.User, ch verifiers
 		if err := v.Service.Start(ctx, n.E164); err != nil {
 			return verifiers.Prompt{}, err
 		}
-		return verifiers.Prompt{Input: "code", Message: l.T("sms.sent.prompt", "Phone", phone.Mask(n.E164))}, nil
+		return verifiers.Prompt{Input: "code", Message: l.T("sms.sent.prompt", "Phone", phone.MaskIn(l, n.E164))}, nil
 	}
 	now := v.Now()
 	code, err := newCode()
@@ -212,9 +212,9 @@ func (v *Verifier) SendTo(ctx context.Context, user verifiers.User, ch verifiers
 	if err := v.Sender.Send(ctx, n.E164, body); err != nil {
 		return verifiers.Prompt{}, err
 	}
-	prompt := l.T("sms.sent.prompt", "Phone", phone.Mask(n.E164))
+	prompt := l.T("sms.sent.prompt", "Phone", phone.MaskIn(l, n.E164))
 	if v.Prompt != nil {
-		prompt = v.Prompt(l, phone.Mask(n.E164))
+		prompt = v.Prompt(l, phone.MaskIn(l, n.E164))
 	}
 	return verifiers.Prompt{Input: "code", Message: prompt}, nil
 }

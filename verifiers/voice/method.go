@@ -57,7 +57,8 @@ func (v *Verifier) Registered(ctx context.Context, user verifiers.User) (bool, e
 // Label implements verifiers.Method.
 func (v *Verifier) Label(ctx context.Context, user verifiers.User) (string, error) {
 	number, err := v.Codes.Phone(ctx, user)
-	return messages.From(ctx).T("voice.label.call", "Phone", phone.Mask(number)), err
+	l := messages.From(ctx)
+	return l.T("voice.label.call", "Phone", phone.MaskIn(l, number)), err
 }
 
 // Pages implements verifiers.Pages: the verify page's extra part, and the

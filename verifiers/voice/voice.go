@@ -188,7 +188,7 @@ func (v *Verifier) Start(ctx context.Context, user verifiers.User, ch verifiers.
 		v.Store.SetCallState(ctx, ch.ID, store.CallPending, store.CallFailed, "not placed", v.Now())
 		return verifiers.Prompt{}, err
 	}
-	return verifiers.Prompt{Input: "wait", Message: l.T("voice.calling.prompt", "Phone", phone.Mask(n.E164))}, nil
+	return verifiers.Prompt{Input: "wait", Message: l.T("voice.calling.prompt", "Phone", phone.MaskIn(l, n.E164))}, nil
 }
 
 // Check implements verifiers.Verifier. In read_code mode it checks the
