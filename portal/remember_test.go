@@ -2,6 +2,7 @@ package portal
 
 import (
 	"context"
+	"github.com/stepgate/stepgate/messages"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
