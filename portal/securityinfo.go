@@ -330,6 +330,8 @@ func (p *Portal) methodTitle(l *messages.Localizer, name string) string {
 		return l.T("portal.security.method.access_pass")
 	case byDevice:
 		return l.T("portal.security.method.remembered_device")
+	case methodReset:
+		return l.T("portal.security.method.password_reset")
 	case "":
 		return ""
 	}
