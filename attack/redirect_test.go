@@ -74,6 +74,11 @@ func TestOpenRedirect(t *testing.T) {
 		if r := c.get("/.stepgate/?rd=" + url.QueryEscape(p)); r.status != http.StatusFound || !sameSite(r.location) {
 			t.Errorf("rd %q: signed-in redirect to %q (%d)", p, r.location, r.status)
 		}
+		// The language switcher's way back goes to the portal's own
+		// pages only.
+		if r := c.get("/.stepgate/language?to=de&rd=" + url.QueryEscape(p)); r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/.stepgate/") || strings.HasPrefix(r.location, "/.stepgate//") {
+			t.Errorf("rd %q: the language switcher went back to %q (%d)", p, r.location, r.status)
+		}
 	}
-	t.Logf("%d open-redirect payloads tried twice each", len(ps))
+	t.Logf("%d open-redirect payloads tried three times each", len(ps))
 }
