@@ -99,7 +99,7 @@ func TestFirstSignInRegistrationThenCodeSignIn(t *testing.T) {
 	b3 := e.browser()
 	b3.login("alice", testPassword)
 	r = b3.post(Prefix+"verify", Prefix+"verify", url.Values{"code": {code}})
-	if r.status != http.StatusUnauthorized || !strings.Contains(r.body, msgUsedCode) {
+	if r.status != http.StatusUnauthorized || !strings.Contains(r.body, "That code has already been used. Wait for your app to show a new code, then enter it.") {
 		t.Fatalf("replayed code: %d", r.status)
 	}
 }

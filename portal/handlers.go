@@ -623,9 +623,6 @@ func codeFormat(l *messages.Localizer, digits int) string {
 // badCodeFormat is codeFormat in English, which the tests compare.
 func badCodeFormat(digits int) string { return codeFormat(messages.English(), digits) }
 
-// msgUsedCode is the English of portal.code.used, which the tests
-// compare; the pages show the message in the user's language.
-const msgUsedCode = "That code has already been used. Wait for your app to show a new code, then enter it."
 
 // verify runs the second step with the pending sign-in's current method.
 func (p *Portal) verify(w http.ResponseWriter, r *http.Request) {
