@@ -178,3 +178,31 @@ func TestOverrides(t *testing.T) {
 		t.Error("a missing override directory was accepted")
 	}
 }
+
+// BenchmarkFor is the cost of choosing a portal page's language from a
+// typical browser's Accept-Language (every portal page pays it once).
+func BenchmarkFor(b *testing.B) {
+	s, err := New(Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if s.For("", "de-DE,de;q=0.9,en-US;q=0.8,en;q=0.7").Tag() != "de" {
+			b.Fatal("not German")
+		}
+	}
+}
+
+// BenchmarkT is one message with an argument and a plural, in German.
+func BenchmarkT(b *testing.B) {
+	s, err := New(Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	de := s.Lang("de")
+	b.ReportAllocs()
+	for b.Loop() {
+		de.T("test.wait", "Count", 25)
+	}
+}
