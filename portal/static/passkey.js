@@ -100,7 +100,10 @@
         field.value = answer(cred);
         form.submit();
       }
-      function run() {
+      // retries: how often to ask again when the browser says another
+      // passkey request is still pending (the previous page's autofill
+      // request, which the browser ends shortly after the page is left).
+      function run(retries) {
         if (busy) { return; }
         busy = true;
         error.hidden = true;
@@ -108,7 +111,14 @@
         if (waiting) { waiting.abort(); waiting = null; }
         var opts;
         try { opts = options(); } catch (e) { fail(why(kind, e)); return; }
-        ask(kind, opts).then(done).catch(function (e) { fail(why(kind, e)); });
+        ask(kind, opts).then(done).catch(function (e) {
+          if (e && e.name === "OperationError" && retries > 0) {
+            busy = false;
+            setTimeout(function () { run(retries - 1); }, 250);
+            return;
+          }
+          fail(why(kind, e));
+        });
       }
       if (form.hasAttribute("data-conditional") && window.AbortController && PublicKeyCredential.isConditionalMediationAvailable) {
         PublicKeyCredential.isConditionalMediationAvailable().then(function (yes) {
@@ -116,13 +126,16 @@
           waiting = new AbortController();
           ask(kind, options(), { mediation: "conditional", signal: waiting.signal }).then(done).catch(function () {});
         });
+        // Leaving the page (the password form posted) ends the autofill
+        // request, so the next page's passkey request is not refused.
+        window.addEventListener("pagehide", function () { if (waiting) { waiting.abort(); waiting = null; } });
       }
       form.addEventListener("submit", function (ev) {
         if (field.value) { return; }
         ev.preventDefault();
-        run();
+        run(2);
       });
-      if (form.hasAttribute("data-auto")) { run(); }
+      if (form.hasAttribute("data-auto")) { run(8); }
     });
   });
 })();
