@@ -126,6 +126,16 @@ func Register(name string, fsys fs.FS) {
 	areas[name] = a
 }
 
+// RegisterLocales is Register of the directory "locales" of fsys: what a
+// package embeds with //go:embed locales.
+func RegisterLocales(name string, fsys fs.FS) {
+	sub, err := fs.Sub(fsys, "locales")
+	if err != nil {
+		panic(err)
+	}
+	Register(name, sub)
+}
+
 // parse reads a TOML catalogue.
 func parse(b []byte) ([]*i18n.Message, error) {
 	return i18n.ParseMessageBytes(b, toml.Unmarshal)

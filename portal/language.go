@@ -2,7 +2,6 @@ package portal
 
 import (
 	"embed"
-	"io/fs"
 	"net/http"
 	"net/url"
 	"strings"
@@ -13,13 +12,7 @@ import (
 //go:embed locales
 var localesFS embed.FS
 
-func init() {
-	sub, err := fs.Sub(localesFS, "locales")
-	if err != nil {
-		panic(err)
-	}
-	messages.Register("portal", sub)
-}
+func init() { messages.RegisterLocales("portal", localesFS) }
 
 // LanguagePath switches the pages' language: ?to=<tag>&rd=<portal page>.
 const LanguagePath = Prefix + "language"

@@ -2,7 +2,6 @@ package passkey
 
 import (
 	"embed"
-	"io/fs"
 
 	"github.com/stepgate/stepgate/messages"
 )
@@ -12,10 +11,4 @@ import (
 //go:embed locales
 var localesFS embed.FS
 
-func init() {
-	sub, err := fs.Sub(localesFS, "locales")
-	if err != nil {
-		panic(err)
-	}
-	messages.Register("passkey", sub)
-}
+func init() { messages.RegisterLocales("passkey", localesFS) }

@@ -2,7 +2,6 @@ package password
 
 import (
 	"embed"
-	"io/fs"
 
 	"github.com/stepgate/stepgate/messages"
 )
@@ -12,10 +11,4 @@ import (
 //go:embed locales
 var localesFS embed.FS
 
-func init() {
-	sub, err := fs.Sub(localesFS, "locales")
-	if err != nil {
-		panic(err)
-	}
-	messages.Register("password", sub)
-}
+func init() { messages.RegisterLocales("password", localesFS) }

@@ -22,13 +22,7 @@ var pages embed.FS
 //go:embed locales
 var localesFS embed.FS
 
-func init() {
-	sub, err := fs.Sub(localesFS, "locales")
-	if err != nil {
-		panic(err)
-	}
-	messages.Register("push", sub)
-}
+func init() { messages.RegisterLocales("push", localesFS) }
 
 // Describe implements verifiers.Method. Its words are message IDs, which
 // the portal shows in the user's language.

@@ -2,7 +2,6 @@ package sms
 
 import (
 	"embed"
-	"io/fs"
 	"time"
 
 	"github.com/stepgate/stepgate/messages"
@@ -13,13 +12,7 @@ import (
 //go:embed locales
 var localesFS embed.FS
 
-func init() {
-	sub, err := fs.Sub(localesFS, "locales")
-	if err != nil {
-		panic(err)
-	}
-	messages.Register("sms", sub)
-}
+func init() { messages.RegisterLocales("sms", localesFS) }
 
 // waitMessages are the three forms of one message about a wait: in
 // seconds, in minutes (plurals counting them), and "an hour".

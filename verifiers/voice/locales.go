@@ -2,7 +2,6 @@ package voice
 
 import (
 	"embed"
-	"io/fs"
 	"sync"
 
 	"github.com/stepgate/stepgate/messages"
@@ -13,13 +12,7 @@ import (
 //go:embed locales
 var localesFS embed.FS
 
-func init() {
-	sub, err := fs.Sub(localesFS, "locales")
-	if err != nil {
-		panic(err)
-	}
-	messages.Register("voice", sub)
-}
+func init() { messages.RegisterLocales("voice", localesFS) }
 
 // sayLanguages are the <Say> language attribute's values (Twilio's
 // text-to-speech locales) of the languages Stepgate speaks.
