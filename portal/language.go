@@ -75,10 +75,13 @@ func (p *Portal) langChoices(r *http.Request, current string) []langChoice {
 // samePortalPage reports whether rd is a path of this portal's pages, the
 // only place the switcher returns to: it starts with Prefix, and is not
 // a path another host could be read from ("//", a backslash) or climb out
-// of ("..").
+// of ("..", or "%2e%2e", which browsers also resolve in a Location's path).
 func samePortalPage(rd string) bool {
+	path, _, _ := strings.Cut(rd, "?")
+	path = strings.ToLower(path)
 	return strings.HasPrefix(rd, Prefix) && !strings.Contains(rd, "//") && !strings.Contains(rd, `\`) &&
-		!strings.Contains(rd, "..") && !strings.ContainsAny(rd, "\r\n\t") && !strings.HasPrefix(rd, LanguagePath)
+		!strings.Contains(rd, "..") && !strings.ContainsAny(rd, "\r\n\t") && !strings.HasPrefix(rd, LanguagePath) &&
+		!strings.Contains(path, "%2e") && !strings.Contains(path, "%2f") && !strings.Contains(path, "%5c")
 }
 
 // switchLanguage keeps the chosen language in a cookie and goes back to

@@ -67,7 +67,7 @@ func TestLanguageSwitcher(t *testing.T) {
 	}
 
 	// The way back goes to this portal's pages only.
-	for _, rd := range []string{"https://evil.example/", "//evil.example/x", "/\\evil.example", Prefix + "../../etc", "/app", Prefix + "x\r\nSet-Cookie: a=b", LanguagePath + "?to=de", ""} {
+	for _, rd := range []string{"https://evil.example/", "//evil.example/x", "/\\evil.example", Prefix + "../../etc", Prefix + "%2e%2e/app", Prefix + "%2E%2e/%2e%2E/app", Prefix + "%2f%2fevil.example", Prefix + "%5c..%5capp", "/app", Prefix + "x\r\nSet-Cookie: a=b", LanguagePath + "?to=de", ""} {
 		r := b.get(LanguagePath + "?to=de&rd=" + url.QueryEscape(rd))
 		if r.status != http.StatusSeeOther || r.header.Get("Location") != Prefix {
 			t.Errorf("rd %q: %d to %q, want the sign-in page", rd, r.status, r.header.Get("Location"))
