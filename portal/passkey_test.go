@@ -364,6 +364,10 @@ func TestRecentActivityNamesThePasskey(t *testing.T) {
 	if page = b.get(sip); !strings.Contains(page.body, `Device renamed</td><td data-label="Method">Passkey or security key <span class="detail">“Work laptop”</span>`) {
 		t.Fatalf("Recent activity after renaming:\n%s", page.body)
 	}
+	// The address reads as the Authenticator shows it.
+	if !strings.Contains(page.body, `data-label="From">the server itself (127.0.0.1)</td>`) {
+		t.Errorf("Recent activity's From:\n%s", page.body)
+	}
 }
 
 // TestCredentialName: a deleted credential is named from what the page

@@ -14,6 +14,7 @@ import (
 	"github.com/stepgate/stepgate/messages"
 	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers"
+	"github.com/stepgate/stepgate/verifiers/push"
 )
 
 // SecurityInfoPath is the Security info page, where signed-in users manage
@@ -255,10 +256,11 @@ func (p *Portal) showSecurityInfo(w http.ResponseWriter, r *http.Request, id *Id
 		return
 	}
 	for _, e := range events {
-		// The time is in Go's layout: numbers, English month
-		// abbreviations and "UTC", the same in every language for now.
+		// The time is in the language's own numeric layout, in UTC; the
+		// address as the Authenticator shows it ("the server itself
+		// (127.0.0.1)", not "::ffff:…").
 		d.Events = append(d.Events, eventRow{At: e.At.UTC().Format(l.T("portal.security.format.date_time")), Method: p.methodTitle(l, e.Method),
-			ClientIP: e.ClientIP, Site: e.Site, Outcome: outcomeWords(l, e.Outcome), Detail: e.Detail, Good: !suspicious[e.Outcome]})
+			ClientIP: push.ReadableAddress(l, e.ClientIP), Site: e.Site, Outcome: outcomeWords(l, e.Outcome), Detail: e.Detail, Good: !suspicious[e.Outcome]})
 	}
 	p.render(w, r, status, "securityinfo", pageData{Title: l.T("portal.security.page.title"), Heading: l.T("portal.security.page.heading"), Username: user.Name,
 		Error: errMsg, Step: d, Wide: true})
