@@ -369,6 +369,16 @@ func (l *Localizer) Tag() string { return l.tag }
 // Name is the language's name in itself.
 func (l *Localizer) Name() string { return NameOf(l.tag) }
 
+// Space is what goes between two sentences shown one after the other:
+// a space, or nothing in Japanese and Chinese, which end a sentence with
+// "。" and put no space after it.
+func (l *Localizer) Space() string {
+	if l.tag == "ja" || strings.HasPrefix(l.tag, "zh") {
+		return ""
+	}
+	return " "
+}
+
 // NameOf is the name of language tag in itself.
 func NameOf(tag string) string {
 	for _, x := range Languages {

@@ -206,3 +206,12 @@ func BenchmarkT(b *testing.B) {
 		de.T("test.wait", "Count", 25)
 	}
 }
+
+func TestSpace(t *testing.T) {
+	s := mustSet(t, Config{})
+	for tag, want := range map[string]string{"en": " ", "de": " ", "pl": " ", "ja": "", "zh-Hans": ""} {
+		if got := s.Lang(tag).Space(); got != want {
+			t.Errorf("%s: %q, want %q", tag, got, want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"html"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stepgate/stepgate/messages"
 )
@@ -124,5 +126,37 @@ func TestLanguagesOfferedAndOverridden(t *testing.T) {
 	one := newEnv(t, func(c *Config) { c.Languages = messages.Config{Offer: []string{"en"}} })
 	if r := one.browser().get(Prefix); strings.Contains(r.body, `class="languages"`) {
 		t.Errorf("one language offered: no switcher wanted")
+	}
+}
+
+// TestSentencesJoinedInTheLanguagesWay: two sentences shown one after
+// the other get a space between them, except in Japanese and Chinese,
+// which put none after "。".
+func TestSentencesJoinedInTheLanguagesWay(t *testing.T) {
+	e, _ := newResetEnv(t, 2)
+	secret := aliceWithAppAndPhone(t, e)
+	for lang, want := range map[string][2]string{
+		"ja":      {"としてサインインしています。サインアウトすると", "に SMS を送信しました。メッセージ"},
+		"zh-Hans": {"</strong>。注销将结束", "发送短信。输入"},
+		"en":      {"</strong>. Signing out ends your session", "42. Enter the code"},
+	} {
+		t.Run(lang, func(t *testing.T) {
+			b := e.browser()
+			b.get(LanguagePath + "?to=" + lang)
+			e.clock.Add(time.Minute)
+			if r := b.login("alice", testPassword); r.status != http.StatusSeeOther {
+				t.Fatalf("password step: %d %s", r.status, r.body)
+			}
+			// The text page: what was sent, then what to do.
+			b.post(Prefix+"verify/other", Prefix+"verify/method", url.Values{"method": {"sms"}})
+			if r := b.get(Prefix + "verify"); !strings.Contains(html.UnescapeString(r.body), want[1]) {
+				t.Errorf("the text page does not read %q:\n%s", want[1], r.body)
+			}
+			b.post(Prefix+"verify/other", Prefix+"verify/method", url.Values{"method": {"totp"}})
+			b.appCode(secret)
+			if r := b.get(LogoutPath); !strings.Contains(r.body, want[0]) {
+				t.Errorf("the sign-out page does not read %q:\n%s", want[0], r.body)
+			}
+		})
 	}
 }
