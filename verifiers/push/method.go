@@ -172,14 +172,7 @@ func (v *Verifier) OwnSetUp(ctx context.Context, user verifiers.User, ch verifie
 
 // Explain implements verifiers.Refusal.
 func (e *LimitError) Explain(l *messages.Localizer, _ string, now time.Time) string {
-	switch unit, n := waitIn(e.Retry.Sub(now)); unit {
-	case seconds:
-		return l.T("push.limited.seconds", "Count", n)
-	case minutes:
-		return l.T("push.limited.minutes", "Count", n)
-	default:
-		return l.T("push.limited.hours", "Count", n)
-	}
+	return waitWords(l, "push.limited.", e.Retry.Sub(now))
 }
 
 // Outcome implements verifiers.Refusal.
@@ -187,40 +180,26 @@ func (e *LimitError) Outcome() string { return "limited" }
 
 // Explain implements verifiers.Refusal.
 func (e *PausedError) Explain(l *messages.Localizer, _ string, now time.Time) string {
-	switch unit, n := waitIn(e.Until.Sub(now)); unit {
-	case seconds:
-		return l.T("push.paused.seconds", "Count", n)
-	case minutes:
-		return l.T("push.paused.minutes", "Count", n)
-	default:
-		return l.T("push.paused.hours", "Count", n)
-	}
+	return waitWords(l, "push.paused.", e.Until.Sub(now))
 }
 
-// Units of waitIn.
-const (
-	seconds = iota
-	minutes
-	hours
-)
-
-// waitIn is how long d is in the words of verifiers.HumanWait, as a
-// count for a plural message: whole seconds rounded up under a minute
-// (1 is "a second"), whole minutes rounded up under an hour (1 is "a
-// minute"), and an hour above.
-func waitIn(d time.Duration) (unit, count int) {
+// waitWords says how long d is in the words of verifiers.HumanWait, with
+// the plural message prefix+"seconds", "minutes" or "hours": whole seconds
+// rounded up under a minute (1 is "a second"), whole minutes rounded up
+// under an hour (1 is "a minute"), and an hour above.
+func waitWords(l *messages.Localizer, prefix string, d time.Duration) string {
+	unit, n := "hours", 1
 	switch {
 	case d <= time.Second:
-		return seconds, 1
+		unit = "seconds"
 	case d < time.Minute:
-		return seconds, int((d + time.Second - 1) / time.Second)
+		unit, n = "seconds", int((d+time.Second-1)/time.Second)
 	case d <= time.Minute:
-		return minutes, 1
+		unit = "minutes"
+	case d <= 59*time.Minute:
+		unit, n = "minutes", int((d+time.Minute-1)/time.Minute)
 	}
-	if m := int((d + time.Minute - 1) / time.Minute); m < 60 {
-		return minutes, m
-	}
-	return hours, 1
+	return l.T(prefix+unit, "Count", n)
 }
 
 // Outcome implements verifiers.Refusal.
