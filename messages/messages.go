@@ -1,6 +1,6 @@
 // Package messages holds the words users see, in every language Stepgate
 // speaks. Each package with pages or messages keeps its catalogue beside
-// its code (locales/<lang>.toml, embedded) and registers it under its
+// its code (locales/<lang>/*.toml, embedded) and registers it under its
 // area name from init; code refers to a message by its ID
 // ("portal.login.heading"), never by its English words. A Set is what one
 // portal speaks: the registered catalogues, the languages it offers and
@@ -46,10 +46,7 @@ var Languages = []struct{ Tag, Name string }{
 
 // Canonical reports whether tag is one of Languages (in any case:
 // "PT-br"), and its spelling there ("pt-BR").
-func Canonical(tag string) (string, bool) { return known(tag) }
-
-// known reports whether tag is one of Languages, and its canonical form.
-func known(tag string) (string, bool) {
+func Canonical(tag string) (string, bool) {
 	for _, l := range Languages {
 		if strings.EqualFold(l.Tag, tag) {
 			return l.Tag, true
@@ -91,7 +88,7 @@ func Register(name string, fsys fs.FS) {
 	}
 	seen := map[string]string{}
 	for _, f := range files {
-		lang, ok := known(path.Dir(f))
+		lang, ok := Canonical(path.Dir(f))
 		if !ok {
 			panic(fmt.Sprintf("messages: area %s: %s is not a language Stepgate speaks", name, path.Dir(f)))
 		}
@@ -204,7 +201,7 @@ type Set struct {
 func New(cfg Config) (*Set, error) {
 	offer := map[string]bool{}
 	for _, t := range cfg.Offer {
-		c, ok := known(t)
+		c, ok := Canonical(t)
 		if !ok {
 			return nil, fmt.Errorf("language %q is not one Stepgate speaks (%s)", t, TagList())
 		}
@@ -218,7 +215,7 @@ func New(cfg Config) (*Set, error) {
 	}
 	s.fallback = Default
 	if cfg.Fallback != "" {
-		c, ok := known(cfg.Fallback)
+		c, ok := Canonical(cfg.Fallback)
 		if !ok || (len(offer) > 0 && !offer[c]) {
 			return nil, fmt.Errorf("default language %q is not one offered (%s)", cfg.Fallback, strings.Join(s.offer, ", "))
 		}
@@ -261,7 +258,7 @@ func (s *Set) override(b *i18n.Bundle, dir string) error {
 	}
 	english := Catalogue(Default)
 	for _, f := range files {
-		lang, ok := known(strings.TrimSuffix(f, ".toml"))
+		lang, ok := Canonical(strings.TrimSuffix(f, ".toml"))
 		if !ok {
 			return fmt.Errorf("message overrides: %s: %q is not a language Stepgate speaks (%s)", path.Join(dir, f), strings.TrimSuffix(f, ".toml"), TagList())
 		}
@@ -313,7 +310,7 @@ const maxAccept = 512
 // For is the language of a request: the lang cookie's when it names one
 // offered, else the best match of Accept-Language, else the fallback.
 func (s *Set) For(cookie, accept string) *Localizer {
-	if c, ok := known(cookie); ok {
+	if c, ok := Canonical(cookie); ok {
 		if l := s.byTag[c]; l != nil {
 			return l
 		}
@@ -333,7 +330,7 @@ func (s *Set) Offered() []string { return s.offer }
 
 // Lang returns the Localizer of tag, or the fallback's.
 func (s *Set) Lang(tag string) *Localizer {
-	if c, ok := known(tag); ok && s.byTag[c] != nil {
+	if c, ok := Canonical(tag); ok && s.byTag[c] != nil {
 		return s.byTag[c]
 	}
 	return s.byTag[s.fallback]
@@ -447,7 +444,7 @@ func Chosen(ctx context.Context) (*Localizer, bool) {
 
 // From returns the Localizer ctx carries, or English.
 func From(ctx context.Context) *Localizer {
-	if l, ok := ctx.Value(ctxKey{}).(*Localizer); ok && l != nil {
+	if l, ok := Chosen(ctx); ok {
 		return l
 	}
 	return English()
