@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -34,23 +35,10 @@ var pluralForms = map[string][]string{
 	"pl": {"one", "few", "many", "other"},
 }
 
-var placeholder = regexp.MustCompile(`\{\{\s*\.(\w+)\s*\}\}`)
-
+// placeholders are the names m fills in, without Count: a language
+// without a singular may say "one" in words.
 func placeholders(m messages.Message) string {
-	set := map[string]bool{}
-	for _, v := range m.Forms {
-		for _, p := range placeholder.FindAllStringSubmatch(v, -1) {
-			set[p[1]] = true
-		}
-	}
-	var out []string
-	for p := range set {
-		if p != "Count" { // a language without a singular may say "one" in words
-			out = append(out, p)
-		}
-	}
-	sort.Strings(out)
-	return strings.Join(out, ",")
+	return strings.Join(slices.DeleteFunc(m.Placeholders(), func(p string) bool { return p == "Count" }), ",")
 }
 
 // stepgate is the catalogue of lang without the area of this package's

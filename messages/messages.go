@@ -16,6 +16,8 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -164,6 +166,24 @@ func Areas() []string {
 	return out
 }
 
+// placeholder is a name a message fills in: {{.Name}}.
+var placeholder = regexp.MustCompile(`\{\{\s*\.(\w+)\s*\}\}`)
+
+// Placeholders are the names m fills in ({{.Name}}) in any of its forms,
+// sorted.
+func (m Message) Placeholders() []string {
+	var out []string
+	for _, v := range m.Forms {
+		for _, p := range placeholder.FindAllStringSubmatch(v, -1) {
+			if !slices.Contains(out, p[1]) {
+				out = append(out, p[1])
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 func toMessage(m *i18n.Message) Message {
 	forms := map[string]string{}
 	for k, v := range map[string]string{"zero": m.Zero, "one": m.One, "two": m.Two, "few": m.Few, "many": m.Many, "other": m.Other} {
@@ -271,8 +291,19 @@ func (s *Set) override(b *i18n.Bundle, dir string) error {
 			return fmt.Errorf("message overrides: %s: %v", path.Join(dir, f), err)
 		}
 		for _, m := range ms {
-			if _, ok := english[m.ID]; !ok {
+			en, ok := english[m.ID]
+			if !ok {
 				return fmt.Errorf("message overrides: %s: no message is called %q", path.Join(dir, f), m.ID)
+			}
+			// A name the message is not given would show as "<no value>".
+			for _, p := range toMessage(m).Placeholders() {
+				if !slices.Contains(en.Placeholders(), p) {
+					given := "nothing"
+					if ps := en.Placeholders(); len(ps) > 0 {
+						given = "{{." + strings.Join(ps, "}}, {{.") + "}}"
+					}
+					return fmt.Errorf("message overrides: %s: %s fills in {{.%s}}, which Stepgate does not give that message (it gives %s)", path.Join(dir, f), m.ID, p, given)
+				}
 			}
 			if err := checkTemplate(m); err != nil {
 				return fmt.Errorf("message overrides: %s: %s: %v", path.Join(dir, f), m.ID, err)

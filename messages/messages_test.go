@@ -161,6 +161,8 @@ func TestOverrides(t *testing.T) {
 		"unknown language": {"sv.toml", "[test]\nhello = \"Hej\"\n", `"sv" is not a language Stepgate speaks`},
 		"broken TOML":      {"en.toml", "[test\n", "en.toml"},
 		"broken template":  {"en.toml", "[test]\ncontact = \"Contact {{.Help\"\n", "test.contact"},
+		"misspelt name":    {"en.toml", "[test]\ncontact = \"Contact {{.Hlep}}\"\n", "test.contact fills in {{.Hlep}}, which Stepgate does not give that message (it gives {{.Help}})"},
+		"name of nothing":  {"de.toml", "[test]\nhello = \"Hallo {{.Name}}\"\n", "test.hello fills in {{.Name}}, which Stepgate does not give that message (it gives nothing)"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
