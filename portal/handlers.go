@@ -519,18 +519,11 @@ func lockedMessage(l *messages.Localizer, wait time.Duration, hard bool, help st
 		return l.T("portal.lockout.hard", "Help", help)
 	case wait <= 0:
 		return ""
-	case wait <= time.Second:
-		return l.T("portal.lockout.seconds", "Count", 1)
-	case wait < time.Minute:
-		return l.T("portal.lockout.seconds", "Count", int((wait+time.Second-1)/time.Second))
-	case wait <= time.Minute:
-		return l.T("portal.lockout.minutes", "Count", 1)
 	}
-	if m := int((wait + time.Minute - 1) / time.Minute); m < 60 {
-		return l.T("portal.lockout.minutes", "Count", m)
-	}
-	return l.T("portal.lockout.hour")
+	return lockoutWait.Say(l, wait)
 }
+
+var lockoutWait = verifiers.WaitWords{Seconds: "portal.lockout.seconds", Minutes: "portal.lockout.minutes", Hour: "portal.lockout.hour"}
 
 // takeAttempt takes one attempt at a guess (a password, a typed code) on
 // the user's counter before the guess is checked: the store counts it as a

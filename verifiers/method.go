@@ -398,22 +398,23 @@ type Brand struct {
 // Factory builds a method.
 type Factory func(Env) (Method, error)
 
-// HumanWait says how long to wait, in words, rounded up to whole seconds
-// under a minute and to whole minutes above.
-func HumanWait(d time.Duration) string {
-	switch {
-	case d <= time.Second:
-		return "a second"
-	case d < time.Minute:
-		return fmt.Sprintf("%d seconds", int((d+time.Second-1)/time.Second))
-	case d <= time.Minute:
-		return "a minute"
+// WaitWords are the three messages of one thing said about a wait: in
+// seconds and in minutes (plural messages given the Count), and for an
+// hour or more (given Count 1: a plural message says its "one" form).
+type WaitWords struct{ Seconds, Minutes, Hour string }
+
+// Say is the message for a wait of d in l's language: whole seconds
+// rounded up while under a minute (1 for anything up to a second), then
+// whole minutes rounded up while under an hour (59.1 seconds is "a
+// minute", not "60 seconds"), and an hour above.
+func (w WaitWords) Say(l *messages.Localizer, d time.Duration) string {
+	if s := int((d + time.Second - 1) / time.Second); s < 60 {
+		return l.T(w.Seconds, "Count", max(s, 1))
 	}
-	m := int((d + time.Minute - 1) / time.Minute)
-	if m < 60 {
-		return fmt.Sprintf("%d minutes", m)
+	if m := int((d + time.Minute - 1) / time.Minute); m < 60 {
+		return l.T(w.Minutes, "Count", m)
 	}
-	return "an hour"
+	return l.T(w.Hour, "Count", 1)
 }
 
 // CredentialName checks a name a user gives one of their credentials (a

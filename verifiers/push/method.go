@@ -172,7 +172,7 @@ func (v *Verifier) OwnSetUp(ctx context.Context, user verifiers.User, ch verifie
 
 // Explain implements verifiers.Refusal.
 func (e *LimitError) Explain(l *messages.Localizer, _ string, now time.Time) string {
-	return waitWords(l, "push.limited.", e.Retry.Sub(now))
+	return limitedWait.Say(l, e.Retry.Sub(now))
 }
 
 // Outcome implements verifiers.Refusal.
@@ -180,27 +180,13 @@ func (e *LimitError) Outcome() string { return "limited" }
 
 // Explain implements verifiers.Refusal.
 func (e *PausedError) Explain(l *messages.Localizer, _ string, now time.Time) string {
-	return waitWords(l, "push.paused.", e.Until.Sub(now))
+	return pausedWait.Say(l, e.Until.Sub(now))
 }
 
-// waitWords says how long d is in the words of verifiers.HumanWait, with
-// the plural message prefix+"seconds", "minutes" or "hours": whole seconds
-// rounded up under a minute (1 is "a second"), whole minutes rounded up
-// under an hour (1 is "a minute"), and an hour above.
-func waitWords(l *messages.Localizer, prefix string, d time.Duration) string {
-	unit, n := "hours", 1
-	switch {
-	case d <= time.Second:
-		unit = "seconds"
-	case d < time.Minute:
-		unit, n = "seconds", int((d+time.Second-1)/time.Second)
-	case d <= time.Minute:
-		unit = "minutes"
-	case d <= 59*time.Minute:
-		unit, n = "minutes", int((d+time.Minute-1)/time.Minute)
-	}
-	return l.T(prefix+unit, "Count", n)
-}
+var (
+	limitedWait = verifiers.WaitWords{Seconds: "push.limited.seconds", Minutes: "push.limited.minutes", Hour: "push.limited.hours"}
+	pausedWait  = verifiers.WaitWords{Seconds: "push.paused.seconds", Minutes: "push.paused.minutes", Hour: "push.paused.hours"}
+)
 
 // Outcome implements verifiers.Refusal.
 func (e *PausedError) Outcome() string { return "paused" }

@@ -177,9 +177,9 @@ func (e *LimitError) Explain(l *messages.Localizer, _ string, now time.Time) str
 		sent, again, tooMany = callSent, callWait, callTooMany
 	}
 	if e.Limit == "cooldown" {
-		return l.T("sms.limit.cooldown", "Sent", sent.say(l, e.Window), "Wait", again.say(l, wait))
+		return l.T("sms.limit.cooldown", "Sent", sent.Say(l, e.Window), "Wait", again.Say(l, wait))
 	}
-	return tooMany.say(l, wait)
+	return tooMany.Say(l, wait)
 }
 
 // Outcome implements verifiers.Refusal.
