@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stepgate/stepgate/messages"
 	"github.com/stepgate/stepgate/verifiers/password"
 )
 
@@ -52,7 +53,7 @@ func TestFirstSignInRegistrationThenCodeSignIn(t *testing.T) {
 	if again := b.get(Prefix + "register"); !strings.Contains(again.body, grouped) {
 		t.Fatal("registration page changed the secret on reload")
 	}
-	if r := b.post(Prefix+"register", Prefix+"register", url.Values{"code": {"12345"}}); r.status != http.StatusBadRequest || !strings.Contains(r.body, badCodeFormat(6)) {
+	if r := b.post(Prefix+"register", Prefix+"register", url.Values{"code": {"12345"}}); r.status != http.StatusBadRequest || !strings.Contains(r.body, codeFormat(messages.English(), 6)) {
 		t.Fatalf("short code: %d", r.status)
 	}
 	r = b.post(Prefix+"register", Prefix+"register", url.Values{"code": {e.clock.code(secret)}})

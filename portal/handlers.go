@@ -613,9 +613,6 @@ func codeFormat(l *messages.Localizer, digits int) string {
 	return l.T("portal.code.format", "Digits", digits)
 }
 
-// badCodeFormat is codeFormat in English, which the tests compare.
-func badCodeFormat(digits int) string { return codeFormat(messages.English(), digits) }
-
 // verify runs the second step with the pending sign-in's current method.
 func (p *Portal) verify(w http.ResponseWriter, r *http.Request) {
 	if methodNotAllowed(w, r) {

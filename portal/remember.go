@@ -336,9 +336,6 @@ func durationIn(l *messages.Localizer, d time.Duration) string {
 	return l.T("portal.duration.minutes", "Count", n)
 }
 
-// durationWords is durationIn in English, which the tests compare.
-func durationWords(d time.Duration) string { return durationIn(messages.English(), d) }
-
 // browserName describes a browser from its User-Agent for the list of
 // remembered devices ("Firefox on Windows"), in l's language; "A
 // browser" when unsure. It is a label for the user, never a check.

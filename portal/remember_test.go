@@ -517,7 +517,7 @@ func TestDurationWords(t *testing.T) {
 		30 * 24 * time.Hour: "30 days", 24 * time.Hour: "1 day", 36 * time.Hour: "1 day",
 		12 * time.Hour: "12 hours", time.Hour: "1 hour", 90 * time.Minute: "1 hour", 45 * time.Minute: "45 minutes",
 	} {
-		if got := durationWords(d); got != want {
+		if got := durationIn(messages.English(), d); got != want {
 			t.Errorf("%v: %q, want %q", d, got, want)
 		}
 	}
