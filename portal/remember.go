@@ -49,18 +49,10 @@ type deviceToken struct {
 
 // rememberOffer is the offer page's data.
 type rememberOffer struct {
-	Stay    bool   // offer "Stay signed in"
-	StayFor string // for how long, in words of the page's language ("30 days")
-	// StayCount and StayUnit are StayFor as a number and its unit
-	// ("day", "hour", "minute"), for a sentence of the page's own
-	// that chooses its plural form with them.
-	StayCount int
-	StayUnit  string
-	Device    bool // offer "Don't ask again on this device"
+	Stay      bool   // offer "Stay signed in"
+	StayFor   string // for how long, in words of the page's language ("30 days")
+	Device    bool   // offer "Don't ask again on this device"
 	DeviceFor string
-	// DeviceCount and DeviceUnit are DeviceFor as StayCount and StayUnit.
-	DeviceCount int
-	DeviceUnit  string
 }
 
 // offer is what the session s may still be offered after its sign-in in
@@ -79,11 +71,9 @@ func (p *Portal) offer(r *http.Request, s session) rememberOffer {
 	l := p.lang(r)
 	if p.cfg.Remember > 0 && !s.Remembered {
 		o.Stay, o.StayFor = true, durationIn(l, p.cfg.Remember)
-		o.StayCount, o.StayUnit = roundedDownTo(p.cfg.Remember)
 	}
 	if _, already := p.rememberedDevice(r, s.User); p.cfg.RememberDevice > 0 && !already {
 		o.Device, o.DeviceFor = true, durationIn(l, p.cfg.RememberDevice)
-		o.DeviceCount, o.DeviceUnit = roundedDownTo(p.cfg.RememberDevice)
 	}
 	return o
 }
@@ -310,30 +300,11 @@ func (p *Portal) rememberedRows(r *http.Request, user string) ([]rememberedRow, 
 	return out, nil
 }
 
-// roundedDownTo is a remember time as users read it: in days, or under a
-// day in hours, or under an hour in minutes, rounded down (36 hours is 1
-// day). unit is "day", "hour" or "minute".
-func roundedDownTo(d time.Duration) (n int, unit string) {
-	switch {
-	case d >= 24*time.Hour:
-		return int(d / (24 * time.Hour)), "day"
-	case d >= time.Hour:
-		return int(d / time.Hour), "hour"
-	}
-	return int(d / time.Minute), "minute"
-}
-
-// durationIn says a remember time in l's language, rounded down (see
-// roundedDownTo): "30 days", "1 day", "12 hours".
+// durationIn says a remember time in l's language as users read it: in
+// days, or under a day in hours, or under an hour in minutes, rounded
+// down ("30 days", "1 day", "12 hours"; 36 hours is 1 day).
 func durationIn(l *messages.Localizer, d time.Duration) string {
-	n, unit := roundedDownTo(d)
-	switch unit {
-	case "day":
-		return l.T("portal.duration.days", "Count", n)
-	case "hour":
-		return l.T("portal.duration.hours", "Count", n)
-	}
-	return l.T("portal.duration.minutes", "Count", n)
+	return roundedDownIn(l, d, day, hour, minute)
 }
 
 // browserName describes a browser from its User-Agent for the list of

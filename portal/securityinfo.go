@@ -266,9 +266,6 @@ func (p *Portal) showSecurityInfo(w http.ResponseWriter, r *http.Request, id *Id
 		Error: errMsg, Step: d, Wide: true})
 }
 
-// reauthWords is reauthWordsIn in English.
-func reauthWords(d time.Duration) string { return reauthWordsIn(messages.English(), d) }
-
 // reauthWordsIn says in l's language how long a second step allows
 // changes, in whole minutes or, under a minute, seconds ("10 minutes",
 // "1 minute", "30 seconds"), rounded down so the page never promises more
@@ -290,12 +287,6 @@ var (
 	minute = timeUnit{time.Minute, "portal.security.duration.minute"}
 	second = timeUnit{time.Second, "portal.security.duration.second"}
 )
-
-// roundedDown is roundedDownIn in English, for callers that do not yet
-// say durations in the user's language.
-func roundedDown(d time.Duration, units ...timeUnit) string {
-	return roundedDownIn(messages.English(), d, units...)
-}
 
 // roundedDownIn says d in l's language in the first of units (largest
 // first) it holds one of, rounded down ("10 minutes", "1 day"); in the

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stepgate/stepgate/messages"
+
 	"github.com/stepgate/stepgate/store"
 )
 
@@ -363,8 +365,8 @@ func TestReauthWords(t *testing.T) {
 		{1500 * time.Millisecond, "1 second"},
 		{2 * time.Hour, "120 minutes"},
 	} {
-		if got := reauthWords(tc.d); got != tc.want {
-			t.Errorf("reauthWords(%v) = %q, want %q", tc.d, got, tc.want)
+		if got := reauthWordsIn(messages.English(), tc.d); got != tc.want {
+			t.Errorf("reauthWordsIn(%v) = %q, want %q", tc.d, got, tc.want)
 		}
 	}
 }
