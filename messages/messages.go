@@ -462,11 +462,6 @@ func With(ctx context.Context, l *Localizer) context.Context {
 	return context.WithValue(ctx, ctxKey{}, l)
 }
 
-var (
-	defaultOnce sync.Once
-	defaultLoc  *Localizer
-)
-
 // Chosen returns the Localizer ctx carries, if it carries one.
 func Chosen(ctx context.Context) (*Localizer, bool) {
 	l, ok := ctx.Value(ctxKey{}).(*Localizer)
@@ -481,15 +476,24 @@ func From(ctx context.Context) *Localizer {
 	return English()
 }
 
-// English is the Localizer of every registered catalogue in English,
-// without overrides: for code that has no request (a test, a command).
-func English() *Localizer {
-	defaultOnce.Do(func() {
+var (
+	allOnce sync.Once
+	all     *Set
+)
+
+// All is the Set of every language Stepgate speaks, without overrides:
+// for code that has no portal's Set (a test, a command, a method built
+// without one).
+func All() *Set {
+	allOnce.Do(func() {
 		s, err := New(Config{})
 		if err != nil {
 			panic(err)
 		}
-		defaultLoc = s.byTag[Default]
+		all = s
 	})
-	return defaultLoc
+	return all
 }
+
+// English is All's English: for code that has no request.
+func English() *Localizer { return All().byTag[Default] }

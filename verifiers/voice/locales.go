@@ -2,7 +2,6 @@ package voice
 
 import (
 	"embed"
-	"sync"
 
 	"github.com/stepgate/stepgate/messages"
 )
@@ -43,11 +42,6 @@ func speak(l *messages.Localizer, id string, args ...any) speech {
 // Twilio signs the whole URL, so it cannot be changed on the way.
 const langParam = "l"
 
-var (
-	defaultLangsOnce sync.Once
-	defaultLangs     *messages.Set
-)
-
 // callLanguage is the language a call was placed in, by the tag kept in
 // its callback's URL: Twilio's request that fetches what the call says
 // next has no cookie or Accept-Language of the user's.
@@ -57,14 +51,7 @@ func (v *Verifier) callLanguage(tag string) *messages.Localizer {
 	}
 	set := v.Languages
 	if set == nil {
-		defaultLangsOnce.Do(func() {
-			s, err := messages.New(messages.Config{})
-			if err != nil {
-				panic(err)
-			}
-			defaultLangs = s
-		})
-		set = defaultLangs
+		set = messages.All()
 	}
 	return set.Lang(tag)
 }
