@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/stepgate/stepgate/messages"
 	"io/fs"
 	"net/http"
 	"os"
@@ -26,6 +25,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/stepgate/stepgate/directory"
+	"github.com/stepgate/stepgate/messages"
 	"github.com/stepgate/stepgate/portal"
 	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers/password"

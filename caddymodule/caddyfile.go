@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"errors"
-	"github.com/stepgate/stepgate/messages"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/stepgate/stepgate/messages"
 	"github.com/stepgate/stepgate/portal"
 )
 

@@ -1,11 +1,11 @@
 package portal
 
 import (
-	"github.com/stepgate/stepgate/messages"
 	"net/http"
 
 	"go.uber.org/zap"
 
+	"github.com/stepgate/stepgate/messages"
 	"github.com/stepgate/stepgate/verifiers"
 )
 

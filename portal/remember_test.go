@@ -2,7 +2,6 @@ package portal
 
 import (
 	"context"
-	"github.com/stepgate/stepgate/messages"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stepgate/stepgate/account"
+	"github.com/stepgate/stepgate/messages"
 )
 
 const offerPage = RememberPath + "?rd=%2F"

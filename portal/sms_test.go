@@ -3,7 +3,6 @@ package portal
 import (
 	"context"
 	"errors"
-	"github.com/stepgate/stepgate/messages"
 	"html"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stepgate/stepgate/messages"
 	"github.com/stepgate/stepgate/verifiers"
 	"github.com/stepgate/stepgate/verifiers/phone"
 	"github.com/stepgate/stepgate/verifiers/sms"

@@ -4,13 +4,13 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
-	"github.com/stepgate/stepgate/messages"
 	"io/fs"
 	"net/http"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/stepgate/stepgate/messages"
 	"github.com/stepgate/stepgate/verifiers"
 	"github.com/stepgate/stepgate/verifiers/phone"
 )

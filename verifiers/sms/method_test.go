@@ -1,9 +1,10 @@
 package sms
 
 import (
-	"github.com/stepgate/stepgate/messages"
 	"testing"
 	"time"
+
+	"github.com/stepgate/stepgate/messages"
 )
 
 // TestLimitErrorSaysWhatHappened: a refused send says what was sent (a

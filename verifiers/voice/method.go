@@ -4,11 +4,11 @@ import (
 	"context"
 	"embed"
 	"errors"
-	"github.com/stepgate/stepgate/messages"
 	"io/fs"
 	"net/http"
 	"time"
 
+	"github.com/stepgate/stepgate/messages"
 	"github.com/stepgate/stepgate/store"
 	"github.com/stepgate/stepgate/verifiers"
 	"github.com/stepgate/stepgate/verifiers/phone"
