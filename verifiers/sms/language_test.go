@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stepgate/stepgate/internal/msgtest"
 	"github.com/stepgate/stepgate/messages"
 	"github.com/stepgate/stepgate/verifiers"
 )
@@ -33,15 +34,7 @@ other = "Einen neuen Code gibt es in {{.Count}} Sekunden."
 // germanOverrides.
 func german(t *testing.T) *messages.Localizer {
 	t.Helper()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "de.toml"), []byte(germanOverrides), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	set, err := messages.New(messages.Config{Overrides: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := set.Lang("de")
+	l := msgtest.Overridden(t, "de", germanOverrides).Lang("de")
 	if l.Tag() != "de" {
 		t.Fatalf("German is %q", l.Tag())
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stepgate/stepgate/internal/msgtest"
 	"github.com/stepgate/stepgate/messages"
 	"github.com/stepgate/stepgate/verifiers"
 	"github.com/stepgate/stepgate/verifiers/sms/smstest"
@@ -36,16 +37,7 @@ other = "Wir rufen {{.Phone}} an."
 
 // languages is a portal's Set whose administrator wrote germanOverrides.
 func languages(t *testing.T) *messages.Set {
-	t.Helper()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "de.toml"), []byte(germanOverrides), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	set, err := messages.New(messages.Config{Overrides: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return set
+	return msgtest.Overridden(t, "de", germanOverrides)
 }
 
 // callbackHost serves what a press-# callback asks of the portal.
