@@ -420,23 +420,52 @@ func (w WaitWords) Say(l *messages.Localizer, d time.Duration) string {
 // CredentialName checks a name a user gives one of their credentials (a
 // phone, a passkey): printable text of at most 40 characters, trimmed;
 // empty gets fallback. what names the credential in the error ("device").
+// A name it refuses comes back as a *NameError saying which rule it broke.
 func CredentialName(s, what, fallback string) (string, error) {
 	s = strings.TrimSpace(s)
 	if !utf8.ValidString(s) {
-		return "", fmt.Errorf("the %s name is not valid text", what)
+		return "", &NameError{NameInvalid, fmt.Sprintf("the %s name is not valid text", what)}
 	}
 	for _, r := range s {
 		if !unicode.IsPrint(r) {
-			return "", fmt.Errorf("the %s name has characters that can't be shown", what)
+			return "", &NameError{NameUnprintable, fmt.Sprintf("the %s name has characters that can't be shown", what)}
 		}
 	}
 	if utf8.RuneCountInString(s) > 40 {
-		return "", fmt.Errorf("the %s name is longer than 40 characters", what)
+		return "", &NameError{NameTooLong, fmt.Sprintf("the %s name is longer than 40 characters", what)}
 	}
 	if s == "" {
 		s = fallback
 	}
 	return s, nil
+}
+
+// NameProblem is the rule of CredentialName a name broke.
+type NameProblem int
+
+const (
+	NameInvalid     NameProblem = iota + 1 // not valid text (UTF-8)
+	NameUnprintable                        // characters that can't be shown
+	NameTooLong                            // more than 40 characters
+)
+
+// NameError is CredentialName's refusal: the rule broken, for the user's
+// words in their language, and the English, for the log.
+type NameError struct {
+	Problem NameProblem
+	english string
+}
+
+func (e *NameError) Error() string { return e.english }
+
+// NameProblemOf is the rule of CredentialName err says was broken; 0 when
+// err is not CredentialName's.
+func NameProblemOf(err error) NameProblem {
+	var ne *NameError
+	if errors.As(err, &ne) {
+		return ne.Problem
+	}
+	return 0
 }
 
 // StoredCredentials lists a user's credentials of a method kept in the

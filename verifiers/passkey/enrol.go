@@ -9,10 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -116,17 +113,15 @@ func defaultName(l *messages.Localizer, have int) string {
 }
 
 // nameRefused is the message that says why verifiers.CredentialName
-// refused name: it checks the same things in the same order.
-func nameRefused(name string) string {
-	name = strings.TrimSpace(name)
-	switch {
-	case !utf8.ValidString(name):
+// refused a name (err).
+func nameRefused(err error) string {
+	switch verifiers.NameProblemOf(err) {
+	case verifiers.NameInvalid:
 		return "passkey.name.invalid_text"
-	case strings.ContainsFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }):
+	case verifiers.NameUnprintable:
 		return "passkey.name.unprintable"
-	default:
-		return "passkey.name.too_long"
 	}
+	return "passkey.name.too_long"
 }
 
 // finishEnrol checks the browser's answer and adds the passkey. A step
@@ -138,7 +133,7 @@ func (v *Verifier) finishEnrol(ctx context.Context, req verifiers.EnrolRequest, 
 	}
 	name, err := verifiers.CredentialName(req.Form.Get("name"), "passkey", defaultName(l, len(recs)))
 	if err != nil {
-		return refuse(nameRefused(req.Form.Get("name")))
+		return refuse(nameRefused(err))
 	}
 	var st enrolState
 	if err := json.Unmarshal([]byte(req.State), &st); err != nil {
@@ -224,7 +219,7 @@ func (v *Verifier) Remove(ctx context.Context, user verifiers.User, id string, k
 func (v *Verifier) Rename(ctx context.Context, user verifiers.User, id, name string) error {
 	clean, err := verifiers.CredentialName(name, "passkey", messages.From(ctx).T("passkey.name.default"))
 	if err != nil {
-		return &nameError{err: err, id: nameRefused(name)}
+		return &nameError{err: err, id: nameRefused(err)}
 	}
 	return v.Store.RenameCredential(ctx, user.Name, id, clean)
 }

@@ -607,7 +607,7 @@ func TestNameRefusedSaysWhatCredentialNameRefused(t *testing.T) {
 		if err == nil {
 			t.Fatalf("%q accepted", in)
 		}
-		if got, want := l.T(nameRefused(in)), "That name can't be used: "+err.Error()+"."; got != want {
+		if got, want := l.T(nameRefused(err)), "That name can't be used: "+err.Error()+"."; got != want {
 			t.Errorf("%q: %q, want %q", in, got, want)
 		}
 	}

@@ -2,10 +2,7 @@ package push
 
 import (
 	"context"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/stepgate/stepgate/messages"
 	"github.com/stepgate/stepgate/store"
@@ -51,48 +48,21 @@ func (v *Verifier) Rename(ctx context.Context, u verifiers.User, id, name string
 }
 
 // NameError refuses a device name that cannot be used: Err is
-// verifiers.CredentialName's (in English, for the log), why the rule it
-// broke (for the user's words).
-type NameError struct {
-	Err error
-	why nameProblem
-}
-
-// nameProblem is the rule of verifiers.CredentialName a name broke.
-type nameProblem int
-
-const (
-	nameUnknown nameProblem = iota
-	nameInvalid
-	nameUnprintable
-	nameTooLong
-)
-
-// nameProblemOf finds which of verifiers.CredentialName's rules s broke.
-func nameProblemOf(s string) nameProblem {
-	s = strings.TrimSpace(s)
-	switch {
-	case !utf8.ValidString(s):
-		return nameInvalid
-	case strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0:
-		return nameUnprintable
-	case utf8.RuneCountInString(s) > 40:
-		return nameTooLong
-	}
-	return nameUnknown
-}
+// verifiers.CredentialName's (in English, for the log; its rule chooses
+// the user's words).
+type NameError struct{ Err error }
 
 func (e *NameError) Error() string { return e.Err.Error() }
 func (e *NameError) Unwrap() error { return e.Err }
 
 // Explain implements verifiers.Refusal.
 func (e *NameError) Explain(l *messages.Localizer, _ string, _ time.Time) string {
-	switch e.why {
-	case nameInvalid:
+	switch verifiers.NameProblemOf(e.Err) {
+	case verifiers.NameInvalid:
 		return l.T("push.device.rename.invalid")
-	case nameUnprintable:
+	case verifiers.NameUnprintable:
 		return l.T("push.device.rename.unprintable")
-	case nameTooLong:
+	case verifiers.NameTooLong:
 		return l.T("push.device.rename.too_long")
 	}
 	return l.T("push.device.rename.unusable", "Reason", e.Err.Error())
@@ -100,12 +70,12 @@ func (e *NameError) Explain(l *messages.Localizer, _ string, _ time.Time) string
 
 // inApp is the words of the Authenticator's error about the name.
 func (e *NameError) inApp(l *messages.Localizer) string {
-	switch e.why {
-	case nameInvalid:
+	switch verifiers.NameProblemOf(e.Err) {
+	case verifiers.NameInvalid:
 		return l.T("push.device.name.invalid")
-	case nameUnprintable:
+	case verifiers.NameUnprintable:
 		return l.T("push.device.name.unprintable")
-	case nameTooLong:
+	case verifiers.NameTooLong:
 		return l.T("push.device.name.too_long")
 	}
 	return e.Err.Error()

@@ -428,7 +428,7 @@ func verifySig(rawKey []byte, text []byte, sigB64 string) bool {
 func DeviceName(l *messages.Localizer, s string) (string, error) {
 	name, err := verifiers.CredentialName(s, "device", l.T("push.device.default_name"))
 	if err != nil {
-		return "", &NameError{Err: err, why: nameProblemOf(s)}
+		return "", &NameError{Err: err}
 	}
 	return name, nil
 }
